@@ -1,0 +1,187 @@
+//! Settings: every knob is a CLI flag and a `DIALOGUE_*` environment variable (the contract fixes
+//! the names); flags win over the environment, the environment over the defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+/// The server's command line.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "dialogue-server", version, about = "Live, collaborative editing of SMS, USSD and chat dialogues")]
+pub struct Cli {
+    /// What to do; with no subcommand the server serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server settings.
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Exit 0 when a server at `--bind` answers `/readyz` with 200; for container health checks.
+    CheckReady,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything the server can be configured with.
+#[derive(Debug, Clone, Parser)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port and the server logs the real one.
+    #[arg(long, env = "DIALOGUE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// MongoDB connection string (a replica set, or a wire-compatible server).
+    #[arg(long, env = "DIALOGUE_MONGODB_URI", default_value = "mongodb://127.0.0.1:27017", hide_env_values = true)]
+    pub mongodb_uri: SecretString,
+
+    /// Database name.
+    #[arg(long, env = "DIALOGUE_DATABASE", default_value = "dialogue")]
+    pub database: String,
+
+    /// E-mail of the administrator created at start-up when no user has it.
+    #[arg(long, env = "DIALOGUE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of the administrator created at start-up.
+    #[arg(long, env = "DIALOGUE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<SecretString>,
+
+    /// 32 bytes, base64: the key for secrets encrypted at rest.
+    #[arg(long, env = "DIALOGUE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<SecretString>,
+
+    /// The previous secret key, still accepted for decryption during a key rotation.
+    #[arg(long, env = "DIALOGUE_SECRET_KEY_PREVIOUS", hide_env_values = true)]
+    pub secret_key_previous: Option<SecretString>,
+
+    /// Base URL used in links inside e-mails; defaults to `http://<bind>`.
+    #[arg(long, env = "DIALOGUE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// SMTP server for outgoing mail, such as `smtp://user:pass@host:587` or `smtps://host`.
+    #[arg(long, env = "DIALOGUE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// Sender address of outgoing mail.
+    #[arg(long, env = "DIALOGUE_MAIL_FROM", default_value = "dialogue-server <noreply@localhost>")]
+    pub mail_from: String,
+
+    /// Without SMTP: a directory where each outgoing mail is written as one JSON file.
+    #[arg(long, env = "DIALOGUE_MAIL_OUTBOX")]
+    pub mail_outbox: Option<PathBuf>,
+
+    /// When true, `POST /users/` needs no authentication.
+    #[arg(long, env = "DIALOGUE_OPEN_SIGNUP", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub open_signup: bool,
+
+    /// Log filter, in `tracing` `EnvFilter` syntax.
+    #[arg(long, env = "DIALOGUE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(long, env = "DIALOGUE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "DIALOGUE_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Lifetime of bearer tokens and browser sessions, in seconds.
+    #[arg(long, env = "DIALOGUE_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub token_ttl_secs: u64,
+
+    /// Shortest password accepted.
+    #[arg(long, env = "DIALOGUE_PASSWORD_MIN_LENGTH", default_value_t = 8)]
+    pub password_min_length: usize,
+
+    /// Login attempts allowed per e-mail address and per client address each minute.
+    #[arg(long, env = "DIALOGUE_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+
+    /// Seconds to wait for the database before a request fails with `503`.
+    #[arg(long, env = "DIALOGUE_DATABASE_TIMEOUT", default_value_t = 5)]
+    pub database_timeout_secs: u64,
+
+    /// Worker threads serving HTTP; 0 means one per core.
+    #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+impl Settings {
+    /// Defaults only: no flags and no environment. The test harness starts from these.
+    pub fn defaults() -> Self {
+        let cli = Cli::command_defaults();
+        cli.settings
+    }
+
+    /// The base URL for links in e-mails, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        let url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind));
+        url.trim_end_matches('/').to_owned()
+    }
+
+    /// Lifetime of bearer tokens and sessions.
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// How long a request waits for the database.
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_secs(self.database_timeout_secs.max(1))
+    }
+}
+
+impl Cli {
+    /// Parses the command line with every environment variable ignored.
+    fn command_defaults() -> Self {
+        use clap::CommandFactory;
+        let mut command = Self::command();
+        // Strip the env bindings so that the defaults are the documented ones, whatever the
+        // environment of the process running the tests.
+        let args: Vec<clap::Arg> = command.get_arguments().cloned().collect();
+        for arg in args {
+            let id = arg.get_id().clone();
+            command = command.mut_arg(id, |arg| arg.env(None::<&str>));
+        }
+        let matches = command.get_matches_from(["dialogue-server"]);
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).expect("the defaults parse")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = Settings::defaults();
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert_eq!(settings.database, "dialogue");
+        assert!(!settings.open_signup);
+        assert_eq!(settings.body_limit, 4 * 1024 * 1024);
+        assert_eq!(settings.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from(["dialogue-server", "--open-signup", "true", "--bind", "0.0.0.0:9"]).unwrap();
+        assert!(cli.settings.open_signup);
+        assert_eq!(cli.settings.bind, "0.0.0.0:9");
+        assert!(cli.command.is_none());
+    }
+}

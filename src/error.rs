@@ -1,0 +1,230 @@
+//! The one table of API errors: every failure a client can see, its HTTP status and its stable
+//! `type` string, rendered as the seed's `{"type","message","details"}` body everywhere
+//! (REST responses and WebSocket `error` frames alike).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// One entry of a `422 validation_error`'s `details.errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Programmatically usable kind, such as `required`, `type` or `readOnly`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// JSON Pointer into the request body (or, for PATCH, into the patched resource).
+    pub path: String,
+    /// Human readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error from its three parts.
+    pub fn new(kind: impl Into<String>, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { kind: kind.into(), path: path.into(), message: message.into() }
+    }
+}
+
+/// The body every error response carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    /// Stable, programmatically usable error type.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Human readable message.
+    pub message: String,
+    /// Type-specific data.
+    pub details: Value,
+}
+
+/// Every error the API reports. Each variant maps to exactly one row of the contract's table.
+#[allow(missing_docs)] // variant fields are the error's details, named as in the contract
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not valid JSON.
+    #[error("Invalid JSON in request body")]
+    Parse { reason: String, line: usize, column: usize },
+    /// Missing, unknown, expired or revoked credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown resource; `details` carries the ids from the request.
+    #[error("{message}")]
+    NotFound { message: String, details: Value },
+    /// Known path, wrong method.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// Duplicate unique value, channel already taken, stale base revision.
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    /// A JSON Patch operation cannot apply to the current document.
+    #[error("Patch operation {index} ({op} {path}) cannot be applied: {reason}")]
+    PatchConflict { index: usize, op: String, path: String, reason: String },
+    /// `If-Match` does not match the current revision.
+    #[error("{message}")]
+    PreconditionFailed { message: String, details: Value },
+    /// Body over the configured limit.
+    #[error("Request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Wrong `Content-Type`.
+    #[error("Unsupported content type {given:?}; expected {expected}")]
+    UnsupportedMediaType { given: String, expected: &'static str },
+    /// Valid JSON that breaks the schema.
+    #[error("Invalid request body")]
+    Validation(Vec<FieldError>),
+    /// Too many requests; retry after the given number of seconds.
+    #[error("Too many requests; retry in {retry_after} seconds")]
+    RateLimited { retry_after: u64 },
+    /// The database cannot be reached.
+    #[error("The database is unavailable; retry shortly")]
+    Unavailable,
+    /// Anything else. The cause is logged, never sent.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Seconds a client is told to wait when the database is unreachable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
+impl ApiError {
+    /// A `404` for a resource named by kind and id, with the id in `details` as the seed shows.
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        Self::NotFound { message: format!("{kind} {id} not found"), details: json!({ "id": id }) }
+    }
+
+    /// A `409 conflict` with a message and no details.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict { message: message.into(), details: json!({}) }
+    }
+
+    /// A `422` with a single field error.
+    pub fn invalid(kind: &str, path: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(kind, path, message)])
+    }
+
+    /// A `500` that logs `cause` and tells the client nothing about it.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The stable `type` string of this error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Parse { .. } => "parse_error",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict { .. } => "conflict",
+            Self::PatchConflict { .. } => "patch_conflict",
+            Self::PreconditionFailed { .. } => "precondition_failed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::Validation(_) => "validation_error",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The body sent to clients, over HTTP or in a WebSocket `error` frame.
+    pub fn body(&self) -> ErrorBody {
+        let details = match self {
+            Self::Parse { reason, line, column } => {
+                json!({ "reason": reason, "line": line, "column": column })
+            }
+            Self::NotFound { details, .. }
+            | Self::Conflict { details, .. }
+            | Self::PreconditionFailed { details, .. } => details.clone(),
+            Self::PatchConflict { index, op, path, reason } => {
+                json!({ "index": index, "op": op, "path": path, "reason": reason })
+            }
+            Self::PayloadTooLarge { limit } => json!({ "limit": limit }),
+            Self::UnsupportedMediaType { given, expected } => {
+                json!({ "content_type": given, "expected": expected })
+            }
+            Self::Validation(errors) => json!({ "errors": errors }),
+            Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
+            Self::Unavailable => json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS }),
+            Self::Unauthorized(_) | Self::Forbidden(_) | Self::MethodNotAllowed | Self::Internal(_) => json!({}),
+        };
+        ErrorBody { kind: self.kind(), message: self.to_string(), details }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Parse { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } | Self::PatchConflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Self::Unavailable => tracing::warn!("database unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
+            }
+            Self::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            _ => {}
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Duplicate { what } => Self::conflict(format!("{what} already exists")),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::Unavailable
+            }
+            StoreError::Other(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Maps any non-JSON error status that actix produced by itself to the matching API error.
+pub fn for_status(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound { message: "Not found".into(), details: json!({}) },
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType { given: String::new(), expected: "application/json" }
+        }
+        StatusCode::BAD_REQUEST => ApiError::Parse { reason: "Malformed request".into(), line: 0, column: 0 },
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized("Authentication required".into()),
+        StatusCode::FORBIDDEN => ApiError::Forbidden("Not allowed".into()),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
+        _ => ApiError::Internal(anyhow::anyhow!("unexpected status {status}")),
+    }
+}

@@ -1,0 +1,6 @@
+//! HTTP plumbing shared by every route: request bodies, list pagination, and the guarantee that
+//! every error response is the contract's JSON body.
+
+pub mod body;
+pub mod json_errors;
+pub mod pagination;

@@ -1,0 +1,145 @@
+//! Lists: `page`/`per_page` parsing, and the `X-Total-Count` and RFC 8288 `Link` headers.
+
+use actix_web::HttpRequest;
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Items per page when the client does not say.
+pub const DEFAULT_PER_PAGE: u64 = 30;
+/// Larger `per_page` values are treated as this.
+pub const MAX_PER_PAGE: u64 = 100;
+
+/// Which slice of a list the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: u64,
+    /// Items per page, at most [`MAX_PER_PAGE`].
+    pub per_page: u64,
+}
+
+impl PageRequest {
+    /// Reads `page` and `per_page` from a query string; bad values are a `422`.
+    pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        let mut page = 1;
+        let mut per_page = DEFAULT_PER_PAGE;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "page" => page = positive(&value, "page")?,
+                "per_page" => per_page = positive(&value, "per_page")?.min(MAX_PER_PAGE),
+                _ => {}
+            }
+        }
+        Ok(Self { page, per_page })
+    }
+
+    /// Items to skip.
+    pub fn skip(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+
+    /// Items to return, as the driver wants it.
+    pub fn limit(&self) -> i64 {
+        i64::try_from(self.per_page).unwrap_or(i64::MAX)
+    }
+
+    /// Cuts one page out of a list already held in memory.
+    pub fn slice<T>(&self, items: Vec<T>) -> Vec<T> {
+        let skip = usize::try_from(self.skip()).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.per_page).unwrap_or(usize::MAX);
+        items.into_iter().skip(skip).take(take).collect()
+    }
+
+    /// The last page number for `total` items (1 for an empty list).
+    fn last_page(&self, total: u64) -> u64 {
+        total.div_ceil(self.per_page).max(1)
+    }
+}
+
+fn positive(value: &str, name: &str) -> Result<u64, ApiError> {
+    match value.parse::<u64>() {
+        Ok(number) if number >= 1 => Ok(number),
+        _ => Err(ApiError::invalid(
+            "minimum",
+            &format!("/{name}"),
+            format!("{name} must be a whole number of at least 1, not {value:?}"),
+        )),
+    }
+}
+
+/// A `200` with the page as a plain JSON array, plus `X-Total-Count` and `Link`.
+pub fn respond<T: Serialize>(req: &HttpRequest, page: PageRequest, total: u64, items: &[T]) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("X-Total-Count", total.to_string()));
+    if let Some(link) = link_header(req.path(), req.query_string(), page, total) {
+        response.insert_header(("Link", link));
+    }
+    response.json(items)
+}
+
+/// The RFC 8288 `Link` value: `first` and `last` always, `prev` and `next` where they exist.
+/// Targets are relative references that keep every other query parameter.
+fn link_header(path: &str, query: &str, page: PageRequest, total: u64) -> Option<String> {
+    let last = page.last_page(total);
+    let others: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(key, _)| key != "page" && key != "per_page")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let target = |number: u64| {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        serializer.extend_pairs(others.iter());
+        serializer.append_pair("page", &number.to_string());
+        serializer.append_pair("per_page", &page.per_page.to_string());
+        format!("{path}?{}", serializer.finish())
+    };
+    let mut links = vec![format!("<{}>; rel=\"first\"", target(1))];
+    if page.page > 1 {
+        links.push(format!("<{}>; rel=\"prev\"", target((page.page - 1).min(last))));
+    }
+    if page.page < last {
+        links.push(format!("<{}>; rel=\"next\"", target(page.page + 1)));
+    }
+    links.push(format!("<{}>; rel=\"last\"", target(last)));
+    Some(links.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_caps() {
+        assert_eq!(PageRequest::from_query("").unwrap(), PageRequest { page: 1, per_page: 30 });
+        assert_eq!(PageRequest::from_query("page=3&per_page=500").unwrap(), PageRequest { page: 3, per_page: 100 });
+    }
+
+    #[test]
+    fn bad_values_are_validation_errors() {
+        for query in ["page=0", "page=x", "per_page=-1", "per_page=", "page=1.5"] {
+            let error = PageRequest::from_query(query).unwrap_err();
+            assert_eq!(error.kind(), "validation_error", "{query}");
+        }
+    }
+
+    #[test]
+    fn links_for_a_middle_page() {
+        let page = PageRequest { page: 2, per_page: 10 };
+        let link = link_header("/users/", "page=2&per_page=10&ordering=-number", page, 35).unwrap();
+        assert_eq!(
+            link,
+            "</users/?ordering=-number&page=1&per_page=10>; rel=\"first\", \
+             </users/?ordering=-number&page=1&per_page=10>; rel=\"prev\", \
+             </users/?ordering=-number&page=3&per_page=10>; rel=\"next\", \
+             </users/?ordering=-number&page=4&per_page=10>; rel=\"last\""
+        );
+    }
+
+    #[test]
+    fn single_page_has_no_prev_or_next() {
+        let link = link_header("/users/", "", PageRequest { page: 1, per_page: 30 }, 0).unwrap();
+        assert!(!link.contains("prev") && !link.contains("next"));
+        assert_eq!(PageRequest { page: 2, per_page: 5 }.slice((0..12).collect()), vec![5, 6, 7, 8, 9]);
+    }
+}

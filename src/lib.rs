@@ -1,0 +1,16 @@
+//! dialogue-server: a live, collaborative editing server for SMS, USSD and chat conversation
+//! flows. See `docs/architecture.md` for how the pieces fit.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod patch;
+pub mod routes;
+pub mod schema;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,170 @@
+//! `/user` and `/users/`: accounts.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{self, Action, Caller, MaybeCaller, passwords};
+use crate::error::ApiError;
+use crate::http::body;
+use crate::http::pagination::{self, PageRequest};
+use crate::patch;
+use crate::state::AppState;
+use crate::store::{NewUser, UserRecord};
+
+/// Optimistic updates retry this many times before answering `409`.
+const UPDATE_ATTEMPTS: usize = 5;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/user").route(web::get().to(current_user)));
+    cfg.service(
+        web::resource(["/users/", "/users"]).route(web::get().to(list_users)).route(web::post().to(create_user)),
+    );
+    cfg.service(
+        web::resource("/users/{user_id}")
+            .route(web::get().to(get_user))
+            .route(web::put().to(replace_user))
+            .route(web::patch().to(patch_user)),
+    );
+}
+
+/// A user's API description; with its permissions on `GET /user` and sign-in.
+pub fn describe_user(user: &UserRecord, with_permissions: bool) -> Value {
+    let mut description = json!({
+        "id": user.id,
+        "url": format!("/users/{}", user.id),
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+    });
+    if with_permissions {
+        description["permissions"] = json!(user.permissions);
+    }
+    description
+}
+
+async fn current_user(caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(describe_user(&caller.user, true))
+}
+
+async fn list_users(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::AdministerUsers)?;
+    let page = PageRequest::from_query(req.query_string())?;
+    let (users, total) = state.store.list_users(page.skip(), page.limit()).await?;
+    let descriptions: Vec<Value> = users.iter().map(|user| describe_user(user, false)).collect();
+    Ok(pagination::respond(&req, page, total, &descriptions))
+}
+
+#[derive(Deserialize)]
+struct NewUserBody {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+}
+
+async fn create_user(
+    req: HttpRequest,
+    caller: MaybeCaller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !state.settings.open_signup {
+        let caller = caller.0.ok_or_else(|| ApiError::Unauthorized("Authentication required".into()))?;
+        caller.require(Action::AdministerUsers)?;
+    }
+    let value = body::json(&req, &raw)?;
+    state.schemas.validate_new("new-user", &value)?;
+    let new: NewUserBody = serde_json::from_value(value).map_err(ApiError::internal)?;
+    passwords::check_strength(
+        secrecy::ExposeSecret::expose_secret(&new.password),
+        state.settings.password_min_length,
+        "/password",
+    )?;
+    let user = state
+        .store
+        .insert_user(NewUser {
+            email: auth::normalize_email(&new.email),
+            first_name: new.first_name,
+            last_name: new.last_name,
+            password_hash: passwords::hash(new.password).await?,
+            permissions: Vec::new(),
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, "user created");
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/users/{}", user.id)))
+        .json(describe_user(&user, false)))
+}
+
+/// Loads the user a self-or-admin endpoint is about.
+async fn target_user(state: &AppState, caller: &Caller, user_id: &str) -> Result<UserRecord, ApiError> {
+    caller.require(Action::ManageAccount { user: user_id })?;
+    state.store.user_by_id(user_id).await?.ok_or_else(|| ApiError::not_found("User", user_id))
+}
+
+async fn get_user(
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = target_user(&state, &caller, &path).await?;
+    Ok(HttpResponse::Ok().json(describe_user(&user, false)))
+}
+
+/// Writes new names with optimistic concurrency: `edit` turns the current description into the
+/// new one, and is re-run on a fresh read if someone else updated the user meanwhile.
+async fn update_names(
+    state: &AppState,
+    mut user: UserRecord,
+    edit: impl Fn(&UserRecord) -> Result<Value, ApiError>,
+) -> Result<UserRecord, ApiError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let updated = edit(&user)?;
+        let text = |field: &str| updated.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (first_name, last_name) = (text("first_name"), text("last_name"));
+        if let Some(stored) = state.store.update_user_names(&user.id, user.version, &first_name, &last_name).await? {
+            return Ok(stored);
+        }
+        user = state.store.user_by_id(&user.id).await?.ok_or_else(|| ApiError::not_found("User", &user.id))?;
+    }
+    Err(ApiError::conflict("The user was changed concurrently; retry"))
+}
+
+async fn replace_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let user = target_user(&state, &caller, &path).await?;
+    let mut value = body::json(&req, &raw)?;
+    state.schemas.validate_replacement("user", &mut value)?;
+    let stored = update_names(&state, user, |_| Ok(value.clone())).await?;
+    Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
+}
+
+async fn patch_user(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let user = target_user(&state, &caller, &path).await?;
+    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
+    state.schemas.check_patch_paths("user", &operations)?;
+    let stored = update_names(&state, user, |current| {
+        let mut description = describe_user(current, false);
+        patch::apply(&mut description, &operations)?;
+        state.schemas.validate("user", &description)?;
+        Ok(description)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
+}

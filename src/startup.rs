@@ -1,0 +1,214 @@
+//! Assembly: `Application::build` wires settings, store, schemas and routes into a running HTTP
+//! server bound to a real port; `run_until_stopped` serves until SIGTERM/SIGINT and shuts down
+//! gracefully. `main` and the integration tests both go through here.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tokio::sync::watch;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::permissions::{Permission, PermissionKind, PermissionScope};
+use crate::auth::{normalize_email, passwords};
+use crate::config::Settings;
+use crate::http::json_errors;
+use crate::mail::Mailer;
+use crate::schema::Schemas;
+use crate::state::AppState;
+use crate::store::{NewUser, Store, StoreError, new_id};
+
+/// How often start-up work against an unreachable database is retried.
+const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: web::Data<AppState>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects to the database, loads the schemas and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
+        let schemas = Schemas::load()?;
+        let mailer = Mailer::from_settings(&settings)?;
+        let listener = TcpListener::bind(&settings.bind)?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, "listening");
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = web::Data::new(AppState {
+            store,
+            schemas,
+            mailer,
+            login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
+            store_ready: AtomicBool::new(false),
+            shutdown: shutdown_rx,
+            settings,
+        });
+        prepare_store(state.clone().into_inner()).await;
+        spawn_housekeeping(state.clone().into_inner());
+
+        let body_limit = state.settings.body_limit;
+        let workers = match state.settings.workers {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            n => n,
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(json_errors::middleware())
+                .wrap(TracingLogger::default())
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::unknown_path))
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { server, port: address.port(), state, shutdown })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that need to reach behind the API.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish,
+    /// tells long-lived sessions to close, and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown;
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Creates indexes and the bootstrap admin. When the database is unreachable the server still
+/// starts (answering `503` until then) and a background task keeps trying.
+async fn prepare_store(state: Arc<AppState>) {
+    match prepare_store_once(&state).await {
+        Ok(()) => state.store_ready.store(true, Ordering::Release),
+        Err(error) => {
+            tracing::warn!(error = %error, "database not ready; retrying in the background");
+            actix_web::rt::spawn(async move {
+                loop {
+                    tokio::time::sleep(STORE_RETRY_INTERVAL).await;
+                    match prepare_store_once(&state).await {
+                        Ok(()) => {
+                            state.store_ready.store(true, Ordering::Release);
+                            tracing::info!("database ready");
+                            return;
+                        }
+                        Err(error) => tracing::warn!(error = %error, "database still not ready"),
+                    }
+                }
+            });
+        }
+    }
+}
+
+async fn prepare_store_once(state: &AppState) -> anyhow::Result<()> {
+    state.store.ensure_indexes().await?;
+    bootstrap_admin(state).await
+}
+
+/// Creates the administrator named by `DIALOGUE_ADMIN_EMAIL`/`DIALOGUE_ADMIN_PASSWORD` when no
+/// user has that e-mail yet.
+async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&state.settings.admin_email, &state.settings.admin_password) else {
+        return Ok(());
+    };
+    let email = normalize_email(email);
+    if state.store.user_by_email(&email).await?.is_some() {
+        return Ok(());
+    }
+    let password_hash = passwords::hash(password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let admin = Permission { id: new_id(), kind: PermissionKind::Admin, properties: PermissionScope::default() };
+    let created = state
+        .store
+        .insert_user(NewUser {
+            email: email.clone(),
+            first_name: "Admin".into(),
+            last_name: String::new(),
+            password_hash,
+            permissions: vec![admin],
+        })
+        .await;
+    match created {
+        Ok(user) => tracing::info!(user_id = %user.id, %email, "bootstrap admin created"),
+        // Another server process created it first.
+        Err(StoreError::Duplicate { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
+}
+
+/// Periodic clean-up of in-memory state.
+fn spawn_housekeeping(state: Arc<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.login_limiter.forget_idle();
+        }
+    });
+}
+
+/// For `dialogue-server check-ready`: whether a server at `bind` answers `/readyz` with 200.
+pub fn probe_readiness(bind: &str) -> bool {
+    let target = bind.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let Some(address) = target.to_socket_addrs().ok().and_then(|mut addresses| addresses.next()) else {
+        return false;
+    };
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(3)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = [0u8; 16];
+    let read = stream.read(&mut response).unwrap_or(0);
+    response[..read].starts_with(b"HTTP/1.1 200") || response[..read].starts_with(b"HTTP/1.0 200")
+}

@@ -1,0 +1,35 @@
+//! The one context every handler gets: the store, the settings, and the shared services.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+use crate::auth::login_limiter::LoginLimiter;
+use crate::config::Settings;
+use crate::mail::Mailer;
+use crate::store::Store;
+
+/// Shared application state, held in `web::Data`.
+pub struct AppState {
+    /// The database boundary.
+    pub store: Store,
+    /// Configuration, as loaded at start-up.
+    pub settings: Settings,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+    /// Compiled JSON Schemas for request bodies.
+    pub schemas: crate::schema::Schemas,
+    /// Throttle for `POST /auth/tokens`.
+    pub login_limiter: LoginLimiter,
+    /// Set once the database's indexes exist and the bootstrap admin is in place.
+    pub store_ready: AtomicBool,
+    /// Flips to `true` when the server starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// Whether start-up work against the database has completed.
+    pub fn is_store_ready(&self) -> bool {
+        self.store_ready.load(Ordering::Acquire)
+    }
+}

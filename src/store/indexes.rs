@@ -1,0 +1,49 @@
+//! Every index of every collection, created idempotently at start-up.
+
+use mongodb::bson::doc;
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+use std::time::Duration;
+
+use super::StoreResult;
+
+/// An index on one collection.
+struct IndexSpec {
+    collection: &'static str,
+    name: &'static str,
+    keys: mongodb::bson::Document,
+    unique: bool,
+    expire_after: Option<Duration>,
+}
+
+fn specs() -> Vec<IndexSpec> {
+    let spec = |collection, name, keys, unique| IndexSpec { collection, name, keys, unique, expire_after: None };
+    vec![
+        spec("users", "email_unique", doc! { "email": 1 }, true),
+        spec("users", "created", doc! { "created": 1, "_id": 1 }, false),
+        spec("users", "permission_project", doc! { "permissions.properties.project_id": 1 }, false),
+        spec("tokens", "user", doc! { "user_id": 1 }, false),
+        IndexSpec {
+            expire_after: Some(Duration::ZERO),
+            ..spec("tokens", "expiry_ttl", doc! { "expires_at": 1 }, false)
+        },
+        IndexSpec {
+            expire_after: Some(Duration::ZERO),
+            ..spec("password_resets", "expiry_ttl", doc! { "expires_at": 1 }, false)
+        },
+    ]
+}
+
+/// Creates the indexes; an index that already exists with the same definition is left alone.
+pub(super) async fn ensure(db: &Database) -> StoreResult<()> {
+    for spec in specs() {
+        let options = IndexOptions::builder()
+            .name(spec.name.to_owned())
+            .unique(spec.unique.then_some(true))
+            .expire_after(spec.expire_after)
+            .build();
+        let model = IndexModel::builder().keys(spec.keys).options(options).build();
+        db.collection::<mongodb::bson::Document>(spec.collection).create_index(model).await?;
+    }
+    Ok(())
+}

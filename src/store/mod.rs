@@ -1,0 +1,161 @@
+//! The MongoDB boundary: owns the client, every collection, every index and every query.
+//!
+//! Handlers and actors call typed methods on [`Store`] and never see a BSON document or a driver
+//! type. Driver errors are classified once, here, into [`StoreError`]: a duplicate key, an
+//! unreachable database, or anything else.
+
+mod indexes;
+mod password_resets;
+mod tokens;
+mod users;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mongodb::bson::doc;
+use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use password_resets::PasswordReset;
+pub use tokens::{TokenKind, TokenRecord};
+pub use users::{NewUser, UserRecord};
+
+/// MongoDB's error code for a unique index violation.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Server error codes that mean "no usable primary right now": retry later, not a bug.
+const UNAVAILABLE_CODES: &[i32] = &[
+    6,     // HostUnreachable
+    7,     // HostNotFound
+    89,    // NetworkTimeout
+    91,    // ShutdownInProgress
+    189,   // PrimarySteppedDown
+    10107, // NotWritablePrimary
+    11600, // InterruptedAtShutdown
+    11602, // InterruptedDueToReplStateChange
+    13435, // NotPrimaryNoSecondaryOk
+    13436, // NotPrimaryOrSecondary
+];
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused the write; `what` names the value for the client.
+    #[error("duplicate {what}")]
+    Duplicate {
+        /// What was duplicated, in words a client understands ("a user with this email").
+        what: String,
+    },
+    /// The database cannot be reached (or has no primary) right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] mongodb::error::Error),
+    /// Anything else: a bug, a corrupt document, a driver surprise.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<mongodb::error::Error> for StoreError {
+    fn from(error: mongodb::error::Error) -> Self {
+        if is_duplicate_key(&error) {
+            return Self::Duplicate { what: "a resource with this unique value".into() };
+        }
+        if is_unavailable(&error) {
+            return Self::Unavailable(error);
+        }
+        Self::Other(error.into())
+    }
+}
+
+/// True when the error is a unique index violation, however the driver wrapped it.
+pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(insert) => {
+            insert.write_errors.as_ref().is_some_and(|errors| errors.iter().any(|e| e.code == DUPLICATE_KEY))
+        }
+        ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+/// True when the error means the database is unreachable or has no primary for now.
+fn is_unavailable(error: &mongodb::error::Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Io(_)
+        | ErrorKind::ServerSelection { .. }
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => true,
+        ErrorKind::Command(command) => UNAVAILABLE_CODES.contains(&command.code),
+        _ => error.contains_label("RetryableWriteError") || error.contains_label("TransientTransactionError"),
+    }
+}
+
+/// Marks a duplicate-key error with the words the client should see.
+pub(crate) trait DuplicateAs<T> {
+    /// Renames a [`StoreError::Duplicate`] to describe `what` was duplicated.
+    fn duplicate_as(self, what: &str) -> StoreResult<T>;
+}
+
+impl<T> DuplicateAs<T> for Result<T, mongodb::error::Error> {
+    fn duplicate_as(self, what: &str) -> StoreResult<T> {
+        self.map_err(|error| match StoreError::from(error) {
+            StoreError::Duplicate { .. } => StoreError::Duplicate { what: what.to_owned() },
+            other => other,
+        })
+    }
+}
+
+/// The application's handle on its database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Connects lazily: the driver dials on first use and reconnects by itself after outages.
+    pub async fn connect(uri: &SecretString, database: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(uri.expose_secret()).await?;
+        if options.server_selection_timeout.is_none() {
+            options.server_selection_timeout = Some(timeout);
+        }
+        if options.connect_timeout.is_none() {
+            options.connect_timeout = Some(timeout);
+        }
+        options.app_name.get_or_insert_with(|| "dialogue-server".to_owned());
+        let client = Client::with_options(options)?;
+        let db = client.database(database);
+        Ok(Self { db })
+    }
+
+    /// Answers whether the database responds to a `ping` right now.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.db.run_command(doc! { "ping": 1 }).await?;
+        Ok(())
+    }
+
+    /// Creates every collection's indexes. Idempotent: safe at every start-up.
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        indexes::ensure(&self.db).await
+    }
+
+    /// Drops the whole database. Only the test harness calls this.
+    pub async fn drop_database(&self) -> StoreResult<()> {
+        self.db.drop().await?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch: the API's timestamp unit.
+pub fn now_millis() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A fresh random identifier for a new resource.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,91 @@
+use actix_web::http::Method;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_with, unique_email};
+
+#[actix_web::test]
+async fn signing_in_returns_a_bearer_token_and_the_user() {
+    let app = spawn_app().await;
+    let response = app
+        .json(Method::POST, "/auth/tokens", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body["token_type"], "Bearer");
+    assert!(response.body["token"].as_str().is_some_and(|t| t.len() >= 22), "at least 128 bits");
+    assert!(response.body["expires_at"].as_i64().is_some_and(|ms| ms > dialogue_server::store::now_millis()));
+    assert_eq!(response.body["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(response.body["user"]["permissions"][0]["type"], "admin");
+
+    let me = app.get("/user", response.body["token"].as_str().unwrap()).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["email"], ADMIN_EMAIL);
+}
+
+#[actix_web::test]
+async fn wrong_email_and_wrong_password_look_the_same() {
+    let app = spawn_app().await;
+    let wrong_password = app
+        .json(Method::POST, "/auth/tokens", None, &json!({ "email": ADMIN_EMAIL, "password": "not it at all" }))
+        .await;
+    let wrong_email = app
+        .json(
+            Method::POST,
+            "/auth/tokens",
+            None,
+            &json!({ "email": "nobody@example.org", "password": "not it at all" }),
+        )
+        .await;
+    wrong_password.assert_error(401, "unauthorized");
+    wrong_email.assert_error(401, "unauthorized");
+    assert_eq!(wrong_password.body, wrong_email.body);
+}
+
+#[actix_web::test]
+async fn missing_and_bad_tokens_are_401() {
+    let app = spawn_app().await;
+    let missing = app.send(Method::GET, "/user", None, None, None).await;
+    missing.assert_error(401, "unauthorized");
+    let bad = app.get("/user", "not-a-real-token").await;
+    bad.assert_error(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn signing_out_revokes_the_token_at_once() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_user(&unique_email("leaver")).await;
+    assert_eq!(app.get("/user", &token).await.status, 200);
+    let response = app.delete("/auth/tokens/current", &token).await;
+    assert_eq!(response.status, 204);
+    app.get("/user", &token).await.assert_error(401, "unauthorized");
+    // Other sessions of the admin are unaffected.
+    assert_eq!(app.get("/user", &app.admin_token).await.status, 200);
+}
+
+#[actix_web::test]
+async fn sign_in_attempts_are_rate_limited() {
+    let app = spawn_app_with(|settings| settings.login_attempts_per_minute = 3).await;
+    // The harness signed the admin in once from this address: two attempts remain.
+    for _ in 0..2 {
+        let response = app
+            .json(Method::POST, "/auth/tokens", None, &json!({ "email": "x@example.org", "password": "guess guess" }))
+            .await;
+        response.assert_error(401, "unauthorized");
+    }
+    let limited = app
+        .json(Method::POST, "/auth/tokens", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
+    limited.assert_error(429, "rate_limited");
+    assert!(limited.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+}
+
+#[actix_web::test]
+async fn the_bootstrap_admin_is_created_once() {
+    let app = spawn_app().await;
+    let database = app.database.clone();
+    // A second server on the same database must not create a second admin.
+    let again = spawn_app_with(|settings| settings.database = database).await;
+    let users = again.get("/users/", &again.admin_token).await;
+    assert_eq!(users.status, 200);
+    let admins = users.body.as_array().unwrap().iter().filter(|u| u["email"] == ADMIN_EMAIL).count();
+    assert_eq!(admins, 1);
+}

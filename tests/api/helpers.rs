@@ -1,0 +1,237 @@
+//! The test harness: `spawn_app` starts the real application on a free port with a fresh
+//! database, and typed helpers drive it over HTTP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::http::Method;
+use actix_web::http::header::HeaderMap;
+use dialogue_server::config::Settings;
+use dialogue_server::mail::Mail;
+use dialogue_server::startup::Application;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// The administrator every test app starts with.
+pub const ADMIN_EMAIL: &str = "admin@example.org";
+/// Their password.
+pub const ADMIN_PASSWORD: &str = "admin password";
+/// The password `create_user` gives everyone.
+pub const USER_PASSWORD: &str = "user password";
+
+/// The database every test uses, from `DIALOGUE_TEST_MONGODB_URI`.
+pub fn test_database_uri() -> String {
+    std::env::var("DIALOGUE_TEST_MONGODB_URI")
+        .expect("DIALOGUE_TEST_MONGODB_URI is not set: run the suite with scripts/test, which starts a local database")
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The database name this test owns.
+    pub database: String,
+    /// Where mail lands.
+    pub outbox: PathBuf,
+    /// A token of the bootstrap administrator.
+    pub admin_token: String,
+    /// The application's shared state, for subscribing to events.
+    pub state: actix_web::web::Data<dialogue_server::state::AppState>,
+    client: awc::Client,
+}
+
+/// A response, read whole.
+pub struct TestResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body parsed as JSON (`Null` when empty).
+    pub body: Value,
+    /// Raw body.
+    pub raw: Vec<u8>,
+}
+
+impl TestResponse {
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts the status and the error type of an error response.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, kind: &str) {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.body["type"], kind, "unexpected error type; body: {}", self.body);
+        assert!(self.body["message"].is_string(), "error without a message: {}", self.body);
+        assert!(self.body["details"].is_object(), "error without details: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/json"));
+    }
+}
+
+/// Settings for a test app: a fresh database, a bootstrap admin, an outbox, port 0.
+pub fn test_settings() -> (Settings, PathBuf) {
+    let mut settings = Settings::defaults();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    settings.bind = "127.0.0.1:0".into();
+    settings.mongodb_uri = SecretString::from(test_database_uri());
+    settings.database = format!("test_{id}");
+    settings.admin_email = Some(ADMIN_EMAIL.into());
+    settings.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
+    settings.workers = 1;
+    settings.log = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    let outbox = std::env::temp_dir().join(format!("dialogue-outbox-{id}"));
+    settings.mail_outbox = Some(outbox.clone());
+    (settings, outbox)
+}
+
+/// Starts an app with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app after `adjust` changed the test settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let (mut settings, outbox) = test_settings();
+    adjust(&mut settings);
+    dialogue_server::telemetry::init(&settings);
+    let database = settings.database.clone();
+    let application = Application::build(settings).await.expect("the application builds");
+    let port = application.port();
+    let state = application.state();
+    actix_web::rt::spawn(application.run_until_stopped());
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        database,
+        outbox,
+        admin_token: String::new(),
+        state,
+        client,
+    };
+    if app.state.is_store_ready() {
+        app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    }
+    app
+}
+
+impl TestApp {
+    /// Sends a request with an optional bearer token and an optional raw body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("Content-Type", content_type));
+        }
+        let mut response = match body {
+            Some(body) => request.send_body(body).await,
+            None => request.send().await,
+        }
+        .expect("the request reaches the server");
+        let raw = response.body().limit(64 * 1024 * 1024).await.expect("the body arrives").to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&raw)))
+        };
+        TestResponse { status: response.status().as_u16(), headers: response.headers().clone(), body, raw }
+    }
+
+    /// A JSON request.
+    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> TestResponse {
+        self.send(method, path, token, Some("application/json"), Some(body.to_string().into_bytes())).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.send(Method::GET, path, Some(token), None, None).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.json(Method::POST, path, Some(token), body).await
+    }
+
+    /// PUT a JSON body.
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.json(Method::PUT, path, Some(token), body).await
+    }
+
+    /// PATCH with a JSON Patch body.
+    pub async fn patch(&self, path: &str, token: &str, patch: &Value) -> TestResponse {
+        let body = Some(patch.to_string().into_bytes());
+        self.send(Method::PATCH, path, Some(token), Some("application/json-patch+json"), body).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.send(Method::DELETE, path, Some(token), None, None).await
+    }
+
+    /// Signs in and returns the bearer token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response =
+            self.json(Method::POST, "/auth/tokens", None, &json!({ "email": email, "password": password })).await;
+        assert_eq!(response.status, 201, "login failed: {}", response.body);
+        response.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Creates a user (as the admin) and signs them in; returns their id and token.
+    pub async fn create_user(&self, email: &str) -> (String, String) {
+        let response = self
+            .post(
+                "/users/",
+                &self.admin_token,
+                &json!({ "email": email, "password": USER_PASSWORD, "first_name": "Test", "last_name": "User" }),
+            )
+            .await;
+        assert_eq!(response.status, 201, "user creation failed: {}", response.body);
+        let id = response.body["id"].as_str().expect("an id").to_owned();
+        (id, self.login(email, USER_PASSWORD).await)
+    }
+
+    /// Grants a permission as `granter`, asserting success; returns the permission.
+    pub async fn grant(&self, granter: &str, user_id: &str, permission: Value) -> Value {
+        let response = self.post(&format!("/users/{user_id}/permissions/"), granter, &permission).await;
+        assert_eq!(response.status, 201, "grant failed: {}", response.body);
+        response.body
+    }
+
+    /// Waits for the next mail sent by the app (subscribe before causing it).
+    pub async fn next_mail(receiver: &mut tokio::sync::broadcast::Receiver<Mail>) -> Mail {
+        tokio::time::timeout(Duration::from_secs(30), receiver.recv())
+            .await
+            .expect("a mail is sent")
+            .expect("the mail channel is open")
+    }
+
+    /// The mails in the outbox directory, parsed.
+    pub fn outbox_mails(&self) -> Vec<Value> {
+        let Ok(entries) = std::fs::read_dir(&self.outbox) else { return Vec::new() };
+        let mut mails: Vec<(String, Value)> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().ends_with(".json"))
+            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+            .map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).expect("readable mail");
+                (entry.file_name().to_string_lossy().into_owned(), serde_json::from_str(&text).expect("JSON mail"))
+            })
+            .collect();
+        mails.sort_by(|a, b| a.0.cmp(&b.0));
+        mails.into_iter().map(|(_, mail)| mail).collect()
+    }
+}
+
+/// A unique e-mail address for this test run.
+pub fn unique_email(name: &str) -> String {
+    format!("{name}-{}@example.org", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,174 @@
+//! Tests that need real processes: the server binary under signals, and a database that goes
+//! away and comes back.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::http::Method;
+
+use crate::helpers::{spawn_app_with, test_database_uri};
+
+/// Reads a child's output lines until one satisfies `find`, returning what `find` extracted; the
+/// rest of the output is drained in the background so the child never writes to a closed pipe.
+fn wait_for_line<R: std::io::Read + Send + 'static>(reader: R, find: impl Fn(&str) -> Option<String>) -> String {
+    let mut lines = BufReader::new(reader).lines();
+    while let Some(line) = lines.next() {
+        let line = line.expect("readable output");
+        if let Some(found) = find(&line) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return found;
+        }
+    }
+    panic!("the process ended before printing the expected line");
+}
+
+/// A `dialogue-server` process started from the built binary.
+pub struct ServerProcess {
+    /// The child process.
+    pub child: Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free port against the test database `database`.
+    pub fn start(database: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialogue-server"))
+            .env_clear()
+            .env("DIALOGUE_BIND", "127.0.0.1:0")
+            .env("DIALOGUE_MONGODB_URI", test_database_uri())
+            .env("DIALOGUE_DATABASE", database)
+            .env("DIALOGUE_LOG", "info")
+            .env("DIALOGUE_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let port = wait_for_line(stdout, |line| {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            (event["message"] == "listening").then(|| event["address"].as_str().map(str::to_owned)).flatten()
+        })
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the listening line");
+        Self { child, port }
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([format!("-{name}"), self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn status_of(port: u16, path: &str) -> Option<u16> {
+    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    client.get(format!("http://127.0.0.1:{port}{path}")).send().await.ok().map(|r| r.status().as_u16())
+}
+
+#[actix_web::test]
+async fn sigterm_and_sigint_stop_the_server_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut server = ServerProcess::start(&database);
+        assert_eq!(status_of(server.port, "/readyz").await, Some(200));
+        server.signal(signal);
+        let status = server.child.wait().expect("the server exits");
+        assert_eq!(status.code(), Some(0), "SIG{signal} exits with 0");
+    }
+}
+
+/// A SecantusDB process of the test's own, which the test can kill and restart.
+struct OwnDatabase {
+    child: Child,
+    port: u16,
+    storage: PathBuf,
+}
+
+impl OwnDatabase {
+    fn binary() -> PathBuf {
+        if let Ok(path) = std::env::var("SECANTUS_BIN") {
+            return PathBuf::from(path);
+        }
+        let cargo_bin = std::env::var("HOME").map(|home| Path::new(&home).join(".cargo/bin/secantusd-rs"));
+        match cargo_bin {
+            Ok(path) if path.exists() => path,
+            _ => PathBuf::from("secantusd-rs"),
+        }
+    }
+
+    fn start(storage: &Path, port: u16) -> Self {
+        let mut child = Command::new(Self::binary())
+            .args(["--port", &port.to_string(), "--storage-path"])
+            .arg(storage)
+            .args(["--cache-size", "128M", "--log-file-max", "16MB", "--log-level", "WARNING"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("secantusd-rs starts (scripts/test installs it)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let port = wait_for_line(stdout, |line| line.split("listening on ").nth(1).map(str::to_owned))
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim().parse().ok())
+            .expect("a port in the listening line");
+        Self { child, port, storage: storage.to_owned() }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[actix_web::test]
+async fn the_server_recovers_by_itself_when_the_database_returns() {
+    let storage = std::env::temp_dir().join(format!("dialogue-own-db-{}", uuid::Uuid::new_v4().simple()));
+    let mut database = OwnDatabase::start(&storage, 0);
+    let uri = format!("mongodb://127.0.0.1:{}/?directConnection=true", database.port);
+    let app = spawn_app_with(|settings| {
+        settings.mongodb_uri = secrecy::SecretString::from(uri.clone());
+        settings.database_timeout_secs = 1;
+    })
+    .await;
+    assert_eq!(app.send(Method::GET, "/readyz", None, None, None).await.status, 200);
+    assert_eq!(app.get("/user", &app.admin_token).await.status, 200);
+
+    database.kill();
+    let down = app.get("/user", &app.admin_token).await;
+    down.assert_error(503, "unavailable");
+    assert!(down.header("retry-after").is_some());
+    app.send(Method::GET, "/readyz", None, None, None).await.assert_error(503, "unavailable");
+
+    let port = database.port;
+    let storage = database.storage.clone();
+    let _restarted = OwnDatabase::start(&storage, port);
+    // The driver reconnects in the background; wait (bounded) for the server to notice.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if app.get("/user", &app.admin_token).await.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not recover within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.send(Method::GET, "/readyz", None, None, None).await.status, 200);
+    let _ = std::fs::remove_dir_all(&storage);
+}
