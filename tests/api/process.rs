@@ -112,7 +112,9 @@ impl OwnDatabase {
         let mut child = Command::new(Self::binary())
             .args(["--port", &port.to_string(), "--storage-path"])
             .arg(storage)
-            .args(["--cache-size", "128M", "--log-file-max", "16MB", "--log-level", "WARNING"])
+            // The test kills this database with SIGKILL: without a synced log SecantusDB may lose
+            // the writes of the last milliseconds (the token the test signed in with).
+            .args(["--cache-size", "128M", "--log-file-max", "16MB", "--log-level", "WARNING", "--sync-on-commit"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -163,9 +165,11 @@ async fn the_server_recovers_by_itself_when_the_database_returns() {
     // The driver reconnects in the background; wait (bounded) for the server to notice.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if app.get("/user", &app.admin_token).await.status == 200 {
+        let response = app.get("/user", &app.admin_token).await;
+        if response.status == 200 {
             break;
         }
+        assert_eq!(response.status, 503, "only unavailability is expected meanwhile: {}", response.body);
         assert!(Instant::now() < deadline, "the server did not recover within 60 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
