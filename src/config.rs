@@ -117,6 +117,11 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_DATABASE_TIMEOUT", default_value_t = 5)]
     pub database_timeout_secs: u64,
 
+    /// Directory of block type schemas (`<type>.json`); by default `schemas/blocks` when it
+    /// exists, else the starter set built into the binary.
+    #[arg(long, env = "DIALOGUE_BLOCK_TYPES_DIR")]
+    pub block_types_dir: Option<PathBuf>,
+
     /// Worker threads serving HTTP; 0 means one per core.
     #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -38,7 +38,7 @@ impl Application {
     /// Connects to the database, loads the schemas and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
-        let schemas = Schemas::load()?;
+        let schemas = Schemas::load(settings.block_types_dir.as_deref())?;
         let mailer = Mailer::from_settings(&settings)?;
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;

@@ -1,9 +1,12 @@
 //! The HTTP API. The module tree mirrors the URL tree; each module registers its own routes.
 
 mod auth;
+mod block_types;
+mod dialogues;
 mod health;
 mod passwords;
 mod permissions;
+mod projects;
 mod users;
 
 use actix_web::web;
@@ -19,6 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     users::configure(cfg);
     passwords::configure(cfg);
     permissions::configure(cfg);
+    projects::configure(cfg);
+    dialogues::configure(cfg);
+    block_types::configure(cfg);
 }
 
 /// The JSON `404` for paths that match no route.
@@ -29,11 +35,28 @@ pub async fn unknown_path(req: actix_web::HttpRequest) -> Result<actix_web::Http
     })
 }
 
-/// Checks that the project (and dialogue) a grant names exist. Projects arrive with the project
-/// resource; until then every target is accepted.
+/// Checks that the project (and dialogue) a grant names exist: a `422` at the offending id.
 pub(crate) async fn check_permission_target(
-    _state: &crate::state::AppState,
-    _permission: &crate::auth::Permission,
+    state: &crate::state::AppState,
+    permission: &crate::auth::Permission,
 ) -> Result<(), ApiError> {
+    let scope = &permission.properties;
+    let Some(project_id) = scope.project_id.as_deref() else { return Ok(()) };
+    if state.store.project_by_id(project_id).await?.is_none() {
+        return Err(ApiError::invalid(
+            "reference",
+            "/properties/project_id",
+            format!("No project {project_id} exists"),
+        ));
+    }
+    if let Some(dialogue_id) = scope.dialogue_id.as_deref()
+        && !state.store.dialogue_exists(project_id, dialogue_id).await?
+    {
+        return Err(ApiError::invalid(
+            "reference",
+            "/properties/dialogue_id",
+            format!("No dialogue {dialogue_id} exists in project {project_id}"),
+        ));
+    }
     Ok(())
 }

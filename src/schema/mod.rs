@@ -11,6 +11,11 @@ use serde_json::Value;
 
 use crate::error::{ApiError, FieldError};
 
+mod block_types;
+mod dialogue;
+
+pub use block_types::{BlockType, BlockTypes};
+
 /// Base URI of our schemas' `$id`s.
 const BASE_URI: &str = "https://dialogue-server.local/schemas/";
 
@@ -34,6 +39,22 @@ const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("permissions/project-dialogues-write", include_str!("../../schemas/permissions/project-dialogues-write.json")),
     ("permissions/dialogue-read", include_str!("../../schemas/permissions/dialogue-read.json")),
     ("permissions/dialogue-write", include_str!("../../schemas/permissions/dialogue-write.json")),
+    ("symbol", include_str!("../../schemas/symbol.json")),
+    ("block", include_str!("../../schemas/block.json")),
+    ("sequence", include_str!("../../schemas/sequence.json")),
+    ("dialogue", include_str!("../../schemas/dialogue.json")),
+    ("dialogue-summary", include_str!("../../schemas/dialogue-summary.json")),
+    ("project", include_str!("../../schemas/project.json")),
+    ("project-summary", include_str!("../../schemas/project-summary.json")),
+    ("json-patch", include_str!("../../schemas/json-patch.json")),
+    ("revision", include_str!("../../schemas/revision.json")),
+    ("revision-edit", include_str!("../../schemas/revision-edit.json")),
+    ("revision-revert", include_str!("../../schemas/revision-revert.json")),
+    ("release", include_str!("../../schemas/release.json")),
+    ("provider", include_str!("../../schemas/provider.json")),
+    ("provider-summary", include_str!("../../schemas/provider-summary.json")),
+    ("channel", include_str!("../../schemas/channel.json")),
+    ("channel-summary", include_str!("../../schemas/channel-summary.json")),
 ];
 
 /// One compiled schema and the top-level fields it marks `readOnly`.
@@ -42,14 +63,17 @@ struct Compiled {
     read_only: Vec<String>,
 }
 
-/// Every compiled schema, by name.
+/// Every compiled schema, by name, and the registered block types.
 pub struct Schemas {
     compiled: HashMap<&'static str, Compiled>,
+    /// Block types, by type name.
+    pub block_types: BlockTypes,
 }
 
 impl Schemas {
-    /// Parses and compiles every resource schema. Fails at start-up, never at request time.
-    pub fn load() -> anyhow::Result<Self> {
+    /// Parses and compiles every resource schema and the block types from `block_types_dir`
+    /// (the shipped starter set when `None`). Fails at start-up, never at request time.
+    pub fn load(block_types_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut documents = Vec::with_capacity(RESOURCE_SCHEMAS.len());
         for (name, text) in RESOURCE_SCHEMAS {
             let document: Value =
@@ -58,18 +82,19 @@ impl Schemas {
         }
         let registry = Registry::new()
             .draft(Draft::Draft7)
-            .extend(documents.iter().map(|(name, document)| (uri_of(name), document.clone())))?
+            .extend(documents.iter().map(|(name, document)| (uri_of(name, document), document.clone())))?
             .prepare()?;
         let mut compiled = HashMap::new();
         for (name, document) in &documents {
             let validator = jsonschema::draft7::options()
                 .with_registry(&registry)
-                .with_base_uri(uri_of(name))
+                .with_base_uri(uri_of(name, document))
                 .build(document)
                 .map_err(|e| anyhow::anyhow!("schema {name} does not compile: {e}"))?;
             compiled.insert(*name, Compiled { validator, read_only: read_only_fields(document) });
         }
-        Ok(Self { compiled })
+        let block_types = BlockTypes::load(block_types_dir)?;
+        Ok(Self { compiled, block_types })
     }
 
     fn get(&self, name: &str) -> Result<&Compiled, ApiError> {
@@ -133,8 +158,12 @@ impl Schemas {
     }
 }
 
-fn uri_of(name: &str) -> String {
-    format!("{BASE_URI}{name}.json")
+/// Where a schema is registered: its own `$id`, or a name under our base URI.
+fn uri_of(name: &str, document: &Value) -> String {
+    match document.get("$id").and_then(Value::as_str) {
+        Some(id) => id.to_owned(),
+        None => format!("{BASE_URI}{name}.json"),
+    }
 }
 
 /// Top-level properties a schema marks `readOnly`.
@@ -212,7 +241,7 @@ mod tests {
     use serde_json::json;
 
     fn schemas() -> Schemas {
-        Schemas::load().expect("the shipped schemas compile")
+        Schemas::load(None).expect("the shipped schemas compile")
     }
 
     fn errors(result: Result<(), ApiError>) -> Vec<FieldError> {

@@ -23,6 +23,10 @@ fn specs() -> Vec<IndexSpec> {
         spec("users", "created", doc! { "created": 1, "_id": 1 }, false),
         spec("users", "permission_project", doc! { "permissions.properties.project_id": 1 }, false),
         spec("tokens", "user", doc! { "user_id": 1 }, false),
+        spec("projects", "created", doc! { "created": 1, "_id": 1 }, false),
+        spec("dialogues", "project", doc! { "project_id": 1, "created": 1, "_id": 1 }, false),
+        spec("snapshots", "dialogue_number", doc! { "dialogue_id": 1, "number": -1 }, true),
+        spec("snapshots", "project", doc! { "project_id": 1 }, false),
         IndexSpec {
             expire_after: Some(Duration::ZERO),
             ..spec("tokens", "expiry_ttl", doc! { "expires_at": 1 }, false)

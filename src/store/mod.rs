@@ -4,8 +4,10 @@
 //! type. Driver errors are classified once, here, into [`StoreError`]: a duplicate key, an
 //! unreachable database, or anything else.
 
+mod dialogues;
 mod indexes;
 mod password_resets;
+mod projects;
 mod tokens;
 mod users;
 
@@ -17,7 +19,9 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
 pub use password_resets::PasswordReset;
+pub use projects::{ProjectRecord, ProjectScope};
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
 
@@ -112,6 +116,7 @@ impl<T> DuplicateAs<T> for Result<T, mongodb::error::Error> {
 /// The application's handle on its database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    client: Client,
     db: Database,
 }
 
@@ -128,7 +133,7 @@ impl Store {
         options.app_name.get_or_insert_with(|| "dialogue-server".to_owned());
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        Ok(Self { db })
+        Ok(Self { client, db })
     }
 
     /// Answers whether the database responds to a `ping` right now.

@@ -235,3 +235,49 @@ impl TestApp {
 pub fn unique_email(name: &str) -> String {
     format!("{name}-{}@example.org", uuid::Uuid::new_v4().simple())
 }
+
+/// A small valid dialogue: a start sequence that asks a choice leading to `thanks`.
+pub fn sample_dialogue(title: &str) -> Value {
+    json!({
+        "title": title,
+        "sequences": [
+            {
+                "id": "start",
+                "title": "Start",
+                "blocks": [
+                    { "id": "hello", "type": "message", "properties": { "text": "Welcome!" } },
+                    { "id": "rate", "type": "choice", "title": "Rate us", "properties": {
+                        "question": "How did we do?",
+                        "choices": [{ "label": "Good", "next": "thanks" }, { "label": "Bad", "next": "thanks" }]
+                    } }
+                ]
+            },
+            { "id": "thanks", "title": "Thanks", "blocks": [{ "id": "bye", "type": "end", "properties": { "text": "Thank you" } }] }
+        ]
+    })
+}
+
+impl TestApp {
+    /// Creates a project, asserting success; returns its id.
+    pub async fn create_project(&self, token: &str, title: &str) -> String {
+        let response = self.post("/projects/", token, &json!({ "title": title })).await;
+        assert_eq!(response.status, 201, "project creation failed: {}", response.body);
+        response.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Creates a dialogue, asserting success; returns its description.
+    pub async fn create_dialogue(&self, token: &str, project: &str, body: &Value) -> Value {
+        let response = self.post(&format!("/projects/{project}/dialogues/"), token, body).await;
+        assert_eq!(response.status, 201, "dialogue creation failed: {}", response.body);
+        response.body
+    }
+
+    /// A new user holding exactly `permission` (none when `Null`); returns id and token.
+    pub async fn user_with(&self, name: &str, permission: Value) -> (String, String) {
+        let (id, token) = self.create_user(&unique_email(name)).await;
+        if !permission.is_null() {
+            self.grant(&self.admin_token, &id, permission).await;
+        }
+        (id, token)
+    }
+}

@@ -1,11 +1,14 @@
 //! Integration tests: the real server over HTTP against a real database, each test in its own
 //! database. `scripts/test` starts the database and sets `DIALOGUE_TEST_MONGODB_URI`.
 
+mod access;
 mod auth;
+mod dialogues;
 mod errors;
 mod health;
 mod helpers;
 mod passwords;
 mod permissions;
 mod process;
+mod projects;
 mod users;

@@ -6,7 +6,7 @@ fn project_permission(kind: &str, project: &str) -> Value {
     json!({ "type": kind, "properties": { "project_id": project } })
 }
 
-/// A project admin of `p`, and their token.
+/// A project admin of `project`, and their token.
 async fn project_admin(app: &TestApp, project: &str) -> (String, String) {
     let (id, token) = app.create_user(&unique_email("padmin")).await;
     app.grant(&app.admin_token, &id, project_permission("project:admin", project)).await;
@@ -70,28 +70,32 @@ async fn grants_are_validated_against_the_schema() {
 #[actix_web::test]
 async fn project_admins_grant_only_inside_their_project() {
     let app = spawn_app().await;
-    let (_, padmin) = project_admin(&app, "p1").await;
+    let p1 = app.create_project(&app.admin_token, "P1").await;
+    let p2 = app.create_project(&app.admin_token, "P2").await;
+    let d = app.create_dialogue(&app.admin_token, &p1, &crate::helpers::sample_dialogue("D")).await;
+    let d = d["id"].as_str().unwrap();
+    let (_, padmin) = project_admin(&app, &p1).await;
     let (member, member_token) = app.create_user(&unique_email("member")).await;
     let path = format!("/users/{member}/permissions/");
 
-    let read = app.post(&path, &padmin, &project_permission("project:dialogues:read", "p1")).await;
+    let read = app.post(&path, &padmin, &project_permission("project:dialogues:read", &p1)).await;
     assert_eq!(read.status, 201, "{}", read.body);
     let dialogue = app
         .post(
             &path,
             &padmin,
-            &json!({ "type": "dialogue:write", "properties": { "project_id": "p1", "dialogue_id": "d" } }),
+            &json!({ "type": "dialogue:write", "properties": { "project_id": p1, "dialogue_id": d } }),
         )
         .await;
     assert_eq!(dialogue.status, 201, "{}", dialogue.body);
 
-    app.post(&path, &padmin, &project_permission("project:dialogues:read", "p2")).await.assert_error(403, "forbidden");
+    app.post(&path, &padmin, &project_permission("project:dialogues:read", &p2)).await.assert_error(403, "forbidden");
     app.post(&path, &padmin, &json!({ "type": "admin" })).await.assert_error(403, "forbidden");
     app.post(&path, &padmin, &json!({ "type": "projects:create" })).await.assert_error(403, "forbidden");
-    app.post(&path, &member_token, &project_permission("project:admin", "p1")).await.assert_error(403, "forbidden");
+    app.post(&path, &member_token, &project_permission("project:admin", &p1)).await.assert_error(403, "forbidden");
 
     // The project admin sees and revokes only what belongs to their project.
-    let foreign = app.grant(&app.admin_token, &member, project_permission("project:dialogues:write", "p2")).await;
+    let foreign = app.grant(&app.admin_token, &member, project_permission("project:dialogues:write", &p2)).await;
     let seen = app.get(&path, &padmin).await;
     assert_eq!(seen.body.as_array().unwrap().len(), 2, "{}", seen.body);
     let foreign_path = format!("{path}{}", foreign["id"].as_str().unwrap());

@@ -1,0 +1,118 @@
+//! The `dialogues` collection: one head document per dialogue with its current description,
+//! plus the `snapshots` collection that keeps the description at revision 0 and every N
+//! revisions, so any past state can be rebuilt from a nearby snapshot.
+//!
+//! Descriptions are stored as JSON text, not as BSON trees: they are opaque to queries, keep
+//! every JSON number and key exactly (BSON refuses some keys, such as ones starting with `$`),
+//! and are cheaper to read and write whole.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::doc;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreResult};
+
+/// The newest release of a dialogue, kept on its head for the `is_published`/`has_changes` flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseMark {
+    /// Release number.
+    pub number: i64,
+    /// Release id.
+    pub id: String,
+    /// Number of the revision it releases (0: the initial state).
+    pub revision_number: i64,
+}
+
+/// A dialogue's stored head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialogueRecord {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Copy of the description's title, for listings.
+    pub title: String,
+    /// Copy of the description's `is_archived`, for listings.
+    pub is_archived: bool,
+    /// The current description (`title`, `sequences`, `is_archived`) as JSON text.
+    #[serde(default)]
+    pub content: String,
+    /// Number of the newest revision applied to `content` (0 before the first).
+    pub revision_number: i64,
+    /// Id of that revision.
+    pub revision_id: Option<String>,
+    /// The newest release, if any.
+    pub release: Option<ReleaseMark>,
+    /// Creation time, ms since the epoch.
+    pub created: i64,
+}
+
+/// A stored snapshot of a dialogue's description.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `<dialogue id>:<revision number>`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The dialogue.
+    pub dialogue_id: String,
+    /// Its project (for cascading deletes).
+    pub project_id: String,
+    /// The revision the description is as of (0: as created).
+    pub number: i64,
+    /// The description as JSON text.
+    pub content: String,
+}
+
+impl Snapshot {
+    /// The snapshot of `dialogue` at revision `number`.
+    pub fn new(dialogue: &DialogueRecord, number: i64, content: String) -> Self {
+        Self {
+            id: format!("{}:{number}", dialogue.id),
+            dialogue_id: dialogue.id.clone(),
+            project_id: dialogue.project_id.clone(),
+            number,
+            content,
+        }
+    }
+}
+
+impl Store {
+    pub(super) fn dialogues(&self) -> mongodb::Collection<DialogueRecord> {
+        self.db.collection("dialogues")
+    }
+
+    pub(super) fn snapshots(&self) -> mongodb::Collection<Snapshot> {
+        self.db.collection("snapshots")
+    }
+
+    /// Stores a new dialogue: its revision-0 snapshot first, then its head, so that a head never
+    /// exists without the state it started from.
+    pub async fn insert_dialogue(&self, dialogue: &DialogueRecord) -> StoreResult<()> {
+        self.snapshots().insert_one(Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
+        self.dialogues().insert_one(dialogue).await?;
+        Ok(())
+    }
+
+    /// The dialogue `id` of project `project_id`, with its content.
+    pub async fn dialogue_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<DialogueRecord>> {
+        Ok(self.dialogues().find_one(doc! { "_id": id, "project_id": project_id }).await?)
+    }
+
+    /// Every dialogue of a project without its content (for summaries), oldest first.
+    pub async fn list_dialogue_heads(&self, project_id: &str) -> StoreResult<Vec<DialogueRecord>> {
+        Ok(self
+            .dialogues()
+            .find(doc! { "project_id": project_id })
+            .projection(doc! { "content": 0 })
+            .sort(doc! { "created": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Whether a dialogue exists in a project.
+    pub async fn dialogue_exists(&self, project_id: &str, id: &str) -> StoreResult<bool> {
+        Ok(self.dialogues().count_documents(doc! { "_id": id, "project_id": project_id }).limit(1).await? > 0)
+    }
+}

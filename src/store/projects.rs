@@ -1,0 +1,139 @@
+//! The `projects` collection, and the cascade that removes a project with everything under it.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{self, Document, doc};
+use mongodb::options::ReturnDocument;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreResult, new_id, now_millis};
+use crate::auth::permissions::Permission;
+
+/// A stored project.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectRecord {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Human readable title.
+    pub title: String,
+    /// Archived projects stay readable.
+    #[serde(default)]
+    pub is_archived: bool,
+    /// Creation time, ms since the epoch.
+    pub created: i64,
+    /// Bumped by every update, for optimistic concurrency.
+    #[serde(default)]
+    pub version: i64,
+}
+
+/// Which projects a listing may show.
+pub enum ProjectScope<'a> {
+    /// Every project (administrators).
+    All,
+    /// Only these ids.
+    Only(&'a [String]),
+}
+
+impl Store {
+    pub(super) fn projects(&self) -> mongodb::Collection<ProjectRecord> {
+        self.db.collection("projects")
+    }
+
+    /// Creates a project and grants `creator_grant` to its creator in one transaction, so that
+    /// nobody ever sees a project without its admin.
+    pub async fn create_project(
+        &self,
+        title: &str,
+        is_archived: bool,
+        creator_id: &str,
+        creator_grant: impl FnOnce(&str) -> Permission,
+    ) -> StoreResult<ProjectRecord> {
+        let record =
+            ProjectRecord { id: new_id(), title: title.to_owned(), is_archived, created: now_millis(), version: 0 };
+        let grant = bson::to_bson(&creator_grant(&record.id)).map_err(anyhow::Error::from)?;
+        let projects = self.projects();
+        let users = self.db.collection::<Document>("users");
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .and_run2(async |session| {
+                projects.insert_one(&record).session(&mut *session).await?;
+                users
+                    .update_one(
+                        doc! { "_id": creator_id },
+                        doc! { "$push": { "permissions": grant.clone() }, "$inc": { "version": 1 } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        Ok(record)
+    }
+
+    /// The project with this id, if any.
+    pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRecord>> {
+        Ok(self.projects().find_one(doc! { "_id": id }).await?)
+    }
+
+    /// One page of the projects in `scope`, oldest first, and their total.
+    pub async fn list_projects(
+        &self,
+        scope: ProjectScope<'_>,
+        skip: u64,
+        limit: i64,
+    ) -> StoreResult<(Vec<ProjectRecord>, u64)> {
+        let filter = match scope {
+            ProjectScope::All => doc! {},
+            ProjectScope::Only(ids) => doc! { "_id": { "$in": ids } },
+        };
+        let total = self.projects().count_documents(filter.clone()).await?;
+        let projects = self
+            .projects()
+            .find(filter)
+            .sort(doc! { "created": 1, "_id": 1 })
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((projects, total))
+    }
+
+    /// Replaces a project's writable fields if nobody updated it since `version` was read.
+    pub async fn update_project(
+        &self,
+        id: &str,
+        version: i64,
+        title: &str,
+        is_archived: bool,
+    ) -> StoreResult<Option<ProjectRecord>> {
+        Ok(self
+            .projects()
+            .find_one_and_update(
+                doc! { "_id": id, "version": version },
+                doc! { "$set": { "title": title, "is_archived": is_archived }, "$inc": { "version": 1 } },
+            )
+            .return_document(ReturnDocument::After)
+            .await?)
+    }
+
+    /// Removes a project and everything under it: dialogues and their history, invites,
+    /// contacts, the grants that named it; its channels become free. The project document goes
+    /// first, so the project disappears at once even if the cascade is interrupted.
+    pub async fn delete_project(&self, id: &str) -> StoreResult<bool> {
+        let deleted = self.projects().delete_one(doc! { "_id": id }).await?.deleted_count == 1;
+        if !deleted {
+            return Ok(false);
+        }
+        for collection in ["dialogues", "revisions", "snapshots", "releases", "invites", "contacts"] {
+            self.db.collection::<Document>(collection).delete_many(doc! { "project_id": id }).await?;
+        }
+        self.db
+            .collection::<Document>("channels")
+            .update_many(doc! { "project_id": id }, doc! { "$set": { "project_id": null } })
+            .await?;
+        self.pull_project_permissions(id).await?;
+        Ok(true)
+    }
+}
