@@ -122,6 +122,19 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_BLOCK_TYPES_DIR")]
     pub block_types_dir: Option<PathBuf>,
 
+    /// Seconds a dialogue's actor stays in memory with no session and no request.
+    #[arg(long, env = "DIALOGUE_ACTOR_IDLE_SECS", default_value_t = 300)]
+    pub actor_idle_secs: u64,
+
+    /// A snapshot of a dialogue is stored every this many revisions, bounding the cost of
+    /// rebuilding any past state.
+    #[arg(long, env = "DIALOGUE_SNAPSHOT_INTERVAL", default_value_t = 100)]
+    pub snapshot_interval: i64,
+
+    /// Threads running dialogue actors; 0 means one per core.
+    #[arg(long, env = "DIALOGUE_ACTOR_THREADS", default_value_t = 0)]
+    pub actor_threads: usize,
+
     /// Worker threads serving HTTP; 0 means one per core.
     #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -143,6 +156,16 @@ impl Settings {
     /// Lifetime of bearer tokens and sessions.
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_secs)
+    }
+
+    /// The dialogue actors' tunables.
+    pub fn actor_settings(&self) -> crate::dialogue::ActorSettings {
+        crate::dialogue::ActorSettings {
+            idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
+            snapshot_interval: self.snapshot_interval.max(1),
+            log_capacity: 1000,
+            max_pending: 10_000,
+        }
     }
 
     /// How long a request waits for the database.

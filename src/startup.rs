@@ -17,6 +17,7 @@ use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::{Permission, PermissionKind, PermissionScope};
 use crate::auth::{normalize_email, passwords};
 use crate::config::Settings;
+use crate::dialogue::{ActorDeps, Dialogues};
 use crate::http::json_errors;
 use crate::mail::Mailer;
 use crate::schema::Schemas;
@@ -38,7 +39,15 @@ impl Application {
     /// Connects to the database, loads the schemas and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
-        let schemas = Schemas::load(settings.block_types_dir.as_deref())?;
+        let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
+        let actor_threads = match settings.actor_threads {
+            0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+            n => n,
+        };
+        let dialogues = Dialogues::start(
+            ActorDeps { store: store.clone(), schemas: schemas.clone(), settings: settings.actor_settings() },
+            actor_threads,
+        );
         let mailer = Mailer::from_settings(&settings)?;
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
@@ -47,6 +56,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store,
             schemas,
+            dialogues,
             mailer,
             login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),

@@ -18,7 +18,9 @@ pub struct AppState {
     /// Outgoing mail.
     pub mailer: Mailer,
     /// Compiled JSON Schemas for request bodies.
-    pub schemas: crate::schema::Schemas,
+    pub schemas: std::sync::Arc<crate::schema::Schemas>,
+    /// The dialogues' actors.
+    pub dialogues: crate::dialogue::Dialogues,
     /// Throttle for `POST /auth/tokens`.
     pub login_limiter: LoginLimiter,
     /// Set once the database's indexes exist and the bootstrap admin is in place.

@@ -3,4 +3,5 @@
 
 pub mod body;
 pub mod json_errors;
+pub mod ordering;
 pub mod pagination;

@@ -1,15 +1,18 @@
 //! `/projects/{project_id}/dialogues/`: creating, listing and reading dialogues.
 
-use actix_web::http::header::{ETAG, LOCATION};
+use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::projects::viewable_project;
 use crate::auth::{Action, Caller};
+use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::{self, Access, Flags};
+use crate::dialogue::{Head, WriteRequest};
 use crate::error::ApiError;
 use crate::http::body;
 use crate::http::pagination::{self, PageRequest};
+use crate::patch;
 use crate::state::AppState;
 use crate::store::{DialogueRecord, new_id, now_millis};
 
@@ -19,7 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(list))
             .route(web::post().to(create)),
     );
-    cfg.service(web::resource("/projects/{project_id}/dialogues/{dialogue_id}").route(web::get().to(get)));
+    cfg.service(
+        web::resource("/projects/{project_id}/dialogues/{dialogue_id}")
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch_dialogue)),
+    );
 }
 
 /// The `ETag` of a dialogue state: its revision id, or `""` before the first revision.
@@ -137,23 +145,91 @@ async fn create(
         .json(description::describe(&record, &content, access)))
 }
 
+/// The caller's access to a dialogue: `404` when they cannot see it.
+pub(crate) fn viewable(caller: &Caller, project_id: &str, dialogue_id: &str) -> Result<Access, ApiError> {
+    let access = Access::of(&caller.principal, project_id, dialogue_id);
+    if access.can_view { Ok(access) } else { Err(dialogue_not_found(project_id, dialogue_id)) }
+}
+
+/// The caller's access to a dialogue they want to change: `404` when they cannot see it, `403`
+/// when they cannot edit it.
+pub(crate) fn editable(caller: &Caller, project_id: &str, dialogue_id: &str) -> Result<Access, ApiError> {
+    let access = viewable(caller, project_id, dialogue_id)?;
+    if access.can_edit { Ok(access) } else { Err(ApiError::Forbidden("You cannot edit this dialogue".into())) }
+}
+
+/// The request's `If-Match` header, if any.
+pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers().get(IF_MATCH).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+/// A `200` with a dialogue's description and its `ETag`.
+pub(crate) fn respond_with(head: &Head, access: Access) -> HttpResponse {
+    HttpResponse::Ok().insert_header((ETAG, etag(head.revision_id.as_deref()))).json(description::describe(
+        &head.to_record(false),
+        &head.content,
+        access,
+    ))
+}
+
+/// A write request for one change made by `caller`.
+fn single_change(
+    req: &HttpRequest,
+    caller: &Caller,
+    project_id: &str,
+    dialogue_id: &str,
+    kind: ChangeKind,
+) -> WriteRequest {
+    WriteRequest {
+        project_id: project_id.to_owned(),
+        changes: vec![Change { kind, details: json!({}), created: None }],
+        user_id: caller.user.id.clone(),
+        if_match: if_match(req),
+        may_archive: caller.may(Action::ArchiveDialogue { project: project_id, dialogue: dialogue_id }),
+    }
+}
+
 async fn get(
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, dialogue_id) = path.into_inner();
-    let access = Access::of(&caller.principal, &project_id, &dialogue_id);
-    if !access.can_view {
-        return Err(dialogue_not_found(&project_id, &dialogue_id));
-    }
-    let record = state
-        .store
-        .dialogue_by_id(&project_id, &dialogue_id)
-        .await?
-        .ok_or_else(|| dialogue_not_found(&project_id, &dialogue_id))?;
-    let content: Value = serde_json::from_str(&record.content).map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((ETAG, etag(record.revision_id.as_deref())))
-        .json(description::describe(&record, &content, access)))
+    let access = viewable(&caller, &project_id, &dialogue_id)?;
+    let head = state.dialogues.describe(&project_id, &dialogue_id).await?;
+    Ok(respond_with(&head, access))
+}
+
+async fn replace(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id) = path.into_inner();
+    let access = editable(&caller, &project_id, &dialogue_id)?;
+    let mut value = body::json(&req, &raw)?;
+    state.schemas.validate_replacement("dialogue", &mut value)?;
+    let content = description::content_from(&value);
+    let request = single_change(&req, &caller, &project_id, &dialogue_id, ChangeKind::Replace { content });
+    let outcome = state.dialogues.write(&dialogue_id, request).await?;
+    Ok(respond_with(&outcome.head, access))
+}
+
+async fn patch_dialogue(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id) = path.into_inner();
+    let access = editable(&caller, &project_id, &dialogue_id)?;
+    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
+    state.schemas.check_patch_paths("dialogue", &operations)?;
+    let kind = ChangeKind::Edit { patch: operations, edit_type: None };
+    let request = single_change(&req, &caller, &project_id, &dialogue_id, kind);
+    let outcome = state.dialogues.write(&dialogue_id, request).await?;
+    Ok(respond_with(&outcome.head, access))
 }

@@ -7,6 +7,8 @@ mod health;
 mod passwords;
 mod permissions;
 mod projects;
+mod releases;
+mod revisions;
 mod users;
 
 use actix_web::web;
@@ -24,6 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     permissions::configure(cfg);
     projects::configure(cfg);
     dialogues::configure(cfg);
+    revisions::configure(cfg);
+    releases::configure(cfg);
     block_types::configure(cfg);
 }
 

@@ -136,9 +136,6 @@ impl Schemas {
             if let json_patch::PatchOperation::Move(moved) = operation {
                 touched.push(moved.from.as_str().to_owned());
             }
-            if let json_patch::PatchOperation::Test(_) = operation {
-                continue;
-            }
             for path in touched {
                 if path.is_empty() && !read_only.is_empty() {
                     errors.push(FieldError::new("readOnly", "", "A patch cannot replace the whole resource"));

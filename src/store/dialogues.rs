@@ -99,6 +99,11 @@ impl Store {
         Ok(self.dialogues().find_one(doc! { "_id": id, "project_id": project_id }).await?)
     }
 
+    /// The dialogue `id`, whatever its project (the actor checks the project itself).
+    pub async fn dialogue_by_id_any_project(&self, id: &str) -> StoreResult<Option<DialogueRecord>> {
+        Ok(self.dialogues().find_one(doc! { "_id": id }).await?)
+    }
+
     /// Every dialogue of a project without its content (for summaries), oldest first.
     pub async fn list_dialogue_heads(&self, project_id: &str) -> StoreResult<Vec<DialogueRecord>> {
         Ok(self

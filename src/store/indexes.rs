@@ -27,6 +27,11 @@ fn specs() -> Vec<IndexSpec> {
         spec("dialogues", "project", doc! { "project_id": 1, "created": 1, "_id": 1 }, false),
         spec("snapshots", "dialogue_number", doc! { "dialogue_id": 1, "number": -1 }, true),
         spec("snapshots", "project", doc! { "project_id": 1 }, false),
+        spec("revisions", "dialogue_number", doc! { "dialogue_id": 1, "number": 1 }, true),
+        spec("revisions", "dialogue_created", doc! { "dialogue_id": 1, "created": 1, "number": 1 }, false),
+        spec("revisions", "project", doc! { "project_id": 1 }, false),
+        spec("releases", "dialogue_number", doc! { "dialogue_id": 1, "number": 1 }, true),
+        spec("releases", "project", doc! { "project_id": 1 }, false),
         IndexSpec {
             expire_after: Some(Duration::ZERO),
             ..spec("tokens", "expiry_ttl", doc! { "expires_at": 1 }, false)

@@ -8,6 +8,8 @@ mod dialogues;
 mod indexes;
 mod password_resets;
 mod projects;
+mod releases;
+mod revisions;
 mod tokens;
 mod users;
 
@@ -22,6 +24,8 @@ use secrecy::{ExposeSecret, SecretString};
 pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
 pub use password_resets::PasswordReset;
 pub use projects::{ProjectRecord, ProjectScope};
+pub use releases::ReleaseRecord;
+pub use revisions::{RevisionOrder, RevisionRecord};
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
 

@@ -1,0 +1,169 @@
+//! `DialogueRegistry`: starts a `DialogueActor` on first use of a dialogue, spreads actors over a
+//! pool of arbiter threads, and forgets each actor when it stops (after being idle). The
+//! `Dialogues` handle is what route handlers use: it finds the actor, sends, and retries once
+//! when it raced with an actor that was just stopping.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use actix::prelude::*;
+
+use super::actor::{
+    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, Head, Submit, WriteOutcome, WriteRequest,
+};
+use crate::error::ApiError;
+use crate::store::ReleaseRecord;
+
+/// Attempts to reach a dialogue's actor before giving up with `503`.
+const SEND_ATTEMPTS: usize = 3;
+
+/// Ask for the actor of a dialogue, starting it if needed.
+#[derive(Message)]
+#[rtype(result = "Addr<DialogueActor>")]
+pub struct Lookup {
+    /// The dialogue.
+    pub dialogue_id: String,
+}
+
+/// How many dialogue actors are running (for tests and metrics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountActors;
+
+/// The registry actor.
+pub struct DialogueRegistry {
+    actors: HashMap<String, (u64, Addr<DialogueActor>)>,
+    arbiters: Vec<ArbiterHandle>,
+    next_generation: u64,
+    deps: ActorDeps,
+}
+
+impl DialogueRegistry {
+    /// A registry whose actors run on `threads` arbiter threads (0: on the caller's arbiter).
+    pub fn new(deps: ActorDeps, threads: usize) -> Self {
+        let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        Self { actors: HashMap::new(), arbiters, next_generation: 0, deps }
+    }
+
+    fn arbiter_for(&self, dialogue_id: &str) -> Option<&ArbiterHandle> {
+        if self.arbiters.is_empty() {
+            return None;
+        }
+        let mut hasher = DefaultHasher::new();
+        dialogue_id.hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % self.arbiters.len() as u64).unwrap_or(0);
+        self.arbiters.get(index)
+    }
+}
+
+impl Actor for DialogueRegistry {
+    type Context = Context<Self>;
+}
+
+impl Handler<Lookup> for DialogueRegistry {
+    type Result = MessageResult<Lookup>;
+
+    fn handle(&mut self, message: Lookup, ctx: &mut Self::Context) -> Self::Result {
+        if let Some((_, addr)) = self.actors.get(&message.dialogue_id)
+            && addr.connected()
+        {
+            return MessageResult(addr.clone());
+        }
+        self.next_generation += 1;
+        let generation = self.next_generation;
+        let deps = self.deps.clone();
+        let registry = ctx.address().recipient();
+        let dialogue_id = message.dialogue_id.clone();
+        let make = move |_: &mut Context<DialogueActor>| DialogueActor::new(dialogue_id, generation, deps, registry);
+        let addr = match self.arbiter_for(&message.dialogue_id) {
+            Some(arbiter) => DialogueActor::start_in_arbiter(arbiter, make),
+            None => DialogueActor::create(make),
+        };
+        self.actors.insert(message.dialogue_id, (generation, addr.clone()));
+        MessageResult(addr)
+    }
+}
+
+impl Handler<ActorStopped> for DialogueRegistry {
+    type Result = ();
+
+    fn handle(&mut self, message: ActorStopped, _: &mut Self::Context) {
+        if self.actors.get(&message.dialogue_id).is_some_and(|(generation, _)| *generation == message.generation) {
+            self.actors.remove(&message.dialogue_id);
+        }
+    }
+}
+
+impl Handler<CountActors> for DialogueRegistry {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountActors, _: &mut Self::Context) -> usize {
+        self.actors.values().filter(|(_, addr)| addr.connected()).count()
+    }
+}
+
+/// The route handlers' way to their dialogues' actors.
+#[derive(Clone)]
+pub struct Dialogues {
+    registry: Addr<DialogueRegistry>,
+}
+
+impl Dialogues {
+    /// Starts the registry on the current arbiter.
+    pub fn start(deps: ActorDeps, threads: usize) -> Self {
+        Self { registry: DialogueRegistry::new(deps, threads).start() }
+    }
+
+    /// Sends `make()` to the dialogue's actor, retrying when the actor stopped meanwhile.
+    async fn ask<M>(&self, dialogue_id: &str, make: impl Fn() -> M) -> Result<M::Result, ApiError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        DialogueActor: Handler<M>,
+    {
+        for _ in 0..SEND_ATTEMPTS {
+            let addr = self
+                .registry
+                .send(Lookup { dialogue_id: dialogue_id.to_owned() })
+                .await
+                .map_err(|_| ApiError::Unavailable)?;
+            match addr.send(make()).await {
+                Ok(result) => return Ok(result),
+                Err(MailboxError::Closed) => continue,
+                Err(MailboxError::Timeout) => return Err(ApiError::Unavailable),
+            }
+        }
+        Err(ApiError::Unavailable)
+    }
+
+    /// The stored state of a dialogue, from its actor's memory.
+    pub async fn describe(&self, project_id: &str, dialogue_id: &str) -> Result<Head, ApiError> {
+        self.ask(dialogue_id, || Describe { project_id: project_id.to_owned() }).await?
+    }
+
+    /// Applies and stores a write.
+    pub async fn write(&self, dialogue_id: &str, request: WriteRequest) -> Result<WriteOutcome, ApiError> {
+        self.ask(dialogue_id, || Submit(request.clone())).await?
+    }
+
+    /// Releases a stored revision.
+    pub async fn release(
+        &self,
+        project_id: &str,
+        dialogue_id: &str,
+        revision_id: &str,
+        user_id: &str,
+    ) -> Result<ReleaseRecord, ApiError> {
+        self.ask(dialogue_id, || CreateRelease {
+            project_id: project_id.to_owned(),
+            revision_id: revision_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
+        .await?
+    }
+
+    /// How many dialogue actors are running.
+    pub async fn running(&self) -> usize {
+        self.registry.send(CountActors).await.unwrap_or(0)
+    }
+}

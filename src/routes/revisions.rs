@@ -1,0 +1,184 @@
+//! `/projects/{p}/dialogues/{d}/revisions/`: a dialogue's history, and new revisions (single or
+//! bulk, edits and reverts), which go through the dialogue's actor like every other write.
+
+use actix_web::http::header::{ETAG, LOCATION};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::dialogues::{dialogue_not_found, editable, etag, if_match, viewable};
+use crate::auth::{Action, Caller};
+use crate::dialogue::change::{Change, ChangeKind};
+use crate::dialogue::revision::Revision;
+use crate::dialogue::{WriteRequest, history};
+use crate::error::{ApiError, FieldError};
+use crate::http::pagination::{self, PageRequest};
+use crate::http::{body, ordering};
+use crate::patch;
+use crate::state::AppState;
+
+/// Most revisions one bulk request may carry.
+pub const MAX_BULK: usize = 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource([
+            "/projects/{project_id}/dialogues/{dialogue_id}/revisions/",
+            "/projects/{project_id}/dialogues/{dialogue_id}/revisions",
+        ])
+        .route(web::get().to(list))
+        .route(web::post().to(create)),
+    );
+    cfg.service(
+        web::resource("/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}")
+            .route(web::get().to(get)),
+    );
+}
+
+async fn list(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id) = path.into_inner();
+    viewable(&caller, &project_id, &dialogue_id)?;
+    let page = PageRequest::from_query(req.query_string())?;
+    let order = ordering::from_query(req.query_string())?;
+    // Answers 404 for a dialogue that does not exist (or is in another project).
+    state.dialogues.describe(&project_id, &dialogue_id).await?;
+    let (records, total) = state.store.list_revisions(&dialogue_id, &order, page.skip(), page.limit()).await?;
+    let descriptions = records
+        .into_iter()
+        .map(|record| Revision::from_record(record).map(|r| r.describe()))
+        .collect::<anyhow::Result<Vec<Value>>>()
+        .map_err(ApiError::internal)?;
+    Ok(pagination::respond(&req, page, total, &descriptions))
+}
+
+async fn get(
+    path: web::Path<(String, String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id, revision_id) = path.into_inner();
+    viewable(&caller, &project_id, &dialogue_id)?;
+    let record = state
+        .store
+        .revision_by_id(&dialogue_id, &revision_id)
+        .await?
+        .filter(|record| record.project_id == project_id)
+        .ok_or_else(|| ApiError::NotFound {
+            message: format!("Revision {revision_id} not found"),
+            details: json!({ "id": revision_id, "dialogue_id": dialogue_id }),
+        })?;
+    Ok(HttpResponse::Ok().json(Revision::from_record(record).map_err(ApiError::internal)?.describe()))
+}
+
+#[derive(Deserialize)]
+struct NewRevision {
+    #[serde(rename = "type")]
+    kind: String,
+    properties: Value,
+    #[serde(default = "empty_object")]
+    details: Value,
+    created: Option<f64>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Prefixes every field error's path with `prefix` (the position of a revision in a bulk body).
+fn prefixed(error: ApiError, prefix: &str) -> ApiError {
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors.into_iter().map(|e| FieldError { path: format!("{prefix}{}", e.path), ..e }).collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Turns one revision body into a change. A revert looks up the revision it names and rebuilds
+/// the state right after it.
+async fn to_change(state: &AppState, dialogue_id: &str, value: Value, prefix: &str) -> Result<Change, ApiError> {
+    state.schemas.validate_new("revision", &value).map_err(|e| prefixed(e, prefix))?;
+    let new: NewRevision = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let created = new.created.map(|ms| ms as i64);
+    let kind = match new.kind.as_str() {
+        "revert" => {
+            let revision_id = new.properties.get("revision_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let target = state.store.revision_by_id(dialogue_id, &revision_id).await?.ok_or_else(|| {
+                ApiError::invalid(
+                    "reference",
+                    &format!("{prefix}/properties/revision_id"),
+                    format!("No revision {revision_id} exists in this dialogue"),
+                )
+            })?;
+            let content = history::state_at(&state.store, dialogue_id, target.number).await?;
+            ChangeKind::Revert { revision_id, number: target.number, target: content }
+        }
+        _ => {
+            let raw_patch = new.properties.get("patch").cloned().unwrap_or(Value::Null);
+            let operations = patch::parse_patch(raw_patch, patch::MAX_OPERATIONS)
+                .map_err(|e| prefixed(e, &format!("{prefix}/properties/patch")))?;
+            state.schemas.check_patch_paths("dialogue", &operations)?;
+            let edit_type = new.properties.get("edit_type").and_then(Value::as_str).map(str::to_owned);
+            ChangeKind::Edit { patch: operations, edit_type }
+        }
+    };
+    Ok(Change { kind, details: new.details, created })
+}
+
+async fn create(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id) = path.into_inner();
+    editable(&caller, &project_id, &dialogue_id)?;
+    let value = body::json(&req, &raw)?;
+    let (bulk, items) = match value {
+        Value::Array(items) => (true, items),
+        single => (false, vec![single]),
+    };
+    if bulk && (items.is_empty() || items.len() > MAX_BULK) {
+        return Err(ApiError::invalid(
+            if items.is_empty() { "minItems" } else { "maxItems" },
+            "",
+            format!("A bulk request carries 1 to {MAX_BULK} revisions, not {}", items.len()),
+        ));
+    }
+    // Refuse early (and cheaply) when the dialogue does not exist here.
+    state.dialogues.describe(&project_id, &dialogue_id).await.map_err(|error| match error {
+        ApiError::NotFound { .. } => dialogue_not_found(&project_id, &dialogue_id),
+        other => other,
+    })?;
+    let mut changes = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let prefix = if bulk { format!("/{index}") } else { String::new() };
+        changes.push(to_change(&state, &dialogue_id, item, &prefix).await?);
+    }
+    let request = WriteRequest {
+        project_id: project_id.clone(),
+        changes,
+        user_id: caller.user.id.clone(),
+        if_match: if_match(&req),
+        may_archive: caller.may(Action::ArchiveDialogue { project: &project_id, dialogue: &dialogue_id }),
+    };
+    let outcome = state.dialogues.write(&dialogue_id, request).await?;
+    let descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
+    let mut response = HttpResponse::Created();
+    response.insert_header((ETAG, etag(outcome.head.revision_id.as_deref())));
+    if bulk {
+        return Ok(response.json(descriptions));
+    }
+    let single =
+        descriptions.into_iter().next().ok_or_else(|| ApiError::internal(anyhow::anyhow!("no revision made")))?;
+    if let Some(url) = single.get("url").and_then(Value::as_str) {
+        response.insert_header((LOCATION, url.to_owned()));
+    }
+    Ok(response.json(single))
+}

@@ -1,0 +1,75 @@
+//! The `releases` collection: numbered marks in a dialogue's history, unique per (dialogue,
+//! number).
+
+use futures_util::TryStreamExt;
+use mongodb::bson::doc;
+use serde::{Deserialize, Serialize};
+
+use super::revisions::{RevisionOrder, sort_document};
+use super::{Store, StoreResult};
+
+/// A stored release.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The released dialogue.
+    pub dialogue_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// 1, 2, 3… per dialogue.
+    pub number: i64,
+    /// The released revision.
+    pub revision_id: String,
+    /// That revision's number.
+    pub revision_number: i64,
+    /// Creation time, ms since the epoch.
+    pub created: i64,
+    /// Who released it.
+    pub user_id: String,
+}
+
+impl Store {
+    fn releases(&self) -> mongodb::Collection<ReleaseRecord> {
+        self.db.collection("releases")
+    }
+
+    /// Stores a release; a taken number is a duplicate.
+    pub async fn insert_release(&self, release: &ReleaseRecord) -> StoreResult<()> {
+        self.releases().insert_one(release).await?;
+        Ok(())
+    }
+
+    /// The newest release of a dialogue.
+    pub async fn latest_release(&self, dialogue_id: &str) -> StoreResult<Option<ReleaseRecord>> {
+        Ok(self.releases().find_one(doc! { "dialogue_id": dialogue_id }).sort(doc! { "number": -1 }).await?)
+    }
+
+    /// One release of a dialogue by id.
+    pub async fn release_by_id(&self, dialogue_id: &str, id: &str) -> StoreResult<Option<ReleaseRecord>> {
+        Ok(self.releases().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?)
+    }
+
+    /// One page of a dialogue's releases in the given order, and their total.
+    pub async fn list_releases(
+        &self,
+        dialogue_id: &str,
+        order: &RevisionOrder,
+        skip: u64,
+        limit: i64,
+    ) -> StoreResult<(Vec<ReleaseRecord>, u64)> {
+        let filter = doc! { "dialogue_id": dialogue_id };
+        let total = self.releases().count_documents(filter.clone()).await?;
+        let releases = self
+            .releases()
+            .find(filter)
+            .sort(sort_document(order))
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((releases, total))
+    }
+}

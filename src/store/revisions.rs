@@ -1,0 +1,194 @@
+//! The `revisions` collection: the numbered, immutable history of every dialogue. A unique
+//! index on (dialogue, number) makes the database refuse a second writer of the same number,
+//! even from another server process.
+//!
+//! A batch of several revisions is inserted in one transaction so that it lands whole or not
+//! at all (bulk revisions are all or nothing; a concurrent writer can never build on half of a
+//! batch). A single revision is one atomic insert and needs no transaction.
+
+use futures_util::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use serde::{Deserialize, Serialize};
+
+use super::{DialogueRecord, ReleaseMark, Snapshot, Store, StoreResult};
+
+/// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevisionRecord {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The dialogue it changes.
+    pub dialogue_id: String,
+    /// The dialogue's project (for cascading deletes).
+    pub project_id: String,
+    /// 1, 2, 3… per dialogue, without gaps.
+    pub number: i64,
+    /// Who made it.
+    pub user_id: String,
+    /// Creation time, ms since the epoch (from the client when given).
+    pub created: i64,
+    /// `edit` or `revert`.
+    pub kind: String,
+    /// For edits: the client's `edit_type`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_type: Option<String>,
+    /// For reverts: the revision whose state was brought back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverted_to: Option<String>,
+    /// The JSON Patch as applied, as JSON text.
+    pub patch: String,
+    /// The client's `details` object, as JSON text.
+    pub details: String,
+}
+
+/// How a revision list is sorted: fields with a direction, in priority order.
+pub type RevisionOrder = Vec<(&'static str, i32)>;
+
+impl Store {
+    pub(super) fn revisions(&self) -> mongodb::Collection<RevisionRecord> {
+        self.db.collection("revisions")
+    }
+
+    /// Stores a batch of consecutive revisions, whole or not at all. A duplicate number (another
+    /// writer got there first) is a [`super::StoreError::Duplicate`].
+    pub async fn insert_revisions(&self, batch: &[RevisionRecord]) -> StoreResult<()> {
+        let revisions = self.revisions();
+        match batch {
+            [] => Ok(()),
+            [single] => {
+                revisions.insert_one(single).await?;
+                Ok(())
+            }
+            many => {
+                let mut session = self.client.start_session().await?;
+                session
+                    .start_transaction()
+                    .and_run2(async |session| {
+                        revisions.insert_many(many).session(&mut *session).await?;
+                        Ok(())
+                    })
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another
+    /// writer already moved further is left alone, since it contains this one).
+    pub async fn advance_dialogue_head(&self, head: &DialogueRecord) -> StoreResult<()> {
+        self.db
+            .collection::<Document>("dialogues")
+            .update_one(
+                doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
+                doc! { "$set": {
+                    "title": &head.title,
+                    "is_archived": head.is_archived,
+                    "content": &head.content,
+                    "revision_number": head.revision_number,
+                    "revision_id": &head.revision_id,
+                } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records a newer release on a dialogue's head.
+    pub async fn mark_release(&self, dialogue_id: &str, release: &ReleaseMark) -> StoreResult<()> {
+        let mark = mongodb::bson::to_bson(release).map_err(anyhow::Error::from)?;
+        self.db
+            .collection::<Document>("dialogues")
+            .update_one(
+                doc! { "_id": dialogue_id, "$or": [ { "release": null }, { "release.number": { "$lt": release.number } } ] },
+                doc! { "$set": { "release": mark } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Revisions of a dialogue with numbers in `(after, up_to]`, oldest first.
+    pub async fn revisions_between(
+        &self,
+        dialogue_id: &str,
+        after: i64,
+        up_to: i64,
+    ) -> StoreResult<Vec<RevisionRecord>> {
+        Ok(self
+            .revisions()
+            .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after, "$lte": up_to } })
+            .sort(doc! { "number": 1 })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// The newest `count` revisions of a dialogue, oldest first.
+    pub async fn latest_revisions(&self, dialogue_id: &str, count: i64) -> StoreResult<Vec<RevisionRecord>> {
+        let mut newest: Vec<RevisionRecord> = self
+            .revisions()
+            .find(doc! { "dialogue_id": dialogue_id })
+            .sort(doc! { "number": -1 })
+            .limit(count)
+            .await?
+            .try_collect()
+            .await?;
+        newest.reverse();
+        Ok(newest)
+    }
+
+    /// One revision of a dialogue by id.
+    pub async fn revision_by_id(&self, dialogue_id: &str, id: &str) -> StoreResult<Option<RevisionRecord>> {
+        Ok(self.revisions().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?)
+    }
+
+    /// One page of a dialogue's revisions in the given order, and their total.
+    pub async fn list_revisions(
+        &self,
+        dialogue_id: &str,
+        order: &RevisionOrder,
+        skip: u64,
+        limit: i64,
+    ) -> StoreResult<(Vec<RevisionRecord>, u64)> {
+        let filter = doc! { "dialogue_id": dialogue_id };
+        let total = self.revisions().count_documents(filter.clone()).await?;
+        let revisions = self
+            .revisions()
+            .find(filter)
+            .sort(sort_document(order))
+            .skip(skip)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok((revisions, total))
+    }
+
+    /// Stores a snapshot (an existing one for the same revision is left as it is).
+    pub async fn insert_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
+        match self.snapshots().insert_one(snapshot).await {
+            Err(error) if super::is_duplicate_key(&error) => Ok(()),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// The newest snapshot of a dialogue at or before revision `number`.
+    pub async fn snapshot_at_or_before(&self, dialogue_id: &str, number: i64) -> StoreResult<Option<Snapshot>> {
+        Ok(self
+            .snapshots()
+            .find_one(doc! { "dialogue_id": dialogue_id, "number": { "$lte": number } })
+            .sort(doc! { "number": -1 })
+            .await?)
+    }
+}
+
+/// A sort document for an ordering; the revision number breaks ties so pages are stable.
+pub(super) fn sort_document(order: &RevisionOrder) -> Document {
+    let mut sort = Document::new();
+    for (field, direction) in order {
+        sort.insert(*field, *direction);
+    }
+    if !sort.contains_key("number") {
+        sort.insert("number", -1);
+    }
+    sort
+}
