@@ -31,7 +31,10 @@ use crate::store::{
 };
 
 /// How many times a change is re-applied after losing a race with another process.
-const MAX_ATTEMPTS: u32 = 5;
+const MAX_ATTEMPTS: u32 = 20;
+/// Upper bound of the random pause before re-applying after a lost race, doubled per attempt
+/// (up to 32 times), so that two processes racing for one dialogue stop colliding.
+const RETRY_JITTER: Duration = Duration::from_millis(2);
 /// How often an actor checks whether it has been idle long enough to stop.
 const IDLE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -458,7 +461,13 @@ impl DialogueActor {
         let dialogue_id = self.dialogue_id.clone();
         let log_capacity = self.deps.settings.log_capacity;
         self.loaded = Loaded::Loading;
-        let load = async move { load_state(&store, &dialogue_id, log_capacity).await };
+        let attempts = retry.iter().map(|write| write.attempts).max().unwrap_or(0);
+        let ceiling = RETRY_JITTER.saturating_mul(1 << attempts.min(5));
+        let pause = ceiling.mul_f64(rand::random::<f64>());
+        let load = async move {
+            tokio::time::sleep(pause).await;
+            load_state(&store, &dialogue_id, log_capacity).await
+        };
         ctx.wait(load.into_actor(self).map(move |result, actor, ctx| match result {
             Ok(Some(state)) => {
                 actor.durable = Some(state.head.clone());

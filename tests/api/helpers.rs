@@ -125,7 +125,23 @@ impl TestApp {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> TestResponse {
+        self.send_with(method, path, token, content_type, body, &[]).await
+    }
+
+    /// Like `send`, with extra headers.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
         let mut request = self.client.request(method, format!("{}{}", self.address, path));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
@@ -280,4 +296,48 @@ impl TestApp {
         }
         (id, token)
     }
+}
+
+/// The stored part of a description: what revisions' patches apply to.
+pub fn content_of(description: &Value) -> Value {
+    json!({
+        "title": description["title"],
+        "sequences": description["sequences"],
+        "is_archived": description["is_archived"],
+    })
+}
+
+/// Applies each revision's patch, in order, to `initial`.
+pub fn replay(initial: &Value, revisions: &[Value]) -> Value {
+    let mut state = initial.clone();
+    for revision in revisions {
+        let patch: json_patch::Patch =
+            serde_json::from_value(revision["properties"]["patch"].clone()).expect("a stored patch");
+        json_patch::patch(&mut state, &patch).expect("stored patches apply in order");
+    }
+    state
+}
+
+impl TestApp {
+    /// Every revision of a dialogue, oldest first.
+    pub async fn all_revisions(&self, token: &str, dialogue_path: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let response =
+                self.get(&format!("{dialogue_path}/revisions/?ordering=number&per_page=100&page={page}"), token).await;
+            assert_eq!(response.status, 200, "{}", response.body);
+            let items = response.body.as_array().expect("a list").clone();
+            let done = items.len() < 100;
+            all.extend(items);
+            if done {
+                break;
+            }
+        }
+        all
+    }
+}
+
+/// A patch that appends a message block with id `id` to the first sequence.
+pub fn append_block(id: &str) -> Value {
+    json!([{ "op": "add", "path": "/sequences/0/blocks/-", "value": { "id": id, "type": "message", "properties": { "text": id } } }])
 }

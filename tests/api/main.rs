@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod dialogues;
+mod durability;
 mod errors;
 mod health;
 mod helpers;
@@ -11,4 +12,6 @@ mod passwords;
 mod permissions;
 mod process;
 mod projects;
+mod releases;
+mod revisions;
 mod users;

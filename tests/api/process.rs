@@ -41,6 +41,8 @@ impl ServerProcess {
             .env("DIALOGUE_MONGODB_URI", test_database_uri())
             .env("DIALOGUE_DATABASE", database)
             .env("DIALOGUE_LOG", "info")
+            .env("DIALOGUE_ADMIN_EMAIL", crate::helpers::ADMIN_EMAIL)
+            .env("DIALOGUE_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
             .env("DIALOGUE_LOG_FORMAT", "json")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -56,6 +58,11 @@ impl ServerProcess {
         .and_then(|port| port.parse().ok())
         .expect("a port in the listening line");
         Self { child, port }
+    }
+
+    /// The server's base URL.
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Sends a signal by name (`TERM`, `INT`, `KILL`).
