@@ -135,6 +135,10 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_ACTOR_THREADS", default_value_t = 0)]
     pub actor_threads: usize,
 
+    /// Frames queued for one live session; a session whose queue fills is closed with 4008.
+    #[arg(long, env = "DIALOGUE_LIVE_QUEUE", default_value_t = 1024)]
+    pub live_queue: usize,
+
     /// Worker threads serving HTTP; 0 means one per core.
     #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -73,6 +73,9 @@ pub enum ApiError {
     /// Wrong `Content-Type`.
     #[error("Unsupported content type {given:?}; expected {expected}")]
     UnsupportedMediaType { given: String, expected: &'static str },
+    /// A live-protocol frame that is malformed or out of place.
+    #[error("{0}")]
+    InvalidMessage(String),
     /// Valid JSON that breaks the schema.
     #[error("Invalid request body")]
     Validation(Vec<FieldError>),
@@ -125,6 +128,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Validation(_) => "validation_error",
+            Self::InvalidMessage(_) => "invalid_message",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal_error",
@@ -150,7 +154,11 @@ impl ApiError {
             Self::Validation(errors) => json!({ "errors": errors }),
             Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
             Self::Unavailable => json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS }),
-            Self::Unauthorized(_) | Self::Forbidden(_) | Self::MethodNotAllowed | Self::Internal(_) => json!({}),
+            Self::Unauthorized(_)
+            | Self::InvalidMessage(_)
+            | Self::Forbidden(_)
+            | Self::MethodNotAllowed
+            | Self::Internal(_) => json!({}),
         };
         ErrorBody { kind: self.kind(), message: self.to_string(), details }
     }
@@ -159,7 +167,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Parse { .. } => StatusCode::BAD_REQUEST,
+            Self::Parse { .. } | Self::InvalidMessage(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,

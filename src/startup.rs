@@ -57,6 +57,7 @@ impl Application {
             store,
             schemas,
             dialogues,
+            access_events: crate::live::events::AccessEvents::new(1024),
             mailer,
             login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),
@@ -65,6 +66,7 @@ impl Application {
         });
         prepare_store(state.clone().into_inner()).await;
         spawn_housekeeping(state.clone().into_inner());
+        crate::live::feed::spawn(state.clone().into_inner());
 
         let body_limit = state.settings.body_limit;
         let workers = match state.settings.workers {

@@ -21,6 +21,8 @@ pub struct AppState {
     pub schemas: std::sync::Arc<crate::schema::Schemas>,
     /// The dialogues' actors.
     pub dialogues: crate::dialogue::Dialogues,
+    /// Token, user and resynchronization events for live sessions.
+    pub access_events: crate::live::events::AccessEvents,
     /// Throttle for `POST /auth/tokens`.
     pub login_limiter: LoginLimiter,
     /// Set once the database's indexes exist and the bootstrap admin is in place.

@@ -25,6 +25,8 @@ pub struct Caller {
     pub token_hash: String,
     /// How the credential was presented.
     pub token_kind: TokenKind,
+    /// When the credential expires, ms since the epoch.
+    pub token_expires_at: i64,
 }
 
 impl Caller {
@@ -75,7 +77,8 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
     let token = state.store.live_token(&hash).await?.ok_or_else(invalid)?;
     let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(invalid)?;
     let principal = Principal { user_id: user.id.clone(), permissions: user.permissions.clone() };
-    Ok(Caller { user, principal, token_hash: hash, token_kind: token.kind })
+    let token_expires_at = token.expires_at_millis();
+    Ok(Caller { user, principal, token_hash: hash, token_kind: token.kind, token_expires_at })
 }
 
 fn state_of(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {

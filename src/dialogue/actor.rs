@@ -9,22 +9,33 @@
 //! revisions) and one head update. Each caller gets its own answer; a change that fails
 //! validation fails only its caller and never enters a batch.
 //!
+//! Live sessions subscribe to the actor. Every stored revision goes, in order, to every session:
+//! as `ack` to the one whose patch made it, as `revision` to the others. Frames are serialized
+//! once and shared. A session whose bounded queue is full is dropped with close code 4008, so it
+//! never slows the others. Revisions stored by other processes arrive through the change feed
+//! and are applied and broadcast the same way.
+//!
 //! Recovery: a duplicate revision number means another process wrote first. The actor reloads
 //! from the store and re-applies every change it had not stored yet (a change with a stale
 //! `If-Match` then fails with `412`). Any other store failure fails the batch being stored
-//! and stops the actor; the next request starts a fresh one from the store.
+//! (its outcome in the database is unknown), reloads, and re-applies the writes queued behind
+//! it; only when the reload fails too does the actor stop, and the next request starts a fresh
+//! one from the store.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use serde_json::Value;
-use tokio::sync::oneshot;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::change::{Change, ChangeKind};
+use super::description::{self, Access};
+use super::rebase::rebase_patch;
 use super::revision::Revision;
 use crate::error::ApiError;
+use crate::live::protocol::{self, Frame, close};
 use crate::schema::Schemas;
 use crate::store::{
     DialogueRecord, ReleaseMark, ReleaseRecord, RevisionRecord, Snapshot, Store, StoreError, new_id, now_millis,
@@ -133,6 +144,9 @@ pub struct WriteRequest {
     pub if_match: Option<String>,
     /// Whether the caller may archive or unarchive the dialogue.
     pub may_archive: bool,
+    /// For live patches: the revision the patch was made against; the patch is rebased over
+    /// everything accepted since.
+    pub base_revision: Option<i64>,
 }
 
 /// A stored write: its revisions (none for a change that changed nothing) and the head after it.
@@ -169,6 +183,77 @@ pub struct CreateRelease {
     pub user_id: String,
 }
 
+/// A live session's way to receive frames and to be closed.
+#[derive(Clone)]
+pub struct SessionLink {
+    /// The session's id.
+    pub session_id: String,
+    /// `{id, first_name, last_name}` of its user.
+    pub user: Value,
+    /// Bounded queue of frames to send.
+    pub frames: mpsc::Sender<Frame>,
+    /// Set to a close code to make the session close.
+    pub close: watch::Sender<Option<u16>>,
+}
+
+/// A live session opens: it gets its `welcome` (and catch-up revisions) first in its queue.
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct Join {
+    /// The project in the request's path.
+    pub project_id: String,
+    /// The session.
+    pub link: SessionLink,
+    /// Whether the session may submit patches.
+    pub can_edit: bool,
+    /// The revision the client already holds, if any.
+    pub since: Option<i64>,
+}
+
+/// A live session closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    /// The session.
+    pub session_id: String,
+}
+
+/// A live session changed its selection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    /// The session.
+    pub session_id: String,
+    /// Any JSON (at most 4 KiB).
+    pub selection: Value,
+}
+
+/// A live session submits a patch; the answer (`ack` or `error`) arrives in its queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionPatch {
+    /// The session.
+    pub session_id: String,
+    /// The client's `ref`.
+    pub reference: String,
+    /// The write.
+    pub request: WriteRequest,
+}
+
+/// Something another process stored (from the change feed).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub enum External {
+    /// A revision.
+    Revision(crate::store::RevisionRecord),
+    /// A release.
+    Release(ReleaseRecord),
+    /// The feed may have missed events: reload and send sessions what they missed.
+    Resync,
+    /// A project was deleted: its dialogues' sessions close with 4404.
+    ProjectDeleted(String),
+}
+
 /// Told to the registry when an actor stops, so it forgets it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -179,6 +264,14 @@ pub struct ActorStopped {
     pub generation: u64,
 }
 
+/// Where the answer to a write goes.
+enum Reply {
+    /// A REST request waiting on a channel.
+    Rest(oneshot::Sender<Result<WriteOutcome, ApiError>>),
+    /// A live session: `ack` or `error` in its queue.
+    Session { session_id: String, reference: String },
+}
+
 /// A write accepted in memory and waiting to be stored.
 struct PendingWrite {
     request: WriteRequest,
@@ -186,7 +279,13 @@ struct PendingWrite {
     revisions: Vec<RevisionRecord>,
     patches: Vec<json_patch::Patch>,
     details: Vec<Value>,
-    reply: oneshot::Sender<Result<WriteOutcome, ApiError>>,
+    reply: Reply,
+}
+
+/// A live session as the actor knows it.
+struct Subscriber {
+    link: SessionLink,
+    selection: Value,
 }
 
 /// The batch being stored, and the state it leads to.
@@ -219,6 +318,7 @@ pub struct DialogueActor {
     last_snapshot: i64,
     last_release_number: i64,
     last_activity: Instant,
+    subscribers: Vec<Subscriber>,
 }
 
 impl DialogueActor {
@@ -238,6 +338,7 @@ impl DialogueActor {
             last_snapshot: 0,
             last_release_number: 0,
             last_activity: Instant::now(),
+            subscribers: Vec::new(),
         }
     }
 
@@ -282,15 +383,15 @@ impl DialogueActor {
     }
 
     /// Validates and applies a write on top of the speculative head, and queues it.
-    fn accept(&mut self, request: WriteRequest, attempts: u32, reply: oneshot::Sender<Result<WriteOutcome, ApiError>>) {
+    fn accept(&mut self, request: WriteRequest, attempts: u32, reply: Reply) {
         self.last_activity = Instant::now();
         if let Err(error) = self.ready_head(&request.project_id) {
-            let _ = reply.send(Err(error));
+            self.answer_error(reply, error);
             return;
         }
         let queued: usize = self.pending.iter().map(|w| w.revisions.len().max(1)).sum();
         if queued >= self.deps.settings.max_pending {
-            let _ = reply.send(Err(ApiError::Unavailable));
+            self.answer_error(reply, ApiError::Unavailable);
             return;
         }
         match self.prepare(&request) {
@@ -298,10 +399,91 @@ impl DialogueActor {
                 self.speculative = Some(head);
                 self.pending.push(PendingWrite { request, attempts, revisions, patches, details, reply });
             }
-            Err(error) => {
-                let _ = reply.send(Err(error));
+            Err(error) => self.answer_error(reply, error),
+        }
+    }
+
+    /// Answers a write with an error: on its channel, or as an `error` frame to its session.
+    fn answer_error(&mut self, reply: Reply, error: ApiError) {
+        match reply {
+            Reply::Rest(sender) => {
+                let _ = sender.send(Err(error));
+            }
+            Reply::Session { session_id, reference } => {
+                let frame = protocol::error(Some(&reference), &error);
+                self.send_to(&session_id, frame);
             }
         }
+    }
+
+    /// Queues a frame for one session; a full queue drops the session with 4008.
+    fn send_to(&mut self, session_id: &str, frame: Frame) {
+        let Some(position) = self.subscribers.iter().position(|s| s.link.session_id == session_id) else { return };
+        if let Err(error) = self.subscribers[position].link.frames.try_send(frame) {
+            let dropped = self.subscribers.swap_remove(position);
+            self.dropped(dropped, error);
+        }
+    }
+
+    /// Queues a frame for every session but `except`.
+    fn broadcast(&mut self, frame: &Frame, except: Option<&str>) {
+        let mut index = 0;
+        while index < self.subscribers.len() {
+            let subscriber = &self.subscribers[index];
+            if except == Some(subscriber.link.session_id.as_str()) {
+                index += 1;
+                continue;
+            }
+            match subscriber.link.frames.try_send(frame.clone()) {
+                Ok(()) => index += 1,
+                Err(error) => {
+                    let dropped = self.subscribers.swap_remove(index);
+                    self.dropped(dropped, error);
+                }
+            }
+        }
+    }
+
+    /// A session whose queue is full (too slow: close 4008) or gone; the others hear it left.
+    fn dropped(&mut self, subscriber: Subscriber, error: mpsc::error::TrySendError<Frame>) {
+        if let mpsc::error::TrySendError::Full(_) = error {
+            tracing::info!(dialogue_id = %self.dialogue_id, session_id = %subscriber.link.session_id, "session too far behind; closing");
+            let _ = subscriber.link.close.send(Some(close::TOO_SLOW));
+        }
+        let frame = protocol::left(&subscriber.link.session_id);
+        self.broadcast(&frame, None);
+    }
+
+    /// Closes every session with `code`.
+    fn close_sessions(&mut self, code: u16) {
+        for subscriber in self.subscribers.drain(..) {
+            let _ = subscriber.link.close.send(Some(code));
+        }
+    }
+
+    /// Sends sessions revisions they have not seen (stored by others, found on a reload).
+    fn broadcast_revisions(&mut self, revisions: &[Arc<Revision>]) {
+        for revision in revisions {
+            let frame = protocol::revision(&revision.describe());
+            self.broadcast(&frame, None);
+        }
+    }
+
+    /// The patches accepted after revision `base`, oldest first, from the log and the queues;
+    /// `None` when some of them are no longer in memory.
+    fn patches_since(&self, base: i64) -> Option<Vec<&json_patch::Patch>> {
+        let mut patches: Vec<(i64, &json_patch::Patch)> =
+            self.log.iter().filter(|r| r.number() > base).map(|r| (r.number(), &r.patch)).collect();
+        let queued = self.in_flight.iter().flat_map(|batch| batch.writes.iter()).chain(self.pending.iter());
+        for write in queued {
+            for (record, patch) in write.revisions.iter().zip(&write.patches) {
+                patches.push((record.number, patch));
+            }
+        }
+        let expected = self.speculative.as_ref()?.revision_number - base;
+        let contiguous = patches.iter().enumerate().all(|(i, (number, _))| *number == base + 1 + i as i64);
+        (i64::try_from(patches.len()).ok() == Some(expected) && contiguous)
+            .then(|| patches.into_iter().map(|(_, p)| p).collect())
     }
 
     /// Applies every change of a request to a copy of the speculative head.
@@ -319,15 +501,41 @@ impl DialogueActor {
                 details: serde_json::json!({ "revision_id": base.revision_id, "revision_number": base.revision_number }),
             });
         }
+        let rebased;
+        let changes: &[Change] = match request.base_revision {
+            Some(from) if from > base.revision_number => {
+                return Err(invalid_base(from, base.revision_number));
+            }
+            Some(from) if from < base.revision_number => {
+                let conflict = || ApiError::Conflict {
+                    message: "The patch collides with changes made since its base revision; catch up and retry".into(),
+                    details: json!({ "head_revision": base.revision_number }),
+                };
+                let since = self.patches_since(from).ok_or_else(conflict)?;
+                let mut moved = Vec::with_capacity(request.changes.len());
+                for change in &request.changes {
+                    let kind = match &change.kind {
+                        ChangeKind::Edit { patch, edit_type } => ChangeKind::Edit {
+                            patch: rebase_patch(patch, &since).map_err(|_| conflict())?,
+                            edit_type: edit_type.clone(),
+                        },
+                        other => other.clone(),
+                    };
+                    moved.push(Change { kind, ..change.clone() });
+                }
+                rebased = moved;
+                &rebased
+            }
+            _ => &request.changes,
+        };
         let mut content = (*base.content).clone();
         let mut number = base.revision_number;
         let mut revisions = Vec::new();
         let mut patches = Vec::new();
         let mut details = Vec::new();
-        for (index, change) in request.changes.iter().enumerate() {
+        for (index, change) in changes.iter().enumerate() {
             let before_archived = content.get("is_archived").cloned();
-            let applied =
-                change.apply(content, &self.deps.schemas).map_err(|error| at_index(error, index, &request.changes))?;
+            let applied = change.apply(content, &self.deps.schemas).map_err(|error| at_index(error, index, changes))?;
             content = applied.content;
             let Some(patch) = applied.patch else { continue };
             if before_archived.as_ref() != content.get("is_archived") && !request.may_archive {
@@ -410,7 +618,7 @@ impl DialogueActor {
                     _ => ApiError::internal(anyhow::anyhow!("storing revisions failed")),
                 };
                 for write in batch.writes {
-                    let _ = write.reply.send(Err(api_error()));
+                    self.answer_error(write.reply, api_error());
                 }
                 // The outcome in the database is unknown: start again from what is stored.
                 let retry = std::mem::take(&mut self.pending);
@@ -428,9 +636,23 @@ impl DialogueActor {
                 self.log.push_back(revision.clone());
                 revisions.push(revision);
             }
+            // Sessions hear of every revision, in order: the sender as `ack`, others as `revision`.
+            let origin = match &write.reply {
+                Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
+                Reply::Rest(_) => None,
+            };
+            for revision in &revisions {
+                let description = revision.describe();
+                self.broadcast(&protocol::revision(&description), origin.as_ref().map(|(id, _)| id.as_str()));
+                if let Some((session_id, reference)) = &origin {
+                    self.send_to(session_id, protocol::ack(reference, &description));
+                }
+            }
             // Every write of the batch answers with the state after the whole batch: that is the
             // state now stored.
-            let _ = write.reply.send(Ok(WriteOutcome { revisions, head: batch.head.clone() }));
+            if let Reply::Rest(sender) = write.reply {
+                let _ = sender.send(Ok(WriteOutcome { revisions, head: batch.head.clone() }));
+            }
         }
         while self.log.len() > self.deps.settings.log_capacity {
             self.log.pop_front();
@@ -468,6 +690,7 @@ impl DialogueActor {
             tokio::time::sleep(pause).await;
             load_state(&store, &dialogue_id, log_capacity).await
         };
+        let known = self.durable.as_ref().map_or(0, |head| head.revision_number);
         ctx.wait(load.into_actor(self).map(move |result, actor, ctx| match result {
             Ok(Some(state)) => {
                 actor.durable = Some(state.head.clone());
@@ -476,10 +699,19 @@ impl DialogueActor {
                 actor.last_snapshot = state.last_snapshot;
                 actor.last_release_number = state.last_release_number;
                 actor.loaded = Loaded::Ready;
+                let missed: Vec<Arc<Revision>> = actor.log.iter().filter(|r| r.number() > known).cloned().collect();
+                if missed.first().is_some_and(|first| first.number() != known + 1) {
+                    // More happened than the log holds: sessions must start over from a welcome.
+                    actor.close_sessions(close::TOO_SLOW);
+                } else {
+                    actor.broadcast_revisions(&missed);
+                }
                 for write in retry {
                     if write.attempts + 1 >= MAX_ATTEMPTS {
-                        let _ =
-                            write.reply.send(Err(ApiError::conflict("The dialogue is being changed by others; retry")));
+                        actor.answer_error(
+                            write.reply,
+                            ApiError::conflict("The dialogue is being changed by others; retry"),
+                        );
                     } else {
                         actor.accept(write.request, write.attempts + 1, write.reply);
                     }
@@ -489,14 +721,16 @@ impl DialogueActor {
             Ok(None) => {
                 actor.loaded = Loaded::Missing;
                 for write in retry {
-                    let _ = write.reply.send(Err(actor.not_found()));
+                    let error = actor.not_found();
+                    actor.answer_error(write.reply, error);
                 }
+                actor.close_sessions(close::DELETED);
                 ctx.stop();
             }
             Err(error) => {
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reloading a dialogue failed");
                 for write in retry {
-                    let _ = write.reply.send(Err(ApiError::Unavailable));
+                    actor.answer_error(write.reply, ApiError::Unavailable);
                 }
                 actor.fail_all(|| ApiError::Unavailable);
                 ctx.stop();
@@ -506,18 +740,18 @@ impl DialogueActor {
 
     /// Answers every queued write with an error.
     fn fail_all(&mut self, error: impl Fn() -> ApiError) {
-        for write in self.pending.drain(..) {
-            let _ = write.reply.send(Err(error()));
-        }
+        let mut writes: Vec<PendingWrite> = self.pending.drain(..).collect();
         if let Some(batch) = self.in_flight.take() {
-            for write in batch.writes {
-                let _ = write.reply.send(Err(error()));
-            }
+            writes.extend(batch.writes);
+        }
+        for write in writes {
+            self.answer_error(write.reply, error());
         }
     }
 
     fn is_idle(&self) -> bool {
-        self.in_flight.is_none()
+        self.subscribers.is_empty()
+            && self.in_flight.is_none()
             && self.pending.is_empty()
             && self.last_activity.elapsed() >= self.deps.settings.idle_timeout
     }
@@ -526,6 +760,11 @@ impl DialogueActor {
     fn find_revision(&self, revision_id: &str) -> Option<Arc<Revision>> {
         self.log.iter().rev().find(|r| r.record.id == revision_id).cloned()
     }
+}
+
+/// `invalid_message`: a live patch claims a base revision the dialogue has not reached.
+fn invalid_base(base: i64, newest: i64) -> ApiError {
+    ApiError::InvalidMessage(format!("base_revision {base} is ahead of the newest revision {newest}"))
 }
 
 /// Marks an error of the `index`-th change of a bulk request with its position.
@@ -616,6 +855,11 @@ impl Actor for DialogueActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.fail_all(|| ApiError::Unavailable);
+        if matches!(self.loaded, Loaded::Missing) {
+            self.close_sessions(close::DELETED);
+        } else {
+            self.close_sessions(close::GOING_AWAY);
+        }
         self.registry.do_send(ActorStopped { dialogue_id: self.dialogue_id.clone(), generation: self.generation });
         tracing::debug!(dialogue_id = %self.dialogue_id, "dialogue actor stopped");
     }
@@ -626,7 +870,7 @@ impl Handler<Submit> for DialogueActor {
 
     fn handle(&mut self, Submit(request): Submit, ctx: &mut Self::Context) -> Self::Result {
         let (reply, answer) = oneshot::channel();
-        self.accept(request, 0, reply);
+        self.accept(request, 0, Reply::Rest(reply));
         self.flush(ctx);
         Box::pin(async move { answer.await.unwrap_or(Err(ApiError::Unavailable)) })
     }
@@ -701,13 +945,194 @@ impl Handler<CreateRelease> for DialogueActor {
         };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| match result {
             Ok((release, mark)) => {
-                actor.last_release_number = release.number;
-                for head in [actor.durable.as_mut(), actor.speculative.as_mut()].into_iter().flatten() {
-                    head.release = Some(mark.clone());
-                }
+                actor.learn_release(&release, mark);
                 Ok(release)
             }
             Err(error) => Err(error),
         })))
+    }
+}
+
+impl DialogueActor {
+    /// Records a newer release and tells the sessions.
+    fn learn_release(&mut self, release: &ReleaseRecord, mark: ReleaseMark) {
+        if release.number <= self.last_release_number {
+            return;
+        }
+        self.last_release_number = release.number;
+        for head in [self.durable.as_mut(), self.speculative.as_mut()].into_iter().flatten() {
+            head.release = Some(mark.clone());
+        }
+        let frame = protocol::release(&description::describe_release(release));
+        self.broadcast(&frame, None);
+    }
+
+    /// Applies a revision another process stored, when it is the next one and nothing of ours
+    /// is queued; otherwise the queued write's conflict, or a reload, brings it in.
+    fn apply_external(&mut self, record: RevisionRecord, ctx: &mut Context<Self>) {
+        let Some(durable) = self.durable.as_ref() else { return };
+        if record.number <= durable.revision_number {
+            return; // ours, or already known
+        }
+        let mut ours = self.in_flight.iter().flat_map(|b| b.writes.iter()).chain(self.pending.iter());
+        if ours.any(|w| w.revisions.iter().any(|r| r.id == record.id)) {
+            return; // our own batch, reported by the feed before its completion reached us
+        }
+        if self.in_flight.is_some() || !self.pending.is_empty() {
+            return; // our queued writes will collide with it and reload
+        }
+        if record.number != durable.revision_number + 1 {
+            self.reload_and_retry(Vec::new(), ctx);
+            return;
+        }
+        let revision = match Revision::from_record(record) {
+            Ok(revision) => Arc::new(revision),
+            Err(error) => {
+                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from the feed");
+                self.reload_and_retry(Vec::new(), ctx);
+                return;
+            }
+        };
+        let mut content = (*durable.content).clone();
+        if json_patch::patch(&mut content, &revision.patch).is_err() {
+            self.reload_and_retry(Vec::new(), ctx);
+            return;
+        }
+        let head = Head {
+            content: Arc::new(content),
+            revision_number: revision.number(),
+            revision_id: Some(revision.record.id.clone()),
+            ..durable.clone()
+        };
+        self.durable = Some(head.clone());
+        self.speculative = Some(head);
+        self.log.push_back(revision.clone());
+        while self.log.len() > self.deps.settings.log_capacity {
+            self.log.pop_front();
+        }
+        self.broadcast_revisions(&[revision]);
+    }
+
+    /// The `welcome` frame (and catch-up frames) for a joining session.
+    fn welcome(&self, join: &Join, head: &Head) -> Vec<Frame> {
+        let catch_up: Option<Vec<&Arc<Revision>>> = join.since.and_then(|since| {
+            if since > head.revision_number {
+                return None;
+            }
+            let missing: Vec<&Arc<Revision>> = self.log.iter().filter(|r| r.number() > since).collect();
+            let complete = i64::try_from(missing.len()).ok() == Some(head.revision_number - since);
+            let fits = missing.len() + 2 < join.link.frames.capacity();
+            (complete && fits).then_some(missing)
+        });
+        let peers: Vec<Value> = self
+            .subscribers
+            .iter()
+            .map(|s| json!({ "session_id": s.link.session_id, "user": s.link.user, "selection": s.selection }))
+            .collect();
+        let mut fields = json!({
+            "session_id": join.link.session_id,
+            "user": join.link.user,
+            "can_edit": join.can_edit,
+            "revision": { "number": head.revision_number, "id": head.revision_id },
+            "peers": peers,
+        });
+        if catch_up.is_none() {
+            let access = Access { can_view: true, can_edit: join.can_edit };
+            fields["dialogue"] = description::describe(&head.to_record(false), &head.content, access);
+        }
+        let mut frames = vec![protocol::welcome(fields)];
+        for revision in catch_up.unwrap_or_default() {
+            frames.push(protocol::revision(&revision.describe()));
+        }
+        frames
+    }
+}
+
+impl Handler<Join> for DialogueActor {
+    type Result = Result<(), ApiError>;
+
+    fn handle(&mut self, join: Join, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let head = self.ready_head(&join.project_id)?.clone();
+        for frame in self.welcome(&join, &head) {
+            join.link.frames.try_send(frame).map_err(|_| ApiError::Unavailable)?;
+        }
+        let joined = protocol::joined(&join.link.session_id, &join.link.user);
+        self.broadcast(&joined, None);
+        self.subscribers.push(Subscriber { link: join.link, selection: Value::Null });
+        Ok(())
+    }
+}
+
+impl Handler<Leave> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, leave: Leave, _: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| s.link.session_id != leave.session_id);
+        if self.subscribers.len() != before {
+            let frame = protocol::left(&leave.session_id);
+            self.broadcast(&frame, None);
+        }
+    }
+}
+
+impl Handler<SetPresence> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, presence: SetPresence, _: &mut Self::Context) {
+        let Some(subscriber) = self.subscribers.iter_mut().find(|s| s.link.session_id == presence.session_id) else {
+            return;
+        };
+        subscriber.selection = presence.selection.clone();
+        let frame = protocol::presence(&presence.session_id, &presence.selection);
+        self.broadcast(&frame, Some(&presence.session_id));
+    }
+}
+
+impl Handler<SessionPatch> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, patch: SessionPatch, ctx: &mut Self::Context) {
+        let reply = Reply::Session { session_id: patch.session_id, reference: patch.reference };
+        self.accept(patch.request, 0, reply);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<External> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, event: External, ctx: &mut Self::Context) {
+        if !matches!(self.loaded, Loaded::Ready) {
+            return;
+        }
+        match event {
+            External::Revision(record) => self.apply_external(record, ctx),
+            External::Release(release) => {
+                let mark = ReleaseMark {
+                    number: release.number,
+                    id: release.id.clone(),
+                    revision_number: release.revision_number,
+                };
+                self.learn_release(&release, mark);
+            }
+            External::Resync => {
+                if self.in_flight.is_none() {
+                    let retry = std::mem::take(&mut self.pending);
+                    self.reload_and_retry(retry, ctx);
+                }
+            }
+            External::ProjectDeleted(project_id) => {
+                if self.durable.as_ref().is_some_and(|head| head.project_id == project_id) {
+                    self.loaded = Loaded::Missing;
+                    self.close_sessions(close::DELETED);
+                    let dialogue_id = self.dialogue_id.clone();
+                    self.fail_all(|| ApiError::not_found("Dialogue", &dialogue_id));
+                    ctx.stop();
+                }
+            }
+        }
     }
 }

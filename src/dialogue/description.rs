@@ -45,6 +45,17 @@ impl Flags {
     }
 }
 
+/// A release's API description.
+pub fn describe_release(release: &crate::store::ReleaseRecord) -> Value {
+    json!({
+        "id": release.id,
+        "url": format!("/projects/{}/dialogues/{}/releases/{}", release.project_id, release.dialogue_id, release.id),
+        "number": release.number,
+        "revision_id": release.revision_id,
+        "created": release.created,
+    })
+}
+
 /// The stored part of a description, from a client's (already validated) body: `title`,
 /// `sequences` and `is_archived` (default `false`); every other field is dropped.
 pub fn content_from(body: &Value) -> Value {

@@ -6,6 +6,7 @@ pub mod actor;
 pub mod change;
 pub mod description;
 pub mod history;
+pub mod rebase;
 pub mod registry;
 pub mod revision;
 

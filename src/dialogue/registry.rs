@@ -1,7 +1,7 @@
 //! `DialogueRegistry`: starts a `DialogueActor` on first use of a dialogue, spreads actors over a
 //! pool of arbiter threads, and forgets each actor when it stops (after being idle). The
-//! `Dialogues` handle is what route handlers use: it finds the actor, sends, and retries once
-//! when it raced with an actor that was just stopping.
+//! `Dialogues` handle is what route handlers use: it finds the actor, sends, and retries (up to three
+//! attempts) when it raced with an actor that was just stopping.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -9,7 +9,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use actix::prelude::*;
 
 use super::actor::{
-    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, Head, Submit, WriteOutcome, WriteRequest,
+    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, External, Head, Submit, WriteOutcome, WriteRequest,
 };
 use crate::error::ApiError;
 use crate::store::ReleaseRecord;
@@ -23,6 +23,16 @@ const SEND_ATTEMPTS: usize = 3;
 pub struct Lookup {
     /// The dialogue.
     pub dialogue_id: String,
+}
+
+/// Hand an event from the change feed to a dialogue's actor, if one is running here.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Forward {
+    /// The dialogue; `None` for every running actor.
+    pub dialogue_id: Option<String>,
+    /// The event.
+    pub event: External,
 }
 
 /// How many dialogue actors are running (for tests and metrics).
@@ -94,6 +104,25 @@ impl Handler<ActorStopped> for DialogueRegistry {
     }
 }
 
+impl Handler<Forward> for DialogueRegistry {
+    type Result = ();
+
+    fn handle(&mut self, forward: Forward, _: &mut Self::Context) {
+        match &forward.dialogue_id {
+            Some(dialogue_id) => {
+                if let Some((_, addr)) = self.actors.get(dialogue_id) {
+                    addr.do_send(forward.event);
+                }
+            }
+            None => {
+                for (_, addr) in self.actors.values() {
+                    addr.do_send(forward.event.clone());
+                }
+            }
+        }
+    }
+}
+
 impl Handler<CountActors> for DialogueRegistry {
     type Result = usize;
 
@@ -160,6 +189,16 @@ impl Dialogues {
             user_id: user_id.to_owned(),
         })
         .await?
+    }
+
+    /// Hands a change-feed event to a running actor (or, with `None`, to every running actor).
+    pub fn forward(&self, dialogue_id: Option<String>, event: External) {
+        self.registry.do_send(Forward { dialogue_id, event });
+    }
+
+    /// The actor of a dialogue, started if needed (live sessions talk to it directly).
+    pub async fn actor(&self, dialogue_id: &str) -> Result<Addr<DialogueActor>, ApiError> {
+        self.registry.send(Lookup { dialogue_id: dialogue_id.to_owned() }).await.map_err(|_| ApiError::Unavailable)
     }
 
     /// How many dialogue actors are running.

@@ -186,6 +186,7 @@ fn single_change(
         user_id: caller.user.id.clone(),
         if_match: if_match(req),
         may_archive: caller.may(Action::ArchiveDialogue { project: project_id, dialogue: dialogue_id }),
+        base_revision: None,
     }
 }
 

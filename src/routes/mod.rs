@@ -4,6 +4,7 @@ mod auth;
 mod block_types;
 mod dialogues;
 mod health;
+mod live;
 mod passwords;
 mod permissions;
 mod projects;
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     dialogues::configure(cfg);
     revisions::configure(cfg);
     releases::configure(cfg);
+    live::configure(cfg);
     block_types::configure(cfg);
 }
 

@@ -34,17 +34,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// A release's API description.
-pub fn describe(release: &ReleaseRecord) -> Value {
-    json!({
-        "id": release.id,
-        "url": format!("/projects/{}/dialogues/{}/releases/{}", release.project_id, release.dialogue_id, release.id),
-        "number": release.number,
-        "revision_id": release.revision_id,
-        "created": release.created,
-    })
-}
-
 async fn list(
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -57,7 +46,7 @@ async fn list(
     let order = ordering::from_query(req.query_string())?;
     state.dialogues.describe(&project_id, &dialogue_id).await?;
     let (releases, total) = state.store.list_releases(&dialogue_id, &order, page.skip(), page.limit()).await?;
-    let descriptions: Vec<Value> = releases.iter().map(describe).collect();
+    let descriptions: Vec<Value> = releases.iter().map(description::describe_release).collect();
     Ok(pagination::respond(&req, page, total, &descriptions))
 }
 
@@ -87,7 +76,7 @@ async fn get(
     let (project_id, dialogue_id, release_id) = path.into_inner();
     viewable(&caller, &project_id, &dialogue_id)?;
     let release = find(&state, &project_id, &dialogue_id, &release_id).await?;
-    Ok(HttpResponse::Ok().json(describe(&release)))
+    Ok(HttpResponse::Ok().json(description::describe_release(&release)))
 }
 
 #[derive(Deserialize)]
@@ -110,7 +99,7 @@ async fn create(
     let new: NewRelease = serde_json::from_value(value).map_err(ApiError::internal)?;
     let release = state.dialogues.release(&project_id, &dialogue_id, &new.revision_id, &caller.user.id).await?;
     tracing::info!(%dialogue_id, number = release.number, by = %caller.user.id, "release created");
-    let description = describe(&release);
+    let description = description::describe_release(&release);
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, description["url"].as_str().unwrap_or_default().to_owned()))
         .json(description))

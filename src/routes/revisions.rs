@@ -167,6 +167,7 @@ async fn create(
         user_id: caller.user.id.clone(),
         if_match: if_match(&req),
         may_archive: caller.may(Action::ArchiveDialogue { project: &project_id, dialogue: &dialogue_id }),
+        base_revision: None,
     };
     let outcome = state.dialogues.write(&dialogue_id, request).await?;
     let descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();

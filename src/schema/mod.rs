@@ -133,8 +133,10 @@ impl Schemas {
         let mut errors = Vec::new();
         for operation in patch.iter() {
             let mut touched = vec![operation.path().as_str().to_owned()];
-            if let json_patch::PatchOperation::Move(moved) = operation {
-                touched.push(moved.from.as_str().to_owned());
+            match operation {
+                json_patch::PatchOperation::Move(op) => touched.push(op.from.as_str().to_owned()),
+                json_patch::PatchOperation::Copy(op) => touched.push(op.from.as_str().to_owned()),
+                _ => {}
             }
             for path in touched {
                 if path.is_empty() && !read_only.is_empty() {

@@ -5,6 +5,7 @@
 //! unreachable database, or anything else.
 
 mod dialogues;
+mod feed;
 mod indexes;
 mod password_resets;
 mod projects;
@@ -22,6 +23,7 @@ use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
+pub use feed::{Feed, FeedEvent, FeedStart};
 pub use password_resets::PasswordReset;
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;

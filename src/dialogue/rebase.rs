@@ -1,0 +1,459 @@
+//! Rebasing a JSON Patch made against an older revision over the patches applied since.
+//!
+//! Array indices in the client's patch are shifted past the inserts and removals made since in
+//! the same array. When a change since then touched the same location as the client's
+//! operation, a parent of it, or a child of it, the rebase refuses with a conflict: nothing is
+//! ever silently overwritten. Pure: no I/O, no state; unit- and property-tested below.
+//!
+//! A path token that is a number (or `-`) is taken as an array index: the dialogue schema has no
+//! object whose keys are numbers where editors address them.
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{
+    AddOperation, CopyOperation, MoveOperation, Patch, PatchOperation, RemoveOperation, ReplaceOperation, TestOperation,
+};
+
+/// Why a patch cannot be rebased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebaseConflict {
+    /// The client's operation that collided.
+    pub operation: usize,
+    /// The path it addressed (before rebasing).
+    pub path: String,
+}
+
+/// Rebases `patch` over `since` (the patches applied after the client's base, oldest first).
+pub fn rebase_patch(patch: &Patch, since: &[&Patch]) -> Result<Patch, RebaseConflict> {
+    let mut operations: Vec<PatchOperation> = patch.0.clone();
+    for applied in since {
+        for theirs in applied.iter() {
+            for (index, ours) in operations.iter_mut().enumerate() {
+                let original = patch.0.get(index).map(|op| op.path().as_str().to_owned()).unwrap_or_default();
+                *ours = transform(ours, theirs).map_err(|()| RebaseConflict { operation: index, path: original })?;
+            }
+        }
+    }
+    Ok(Patch(operations))
+}
+
+/// A path as tokens.
+type Tokens = Vec<String>;
+
+fn tokens(path: &str) -> Tokens {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+}
+
+fn pointer(tokens: &[String]) -> PointerBuf {
+    PointerBuf::from_tokens(tokens.iter().map(String::as_str))
+}
+
+fn index_of(token: &str) -> Option<usize> {
+    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
+        return None;
+    }
+    token.parse().ok()
+}
+
+/// What one of "their" operations did to the document, as seen by a later operation.
+enum Effect {
+    /// An element was inserted into the array at `parent` at `index`.
+    Inserted { parent: Tokens, index: usize },
+    /// The element at `index` of the array at `parent` was removed.
+    Removed { parent: Tokens, index: usize },
+    /// The value at the path was written or removed (no index shifting).
+    Touched(Tokens),
+}
+
+/// The effects of their operation, in order (a move is a removal then an insertion).
+fn effects(theirs: &PatchOperation) -> Vec<Effect> {
+    let at = |path: &str, inserted: bool| {
+        let mut t = tokens(path);
+        match t.last().map(String::as_str) {
+            // An append shifts nothing; it touches only the new element (kept as `…/-`).
+            Some("-") if inserted => Effect::Touched(t),
+            Some(last) if index_of(last).is_some() => {
+                let index = index_of(last).unwrap_or_default();
+                t.pop();
+                if inserted { Effect::Inserted { parent: t, index } } else { Effect::Removed { parent: t, index } }
+            }
+            _ => Effect::Touched(t),
+        }
+    };
+    match theirs {
+        PatchOperation::Test(_) => Vec::new(),
+        PatchOperation::Add(op) => vec![at(op.path.as_str(), true)],
+        PatchOperation::Remove(op) => vec![at(op.path.as_str(), false)],
+        PatchOperation::Replace(op) => vec![Effect::Touched(tokens(op.path.as_str()))],
+        PatchOperation::Move(op) => {
+            vec![at(op.from.as_str(), false), at(op.path.as_str(), true)]
+        }
+        PatchOperation::Copy(op) => vec![at(op.path.as_str(), true)],
+    }
+}
+
+fn is_prefix(prefix: &[String], path: &[String]) -> bool {
+    prefix.len() <= path.len() && prefix.iter().zip(path).all(|(a, b)| a == b)
+}
+
+/// Moves one path of ours past one effect of theirs. `inserting` is true for the target of an
+/// add/copy/move of ours, which may sit at the very index where they inserted or removed.
+fn shift(path: &[String], effect: &Effect, inserting: bool) -> Result<Tokens, ()> {
+    match effect {
+        Effect::Touched(theirs) => {
+            if theirs.last().map(String::as_str) == Some("-") {
+                // They appended to an array: only our writes to the whole array collide.
+                let array = &theirs[..theirs.len() - 1];
+                return if path == array { Err(()) } else { Ok(path.to_vec()) };
+            }
+            if is_prefix(theirs, path) || is_prefix(path, theirs) { Err(()) } else { Ok(path.to_vec()) }
+        }
+        Effect::Inserted { parent, index } | Effect::Removed { parent, index } => {
+            let inserted = matches!(effect, Effect::Inserted { .. });
+            if path.len() <= parent.len() {
+                // We address the array itself or one of its ancestors: they changed inside it.
+                return if is_prefix(path, parent) { Err(()) } else { Ok(path.to_vec()) };
+            }
+            if !is_prefix(parent, path) {
+                return Ok(path.to_vec());
+            }
+            let token = &path[parent.len()];
+            let Some(ours) = index_of(token) else {
+                // `-` (append) or a key: unaffected by index shifts.
+                return Ok(path.to_vec());
+            };
+            let is_target = path.len() == parent.len() + 1;
+            let moved = if inserted {
+                if ours >= *index { ours + 1 } else { ours }
+            } else if ours > *index {
+                ours - 1
+            } else if ours == *index {
+                if inserting && is_target {
+                    ours
+                } else {
+                    // The element we address was removed.
+                    return Err(());
+                }
+            } else {
+                ours
+            };
+            let mut shifted = path.to_vec();
+            shifted[parent.len()] = moved.to_string();
+            Ok(shifted)
+        }
+    }
+}
+
+/// Transforms one operation of ours past one operation of theirs.
+fn transform(ours: &PatchOperation, theirs: &PatchOperation) -> Result<PatchOperation, ()> {
+    let mut result = ours.clone();
+    for effect in effects(theirs) {
+        result = match &result {
+            PatchOperation::Add(op) => PatchOperation::Add(AddOperation {
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
+                value: op.value.clone(),
+            }),
+            PatchOperation::Remove(op) => PatchOperation::Remove(RemoveOperation {
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
+            }),
+            PatchOperation::Replace(op) => PatchOperation::Replace(ReplaceOperation {
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
+                value: op.value.clone(),
+            }),
+            PatchOperation::Test(op) => PatchOperation::Test(TestOperation {
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
+                value: op.value.clone(),
+            }),
+            PatchOperation::Move(op) => PatchOperation::Move(MoveOperation {
+                from: pointer(&shift(&tokens(op.from.as_str()), &effect, false)?),
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
+            }),
+            PatchOperation::Copy(op) => PatchOperation::Copy(CopyOperation {
+                from: pointer(&shift(&tokens(op.from.as_str()), &effect, false)?),
+                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
+            }),
+        };
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn patch(value: Value) -> Patch {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn rebased(ours: Value, theirs: &[Value]) -> Result<Value, RebaseConflict> {
+        let since: Vec<Patch> = theirs.iter().cloned().map(patch).collect();
+        let since: Vec<&Patch> = since.iter().collect();
+        rebase_patch(&patch(ours), &since).map(|p| serde_json::to_value(p).unwrap())
+    }
+
+    #[test]
+    fn inserts_before_ours_shift_our_indices() {
+        let result = rebased(
+            json!([{ "op": "replace", "path": "/blocks/2/text", "value": "x" }]),
+            &[json!([{ "op": "add", "path": "/blocks/0", "value": {} }])],
+        );
+        assert_eq!(result.unwrap(), json!([{ "op": "replace", "path": "/blocks/3/text", "value": "x" }]));
+    }
+
+    #[test]
+    fn an_insert_next_to_a_concurrent_insert_lands_after_it() {
+        let result = rebased(
+            json!([{ "op": "add", "path": "/blocks/1", "value": "ours" }]),
+            &[json!([{ "op": "add", "path": "/blocks/1", "value": "theirs" }])],
+        );
+        assert_eq!(result.unwrap(), json!([{ "op": "add", "path": "/blocks/2", "value": "ours" }]));
+        let before = rebased(
+            json!([{ "op": "add", "path": "/blocks/0", "value": "ours" }]),
+            &[json!([{ "op": "add", "path": "/blocks/1", "value": "theirs" }])],
+        );
+        assert_eq!(before.unwrap(), json!([{ "op": "add", "path": "/blocks/0", "value": "ours" }]));
+    }
+
+    #[test]
+    fn removals_shift_down_and_removed_targets_conflict() {
+        let result = rebased(
+            json!([{ "op": "remove", "path": "/blocks/3" }]),
+            &[json!([{ "op": "remove", "path": "/blocks/1" }])],
+        );
+        assert_eq!(result.unwrap(), json!([{ "op": "remove", "path": "/blocks/2" }]));
+        let conflict = rebased(
+            json!([{ "op": "replace", "path": "/blocks/1/text", "value": "x" }]),
+            &[json!([{ "op": "remove", "path": "/blocks/1" }])],
+        );
+        assert_eq!(conflict.unwrap_err(), RebaseConflict { operation: 0, path: "/blocks/1/text".into() });
+        let insert_there = rebased(
+            json!([{ "op": "add", "path": "/blocks/1", "value": 1 }]),
+            &[json!([{ "op": "remove", "path": "/blocks/1" }])],
+        );
+        assert_eq!(insert_there.unwrap(), json!([{ "op": "add", "path": "/blocks/1", "value": 1 }]));
+    }
+
+    #[test]
+    fn same_location_parent_and_child_conflict() {
+        let same = json!([{ "op": "replace", "path": "/title", "value": "a" }]);
+        assert!(rebased(same.clone(), &[json!([{ "op": "replace", "path": "/title", "value": "b" }])]).is_err());
+        let child = json!([{ "op": "replace", "path": "/sequences/0/title", "value": "a" }]);
+        assert!(
+            rebased(child, &[json!([{ "op": "replace", "path": "/sequences/0", "value": {} }])]).is_err(),
+            "theirs is a parent"
+        );
+        let parent = json!([{ "op": "replace", "path": "/sequences/0", "value": {} }]);
+        assert!(
+            rebased(parent, &[json!([{ "op": "replace", "path": "/sequences/0/title", "value": "b" }])]).is_err(),
+            "theirs is a child"
+        );
+        let sibling = json!([{ "op": "replace", "path": "/sequences/0/title", "value": "a" }]);
+        assert!(rebased(sibling, &[json!([{ "op": "replace", "path": "/sequences/0/id", "value": "b" }])]).is_ok());
+        let whole_array = json!([{ "op": "replace", "path": "/blocks", "value": [] }]);
+        assert!(rebased(whole_array, &[json!([{ "op": "add", "path": "/blocks/0", "value": 1 }])]).is_err());
+    }
+
+    #[test]
+    fn appends_commute_with_everything_but_the_whole_array() {
+        let append = json!([{ "op": "add", "path": "/blocks/-", "value": "ours" }]);
+        assert!(rebased(append.clone(), &[json!([{ "op": "add", "path": "/blocks/-", "value": "theirs" }])]).is_ok());
+        assert!(rebased(append.clone(), &[json!([{ "op": "remove", "path": "/blocks/0" }])]).is_ok());
+        let edit = json!([{ "op": "replace", "path": "/blocks/0/text", "value": "x" }]);
+        assert!(rebased(edit, &[json!([{ "op": "add", "path": "/blocks/-", "value": "theirs" }])]).is_ok());
+        assert!(rebased(append, &[json!([{ "op": "replace", "path": "/blocks", "value": [] }])]).is_err());
+    }
+
+    #[test]
+    fn moves_are_a_removal_then_an_insertion() {
+        // They moved block 0 to the end (index 2 of 3): our block 1 is now block 0.
+        let result = rebased(
+            json!([{ "op": "replace", "path": "/blocks/1/text", "value": "x" }]),
+            &[json!([{ "op": "move", "from": "/blocks/0", "path": "/blocks/2" }])],
+        );
+        assert_eq!(result.unwrap(), json!([{ "op": "replace", "path": "/blocks/0/text", "value": "x" }]));
+    }
+
+    #[test]
+    fn several_revisions_compose() {
+        let result = rebased(
+            json!([{ "op": "replace", "path": "/blocks/1/text", "value": "x" }]),
+            &[
+                json!([{ "op": "add", "path": "/blocks/0", "value": 1 }]),
+                json!([{ "op": "add", "path": "/blocks/0", "value": 2 }]),
+            ],
+        );
+        assert_eq!(result.unwrap(), json!([{ "op": "replace", "path": "/blocks/3/text", "value": "x" }]));
+    }
+}
+
+#[cfg(test)]
+mod convergence {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// What an editor means to do, against its local copy. Indices are taken modulo the length.
+    #[derive(Debug, Clone)]
+    enum Intent {
+        Insert(usize),
+        Append,
+        Remove(usize),
+        Edit(usize),
+        Move(usize, usize),
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Editor `e` acts on its local copy and submits.
+        Act(usize, Intent),
+        /// Editor `e` receives up to `k` revisions it has not seen.
+        Receive(usize, usize),
+    }
+
+    fn step(editors: usize) -> impl Strategy<Value = Step> {
+        let intent = prop_oneof![
+            any::<usize>().prop_map(Intent::Insert),
+            Just(Intent::Append),
+            any::<usize>().prop_map(Intent::Remove),
+            any::<usize>().prop_map(Intent::Edit),
+            (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Intent::Move(a, b)),
+        ];
+        prop_oneof![
+            (0..editors, intent).prop_map(|(e, i)| Step::Act(e, i)),
+            (0..editors, 1..4usize).prop_map(|(e, k)| Step::Receive(e, k)),
+        ]
+    }
+
+    struct Editor {
+        local: Value,
+        base: usize,
+    }
+
+    fn ids(document: &Value) -> Vec<String> {
+        document["blocks"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The patch for an intent, and what must hold on the server once it is acknowledged.
+    /// What must hold on the server once an intent is acknowledged.
+    type Check = Box<dyn Fn(&Value) -> bool>;
+
+    fn plan(intent: &Intent, local: &Value, fresh: &str) -> Option<(Value, Check)> {
+        let blocks = ids(local);
+        let n = blocks.len();
+        let present_once = |id: String| -> Check {
+            Box::new(move |server: &Value| ids(server).iter().filter(|b| **b == id).count() == 1)
+        };
+        Some(match *intent {
+            Intent::Insert(i) => {
+                let at = i % (n + 1);
+                let patch =
+                    json!([{ "op": "add", "path": format!("/blocks/{at}"), "value": { "id": fresh, "text": "new" } }]);
+                (patch, present_once(fresh.to_owned()))
+            }
+            Intent::Append => {
+                let patch = json!([{ "op": "add", "path": "/blocks/-", "value": { "id": fresh, "text": "new" } }]);
+                (patch, present_once(fresh.to_owned()))
+            }
+            Intent::Remove(i) if n > 0 => {
+                let target = blocks[i % n].clone();
+                let patch = json!([{ "op": "remove", "path": format!("/blocks/{}", i % n) }]);
+                (patch, Box::new(move |server: &Value| !ids(server).contains(&target)))
+            }
+            Intent::Edit(i) if n > 0 => {
+                let target = blocks[i % n].clone();
+                let marker = format!("edited by {fresh}");
+                let patch = json!([{ "op": "replace", "path": format!("/blocks/{}/text", i % n), "value": marker }]);
+                (
+                    patch,
+                    Box::new(move |server: &Value| {
+                        server["blocks"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|b| b["id"] == target.as_str() && b["text"] == marker)
+                    }),
+                )
+            }
+            Intent::Move(a, b) if n > 1 => {
+                let (from, to) = (a % n, b % n);
+                let moved = blocks[from].clone();
+                let patch =
+                    json!([{ "op": "move", "from": format!("/blocks/{from}"), "path": format!("/blocks/{to}") }]);
+                (patch, present_once(moved))
+            }
+            _ => return None,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn editors_that_retry_after_conflicts_converge(steps in prop::collection::vec(step(3), 1..80)) {
+            let initial = json!({ "blocks": [{ "id": "a", "text": "" }, { "id": "b", "text": "" }, { "id": "c", "text": "" }] });
+            let mut server = initial.clone();
+            let mut log: Vec<Patch> = Vec::new();
+            let mut editors: Vec<Editor> = (0..3).map(|_| Editor { local: initial.clone(), base: 0 }).collect();
+            let mut inserted: Vec<String> = Vec::new();
+            let mut removed: Vec<String> = Vec::new();
+            for (counter, step) in steps.iter().enumerate() {
+                match step {
+                    Step::Receive(e, k) => {
+                        let editor = &mut editors[*e];
+                        let until = (editor.base + k).min(log.len());
+                        for patch in &log[editor.base..until] {
+                            json_patch::patch(&mut editor.local, patch).unwrap();
+                        }
+                        editor.base = until;
+                    }
+                    Step::Act(e, intent) => {
+                        let fresh = format!("n{counter}");
+                        let editor = &mut editors[*e];
+                        let Some((patch, holds)) = plan(intent, &editor.local, &fresh) else { continue };
+                        let since: Vec<&Patch> = log[editor.base..].iter().collect();
+                        let submitted: Patch = serde_json::from_value(patch).unwrap();
+                        let mut next = server.clone();
+                        let outcome = rebase_patch(&submitted, &since)
+                            .ok()
+                            .and_then(|rebased| json_patch::patch(&mut next, &rebased).ok().map(|()| rebased));
+                        if let Some(rebased) = outcome {
+                            {
+                                // Acknowledged: the editor's intent holds on the server, exactly.
+                                prop_assert!(holds(&next), "intent {:?} broken: {} -> {}", intent, server, next);
+                                if matches!(intent, Intent::Insert(_) | Intent::Append) {
+                                    inserted.push(fresh.clone());
+                                }
+                                if let Intent::Remove(i) = intent {
+                                    let local_ids = ids(&editor.local);
+                                    removed.push(local_ids[i % local_ids.len()].clone());
+                                }
+                                server = next;
+                                log.push(rebased);
+                            }
+                        }
+                        // Either way the editor now catches up (after a conflict, before retrying).
+                        for patch in &log[editor.base..] {
+                            json_patch::patch(&mut editor.local, patch).unwrap();
+                        }
+                        editor.base = log.len();
+                        prop_assert_eq!(&editor.local, &server);
+                    }
+                }
+            }
+            for editor in &mut editors {
+                for patch in &log[editor.base..] {
+                    json_patch::patch(&mut editor.local, patch).unwrap();
+                }
+                prop_assert_eq!(&editor.local, &server, "every editor converges to the server");
+            }
+            let final_ids = ids(&server);
+            for id in &inserted {
+                let expected = usize::from(!removed.contains(id));
+                prop_assert_eq!(final_ids.iter().filter(|b| *b == id).count(), expected, "{} lost or applied twice", id);
+            }
+        }
+    }
+}

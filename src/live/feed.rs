@@ -1,0 +1,84 @@
+//! The change feed task: follows the database's change stream and hands what other processes
+//! stored (and this one; duplicates are ignored by number) to the running dialogue actors and
+//! to the live sessions. It resumes after errors from the last event it read; when it cannot
+//! resume, it starts afresh and has every actor and session resynchronize from the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dialogue::actor::External;
+use crate::live::events::AccessEvent;
+use crate::state::AppState;
+use crate::store::{FeedEvent, FeedStart};
+
+/// Pause before reopening a failed feed.
+const REOPEN_PAUSE: Duration = Duration::from_millis(500);
+
+/// Starts following the feed, in the background, until the process ends.
+pub fn spawn(state: Arc<AppState>) {
+    actix::spawn(async move { follow(state).await });
+}
+
+async fn follow(state: Arc<AppState>) {
+    let mut resume = None;
+    let mut first = true;
+    loop {
+        let start = match resume.clone() {
+            Some(token) => FeedStart::After(token),
+            None => FeedStart::Now,
+        };
+        let resuming = matches!(start, FeedStart::After(_));
+        let mut feed = match state.store.watch(start).await {
+            Ok(feed) => feed,
+            Err(error) => {
+                tracing::warn!(error = %error, resuming, "opening the change feed failed");
+                if resuming {
+                    // The resume point may be gone: start afresh (and resynchronize) next time.
+                    resume = None;
+                }
+                tokio::time::sleep(REOPEN_PAUSE).await;
+                continue;
+            }
+        };
+        if !resuming && !first {
+            resynchronize(&state);
+        }
+        first = false;
+        loop {
+            match feed.next().await {
+                Ok(Some(event)) => {
+                    route(&state, event);
+                    resume = feed.resume_token().or(resume);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(error = %error, "the change feed failed; resuming");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(REOPEN_PAUSE).await;
+    }
+}
+
+fn route(state: &AppState, event: FeedEvent) {
+    match event {
+        FeedEvent::Revision(record) => {
+            state.dialogues.forward(Some(record.dialogue_id.clone()), External::Revision(record));
+        }
+        FeedEvent::Release(release) => {
+            state.dialogues.forward(Some(release.dialogue_id.clone()), External::Release(release));
+        }
+        FeedEvent::TokenDeleted { hash } => state.access_events.publish(AccessEvent::TokenDeleted(hash)),
+        FeedEvent::UserChanged { user_id } => state.access_events.publish(AccessEvent::UserChanged(user_id)),
+        FeedEvent::ProjectDeleted { project_id } => {
+            state.dialogues.forward(None, External::ProjectDeleted(project_id));
+        }
+    }
+}
+
+fn resynchronize(state: &AppState) {
+    tracing::info!("change feed restarted without a resume point; resynchronizing");
+    state.dialogues.forward(None, External::Resync);
+    state.access_events.publish(AccessEvent::Recheck);
+}

@@ -1,0 +1,227 @@
+//! One WebSocket session: an actix-ws loop that selects over the client's frames, the bounded
+//! queue of frames from the dialogue's actor, a close signal, the heartbeat, the token's expiry,
+//! access events and server shutdown.
+//!
+//! The actor queues frames with `try_send`; when this session cannot keep up and its queue
+//! fills, the actor drops it and signals close code 4008, so one slow reader never slows the
+//! others. Writes to the socket happen only here.
+
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::events::AccessEvent;
+use super::protocol::{self, ClientFrame, MAX_FRAME_BYTES, close};
+use crate::auth::{Action, Caller, Principal};
+use crate::dialogue::WriteRequest;
+use crate::dialogue::actor::{DialogueActor, Join, Leave, SessionLink, SessionPatch, SetPresence};
+use crate::dialogue::change::{Change, ChangeKind};
+use crate::dialogue::description::Access;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{new_id, now_millis};
+
+/// The server pings this often.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// A client silent for this long is closed.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a session needs, checked before the upgrade.
+pub struct SessionParams {
+    /// Shared state.
+    pub state: actix_web::web::Data<AppState>,
+    /// Who is connected.
+    pub caller: Caller,
+    /// The project in the path.
+    pub project_id: String,
+    /// The dialogue.
+    pub dialogue_id: String,
+    /// The revision the client already holds.
+    pub since: Option<i64>,
+    /// Whether it may submit patches.
+    pub can_edit: bool,
+    /// The dialogue's actor.
+    pub actor: Addr<DialogueActor>,
+}
+
+/// Runs a session until it closes.
+pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, mut params: SessionParams) {
+    let session_id = new_id();
+    let capacity = params.state.settings.live_queue.max(4);
+    let (frames_tx, mut frames) = mpsc::channel(capacity);
+    let (close_tx, mut close_signal) = watch::channel(None);
+    let user = &params.caller.user;
+    let link = SessionLink {
+        session_id: session_id.clone(),
+        user: json!({ "id": user.id, "first_name": user.first_name, "last_name": user.last_name }),
+        frames: frames_tx,
+        close: close_tx,
+    };
+    let join = Join { project_id: params.project_id.clone(), link, can_edit: params.can_edit, since: params.since };
+    let code = match params.actor.send(join).await {
+        Ok(Ok(())) => serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal).await,
+        Ok(Err(ApiError::NotFound { .. })) => Some(close::DELETED),
+        _ => Some(close::GOING_AWAY),
+    };
+    params.actor.do_send(Leave { session_id });
+    let reason = code.map(|code| CloseReason { code: CloseCode::from(code), description: None });
+    let _ = session.close(reason).await;
+}
+
+/// The loop; returns the close code to send (`None`: the client closed, or the socket broke).
+async fn serve(
+    session: &mut actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    params: &mut SessionParams,
+    session_id: &str,
+    frames: &mut mpsc::Receiver<protocol::Frame>,
+    close_signal: &mut watch::Receiver<Option<u16>>,
+) -> Option<u16> {
+    let mut stream =
+        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut last_heard = Instant::now();
+    let mut access = params.state.access_events.subscribe();
+    let mut shutdown = params.state.shutdown.clone();
+    let remaining = params.caller.token_expires_at.saturating_sub(now_millis()).max(0);
+    let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(remaining).unwrap_or(u64::MAX)));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return Some(close::GOING_AWAY),
+            changed = close_signal.changed() => {
+                return if changed.is_ok() { *close_signal.borrow() } else { Some(close::GOING_AWAY) };
+            }
+            () = &mut expiry => return Some(close::TOKEN_REVOKED),
+            event = access.recv() => {
+                if let Some(code) = on_access_event(params, event).await {
+                    return Some(code);
+                }
+            }
+            frame = frames.recv() => match frame {
+                Some(frame) => {
+                    if session.text(&*frame).await.is_err() {
+                        return None;
+                    }
+                }
+                None => return Some(close::GOING_AWAY),
+            },
+            message = stream.recv() => {
+                last_heard = Instant::now();
+                match message {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        if let Some(reply) = on_client_frame(params, session_id, &text).await
+                            && session.text(&*reply).await.is_err()
+                        {
+                            return None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Binary(_))) => return Some(close::UNSUPPORTED_DATA),
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            return None;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | None => return None,
+                    Some(Err(ProtocolError::Overflow)) => return Some(close::TOO_BIG),
+                    Some(Err(ProtocolError::Io(error))) if error.to_string().contains("continuation size") => {
+                        return Some(close::TOO_BIG);
+                    }
+                    Some(Err(_)) => return None,
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > CLIENT_TIMEOUT {
+                    return Some(close::UNRESPONSIVE);
+                }
+                if session.ping(b"").await.is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Handles one text frame; returns a frame to send straight back (`pong`, or an `error` found
+/// before the actor was involved).
+async fn on_client_frame(params: &SessionParams, session_id: &str, text: &str) -> Option<protocol::Frame> {
+    let frame = match protocol::parse(text) {
+        Ok(frame) => frame,
+        Err(refusal) => return Some(refusal),
+    };
+    match frame {
+        ClientFrame::Ping { reference } => Some(protocol::pong(reference.as_ref())),
+        ClientFrame::Presence { selection } => {
+            params.actor.do_send(SetPresence { session_id: session_id.to_owned(), selection });
+            None
+        }
+        ClientFrame::Patch { reference, base_revision, patch, edit_type, details } => {
+            if !params.can_edit {
+                let error = ApiError::Forbidden("This session may watch but not edit".into());
+                return Some(protocol::error(Some(&reference), &error));
+            }
+            if let Err(error) = params.state.schemas.check_patch_paths("dialogue", &patch) {
+                return Some(protocol::error(Some(&reference), &error));
+            }
+            let (project, dialogue) = (params.project_id.as_str(), params.dialogue_id.as_str());
+            let request = WriteRequest {
+                project_id: project.to_owned(),
+                changes: vec![Change { kind: ChangeKind::Edit { patch, edit_type }, details, created: None }],
+                user_id: params.caller.user.id.clone(),
+                if_match: None,
+                may_archive: params.caller.may(Action::ArchiveDialogue { project, dialogue }),
+                base_revision: Some(base_revision),
+            };
+            let message = SessionPatch { session_id: session_id.to_owned(), reference: reference.clone(), request };
+            match params.actor.send(message).await {
+                Ok(()) => None,
+                Err(_) => Some(protocol::error(Some(&reference), &ApiError::Unavailable)),
+            }
+        }
+    }
+}
+
+/// Reacts to a token, user or resynchronization event; returns a close code when the session
+/// must end.
+async fn on_access_event(
+    params: &mut SessionParams,
+    event: Result<AccessEvent, broadcast::error::RecvError>,
+) -> Option<u16> {
+    match event {
+        Ok(AccessEvent::TokenDeleted(hash)) if hash == params.caller.token_hash => Some(close::TOKEN_REVOKED),
+        Ok(AccessEvent::UserChanged(user_id)) if user_id == params.caller.user.id => recheck(params).await,
+        Ok(AccessEvent::Recheck) | Err(broadcast::error::RecvError::Lagged(_)) => recheck(params).await,
+        Ok(_) => None,
+        Err(broadcast::error::RecvError::Closed) => Some(close::GOING_AWAY),
+    }
+}
+
+/// Re-validates the token and the user's access from the store; keeps the session when the
+/// store cannot answer.
+async fn recheck(params: &mut SessionParams) -> Option<u16> {
+    let store = &params.state.store;
+    match store.live_token(&params.caller.token_hash).await {
+        Ok(None) => return Some(close::TOKEN_REVOKED),
+        Ok(Some(_)) => {}
+        Err(_) => return None,
+    }
+    let user = match store.user_by_id(&params.caller.user.id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return Some(close::TOKEN_REVOKED),
+        Err(_) => return None,
+    };
+    let principal = Principal { user_id: user.id.clone(), permissions: user.permissions.clone() };
+    let access = Access::of(&principal, &params.project_id, &params.dialogue_id);
+    if !access.can_view {
+        return Some(close::ACCESS_REVOKED);
+    }
+    params.can_edit = access.can_edit;
+    params.caller.principal = principal;
+    params.caller.user = user;
+    None
+}

@@ -1,0 +1,48 @@
+//! `GET /projects/{p}/dialogues/{d}/live`: the WebSocket upgrade. Every check happens before the
+//! upgrade, so a refusal is an ordinary JSON error response.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::dialogues::{dialogue_not_found, viewable};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::live::session::{self, SessionParams};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/projects/{project_id}/dialogues/{dialogue_id}/live").route(web::get().to(live)));
+}
+
+/// Reads `?since=<n>`.
+fn since(query: &str) -> Result<Option<i64>, ApiError> {
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "since" {
+            return value.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
+                ApiError::invalid("minimum", "/since", format!("since must be a revision number, not {value:?}"))
+            });
+        }
+    }
+    Ok(None)
+}
+
+async fn live(
+    req: HttpRequest,
+    payload: web::Payload,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, dialogue_id) = path.into_inner();
+    let access = viewable(&caller, &project_id, &dialogue_id)?;
+    let since = since(req.query_string())?;
+    state.dialogues.describe(&project_id, &dialogue_id).await.map_err(|error| match error {
+        ApiError::NotFound { .. } => dialogue_not_found(&project_id, &dialogue_id),
+        other => other,
+    })?;
+    let actor = state.dialogues.actor(&dialogue_id).await?;
+    let (response, socket, stream) = actix_ws::handle(&req, payload)
+        .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
+    let params = SessionParams { state, caller, project_id, dialogue_id, since, can_edit: access.can_edit, actor };
+    actix_web::rt::spawn(session::run(socket, stream, params));
+    Ok(response)
+}

@@ -1,0 +1,111 @@
+//! The change feed: one MongoDB change stream over the collections whose changes other server
+//! processes must hear about, turned into typed events. Revisions and releases arrive whole; for
+//! tokens, users and projects only the key matters.
+
+use futures_util::StreamExt;
+use mongodb::bson::{self, Document, doc};
+use mongodb::change_stream::ChangeStream;
+use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
+
+use super::{ReleaseRecord, RevisionRecord, Store, StoreError, StoreResult};
+
+/// Something another process (or this one) changed.
+#[derive(Debug, Clone)]
+pub enum FeedEvent {
+    /// A revision was stored.
+    Revision(RevisionRecord),
+    /// A release was stored.
+    Release(ReleaseRecord),
+    /// A token (bearer or session) was deleted: revoked, or expired by the TTL index.
+    TokenDeleted {
+        /// Its hash.
+        hash: String,
+    },
+    /// A user document changed (grants, password) or was removed.
+    UserChanged {
+        /// The user.
+        user_id: String,
+    },
+    /// A project was deleted.
+    ProjectDeleted {
+        /// The project.
+        project_id: String,
+    },
+}
+
+/// A live change stream.
+pub struct Feed {
+    stream: ChangeStream<ChangeStreamEvent<Document>>,
+}
+
+/// Where a feed starts.
+pub enum FeedStart {
+    /// From now on.
+    Now,
+    /// Right after the event with this token.
+    After(ResumeToken),
+}
+
+impl Store {
+    /// Opens the feed.
+    pub async fn watch(&self, start: FeedStart) -> StoreResult<Feed> {
+        let pipeline = [doc! { "$match": {
+            "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects"] },
+            "operationType": { "$in": ["insert", "update", "replace", "delete"] },
+        } }];
+        let watch = self.db.watch().pipeline(pipeline);
+        let stream = match start {
+            FeedStart::Now => watch.await?,
+            FeedStart::After(token) => watch.resume_after(token).await?,
+        };
+        Ok(Feed { stream: stream.with_type() })
+    }
+}
+
+impl Feed {
+    /// The next event; `None` when the stream ended.
+    pub async fn next(&mut self) -> StoreResult<Option<FeedEvent>> {
+        loop {
+            let Some(event) = self.stream.next().await else { return Ok(None) };
+            let event = event?;
+            if let Some(parsed) = parse(event)? {
+                return Ok(Some(parsed));
+            }
+        }
+    }
+
+    /// Where to resume after the last event read.
+    pub fn resume_token(&self) -> Option<ResumeToken> {
+        self.stream.resume_token()
+    }
+}
+
+fn key(event: &ChangeStreamEvent<Document>) -> Option<String> {
+    event.document_key.as_ref()?.get_str("_id").ok().map(str::to_owned)
+}
+
+fn parse(event: ChangeStreamEvent<Document>) -> StoreResult<Option<FeedEvent>> {
+    let collection = event.ns.as_ref().and_then(|ns| ns.coll.clone()).unwrap_or_default();
+    let whole = |event: &ChangeStreamEvent<Document>| event.full_document.clone();
+    let parsed = match (collection.as_str(), &event.operation_type) {
+        ("revisions", OperationType::Insert) => match whole(&event) {
+            Some(document) => Some(FeedEvent::Revision(bson::from_document(document).map_err(anyhow_error)?)),
+            None => None,
+        },
+        ("releases", OperationType::Insert) => match whole(&event) {
+            Some(document) => Some(FeedEvent::Release(bson::from_document(document).map_err(anyhow_error)?)),
+            None => None,
+        },
+        ("tokens", OperationType::Delete) => key(&event).map(|hash| FeedEvent::TokenDeleted { hash }),
+        ("users", OperationType::Update | OperationType::Replace | OperationType::Delete) => {
+            key(&event).map(|user_id| FeedEvent::UserChanged { user_id })
+        }
+        ("projects", OperationType::Delete) => key(&event).map(|project_id| FeedEvent::ProjectDeleted { project_id }),
+        _ => None,
+    };
+    Ok(parsed)
+}
+
+fn anyhow_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Other(anyhow::Error::new(error))
+}
