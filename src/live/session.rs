@@ -28,6 +28,8 @@ use crate::store::{new_id, now_millis};
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A client silent for this long is closed.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long closing waits for a stalled socket to take the close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a session needs, checked before the upgrade.
 pub struct SessionParams {
@@ -68,7 +70,8 @@ pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream
     };
     params.actor.do_send(Leave { session_id });
     let reason = code.map(|code| CloseReason { code: CloseCode::from(code), description: None });
-    let _ = session.close(reason).await;
+    // A client that stopped reading may never take the close frame: do not wait for it forever.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.close(reason)).await;
 }
 
 /// The loop; returns the close code to send (`None`: the client closed, or the socket broke).

@@ -8,6 +8,7 @@ mod durability;
 mod errors;
 mod health;
 mod helpers;
+mod live;
 mod passwords;
 mod permissions;
 mod process;

@@ -1,0 +1,6 @@
+//! The load-test harness of dialogue-server, and `client`: a small library that speaks the
+//! live-collaboration protocol (`../shared/contracts/live-protocol.md`), used by the harness and
+//! by the server's own integration tests.
+#![warn(missing_docs)]
+
+pub mod client;

@@ -1,0 +1,480 @@
+//! The live-collaboration protocol over real WebSockets against the real database.
+
+use std::time::Duration;
+
+use dialogue_load_tests::client::{ClientError, LiveClient, Replica, ServerFrame, Welcome, content_of};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, append_block, sample_dialogue, spawn_app, spawn_app_with};
+
+/// A project with one dialogue; returns (project id, dialogue id, dialogue path).
+async fn dialogue(app: &TestApp) -> (String, String, String) {
+    let project = app.create_project(&app.admin_token, "Live").await;
+    let created = app.create_dialogue(&app.admin_token, &project, &sample_dialogue("Live")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = created["url"].as_str().unwrap().to_owned();
+    (project, id, path)
+}
+
+async fn connect(
+    app: &TestApp,
+    token: &str,
+    project: &str,
+    dialogue: &str,
+    since: Option<i64>,
+) -> (LiveClient, Welcome) {
+    LiveClient::connect(&app.address, project, dialogue, token, since).await.expect("the session opens")
+}
+
+/// Reads frames until `pick` accepts one (skipping others), within the client's timeout.
+async fn until<T>(client: &mut LiveClient, mut pick: impl FnMut(&ServerFrame) -> Option<T>) -> T {
+    loop {
+        let frame = client.next().await.expect("a frame");
+        if let Some(found) = pick(&frame) {
+            return found;
+        }
+    }
+}
+
+/// Applies frames to a replica until it reaches revision `number`.
+async fn catch_up(client: &mut LiveClient, replica: &mut Replica, number: i64) {
+    while replica.number < number {
+        match client.next().await.expect("a frame") {
+            ServerFrame::Revision { revision } | ServerFrame::Ack { revision, .. } => replica.apply(&revision).unwrap(),
+            _ => {}
+        }
+    }
+}
+
+#[actix_web::test]
+async fn three_editors_converge_on_what_get_returns() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let mut editors = Vec::new();
+    for _ in 0..3 {
+        let (client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+        let replica = welcome.replica().unwrap();
+        editors.push((client, replica));
+    }
+    // Every editor submits five patches against whatever it has seen, concurrently.
+    let rounds = editors.iter_mut().enumerate().map(|(e, (client, replica))| async move {
+        let mut acked = 0;
+        let mut sent = 0;
+        while acked < 5 {
+            if sent == acked {
+                let patch = if sent % 2 == 0 {
+                    append_block(&format!("e{e}-{sent}"))
+                } else {
+                    json!([{ "op": "replace", "path": "/sequences/1/blocks/0/properties/text", "value": format!("by {e}") }])
+                };
+                client.send_patch(&format!("{e}-{sent}"), replica.number, patch).await.unwrap();
+                sent += 1;
+            }
+            match client.next().await.unwrap() {
+                ServerFrame::Revision { revision } => replica.apply(&revision).unwrap(),
+                ServerFrame::Ack { revision, .. } => {
+                    replica.apply(&revision).unwrap();
+                    acked += 1;
+                }
+                ServerFrame::Error { error, .. } => {
+                    assert_eq!(error["type"], "conflict", "{error}");
+                    // Catch up to the head named in the refusal, then retry.
+                    let head = error["details"]["head_revision"].as_i64().unwrap();
+                    catch_up(client, replica, head).await;
+                    sent -= 1;
+                }
+                _ => {}
+            }
+        }
+    });
+    futures_util::future::join_all(rounds).await;
+    let head = app.get(&path, &app.admin_token).await.body;
+    let newest = app.all_revisions(&app.admin_token, &path).await.len() as i64;
+    assert_eq!(newest, 15);
+    for (client, replica) in &mut editors {
+        catch_up(client, replica, newest).await;
+        assert_eq!(replica.content, content_of(&head), "every editor converges to GET");
+    }
+}
+
+#[actix_web::test]
+async fn catching_up_with_since_after_a_disconnect() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let mut replica = welcome.replica().unwrap();
+    assert_eq!(welcome.revision.number, 0);
+    assert!(welcome.revision.id.is_none());
+    client.close().await;
+
+    for n in 0..3 {
+        assert_eq!(app.patch(&path, &app.admin_token, &append_block(&format!("offline-{n}"))).await.status, 200);
+    }
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(replica.number)).await;
+    assert!(welcome.dialogue.is_none(), "with since, the welcome leaves the dialogue out");
+    assert_eq!(welcome.revision.number, 3);
+    catch_up(&mut client, &mut replica, 3).await;
+    assert_eq!(replica.content, content_of(&app.get(&path, &app.admin_token).await.body));
+
+    // A `since` the server cannot serve from memory (here: ahead of it) gets the full state.
+    let (_, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(99)).await;
+    assert!(welcome.dialogue.is_some());
+}
+
+#[actix_web::test]
+async fn a_stale_insert_is_rebased_past_a_concurrent_insert() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut alice, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut bob, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let base = welcome.revision.number;
+    let insert = |id: &str| json!([{ "op": "add", "path": "/sequences/0/blocks/1", "value": { "id": id, "type": "message", "properties": { "text": id } } }]);
+    alice.send_patch("a", base, insert("from-alice")).await.unwrap();
+    let acked = until(&mut alice, |f| match f {
+        ServerFrame::Ack { revision, .. } => Some(revision.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(acked["number"], 1);
+
+    bob.send_patch("b", base, insert("from-bob")).await.unwrap();
+    let rebased = until(&mut bob, |f| match f {
+        ServerFrame::Ack { revision, .. } => Some(revision.clone()),
+        ServerFrame::Error { error, .. } => panic!("refused: {error}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(rebased["number"], 2);
+    assert_eq!(rebased["properties"]["patch"][0]["path"], "/sequences/0/blocks/2", "stored as applied");
+    let blocks = app.get(&path, &app.admin_token).await.body["sequences"][0]["blocks"].clone();
+    let ids: Vec<&str> = blocks.as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["hello", "from-alice", "from-bob", "rate"]);
+}
+
+#[actix_web::test]
+async fn a_genuine_conflict_is_refused_then_succeeds_after_catching_up() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut alice, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut bob, bob_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let mut bob_replica = bob_welcome.replica().unwrap();
+    let retitle = |title: &str| json!([{ "op": "replace", "path": "/title", "value": title }]);
+
+    alice.send_patch("a", welcome.revision.number, retitle("Alice's")).await.unwrap();
+    until(&mut alice, |f| matches!(f, ServerFrame::Ack { .. }).then_some(())).await;
+
+    bob.send_patch("b1", bob_replica.number, retitle("Bob's")).await.unwrap();
+    let error = until(&mut bob, |f| match f {
+        ServerFrame::Error { reference, error } => Some((reference.clone(), error.clone())),
+        ServerFrame::Revision { revision } => {
+            assert_eq!(revision["number"], 1);
+            None
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(error.0.as_deref(), Some("b1"));
+    assert_eq!(error.1["type"], "conflict");
+    assert_eq!(error.1["details"]["head_revision"], 1);
+    assert_eq!(app.get(&path, &app.admin_token).await.body["title"], "Alice's", "nothing was overwritten");
+
+    bob_replica.number = 1; // Bob has now seen revision 1 (read above).
+    bob.send_patch("b2", bob_replica.number, retitle("Bob's")).await.unwrap();
+    let ack = until(&mut bob, |f| match f {
+        ServerFrame::Ack { reference, revision } => Some((reference.clone(), revision.clone())),
+        ServerFrame::Error { error, .. } => panic!("refused again: {error}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(ack.0, "b2");
+    assert_eq!(ack.1["number"], 2);
+    assert_eq!(app.get(&path, &app.admin_token).await.body["title"], "Bob's");
+}
+
+#[actix_web::test]
+async fn refusals_keep_the_connection_open() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let base = welcome.revision.number;
+    let mut expect_error = async |text: String, kind: &str| {
+        client.send_text(text).await.unwrap();
+        let error = until(&mut client, |f| match f {
+            ServerFrame::Error { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(error["type"], kind, "{error}");
+    };
+    expect_error("not json".into(), "invalid_message").await;
+    expect_error(json!({ "type": "dance" }).to_string(), "invalid_message").await;
+    expect_error(
+        json!({ "type": "patch", "ref": "x", "base_revision": 7, "patch": [] }).to_string(),
+        "invalid_message",
+    )
+    .await;
+    let missing = json!([{ "op": "remove", "path": "/sequences/9" }]);
+    expect_error(
+        json!({ "type": "patch", "ref": "x", "base_revision": base, "patch": missing }).to_string(),
+        "patch_conflict",
+    )
+    .await;
+    let invalid = json!([{ "op": "replace", "path": "/title", "value": 5 }]);
+    expect_error(
+        json!({ "type": "patch", "ref": "x", "base_revision": base, "patch": invalid }).to_string(),
+        "validation_error",
+    )
+    .await;
+    let read_only = json!([{ "op": "replace", "path": "/id", "value": "x" }]);
+    expect_error(
+        json!({ "type": "patch", "ref": "x", "base_revision": base, "patch": read_only }).to_string(),
+        "validation_error",
+    )
+    .await;
+
+    client.send_ping("p1").await.unwrap();
+    let pong = until(&mut client, |f| match f {
+        ServerFrame::Pong { reference } => Some(reference.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pong, "p1");
+    assert_eq!(app.all_revisions(&app.admin_token, &path).await.len(), 0);
+}
+
+#[actix_web::test]
+async fn a_read_only_session_watches_but_cannot_submit() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let grant = json!({ "type": "dialogue:read", "properties": { "project_id": project, "dialogue_id": dialogue_id } });
+    let (_, reader) = app.user_with("reader", grant).await;
+    let (mut client, welcome) = connect(&app, &reader, &project, &dialogue_id, None).await;
+    assert!(!welcome.can_edit);
+    assert_eq!(welcome.dialogue.as_ref().unwrap()["can_edit"], false);
+    client.send_patch("r", 0, append_block("nope")).await.unwrap();
+    let error = until(&mut client, |f| match f {
+        ServerFrame::Error { reference, error } => Some((reference.clone(), error.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(error.0.as_deref(), Some("r"));
+    assert_eq!(error.1["type"], "forbidden");
+
+    // It still receives everyone else's changes, including REST writes.
+    assert_eq!(app.patch(&path, &app.admin_token, &append_block("rest")).await.status, 200);
+    let revision = until(&mut client, |f| match f {
+        ServerFrame::Revision { revision } => Some(revision.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(revision["number"], 1);
+}
+
+#[actix_web::test]
+async fn upgrades_are_refused_with_json_errors() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let (_, stranger) = app.user_with("stranger", Value::Null).await;
+    for (token, status) in [("bad-token", 401), (stranger.as_str(), 404)] {
+        match LiveClient::connect(&app.address, &project, &dialogue_id, token, None).await {
+            Err(ClientError::Socket(dialogue_load_tests::client::tungstenite::Error::Http(response))) => {
+                assert_eq!(response.status().as_u16(), status);
+                let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+                assert!(body["type"].is_string(), "{body}");
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("the upgrade was accepted"),
+        }
+    }
+    let missing = LiveClient::connect(&app.address, &project, "no-such-dialogue", &app.admin_token, None).await;
+    assert!(
+        matches!(missing, Err(ClientError::Socket(dialogue_load_tests::client::tungstenite::Error::Http(r))) if r.status() == 404)
+    );
+    // The access token may also travel in the query string.
+    let url = format!(
+        "{}/projects/{project}/dialogues/{dialogue_id}/live?access_token={}",
+        app.address.replace("http", "ws"),
+        app.admin_token
+    );
+    let request =
+        dialogue_load_tests::client::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    let (_, welcome) = LiveClient::open(request).await.expect("query-string tokens work for upgrades");
+    assert!(welcome.can_edit);
+}
+
+#[actix_web::test]
+async fn presence_joined_and_left_are_delivered() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let (mut alice, alice_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut bob, bob_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    assert_eq!(bob_welcome.peers.len(), 1);
+    assert_eq!(bob_welcome.peers[0]["session_id"], alice_welcome.session_id.as_str());
+    let joined = until(&mut alice, |f| match f {
+        ServerFrame::Joined { session_id, user } => Some((session_id.clone(), user.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(joined.0, bob_welcome.session_id);
+    assert!(joined.1["id"].is_string() && joined.1.get("email").is_none());
+
+    let selection = json!({ "sequence_id": "start", "block_id": "rate" });
+    bob.send_presence(selection.clone()).await.unwrap();
+    let presence = until(&mut alice, |f| match f {
+        ServerFrame::Presence { session_id, selection } => Some((session_id.clone(), selection.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(presence, (bob_welcome.session_id.clone(), selection.clone()));
+    let (_carol_client, carol) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let bobs = carol.peers.iter().find(|p| p["session_id"] == bob_welcome.session_id.as_str()).unwrap();
+    assert_eq!(bobs["selection"], selection, "peers carry their selection");
+
+    bob.close().await;
+    let left = until(&mut alice, |f| match f {
+        ServerFrame::Left { session_id } => Some(session_id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, bob_welcome.session_id);
+}
+
+#[actix_web::test]
+async fn rest_writes_and_releases_reach_the_socket() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let mut replica = welcome.replica().unwrap();
+    let patched = app.patch(&path, &app.admin_token, &append_block("via-rest")).await;
+    catch_up(&mut client, &mut replica, 1).await;
+    assert_eq!(replica.content, content_of(&patched.body));
+
+    let release = app
+        .post(&format!("{path}/releases/"), &app.admin_token, &json!({ "revision_id": patched.body["revision_id"] }))
+        .await;
+    let announced = until(&mut client, |f| match f {
+        ServerFrame::Release { release } => Some(release.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(announced, release.body);
+}
+
+#[actix_web::test]
+async fn revoked_tokens_and_access_close_the_socket() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let (user, token) = app
+        .user_with("member", json!({ "type": "project:dialogues:write", "properties": { "project_id": project } }))
+        .await;
+
+    let (mut client, _) = connect(&app, &token, &project, &dialogue_id, None).await;
+    assert_eq!(app.delete("/auth/tokens/current", &token).await.status, 204);
+    assert_eq!(client.closed().await, Some(4401));
+
+    let token = app
+        .login(
+            &app.get(&format!("/users/{user}"), &app.admin_token).await.body["email"].as_str().unwrap().to_owned(),
+            crate::helpers::USER_PASSWORD,
+        )
+        .await;
+    let (mut client, _) = connect(&app, &token, &project, &dialogue_id, None).await;
+    let grants = app.get(&format!("/users/{user}/permissions/"), &app.admin_token).await;
+    let grant_id = grants.body[0]["id"].as_str().unwrap();
+    assert_eq!(app.delete(&format!("/users/{user}/permissions/{grant_id}"), &app.admin_token).await.status, 200);
+    assert_eq!(client.closed().await, Some(4403));
+}
+
+#[actix_web::test]
+async fn deleting_the_project_closes_the_socket_with_4404() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let (mut client, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    assert_eq!(app.delete(&format!("/projects/{project}"), &app.admin_token).await.status, 204);
+    assert_eq!(client.closed().await, Some(4404));
+}
+
+#[actix_web::test]
+async fn binary_and_oversized_frames_close_the_socket() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let (mut client, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    client.send_binary(vec![1, 2, 3]).await.unwrap();
+    assert_eq!(client.closed().await, Some(1003));
+
+    let (mut client, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let huge = json!({ "type": "presence", "selection": "x".repeat(1024 * 1024 + 10) }).to_string();
+    let _ = client.send_text(huge).await;
+    assert_eq!(client.closed().await, Some(1009));
+}
+
+#[actix_web::test]
+async fn a_slow_reader_is_closed_while_the_others_keep_receiving() {
+    let app = spawn_app_with(|settings| settings.live_queue = 16).await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut slow, slow_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut fast, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut talker, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+
+    // The slow session never reads. The talker sends presence (4 KiB each), paced by the fast
+    // session reading each one, until the fast session hears that the slow one left.
+    let big = json!({ "note": "y".repeat(4000) });
+    let mut kicked = false;
+    for _ in 0..20_000 {
+        talker.send_presence(big.clone()).await.unwrap();
+        let heard = until(&mut fast, |f| match f {
+            ServerFrame::Presence { .. } => Some(false),
+            ServerFrame::Left { session_id } if *session_id == slow_welcome.session_id => Some(true),
+            _ => None,
+        })
+        .await;
+        if heard {
+            kicked = true;
+            break;
+        }
+    }
+    assert!(kicked, "20,000 presence frames did not overflow the slow session");
+    // The fast session keeps receiving.
+    assert_eq!(app.patch(&path, &app.admin_token, &append_block("after")).await.status, 200);
+    until(&mut fast, |f| matches!(f, ServerFrame::Revision { .. }).then_some(())).await;
+    // The slow one, once it reads again, finds itself closed with 4008.
+    slow.set_timeout(Duration::from_secs(60));
+    assert_eq!(slow.closed().await, Some(4008));
+}
+
+#[actix_web::test]
+async fn editors_on_two_servers_see_each_other_in_order() {
+    let first = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&first).await;
+    let second = spawn_app_with(|settings| settings.database = first.database.clone()).await;
+    let (mut on_first, welcome) = connect(&first, &first.admin_token, &project, &dialogue_id, None).await;
+    let (mut on_second, _) = connect(&second, &second.admin_token, &project, &dialogue_id, None).await;
+    let mut first_replica = welcome.replica().unwrap();
+    let mut second_replica = first_replica.clone();
+
+    for n in 0..5 {
+        let (writer, token) = if n % 2 == 0 { (&first, &first.admin_token) } else { (&second, &second.admin_token) };
+        let response = writer.patch(&path, token, &append_block(&format!("n{n}"))).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+    }
+    catch_up(&mut on_first, &mut first_replica, 5).await;
+    catch_up(&mut on_second, &mut second_replica, 5).await;
+    let head = content_of(&first.get(&path, &first.admin_token).await.body);
+    assert_eq!(first_replica.content, head);
+    assert_eq!(second_replica.content, head);
+    assert_eq!(content_of(&second.get(&path, &second.admin_token).await.body), head, "reads on either server agree");
+}
+
+#[actix_web::test]
+async fn shutdown_closes_sessions_with_1001() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let mut server = crate::process::ServerProcess::start(&app.database);
+    let (mut client, _) = LiveClient::connect(&server.address(), &project, &dialogue_id, &app.admin_token, None)
+        .await
+        .expect("the session opens on the server process");
+    server.signal("TERM");
+    assert_eq!(client.closed().await, Some(1001));
+    let status = server.child.wait().expect("the server exits");
+    assert_eq!(status.code(), Some(0));
+}
