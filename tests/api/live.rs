@@ -372,12 +372,8 @@ async fn revoked_tokens_and_access_close_the_socket() {
     assert_eq!(app.delete("/auth/tokens/current", &token).await.status, 204);
     assert_eq!(client.closed().await, Some(4401));
 
-    let token = app
-        .login(
-            &app.get(&format!("/users/{user}"), &app.admin_token).await.body["email"].as_str().unwrap().to_owned(),
-            crate::helpers::USER_PASSWORD,
-        )
-        .await;
+    let email = app.get(&format!("/users/{user}"), &app.admin_token).await.body["email"].as_str().unwrap().to_owned();
+    let token = app.login(&email, crate::helpers::USER_PASSWORD).await;
     let (mut client, _) = connect(&app, &token, &project, &dialogue_id, None).await;
     let grants = app.get(&format!("/users/{user}/permissions/"), &app.admin_token).await;
     let grant_id = grants.body[0]["id"].as_str().unwrap();
