@@ -49,6 +49,7 @@ impl Application {
             actor_threads,
         );
         let mailer = Mailer::from_settings(&settings)?;
+        let vault = crate::vault::Vault::new(settings.secret_key.as_ref(), settings.secret_key_previous.as_ref())?;
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
         tracing::info!(%address, "listening");
@@ -59,6 +60,7 @@ impl Application {
             dialogues,
             access_events: crate::live::events::AccessEvents::new(1024),
             mailer,
+            vault,
             login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),
             shutdown: shutdown_rx,

@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Store,
     /// Configuration, as loaded at start-up.
     pub settings: Settings,
+    /// Keys for secrets encrypted at rest.
+    pub vault: crate::vault::Vault,
     /// Outgoing mail.
     pub mailer: Mailer,
     /// Compiled JSON Schemas for request bodies.

@@ -21,10 +21,26 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Creates and stores a new credential for `user_id`; returns the secret (shown once) and the
-/// stored record.
-pub async fn issue_token(state: &AppState, user_id: &str, kind: TokenKind) -> Result<(String, TokenRecord), ApiError> {
+/// Name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "dialogue_session";
+/// Header that must carry the session's CSRF token on cookie-authenticated unsafe requests.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// A freshly issued credential: its secret (shown once), the CSRF token of a browser session,
+/// and what was stored.
+pub struct IssuedToken {
+    /// The bearer token or session cookie value.
+    pub secret: String,
+    /// For browser sessions: the token to send back in `X-CSRF-Token`.
+    pub csrf: Option<String>,
+    /// As stored (hashes only).
+    pub record: TokenRecord,
+}
+
+/// Creates and stores a new credential for `user_id`.
+pub async fn issue_token(state: &AppState, user_id: &str, kind: TokenKind) -> Result<IssuedToken, ApiError> {
     let secret = secrets::generate();
+    let csrf = (kind == TokenKind::Session).then(secrets::generate);
     let now = now_millis();
     let ttl = i64::try_from(state.settings.token_ttl().as_millis()).unwrap_or(i64::MAX);
     let record = TokenRecord {
@@ -33,8 +49,8 @@ pub async fn issue_token(state: &AppState, user_id: &str, kind: TokenKind) -> Re
         kind,
         created: now,
         expires_at: DateTime::from_millis(now.saturating_add(ttl)),
-        csrf_hash: None,
+        csrf_hash: csrf.as_deref().map(secrets::digest),
     };
     state.store.insert_token(&record).await?;
-    Ok((secret, record))
+    Ok(IssuedToken { secret, csrf, record })
 }

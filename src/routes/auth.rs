@@ -1,5 +1,7 @@
 //! `/auth/tokens`: signing in for a bearer token, and signing out.
 
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -15,6 +17,8 @@ use crate::store::{TokenKind, UserRecord};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/tokens").route(web::post().to(create_token)));
     cfg.service(web::resource("/auth/tokens/current").route(web::delete().to(revoke_current_token)));
+    cfg.service(web::resource("/auth/sessions").route(web::post().to(create_session)));
+    cfg.service(web::resource("/auth/sessions/current").route(web::delete().to(end_session)));
 }
 
 #[derive(Deserialize)]
@@ -44,14 +48,48 @@ pub(crate) async fn verify_credentials(
 
 async fn create_token(req: HttpRequest, state: web::Data<AppState>, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
     let user = verify_credentials(&state, &req, &raw).await?;
-    let (token, record) = auth::issue_token(&state, &user.id, TokenKind::Bearer).await?;
+    let issued = auth::issue_token(&state, &user.id, TokenKind::Bearer).await?;
     tracing::info!(user_id = %user.id, "bearer token issued");
     Ok(HttpResponse::Created().json(json!({
-        "token": token,
+        "token": issued.secret,
         "token_type": "Bearer",
-        "expires_at": record.expires_at_millis(),
+        "expires_at": issued.record.expires_at_millis(),
         "user": describe_user(&user, true),
     })))
+}
+
+/// The session cookie (an empty value with `Max-Age=0` removes it).
+fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<'static> {
+    let mut cookie = Cookie::new(auth::SESSION_COOKIE, value);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_path("/");
+    cookie.set_secure(state.settings.public_url().starts_with("https://"));
+    cookie.set_max_age(CookieDuration::seconds(max_age_secs));
+    cookie
+}
+
+/// Signs a browser in: sets an `HttpOnly`, `SameSite=Strict` session cookie and returns the
+/// CSRF token its unsafe requests must carry in `X-CSRF-Token`.
+async fn create_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let user = verify_credentials(&state, &req, &raw).await?;
+    let issued = auth::issue_token(&state, &user.id, TokenKind::Session).await?;
+    let ttl = i64::try_from(state.settings.token_ttl().as_secs()).unwrap_or(i64::MAX);
+    tracing::info!(user_id = %user.id, "browser session started");
+    Ok(HttpResponse::Ok().cookie(session_cookie(&state, issued.secret, ttl)).json(json!({
+        "user": describe_user(&user, true),
+        "csrf_token": issued.csrf,
+        "expires_at": issued.record.expires_at_millis(),
+    })))
+}
+
+async fn end_session(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.store.delete_token(&caller.token_hash).await?;
+    Ok(HttpResponse::NoContent().cookie(session_cookie(&state, String::new(), 0)).finish())
 }
 
 async fn revoke_current_token(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -2,12 +2,16 @@
 
 mod auth;
 mod block_types;
+mod channels;
+mod contacts;
 mod dialogues;
 mod health;
+mod invites;
 mod live;
 mod passwords;
 mod permissions;
 mod projects;
+mod providers;
 mod releases;
 mod revisions;
 mod users;
@@ -30,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     revisions::configure(cfg);
     releases::configure(cfg);
     live::configure(cfg);
+    providers::configure(cfg);
+    channels::configure(cfg);
+    invites::configure(cfg);
+    contacts::configure(cfg);
     block_types::configure(cfg);
 }
 

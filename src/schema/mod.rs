@@ -55,6 +55,10 @@ const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("provider-summary", include_str!("../../schemas/provider-summary.json")),
     ("channel", include_str!("../../schemas/channel.json")),
     ("channel-summary", include_str!("../../schemas/channel-summary.json")),
+    ("new-channel", include_str!("../../schemas/new-channel.json")),
+    ("invite", include_str!("../../schemas/invite.json")),
+    ("contact", include_str!("../../schemas/contact.json")),
+    ("contact-bulk-update", include_str!("../../schemas/contact-bulk-update.json")),
 ];
 
 /// One compiled schema and the top-level fields it marks `readOnly`.

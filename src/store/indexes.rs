@@ -32,6 +32,14 @@ fn specs() -> Vec<IndexSpec> {
         spec("revisions", "project", doc! { "project_id": 1 }, false),
         spec("releases", "dialogue_number", doc! { "dialogue_id": 1, "number": 1 }, true),
         spec("releases", "project", doc! { "project_id": 1 }, false),
+        spec("providers", "created", doc! { "created": 1, "_id": 1 }, false),
+        spec("channels", "address_unique", doc! { "provider_id": 1, "type": 1, "address": 1 }, true),
+        spec("channels", "project", doc! { "project_id": 1 }, false),
+        spec("invites", "code_unique", doc! { "code_hash": 1 }, true),
+        spec("invites", "project", doc! { "project_id": 1, "created": -1 }, false),
+        spec("contacts", "address_unique", doc! { "project_id": 1, "channel_id": 1, "address": 1 }, true),
+        spec("contacts", "project_created", doc! { "project_id": 1, "created": 1, "_id": 1 }, false),
+        spec("contacts", "project_status", doc! { "project_id": 1, "bot_status": 1 }, false),
         IndexSpec {
             expire_after: Some(Duration::ZERO),
             ..spec("tokens", "expiry_ttl", doc! { "expires_at": 1 }, false)

@@ -4,9 +4,12 @@
 //! type. Driver errors are classified once, here, into [`StoreError`]: a duplicate key, an
 //! unreachable database, or anything else.
 
+mod channels;
+mod contacts;
 mod dialogues;
 mod feed;
 mod indexes;
+mod invites;
 mod password_resets;
 mod projects;
 mod releases;
@@ -22,8 +25,11 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use channels::{Assignment, ChannelRecord, ProviderRecord};
+pub use contacts::{ContactFilter, ContactRecord};
 pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
 pub use feed::{Feed, FeedEvent, FeedStart};
+pub use invites::InviteRecord;
 pub use password_resets::PasswordReset;
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;

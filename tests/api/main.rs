@@ -3,11 +3,14 @@
 
 mod access;
 mod auth;
+mod channels;
+mod contacts;
 mod dialogues;
 mod durability;
 mod errors;
 mod health;
 mod helpers;
+mod invites;
 mod live;
 mod passwords;
 mod permissions;
@@ -15,4 +18,5 @@ mod process;
 mod projects;
 mod releases;
 mod revisions;
+mod sessions;
 mod users;

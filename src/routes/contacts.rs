@@ -1,0 +1,233 @@
+//! `/projects/{id}/contacts/`: the end users a project's dialogues talk to (from the chatbot
+//! admin API's users whose bot can be muted for a human to take over), with their state shared
+//! across the project's dialogues.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use mongodb::bson::doc;
+use serde_json::{Value, json};
+
+use super::projects::viewable_project;
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::http::body;
+use crate::http::pagination::{self, PageRequest};
+use crate::patch;
+use crate::state::AppState;
+use crate::store::{ContactFilter, ContactRecord, new_id, now_millis};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/projects/{project_id}/contacts/", "/projects/{project_id}/contacts"])
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .route(web::patch().to(bulk_update)),
+    );
+    cfg.service(
+        web::resource("/projects/{project_id}/contacts/{contact_id}")
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch_contact)),
+    );
+}
+
+fn describe(contact: &ContactRecord) -> Result<Value, ApiError> {
+    let state: Value = serde_json::from_str(&contact.state).map_err(ApiError::internal)?;
+    Ok(json!({
+        "id": contact.id,
+        "url": format!("/projects/{}/contacts/{}", contact.project_id, contact.id),
+        "address": contact.address,
+        "channel_id": contact.channel_id,
+        "bot_status": contact.bot_status,
+        "state": state,
+        "created": contact.created,
+        "updated": contact.updated,
+    }))
+}
+
+/// Contacts need read access to the whole project to read, write access to write.
+async fn project_access(state: &AppState, caller: &Caller, project_id: &str, write: bool) -> Result<(), ApiError> {
+    viewable_project(state, caller, project_id).await?;
+    if write {
+        caller.require(Action::WriteProject { project: project_id })
+    } else {
+        caller.require(Action::ReadProject { project: project_id })
+    }
+}
+
+fn contact_not_found(project_id: &str, id: &str) -> ApiError {
+    ApiError::NotFound {
+        message: format!("Contact {id} not found"),
+        details: json!({ "id": id, "project_id": project_id }),
+    }
+}
+
+/// A channel a contact names must be one the project uses.
+async fn check_channel(state: &AppState, project_id: &str, channel_id: Option<&str>) -> Result<(), ApiError> {
+    let Some(channel_id) = channel_id else { return Ok(()) };
+    let channel = state.store.channel_by_id(channel_id).await?;
+    if channel.and_then(|c| c.project_id).as_deref() != Some(project_id) {
+        return Err(ApiError::invalid(
+            "reference",
+            "/channel_id",
+            format!("Channel {channel_id} is not used by this project"),
+        ));
+    }
+    Ok(())
+}
+
+/// The writable fields of a contact from a validated description.
+fn fields(value: &Value, base: ContactRecord) -> ContactRecord {
+    ContactRecord {
+        address: value.get("address").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        channel_id: value.get("channel_id").and_then(Value::as_str).map(str::to_owned),
+        bot_status: value.get("bot_status").and_then(Value::as_str).unwrap_or("active").to_owned(),
+        state: value.get("state").cloned().unwrap_or_else(|| json!({})).to_string(),
+        updated: now_millis(),
+        ..base
+    }
+}
+
+async fn create(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let project_id = path.into_inner();
+    project_access(&state, &caller, &project_id, true).await?;
+    let value = body::json(&req, &raw)?;
+    state.schemas.validate_new("contact", &value)?;
+    let now = now_millis();
+    let base = ContactRecord {
+        id: new_id(),
+        project_id: project_id.clone(),
+        address: String::new(),
+        channel_id: None,
+        bot_status: String::new(),
+        state: String::new(),
+        created: now,
+        updated: now,
+    };
+    let contact = fields(&value, base);
+    check_channel(&state, &project_id, contact.channel_id.as_deref()).await?;
+    state.store.insert_contact(&contact).await?;
+    let description = describe(&contact)?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, description["url"].as_str().unwrap_or_default().to_owned()))
+        .json(description))
+}
+
+async fn list(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    project_access(&state, &caller, &path, false).await?;
+    let page = PageRequest::from_query(req.query_string())?;
+    let mut filter = ContactFilter::default();
+    for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
+        match key.as_ref() {
+            "bot_status" if value == "active" || value == "muted" => filter.bot_status = Some(value.into_owned()),
+            "bot_status" => {
+                return Err(ApiError::invalid(
+                    "enum",
+                    "/bot_status",
+                    format!("bot_status is active or muted, not {value:?}"),
+                ));
+            }
+            "channel_id" => filter.channel_id = Some(value.into_owned()),
+            "address" => filter.address = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let (contacts, total) = state.store.list_contacts(&path, &filter, page.skip(), page.limit()).await?;
+    let descriptions = contacts.iter().map(describe).collect::<Result<Vec<_>, _>>()?;
+    Ok(pagination::respond(&req, page, total, &descriptions))
+}
+
+async fn load(state: &AppState, project_id: &str, id: &str) -> Result<ContactRecord, ApiError> {
+    state.store.contact_by_id(project_id, id).await?.ok_or_else(|| contact_not_found(project_id, id))
+}
+
+async fn get(
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, id) = path.into_inner();
+    project_access(&state, &caller, &project_id, false).await?;
+    Ok(HttpResponse::Ok().json(describe(&load(&state, &project_id, &id).await?)?))
+}
+
+async fn store_replacement(state: &AppState, value: &Value, current: ContactRecord) -> Result<HttpResponse, ApiError> {
+    let (project_id, id) = (current.project_id.clone(), current.id.clone());
+    let contact = fields(value, current);
+    check_channel(state, &project_id, contact.channel_id.as_deref()).await?;
+    let stored = state.store.replace_contact(&contact).await?.ok_or_else(|| contact_not_found(&project_id, &id))?;
+    Ok(HttpResponse::Ok().json(describe(&stored)?))
+}
+
+async fn replace(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, id) = path.into_inner();
+    project_access(&state, &caller, &project_id, true).await?;
+    let current = load(&state, &project_id, &id).await?;
+    let mut value = body::json(&req, &raw)?;
+    state.schemas.validate_replacement("contact", &mut value)?;
+    store_replacement(&state, &value, current).await
+}
+
+async fn patch_contact(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, id) = path.into_inner();
+    project_access(&state, &caller, &project_id, true).await?;
+    let current = load(&state, &project_id, &id).await?;
+    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
+    state.schemas.check_patch_paths("contact", &operations)?;
+    let mut description = describe(&current)?;
+    patch::apply(&mut description, &operations)?;
+    state.schemas.validate("contact", &description)?;
+    store_replacement(&state, &description, current).await
+}
+
+/// `{"ids":[…],"update":{…}}`: the same update for every listed contact, all or nothing; an
+/// unknown id fails the whole request.
+async fn bulk_update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let project_id = path.into_inner();
+    project_access(&state, &caller, &project_id, true).await?;
+    let value = body::json(&req, &raw)?;
+    state.schemas.validate("contact-bulk-update", &value)?;
+    let ids: Vec<String> = serde_json::from_value(value["ids"].clone()).map_err(ApiError::internal)?;
+    let mut set = doc! { "updated": now_millis() };
+    if let Some(status) = value["update"].get("bot_status").and_then(Value::as_str) {
+        set.insert("bot_status", status);
+    }
+    if let Some(contact_state) = value["update"].get("state") {
+        set.insert("state", contact_state.to_string());
+    }
+    let updated = state.store.update_contacts(&project_id, &ids, set).await?.ok_or_else(|| ApiError::NotFound {
+        message: "Some of the contacts do not exist in this project; none was changed".into(),
+        details: json!({ "ids": ids, "project_id": project_id }),
+    })?;
+    let descriptions = updated.iter().map(describe).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(descriptions))
+}

@@ -1,0 +1,154 @@
+//! `/projects/{id}/invites/` and `/invites/{code}/accept`: project invite codes (from the
+//! chatbot admin API's bot admin invite codes). A code is random (256 bits), shown once, stored
+//! as a hash, and expires and runs out of uses.
+
+use std::time::Duration;
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::projects::viewable_project;
+use crate::auth::permissions::{PermissionKind, PermissionScope};
+use crate::auth::{Action, Caller, Permission, secrets};
+use crate::error::ApiError;
+use crate::http::body;
+use crate::http::pagination::{self, PageRequest};
+use crate::state::AppState;
+use crate::store::{InviteRecord, new_id, now_millis};
+
+/// How long an invite is valid when the request does not say.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Optimistic grants retry this many times.
+const GRANT_ATTEMPTS: usize = 5;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/projects/{project_id}/invites/", "/projects/{project_id}/invites"])
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    );
+    cfg.service(web::resource("/projects/{project_id}/invites/{invite_id}").route(web::delete().to(revoke)));
+    cfg.service(web::resource("/invites/{code}/accept").route(web::post().to(accept)));
+}
+
+fn describe(invite: &InviteRecord) -> Value {
+    json!({
+        "id": invite.id,
+        "url": format!("/projects/{}/invites/{}", invite.project_id, invite.id),
+        "permission": invite.permission,
+        "expires_at": invite.expires_at,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+    })
+}
+
+async fn administered_project(state: &AppState, caller: &Caller, project_id: &str) -> Result<(), ApiError> {
+    viewable_project(state, caller, project_id).await?;
+    caller.require(Action::AdministerProject { project: project_id })
+}
+
+#[derive(Deserialize)]
+struct NewInvite {
+    permission: PermissionKind,
+    expires_at: Option<i64>,
+    max_uses: Option<i64>,
+}
+
+async fn create(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let project_id = path.into_inner();
+    administered_project(&state, &caller, &project_id).await?;
+    let value = body::json(&req, &raw)?;
+    state.schemas.validate_new("invite", &value)?;
+    let new: NewInvite = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let now = now_millis();
+    let lifetime = i64::try_from(DEFAULT_LIFETIME.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = new.expires_at.unwrap_or(now + lifetime);
+    if expires_at <= now {
+        return Err(ApiError::invalid("minimum", "/expires_at", "expires_at must be in the future"));
+    }
+    let code = secrets::generate();
+    let invite = InviteRecord {
+        id: new_id(),
+        project_id,
+        code_hash: secrets::digest(&code),
+        permission: new.permission,
+        expires_at,
+        max_uses: new.max_uses.unwrap_or(1),
+        uses: 0,
+        created_by: caller.user.id.clone(),
+        created: now,
+    };
+    state.store.insert_invite(&invite).await?;
+    let mut description = describe(&invite);
+    description["code"] = json!(code);
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, description["url"].as_str().unwrap_or_default().to_owned()))
+        .json(description))
+}
+
+async fn list(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    administered_project(&state, &caller, &path).await?;
+    let page = PageRequest::from_query(req.query_string())?;
+    let (invites, total) = state.store.list_invites(&path, page.skip(), page.limit()).await?;
+    let descriptions: Vec<Value> = invites.iter().map(describe).collect();
+    Ok(pagination::respond(&req, page, total, &descriptions))
+}
+
+async fn revoke(
+    path: web::Path<(String, String)>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (project_id, invite_id) = path.into_inner();
+    administered_project(&state, &caller, &project_id).await?;
+    if !state.store.delete_invite(&project_id, &invite_id).await? {
+        return Err(ApiError::NotFound {
+            message: format!("Invite {invite_id} not found"),
+            details: json!({ "id": invite_id, "project_id": project_id }),
+        });
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Spends one use of the code and grants its permission to the caller. Unknown, expired,
+/// used-up and revoked codes all get the same answer.
+async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let refused = || ApiError::NotFound {
+        message: "This invite code is not valid: it may be mistyped, expired, used up or revoked".into(),
+        details: json!({}),
+    };
+    let invite = state.store.spend_invite(&secrets::digest(&path)).await?.ok_or_else(refused)?;
+    let permission = Permission {
+        id: new_id(),
+        kind: invite.permission,
+        properties: PermissionScope { project_id: Some(invite.project_id.clone()), dialogue_id: None },
+    };
+    for _ in 0..GRANT_ATTEMPTS {
+        let user = state
+            .store
+            .user_by_id(&caller.user.id)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".into()))?;
+        if let Some(held) = user.permissions.iter().find(|held| held.same_grant(&permission)) {
+            return Ok(HttpResponse::Ok().json(held));
+        }
+        if state.store.push_permission(&user.id, user.version, &permission).await? {
+            tracing::info!(user_id = %user.id, project_id = %invite.project_id, invite = %invite.id, "invite accepted");
+            return Ok(HttpResponse::Ok().json(&permission));
+        }
+    }
+    Err(ApiError::conflict("The account was changed concurrently; retry"))
+}

@@ -1,0 +1,65 @@
+//! `/providers/`: who offers the channels (an operator, a social network).
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::channels::{summarize_channel, summarize_provider};
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::http::body;
+use crate::http::pagination::{self, PageRequest};
+use crate::state::AppState;
+use crate::store::{ProviderRecord, new_id, now_millis};
+
+/// Most channels listed in one provider's description.
+const MAX_CHANNELS_SHOWN: i64 = 1000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["/providers/", "/providers"]).route(web::get().to(list)).route(web::post().to(create)));
+    cfg.service(web::resource("/providers/{provider_id}").route(web::get().to(get)));
+}
+
+async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageChannels)?;
+    let page = PageRequest::from_query(req.query_string())?;
+    let (providers, total) = state.store.list_providers(page.skip(), page.limit()).await?;
+    let summaries: Vec<Value> = providers.iter().map(summarize_provider).collect();
+    Ok(pagination::respond(&req, page, total, &summaries))
+}
+
+/// Admins see every channel of the provider; others see the ones their projects use, and are
+/// refused when there is none.
+async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let provider = state.store.provider_by_id(&path).await?.ok_or_else(|| ApiError::not_found("Provider", &path))?;
+    let (channels, _) = state.store.list_channels(Some(("provider_id", &provider.id)), 0, MAX_CHANNELS_SHOWN).await?;
+    let admin = caller.may(Action::ManageChannels);
+    let visible: Vec<Value> = channels
+        .iter()
+        .filter(|c| admin || c.project_id.as_deref().is_some_and(|project| caller.may(Action::ViewProject { project })))
+        .map(summarize_channel)
+        .collect();
+    if !admin && visible.is_empty() {
+        return Err(ApiError::Forbidden("Only admins and projects using this provider's channels may see it".into()));
+    }
+    let mut description = summarize_provider(&provider);
+    description["channels"] = Value::Array(visible);
+    Ok(HttpResponse::Ok().json(description))
+}
+
+async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    raw: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageChannels)?;
+    let value = body::json(&req, &raw)?;
+    state.schemas.validate_new("provider", &value)?;
+    let title = value.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let provider = ProviderRecord { id: new_id(), title, created: now_millis() };
+    state.store.insert_provider(&provider).await?;
+    let mut description = summarize_provider(&provider);
+    description["channels"] = Value::Array(Vec::new());
+    Ok(HttpResponse::Created().insert_header((LOCATION, format!("/providers/{}", provider.id))).json(description))
+}
