@@ -93,8 +93,7 @@ impl Store {
 
     /// Replaces a contact's writable fields.
     pub async fn replace_contact(&self, contact: &ContactRecord) -> StoreResult<Option<ContactRecord>> {
-        Ok(self
-            .contacts()
+        self.contacts()
             .find_one_and_update(
                 doc! { "_id": &contact.id, "project_id": &contact.project_id },
                 doc! { "$set": {
@@ -107,7 +106,7 @@ impl Store {
             )
             .return_document(ReturnDocument::After)
             .await
-            .duplicate_as(DUPLICATE)?)
+            .duplicate_as(DUPLICATE)
     }
 
     /// Applies `set` to every listed contact of a project, or to none: the ids must all exist.
