@@ -18,7 +18,7 @@ use crate::auth::permissions::{Permission, PermissionKind, PermissionScope};
 use crate::auth::{normalize_email, passwords};
 use crate::config::Settings;
 use crate::dialogue::{ActorDeps, Dialogues};
-use crate::http::json_errors;
+use crate::http::{access_log, json_errors};
 use crate::mail::Mailer;
 use crate::schema::Schemas;
 use crate::state::AppState;
@@ -81,7 +81,8 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .wrap(json_errors::middleware())
-                .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(access_log::request_id_header))
+                .wrap(TracingLogger::<access_log::AccessLog>::new())
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::unknown_path))
         })

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: request bodies, list pagination, and the guarantee that
 //! every error response is the contract's JSON body.
 
+pub mod access_log;
 pub mod body;
 pub mod json_errors;
 pub mod ordering;

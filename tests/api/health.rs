@@ -9,6 +9,7 @@ async fn healthz_and_readyz_answer_without_auth() {
     let health = app.send(Method::GET, "/healthz", None, None, None).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body, json!({ "status": "ok" }));
+    assert!(health.header("x-request-id").is_some_and(|id| id.len() >= 32), "every response names its request");
     let ready = app.send(Method::GET, "/readyz", None, None, None).await;
     assert_eq!(ready.status, 200);
 }
