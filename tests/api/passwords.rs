@@ -106,3 +106,65 @@ async fn reset_requests_are_validated() {
         .await;
     bogus.assert_error(422, "validation_error");
 }
+
+/// A minimal SMTP server that accepts one message and hands over what it received.
+async fn smtp_sink() -> (u16, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    actix_web::rt::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (read, mut write) = socket.into_split();
+        let mut lines = BufReader::new(read).lines();
+        write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+        let mut transcript = String::new();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            transcript.push_str(&line);
+            transcript.push('\n');
+            let reply: &[u8] = if in_data {
+                if line == "." {
+                    in_data = false;
+                    b"250 queued\r\n"
+                } else {
+                    continue;
+                }
+            } else if line.starts_with("EHLO") || line.starts_with("HELO") {
+                b"250 sink\r\n"
+            } else if line == "DATA" {
+                in_data = true;
+                b"354 go on\r\n"
+            } else if line == "QUIT" {
+                let _ = write.write_all(b"221 bye\r\n").await;
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            write.write_all(reply).await.unwrap();
+        }
+        let _ = sender.send(transcript);
+    });
+    (port, receiver)
+}
+
+#[actix_web::test]
+async fn reset_mails_go_out_over_smtp_when_configured() {
+    let (port, received) = smtp_sink().await;
+    let app = crate::helpers::spawn_app_with(|settings| {
+        settings.smtp_url = Some(secrecy::SecretString::from(format!("smtp://127.0.0.1:{port}")));
+        settings.mail_from = "Dialogue <noreply@example.org>".into();
+    })
+    .await;
+    let email = unique_email("smtp");
+    app.create_user(&email).await;
+    let mut mails = app.state.mailer.subscribe();
+    let response = app.json(Method::POST, "/password-resets/", None, &json!({ "email": email })).await;
+    assert_eq!(response.status, 204);
+    TestApp::next_mail(&mut mails).await;
+    let transcript = tokio::time::timeout(std::time::Duration::from_secs(30), received).await.unwrap().unwrap();
+    assert!(transcript.contains(&format!("RCPT TO:<{email}>")), "{transcript}");
+    assert!(transcript.contains("MAIL FROM:<noreply@example.org>"), "{transcript}");
+    assert!(transcript.contains("/password-confirmations?token="), "the link is in the message: {transcript}");
+    assert!(app.outbox_mails().is_empty(), "SMTP wins over the outbox");
+}

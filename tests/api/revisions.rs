@@ -292,3 +292,36 @@ async fn idle_actors_stop_and_come_back_on_demand() {
     assert_eq!(again.status, 200);
     assert_eq!(again.body["sequences"][0]["blocks"].as_array().unwrap().len(), 3, "state reloads from the store");
 }
+
+#[actix_web::test]
+async fn a_failing_patch_in_a_busy_batch_fails_only_its_caller() {
+    let app = spawn_app().await;
+    let (path, initial) = dialogue(&app).await;
+    let requests = (0..60).map(|i| {
+        let path = path.clone();
+        let app = &app;
+        async move {
+            let patch = if i % 6 == 5 {
+                json!([{ "op": "remove", "path": format!("/sequences/{}", 100 + i) }])
+            } else if i % 6 == 4 {
+                json!([{ "op": "replace", "path": "/title", "value": i }])
+            } else {
+                append_block(&format!("ok-{i}"))
+            };
+            (i, app.patch(&path, &app.admin_token, &patch).await.status)
+        }
+    });
+    for (i, status) in join_all(requests).await {
+        let expected = match i % 6 {
+            5 => 409,
+            4 => 422,
+            _ => 200,
+        };
+        assert_eq!(status, expected, "request {i}");
+    }
+    let revisions = app.all_revisions(&app.admin_token, &path).await;
+    assert_eq!(revisions.len(), 40);
+    let numbers: Vec<i64> = revisions.iter().map(|r| r["number"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
+    assert_eq!(replay(&content_of(&initial), &revisions), content_of(&app.get(&path, &app.admin_token).await.body));
+}
