@@ -319,6 +319,9 @@ pub struct DialogueActor {
     last_release_number: i64,
     last_activity: Instant,
     subscribers: Vec<Subscriber>,
+    /// Set when another process stored revisions (or the feed asked for a resync) while a
+    /// batch of ours was in flight: reload once it is done, so nothing is missed.
+    behind: bool,
 }
 
 impl DialogueActor {
@@ -339,6 +342,7 @@ impl DialogueActor {
             last_release_number: 0,
             last_activity: Instant::now(),
             subscribers: Vec::new(),
+            behind: false,
         }
     }
 
@@ -603,7 +607,12 @@ impl DialogueActor {
         match result {
             Ok(()) => {
                 self.commit(batch);
-                self.flush(ctx);
+                if std::mem::take(&mut self.behind) {
+                    let retry = std::mem::take(&mut self.pending);
+                    self.reload_and_retry(retry, ctx);
+                } else {
+                    self.flush(ctx);
+                }
             }
             Err(StoreError::Duplicate { .. }) => {
                 tracing::info!(dialogue_id = %self.dialogue_id, "another writer stored first; reloading");
@@ -979,7 +988,10 @@ impl DialogueActor {
             return; // our own batch, reported by the feed before its completion reached us
         }
         if self.in_flight.is_some() || !self.pending.is_empty() {
-            return; // our queued writes will collide with it and reload
+            // Our queued writes may collide with it and reload; if they do not (it came after
+            // them), reload once our batch is stored.
+            self.behind = true;
+            return;
         }
         if record.number != durable.revision_number + 1 {
             self.reload_and_retry(Vec::new(), ctx);
@@ -1122,6 +1134,8 @@ impl Handler<External> for DialogueActor {
                 if self.in_flight.is_none() {
                     let retry = std::mem::take(&mut self.pending);
                     self.reload_and_retry(retry, ctx);
+                } else {
+                    self.behind = true;
                 }
             }
             External::ProjectDeleted(project_id) => {

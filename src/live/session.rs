@@ -130,7 +130,9 @@ async fn serve(
                         }
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | None => return None,
+                    // Echo the client's close code, as RFC 6455 asks.
+                    Some(Ok(AggregatedMessage::Close(reason))) => return reason.map(|r| u16::from(r.code)),
+                    None => return None,
                     Some(Err(ProtocolError::Overflow)) => return Some(close::TOO_BIG),
                     Some(Err(ProtocolError::Io(error))) if error.to_string().contains("continuation size") => {
                         return Some(close::TOO_BIG);
