@@ -61,6 +61,7 @@ impl Application {
             access_events: crate::live::events::AccessEvents::new(1024),
             mailer,
             vault,
+            callers: crate::auth::cache::CallerCache::new(Duration::from_secs(10)),
             login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),
             shutdown: shutdown_rx,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub dialogues: crate::dialogue::Dialogues,
     /// Token, user and resynchronization events for live sessions.
     pub access_events: crate::live::events::AccessEvents,
+    /// Recently authenticated callers, by token hash.
+    pub callers: crate::auth::cache::CallerCache,
     /// Throttle for `POST /auth/tokens`.
     pub login_limiter: LoginLimiter,
     /// Set once the database's indexes exist and the bootstrap admin is in place.

@@ -117,11 +117,15 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
 async fn authenticate_with_csrf(state: &AppState, secret: &str) -> Result<(Caller, Option<String>), ApiError> {
     let invalid = || ApiError::Unauthorized("The access token is invalid or has expired".into());
     let hash = secrets::digest(secret);
+    if let Some(cached) = state.callers.get(&hash) {
+        return Ok(cached);
+    }
     let token = state.store.live_token(&hash).await?.ok_or_else(invalid)?;
     let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(invalid)?;
     let principal = Principal { user_id: user.id.clone(), permissions: user.permissions.clone() };
     let token_expires_at = token.expires_at_millis();
     let caller = Caller { user, principal, token_hash: hash, token_kind: token.kind, token_expires_at };
+    state.callers.put(&caller, token.csrf_hash.clone());
     Ok((caller, token.csrf_hash))
 }
 

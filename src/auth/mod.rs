@@ -1,6 +1,7 @@
 //! Who is calling and what they may do: passwords, random secrets, tokens, the `Caller`
 //! extractor and the permission rules.
 
+pub mod cache;
 pub mod caller;
 pub mod login_limiter;
 pub mod passwords;

@@ -69,8 +69,14 @@ fn route(state: &AppState, event: FeedEvent) {
         FeedEvent::Release(release) => {
             state.dialogues.forward(Some(release.dialogue_id.clone()), External::Release(release));
         }
-        FeedEvent::TokenDeleted { hash } => state.access_events.publish(AccessEvent::TokenDeleted(hash)),
-        FeedEvent::UserChanged { user_id } => state.access_events.publish(AccessEvent::UserChanged(user_id)),
+        FeedEvent::TokenDeleted { hash } => {
+            state.callers.forget_token(&hash);
+            state.access_events.publish(AccessEvent::TokenDeleted(hash));
+        }
+        FeedEvent::UserChanged { user_id } => {
+            state.callers.forget_user(&user_id);
+            state.access_events.publish(AccessEvent::UserChanged(user_id));
+        }
         FeedEvent::ProjectDeleted { project_id } => {
             state.dialogues.forward(None, External::ProjectDeleted(project_id));
         }
@@ -79,6 +85,7 @@ fn route(state: &AppState, event: FeedEvent) {
 
 fn resynchronize(state: &AppState) {
     tracing::info!("change feed restarted without a resume point; resynchronizing");
+    state.callers.clear();
     state.dialogues.forward(None, External::Resync);
     state.access_events.publish(AccessEvent::Recheck);
 }

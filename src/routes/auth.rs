@@ -89,10 +89,12 @@ async fn create_session(
 
 async fn end_session(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.delete_token(&caller.token_hash).await?;
+    state.callers.forget_token(&caller.token_hash);
     Ok(HttpResponse::NoContent().cookie(session_cookie(&state, String::new(), 0)).finish())
 }
 
 async fn revoke_current_token(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.delete_token(&caller.token_hash).await?;
+    state.callers.forget_token(&caller.token_hash);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -146,6 +146,7 @@ async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppSta
             return Ok(HttpResponse::Ok().json(held));
         }
         if state.store.push_permission(&user.id, user.version, &permission).await? {
+            state.callers.forget_user(&user.id);
             tracing::info!(user_id = %user.id, project_id = %invite.project_id, invite = %invite.id, "invite accepted");
             return Ok(HttpResponse::Ok().json(&permission));
         }

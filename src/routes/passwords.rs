@@ -49,6 +49,7 @@ async fn change(
     let hash = passwords::hash(request.new_password).await?;
     state.store.set_password_hash(&caller.user.id, &hash).await?;
     let revoked = state.store.delete_user_tokens(&caller.user.id, Some(&caller.token_hash)).await?;
+    state.callers.forget_user(&caller.user.id);
     tracing::info!(user_id = %caller.user.id, revoked, "password changed; other tokens revoked");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -126,6 +127,7 @@ async fn confirm(req: HttpRequest, state: web::Data<AppState>, raw: web::Bytes) 
         return Err(ApiError::invalid("invalid", "/token", "The reset token is unknown, used or expired"));
     }
     let revoked = state.store.delete_user_tokens(&reset.user_id, None).await?;
+    state.callers.forget_user(&reset.user_id);
     tracing::info!(user_id = %reset.user_id, revoked, "password reset confirmed; every token revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -110,6 +110,7 @@ async fn grant(
             return Err(ApiError::conflict("The user already holds this permission"));
         }
         if state.store.push_permission(&user.id, user.version, &permission).await? {
+            state.callers.forget_user(&user.id);
             tracing::info!(user_id = %user.id, kind = permission.kind.as_str(), by = %caller.user.id, "permission granted");
             return Ok(HttpResponse::Created()
                 .insert_header((LOCATION, format!("/users/{user_id}/permissions/{}", permission.id)))
@@ -139,6 +140,7 @@ async fn revoke(
         .pull_permission(&user_id, &permission_id)
         .await?
         .ok_or_else(|| permission_not_found(&user_id, &permission_id))?;
+    state.callers.forget_user(&user_id);
     tracing::info!(user_id = %user_id, kind = revoked.kind.as_str(), by = %caller.user.id, "permission revoked");
     Ok(HttpResponse::Ok().json(revoked))
 }

@@ -94,6 +94,7 @@ async fn create(
             properties: PermissionScope { project_id: Some(project_id.to_owned()), dialogue_id: None },
         })
         .await?;
+    state.callers.forget_user(&caller.user.id);
     tracing::info!(project_id = %project.id, by = %caller.user.id, "project created");
     let mut description = summarize(&project);
     description["dialogues"] = json!([]);
@@ -171,6 +172,7 @@ async fn delete(path: web::Path<String>, caller: Caller, state: web::Data<AppSta
     if !state.store.delete_project(&project.id).await? {
         return Err(ApiError::not_found("Project", &project.id));
     }
+    state.callers.clear();
     tracing::info!(project_id = %project.id, by = %caller.user.id, "project deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -128,6 +128,7 @@ async fn update_names(
         let text = |field: &str| updated.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
         let (first_name, last_name) = (text("first_name"), text("last_name"));
         if let Some(stored) = state.store.update_user_names(&user.id, user.version, &first_name, &last_name).await? {
+            state.callers.forget_user(&stored.id);
             return Ok(stored);
         }
         user = state.store.user_by_id(&user.id).await?.ok_or_else(|| ApiError::not_found("User", &user.id))?;
