@@ -83,6 +83,18 @@ fn presented(req: &HttpRequest) -> Option<Presented> {
         .map(|cookie| Presented { secret: cookie.value().to_owned(), via_cookie: true })
 }
 
+/// Whether a browser `Origin` is this server's: the origin of the public URL, or the host the
+/// request was sent to.
+fn same_origin(origin: &str, public_url: &str, req: &HttpRequest) -> bool {
+    let origin_of = |url: &str| url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    if origin == origin_of(public_url) {
+        return true;
+    }
+    let host = req.headers().get(actix_web::http::header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, host)| host);
+    host.is_some() && origin_host == host
+}
+
 fn has_credentials(req: &HttpRequest) -> bool {
     req.headers().contains_key(AUTHORIZATION) || presented(req).is_some()
 }
@@ -101,9 +113,12 @@ impl CookieChecks {
         let method = req.method();
         let unsafe_method = !(method == Method::GET || method == Method::HEAD || method == Method::OPTIONS);
         let csrf = req.headers().get(super::CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let public = state.settings.public_url();
         let foreign_origin = is_upgrade(req)
-            && req.headers().get(ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|origin| origin != public);
+            && req
+                .headers()
+                .get(ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|origin| !same_origin(origin, &state.settings.public_url(), req));
         Self { unsafe_method, csrf, foreign_origin }
     }
 }

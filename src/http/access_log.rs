@@ -1,6 +1,6 @@
-//! Request logging: one span per request (method, route, request id, status, from
-//! `tracing-actix-web`), one `info` line when it ends, and the request id echoed in an
-//! `X-Request-Id` response header so clients can quote it.
+//! Request logging: one span per request (method, route pattern, request id, status), one
+//! `info` line when it ends, and the request id echoed in an `X-Request-Id` response header so
+//! clients can quote it. Paths and query strings are never logged: they can carry secrets.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -8,14 +8,23 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 
-/// The root span builder: the default fields, plus one line per finished request.
+/// The root span builder: method, route pattern (never the raw path or query, which can carry
+/// invite codes and `access_token`s), request id and status, and one line per finished request.
 pub struct AccessLog;
 
 impl RootSpanBuilder for AccessLog {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(level = tracing::Level::INFO, request)
+        let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = %route,
+            request_id = %request_id,
+            status = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
@@ -23,7 +32,13 @@ impl RootSpanBuilder for AccessLog {
             Ok(response) => response.status().as_u16(),
             Err(error) => error.as_response_error().status_code().as_u16(),
         };
-        DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        span.record("status", status);
+        if let Ok(response) = outcome
+            && let Some(error) = response.response().error()
+            && response.status().is_server_error()
+        {
+            span.in_scope(|| tracing::error!(error = %error, "request failed"));
+        }
         span.in_scope(|| tracing::info!(status, "request handled"));
     }
 }

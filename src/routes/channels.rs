@@ -15,7 +15,7 @@ use crate::http::body;
 use crate::http::pagination::{self, PageRequest};
 use crate::patch;
 use crate::state::AppState;
-use crate::store::{Assignment, ChannelRecord, ProviderRecord, new_id, now_millis};
+use crate::store::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord, new_id, now_millis};
 use crate::vault::{Sealed, VaultError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -175,33 +175,28 @@ struct ChannelUpdate {
     credentials: Option<Value>,
 }
 
-/// Applies an update: credentials first (sealed with the current key; credentials sealed with
-/// the previous key are re-sealed on any write), then the project claim, which is refused with
-/// `409` when another project holds the channel.
+/// Applies an update in one conditional write: the project claim (refused with `409`, and
+/// nothing changed, when another project holds the channel) and the credentials, sealed with the
+/// current key. Credentials sealed with the previous key are re-sealed on any write.
 async fn apply_update(
     state: &AppState,
     channel: ChannelRecord,
     update: ChannelUpdate,
 ) -> Result<HttpResponse, ApiError> {
     check_project(state, update.project_id.as_deref()).await?;
-    match &update.credentials {
-        Some(Value::Null) => state.store.set_channel_credentials(&channel.id, None).await?,
-        Some(credentials) => {
-            let sealed = seal(state, credentials, &channel.id)?;
-            state.store.set_channel_credentials(&channel.id, Some(&sealed)).await?;
-        }
-        None => {
-            if let Some(sealed) = &channel.credentials
-                && state.vault.is_stale(sealed)
-            {
-                let resealed = state.vault.reseal(sealed, &channel.id).map_err(|_| {
+    let credentials = match &update.credentials {
+        Some(Value::Null) => CredentialsChange::Remove,
+        Some(credentials) => CredentialsChange::Set(seal(state, credentials, &channel.id)?),
+        None => match &channel.credentials {
+            Some(sealed) if state.vault.is_stale(sealed) => {
+                CredentialsChange::Set(state.vault.reseal(sealed, &channel.id).map_err(|_| {
                     ApiError::internal(anyhow::anyhow!("channel {} credentials undecryptable", channel.id))
-                })?;
-                state.store.set_channel_credentials(&channel.id, Some(&resealed)).await?;
+                })?)
             }
-        }
-    }
-    let stored = match state.store.assign_channel(&channel.id, update.project_id.as_deref()).await? {
+            _ => CredentialsChange::Keep,
+        },
+    };
+    let stored = match state.store.assign_channel(&channel.id, update.project_id.as_deref(), credentials).await? {
         Assignment::Assigned(stored) => stored,
         Assignment::Taken => {
             return Err(ApiError::Conflict {

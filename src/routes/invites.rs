@@ -130,12 +130,18 @@ async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppSta
         message: "This invite code is not valid: it may be mistyped, expired, used up or revoked".into(),
         details: json!({}),
     };
-    let invite = state.store.spend_invite(&secrets::digest(&path)).await?.ok_or_else(refused)?;
+    let code_hash = secrets::digest(&path);
+    let invite = state.store.valid_invite(&code_hash).await?.ok_or_else(refused)?;
     let permission = Permission {
         id: new_id(),
         kind: invite.permission,
         properties: PermissionScope { project_id: Some(invite.project_id.clone()), dialogue_id: None },
     };
+    // Someone who already holds the grant keeps it, and the invite keeps its use.
+    if let Some(held) = caller.principal.permissions.iter().find(|held| held.same_grant(&permission)) {
+        return Ok(HttpResponse::Ok().json(held));
+    }
+    let invite = state.store.spend_invite(&code_hash).await?.ok_or_else(refused)?;
     for _ in 0..GRANT_ATTEMPTS {
         let user = state
             .store

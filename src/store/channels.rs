@@ -45,6 +45,16 @@ pub struct ChannelRecord {
     pub created: i64,
 }
 
+/// What a channel update does to its credentials.
+pub enum CredentialsChange {
+    /// Leave them as stored.
+    Keep,
+    /// Remove them.
+    Remove,
+    /// Replace them (or re-seal them under the current key).
+    Set(Sealed),
+}
+
 /// Outcome of assigning a channel to a project.
 pub enum Assignment {
     /// Done; the channel as stored.
@@ -130,16 +140,31 @@ impl Store {
         Ok((channels, total))
     }
 
-    /// Gives a channel to `project_id` (or frees it with `None`): refused when another project
-    /// holds it.
-    pub async fn assign_channel(&self, id: &str, project_id: Option<&str>) -> StoreResult<Assignment> {
+    /// Gives a channel to `project_id` (or frees it with `None`) and, in the same write, changes
+    /// its credentials: refused, with nothing changed, when another project holds it.
+    pub async fn assign_channel(
+        &self,
+        id: &str,
+        project_id: Option<&str>,
+        credentials: CredentialsChange,
+    ) -> StoreResult<Assignment> {
         let filter = match project_id {
             Some(project) => doc! { "_id": id, "$or": [ { "project_id": null }, { "project_id": project } ] },
             None => doc! { "_id": id },
         };
+        let mut set = doc! { "project_id": project_id };
+        match credentials {
+            CredentialsChange::Keep => {}
+            CredentialsChange::Remove => {
+                set.insert("credentials", bson::Bson::Null);
+            }
+            CredentialsChange::Set(sealed) => {
+                set.insert("credentials", bson::to_bson(&sealed).map_err(anyhow::Error::from)?);
+            }
+        }
         let updated = self
             .channels()
-            .find_one_and_update(filter, doc! { "$set": { "project_id": project_id } })
+            .find_one_and_update(filter, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await?;
         Ok(match updated {
@@ -147,16 +172,6 @@ impl Store {
             None if self.channel_by_id(id).await?.is_some() => Assignment::Taken,
             None => Assignment::Missing,
         })
-    }
-
-    /// Replaces (or with `None` removes) a channel's sealed credentials.
-    pub async fn set_channel_credentials(&self, id: &str, credentials: Option<&Sealed>) -> StoreResult<()> {
-        let value = match credentials {
-            Some(sealed) => bson::to_bson(sealed).map_err(anyhow::Error::from)?,
-            None => bson::Bson::Null,
-        };
-        self.channels().update_one(doc! { "_id": id }, doc! { "$set": { "credentials": value } }).await?;
-        Ok(())
     }
 
     /// Deletes a channel; `false` when there was none.

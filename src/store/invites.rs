@@ -65,6 +65,18 @@ impl Store {
         Ok(self.invites().delete_one(doc! { "_id": id, "project_id": project_id }).await?.deleted_count == 1)
     }
 
+    /// The invite with this code hash, if it is unexpired and not used up.
+    pub async fn valid_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
+        Ok(self
+            .invites()
+            .find_one(doc! {
+                "code_hash": code_hash,
+                "expires_at": { "$gt": now_millis() },
+                "$expr": { "$lt": ["$uses", "$max_uses"] },
+            })
+            .await?)
+    }
+
     /// Spends one use of the invite with this code hash, if it is unexpired and not used up.
     pub async fn spend_invite(&self, code_hash: &str) -> StoreResult<Option<InviteRecord>> {
         Ok(self

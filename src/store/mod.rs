@@ -25,7 +25,7 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use channels::{Assignment, ChannelRecord, ProviderRecord};
+pub use channels::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord};
 pub use contacts::{ContactFilter, ContactRecord};
 pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
 pub use feed::{Feed, FeedEvent, FeedStart};

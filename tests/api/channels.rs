@@ -174,6 +174,19 @@ async fn credentials_are_write_only_encrypted_and_rotated() {
     let new_vault = dialogue_server::vault::Vault::new(Some(&secrecy::SecretString::from(new_key)), None).unwrap();
     assert_eq!(new_vault.open(&resealed, &id).unwrap(), json!({ "api_key": secret }), "the new key alone opens it");
 
+    // A refused claim changes nothing, credentials included.
+    let other = rotated.create_project(&rotated.admin_token, "Other").await;
+    let before = raw_channel(&app, &id).await;
+    let refused = rotated
+        .put(
+            &format!("/channels/{id}"),
+            &rotated.admin_token,
+            &json!({ "project_id": other, "credentials": { "api_key": "new" } }),
+        )
+        .await;
+    refused.assert_error(409, "conflict");
+    assert_eq!(raw_channel(&app, &id).await, before, "the 409 left the stored channel as it was");
+
     let removed = rotated
         .patch(
             &format!("/channels/{id}"),

@@ -34,6 +34,10 @@ async fn the_invite_lifecycle() {
     assert_eq!(app.get(&format!("/projects/{project}"), &first_token).await.status, 200);
     let grants = app.get(&format!("/users/{first}/permissions/"), &first_token).await;
     assert_eq!(grants.body.as_array().unwrap().len(), 1);
+    // Accepting again keeps the grant and does not spend a use.
+    let again = app.send(Method::POST, &format!("/invites/{code}/accept"), Some(&first_token), None, None).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, accepted.body);
     let (_, second_token) = app.create_user(&unique_email("second")).await;
     assert_eq!(
         app.send(Method::POST, &format!("/invites/{code}/accept"), Some(&second_token), None, None).await.status,
