@@ -288,6 +288,12 @@ impl LiveClient {
         Ok(())
     }
 
+    /// The underlying WebSocket, for callers that read and write at full speed (the load
+    /// harness splits it into a reader and a writer).
+    pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.socket
+    }
+
     /// Closes the session.
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;

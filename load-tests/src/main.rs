@@ -1,0 +1,231 @@
+//! `dialogue-load`: drives a dialogue-server (or, for comparison, a ShareDB server) with one of
+//! the scenarios, at each of several client counts, and writes JSON, Markdown and an SVG chart.
+//! Every run is bounded in time and stops by itself; targets are on loopback.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dialogue_load_tests::api::Api;
+use dialogue_load_tests::report;
+use dialogue_load_tests::scenarios::{self, Counters, Run, Samples};
+use dialogue_load_tests::sharedb;
+use dialogue_load_tests::stats::{ProcSample, RunResult};
+
+#[derive(Parser)]
+#[command(name = "dialogue-load", about = "Load tests for dialogue-server, side by side with ShareDB")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a scenario at each client count.
+    Run(RunArgs),
+    /// Prints the ratios between two result files (ours, then the peer's).
+    Compare {
+        /// dialogue-server results (JSON).
+        ours: PathBuf,
+        /// ShareDB results (JSON).
+        theirs: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// dialogue-server.
+    Dialogue,
+    /// A ShareDB server (load-tests/peers/sharedb/server.js).
+    Sharedb,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Hot,
+    Fanout,
+    Many,
+    Rest,
+    Reconnect,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// What to load.
+    #[arg(long, value_enum, default_value = "dialogue")]
+    target: Target,
+    /// The scenario.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Server base URL (loopback).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Client counts to run, one run each (editors for hot, watchers for fanout, dialogues for
+    /// many, HTTP clients for rest, reconnecting sessions for reconnect).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,50,200")]
+    clients: Vec<usize>,
+    /// Seconds each run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Open loop: patches/s in all (hot, many); 0 means closed loop.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// fanout: patches the writer keeps in flight.
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    /// many: editors per dialogue.
+    #[arg(long, default_value_t = 2)]
+    per_dialogue: usize,
+    /// rest: one request in this many is a PATCH (0: reads only).
+    #[arg(long, default_value_t = 0)]
+    write_every: u64,
+    /// The server's process id, for its CPU and memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Sign-in e-mail (dialogue-server).
+    #[arg(long, env = "DIALOGUE_ADMIN_EMAIL", default_value = "admin@localhost")]
+    email: String,
+    /// Sign-in password (dialogue-server).
+    #[arg(long, env = "DIALOGUE_ADMIN_PASSWORD", default_value = "change-me-now")]
+    password: String,
+    /// Where results go.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
+    /// Name of the result files (default: <scenario>-<target>).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Compare { ours, theirs } => {
+            let ours: Vec<RunResult> = serde_json::from_str(&std::fs::read_to_string(ours)?)?;
+            let theirs: Vec<RunResult> = serde_json::from_str(&std::fs::read_to_string(theirs)?)?;
+            print!("{}", report::compare(&ours, &theirs));
+            Ok(())
+        }
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(run_all(args))
+        }
+    }
+}
+
+async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    let target_name = match args.target {
+        Target::Dialogue => "dialogue-server",
+        Target::Sharedb => "sharedb",
+    };
+    let scenario_name = match args.scenario {
+        Scenario::Hot => "hot",
+        Scenario::Fanout => "fanout",
+        Scenario::Many => "many",
+        Scenario::Rest => "rest",
+        Scenario::Reconnect => "reconnect",
+    };
+    let mut results = Vec::new();
+    for &clients in &args.clients {
+        let result = run_one(&args, target_name, scenario_name, clients).await?;
+        let (value, unit) = report::throughput(&result);
+        eprintln!(
+            "\r{target_name} {scenario_name} clients={clients}: {value:.0} {unit}, ack p99 {:.2} ms, broadcast p99 {:.2} ms, errors {}, server CPU {:.2}, client CPU {:.2}{}",
+            result.ack.p99_ms,
+            result.broadcast.p99_ms,
+            result.errors,
+            result.server.cpu_cores,
+            result.client_cpu_cores,
+            " ".repeat(20)
+        );
+        results.push(result);
+    }
+    let name = args.name.clone().unwrap_or_else(|| format!("{scenario_name}-{target_name}"));
+    report::write(&args.out, &name, &results)?;
+    println!("{}", report::markdown(&results));
+    eprintln!("results: {}", args.out.join(format!("{name}.{{json,md,svg}}")).display());
+    Ok(())
+}
+
+async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -> anyhow::Result<RunResult> {
+    let counters = Arc::new(Counters::default());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds) + Duration::from_secs(2);
+    let progress = tokio::spawn(progress(counters.clone(), format!("{target} {scenario} clients={clients}")));
+    let (samples, measured_from) = match args.target {
+        Target::Sharedb => {
+            let run = sharedb::Run { base: args.url.clone(), epoch: started, deadline, counters: counters.clone() };
+            let server = ProcSample::now(args.server_pid);
+            let client = ProcSample::now(None);
+            let samples = match args.scenario {
+                Scenario::Hot => sharedb::hot(Arc::new(run), clients).await?,
+                Scenario::Fanout => sharedb::fanout(Arc::new(run), clients, args.window).await?,
+                _ => anyhow::bail!("the ShareDB peer runs the hot and fanout scenarios only"),
+            };
+            (samples, (server, client))
+        }
+        Target::Dialogue => {
+            let api = Api::sign_in(&args.url, &args.email, &args.password).await?;
+            let run = Arc::new(Run { api, epoch: started, deadline, counters: counters.clone() });
+            let server = ProcSample::now(args.server_pid);
+            let client = ProcSample::now(None);
+            let samples: Samples = match args.scenario {
+                Scenario::Hot => scenarios::hot(run, clients, args.rate).await?,
+                Scenario::Fanout => scenarios::fanout(run, clients, args.window).await?,
+                Scenario::Many => scenarios::many(run, clients, args.per_dialogue, args.rate).await?,
+                Scenario::Rest => scenarios::rest(run, clients, args.write_every).await?,
+                Scenario::Reconnect => scenarios::reconnect(run, clients).await?,
+            };
+            (samples, (server, client))
+        }
+    };
+    progress.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    let server = measured_from.0.map(|sample| sample.usage_since(args.server_pid)).unwrap_or_default();
+    let client_cpu = measured_from.1.map(|sample| sample.usage_since(None).cpu_cores).unwrap_or_default();
+    let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    let (committed, delivered, requests) =
+        (get(&counters.committed), get(&counters.delivered), get(&counters.requests));
+    Ok(RunResult {
+        target: target.to_owned(),
+        scenario: scenario.to_owned(),
+        clients,
+        rate: args.rate,
+        seconds,
+        committed,
+        committed_per_s: committed as f64 / seconds,
+        deliveries: delivered,
+        deliveries_per_s: delivered as f64 / seconds,
+        requests,
+        requests_per_s: requests as f64 / seconds,
+        ack: scenarios::latency(&samples.ack),
+        broadcast: scenarios::latency(&samples.broadcast),
+        conflicts: get(&counters.conflicts),
+        errors: get(&counters.errors),
+        server,
+        client_cpu_cores: client_cpu,
+    })
+}
+
+/// A progress line on stderr, once a second.
+async fn progress(counters: Arc<Counters>, label: String) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+        let seconds = started.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r{label}  {:>5.1}s  committed {:>8} ({:>7.0}/s)  delivered {:>9} ({:>8.0}/s)  requests {:>8}  conflicts {:>5}  errors {:>5}   ",
+            seconds,
+            get(&counters.committed),
+            get(&counters.committed) as f64 / seconds,
+            get(&counters.delivered),
+            get(&counters.delivered) as f64 / seconds,
+            get(&counters.requests),
+            get(&counters.conflicts),
+            get(&counters.errors),
+        );
+    }
+}

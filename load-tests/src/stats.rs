@@ -1,0 +1,151 @@
+//! Measurements: latency histograms (HDR), process CPU and memory read from `/proc`, and the
+//! per-run result that the reports are made of.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies in microseconds, from 1 µs to 10 minutes, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+}
+
+/// A latency distribution, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Latency {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Worst.
+    pub max_ms: f64,
+}
+
+impl Latency {
+    /// Summarizes a histogram of microseconds.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p95_ms: ms(h.value_at_quantile(0.95)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// CPU time and memory of a process, from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcSample {
+    cpu_ticks: u64,
+    at: Instant,
+}
+
+/// What a process used over a run.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct ProcUsage {
+    /// Average cores busy (1.0 = one core fully).
+    pub cpu_cores: f64,
+    /// Resident memory at the end, MiB.
+    pub rss_mib: f64,
+    /// Peak resident memory, MiB.
+    pub rss_peak_mib: f64,
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn stat_path(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "/proc/self/stat".to_owned(), |pid| format!("/proc/{pid}/stat"))
+}
+
+impl ProcSample {
+    /// Reads a process's CPU time now (`None`: this process).
+    pub fn now(pid: Option<u32>) -> Option<Self> {
+        let stat = std::fs::read_to_string(stat_path(pid)).ok()?;
+        // Fields after the command name (which may contain spaces) start at ") ".
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some(Self { cpu_ticks: utime + stime, at: Instant::now() })
+    }
+
+    /// Usage between this sample and now.
+    pub fn usage_since(&self, pid: Option<u32>) -> ProcUsage {
+        let Some(end) = Self::now(pid) else { return ProcUsage::default() };
+        let seconds = end.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let cpu = (end.cpu_ticks.saturating_sub(self.cpu_ticks)) as f64 / TICKS_PER_SECOND;
+        let status = std::fs::read_to_string(
+            pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status")),
+        )
+        .unwrap_or_default();
+        let kib = |name: &str| {
+            status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        ProcUsage { cpu_cores: cpu / seconds, rss_mib: kib("VmRSS:") / 1024.0, rss_peak_mib: kib("VmHWM:") / 1024.0 }
+    }
+}
+
+/// The result of one run (one scenario at one client count).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct RunResult {
+    /// `dialogue-server` or `sharedb`.
+    pub target: String,
+    /// `hot`, `fanout`, `many`, `rest`, `reconnect`.
+    pub scenario: String,
+    /// Editors (or watchers, or HTTP clients) in this run.
+    pub clients: usize,
+    /// Open-loop rate asked for, patches/s (0: closed loop).
+    pub rate: f64,
+    /// Measured seconds.
+    pub seconds: f64,
+    /// Revisions (ops) acknowledged as stored.
+    pub committed: u64,
+    /// Committed per second.
+    pub committed_per_s: f64,
+    /// Frames delivered to other sessions (revisions seen by someone who did not make them).
+    pub deliveries: u64,
+    /// Deliveries per second.
+    pub deliveries_per_s: f64,
+    /// HTTP requests answered (REST) or sessions opened (reconnect).
+    pub requests: u64,
+    /// Requests per second.
+    pub requests_per_s: f64,
+    /// Submit to `ack` (or request to response).
+    pub ack: Latency,
+    /// Submit to another session receiving the revision.
+    pub broadcast: Latency,
+    /// Refused as conflicts (then retried).
+    pub conflicts: u64,
+    /// Anything else that failed.
+    pub errors: u64,
+    /// The server's CPU and memory.
+    pub server: ProcUsage,
+    /// The harness's own CPU (a saturated client shows here).
+    pub client_cpu_cores: f64,
+}
+
+/// Time since the harness started, in microseconds: the stamps patches carry.
+pub fn micros_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A duration in microseconds for a histogram (at least 1).
+pub fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX).max(1)
+}
