@@ -88,6 +88,9 @@ impl Application {
                 .default_service(web::to(crate::routes::unknown_path))
         })
         .workers(workers)
+        // Live sessions write many small frames: without this, Nagle's algorithm meets the
+        // client's delayed ACKs and frames wait ~40 ms.
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)?

@@ -322,6 +322,10 @@ pub struct DialogueActor {
     /// Set when another process stored revisions (or the feed asked for a resync) while a
     /// batch of ours was in flight: reload once it is done, so nothing is missed.
     behind: bool,
+    /// The durable head has not been written to the store yet.
+    head_dirty: bool,
+    /// A head write is under way.
+    head_writing: bool,
 }
 
 impl DialogueActor {
@@ -343,6 +347,8 @@ impl DialogueActor {
             last_activity: Instant::now(),
             subscribers: Vec::new(),
             behind: false,
+            head_dirty: false,
+            head_writing: false,
         }
     }
 
@@ -399,11 +405,15 @@ impl DialogueActor {
             return;
         }
         match self.prepare(&request) {
-            Ok((head, revisions, patches, details)) => {
-                self.speculative = Some(head);
+            Ok((revisions, patches, details)) => {
                 self.pending.push(PendingWrite { request, attempts, revisions, patches, details, reply });
             }
-            Err(error) => self.answer_error(reply, error),
+            Err((error, dirty)) => {
+                if dirty {
+                    self.restore_speculative();
+                }
+                self.answer_error(reply, error);
+            }
         }
     }
 
@@ -490,37 +500,41 @@ impl DialogueActor {
             .then(|| patches.into_iter().map(|(_, p)| p).collect())
     }
 
-    /// Applies every change of a request to a copy of the speculative head.
+    /// Applies every change of a request to the speculative head, in place (its content is
+    /// copied at most once per batch, when it is still shared with the batch in flight). On an
+    /// error, `true` says the speculative content may be half-changed and must be restored.
     #[allow(clippy::type_complexity)]
     fn prepare(
-        &self,
+        &mut self,
         request: &WriteRequest,
-    ) -> Result<(Head, Vec<RevisionRecord>, Vec<json_patch::Patch>, Vec<Value>), ApiError> {
-        let base = self.speculative.as_ref().ok_or(ApiError::Unavailable)?;
-        if let Some(if_match) = &request.if_match
-            && !base.matches(if_match)
-        {
-            return Err(ApiError::PreconditionFailed {
-                message: "The dialogue has changed since the given revision".into(),
-                details: serde_json::json!({ "revision_id": base.revision_id, "revision_number": base.revision_number }),
-            });
-        }
+    ) -> Result<(Vec<RevisionRecord>, Vec<json_patch::Patch>, Vec<Value>), (ApiError, bool)> {
+        let clean = |error: ApiError| (error, false);
+        let (base_number, base_id) = {
+            let base = self.speculative.as_ref().ok_or((ApiError::Unavailable, false))?;
+            if let Some(if_match) = &request.if_match
+                && !base.matches(if_match)
+            {
+                return Err(clean(ApiError::PreconditionFailed {
+                    message: "The dialogue has changed since the given revision".into(),
+                    details: serde_json::json!({ "revision_id": base.revision_id, "revision_number": base.revision_number }),
+                }));
+            }
+            (base.revision_number, base.revision_id.clone())
+        };
         let rebased;
         let changes: &[Change] = match request.base_revision {
-            Some(from) if from > base.revision_number => {
-                return Err(invalid_base(from, base.revision_number));
-            }
-            Some(from) if from < base.revision_number => {
+            Some(from) if from > base_number => return Err(clean(invalid_base(from, base_number))),
+            Some(from) if from < base_number => {
                 let conflict = || ApiError::Conflict {
                     message: "The patch collides with changes made since its base revision; catch up and retry".into(),
-                    details: json!({ "head_revision": base.revision_number }),
+                    details: json!({ "head_revision": base_number }),
                 };
-                let since = self.patches_since(from).ok_or_else(conflict)?;
+                let since = self.patches_since(from).ok_or_else(|| clean(conflict()))?;
                 let mut moved = Vec::with_capacity(request.changes.len());
                 for change in &request.changes {
                     let kind = match &change.kind {
                         ChangeKind::Edit { patch, edit_type } => ChangeKind::Edit {
-                            patch: rebase_patch(patch, &since).map_err(|_| conflict())?,
+                            patch: rebase_patch(patch, &since).map_err(|_| clean(conflict()))?,
                             edit_type: edit_type.clone(),
                         },
                         other => other.clone(),
@@ -532,18 +546,20 @@ impl DialogueActor {
             }
             _ => &request.changes,
         };
-        let mut content = (*base.content).clone();
-        let mut number = base.revision_number;
+        let schemas = self.deps.schemas.clone();
+        let head = self.speculative.as_mut().ok_or((ApiError::Unavailable, false))?;
+        let content = Arc::make_mut(&mut head.content);
+        let mut number = base_number;
         let mut revisions = Vec::new();
         let mut patches = Vec::new();
         let mut details = Vec::new();
         for (index, change) in changes.iter().enumerate() {
             let before_archived = content.get("is_archived").cloned();
-            let applied = change.apply(content, &self.deps.schemas).map_err(|error| at_index(error, index, changes))?;
-            content = applied.content;
-            let Some(patch) = applied.patch else { continue };
+            let applied =
+                change.apply_in_place(content, &schemas).map_err(|error| (at_index(error, index, changes), true))?;
+            let Some(patch) = applied else { continue };
             if before_archived.as_ref() != content.get("is_archived") && !request.may_archive {
-                return Err(ApiError::Forbidden("Archiving a dialogue needs project:admin".into()));
+                return Err((ApiError::Forbidden("Archiving a dialogue needs project:admin".into()), true));
             }
             number += 1;
             let (edit_type, reverted_to) = match &change.kind {
@@ -553,115 +569,113 @@ impl DialogueActor {
             };
             revisions.push(RevisionRecord {
                 id: new_id(),
-                dialogue_id: base.dialogue_id.clone(),
-                project_id: base.project_id.clone(),
+                dialogue_id: head.dialogue_id.clone(),
+                project_id: head.project_id.clone(),
                 number,
                 user_id: request.user_id.clone(),
                 created: change.created.unwrap_or_else(now_millis),
                 kind: change.revision_kind().to_owned(),
                 edit_type,
                 reverted_to,
-                patch: serde_json::to_string(&patch).map_err(ApiError::internal)?,
+                patch: serde_json::to_string(&patch).map_err(|e| (ApiError::internal(e), true))?,
                 details: change.details.to_string(),
             });
             patches.push(patch);
             details.push(change.details.clone());
         }
-        let head = Head {
-            content: Arc::new(content),
-            revision_number: number,
-            revision_id: revisions.last().map(|r| r.id.clone()).or_else(|| base.revision_id.clone()),
-            ..base.clone()
-        };
-        Ok((head, revisions, patches, details))
+        head.revision_number = number;
+        head.revision_id = revisions.last().map(|r| r.id.clone()).or(base_id);
+        Ok((revisions, patches, details))
+    }
+
+    /// Rebuilds the speculative head from the stored one and every accepted write, after a
+    /// failed change may have left it half-changed. Rare: only refused changes get here.
+    fn restore_speculative(&mut self) {
+        let Some(durable) = self.durable.clone() else { return };
+        let mut content = (*durable.content).clone();
+        let mut head = durable;
+        let accepted = self.in_flight.iter().flat_map(|batch| batch.writes.iter()).chain(self.pending.iter());
+        for write in accepted {
+            for (record, patch) in write.revisions.iter().zip(&write.patches) {
+                if let Err(error) = json_patch::patch(&mut content, patch) {
+                    tracing::error!(dialogue_id = %self.dialogue_id, error = %error, "an accepted patch no longer applies");
+                }
+                head.revision_number = record.number;
+                head.revision_id = Some(record.id.clone());
+            }
+        }
+        head.content = Arc::new(content);
+        self.speculative = Some(head);
     }
 
     /// Sends everything queued to the store as one batch, unless a batch is already in flight.
+    /// Only the revisions are on the way to the answers; the head is written afterwards.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.in_flight.is_some() || self.pending.is_empty() {
             return;
         }
         let Some(head) = self.speculative.clone() else { return };
         let writes = std::mem::take(&mut self.pending);
+        let atomic = writes.iter().any(|w| w.revisions.len() > 1);
         let revisions: Vec<RevisionRecord> = writes.iter().flat_map(|w| w.revisions.iter().cloned()).collect();
-        let record = (!revisions.is_empty()).then(|| head.to_record(true));
         self.in_flight = Some(InFlight { writes, head });
         let store = self.deps.store.clone();
-        let dialogue_id = self.dialogue_id.clone();
-        let save = async move {
-            store.insert_revisions(&revisions).await?;
-            if let Some(record) = record
-                && let Err(error) = store.advance_dialogue_head(&record).await
-            {
-                // The revisions are stored; the next load repairs the head from them.
-                tracing::warn!(%dialogue_id, error = %error, "revisions stored but the head update failed");
-            }
-            Ok::<(), StoreError>(())
-        };
+        let save = async move { store.insert_revisions(&revisions, atomic).await };
         ctx.spawn(save.into_actor(self).map(|result, actor, ctx| actor.stored(result, ctx)));
     }
 
-    /// Finishes the batch in flight: answers its callers, or recovers.
-    fn stored(&mut self, result: Result<(), StoreError>, ctx: &mut Context<Self>) {
+    /// Finishes the batch in flight: answers its callers, or recovers. On failure, the first
+    /// `stored` revisions of the batch were stored anyway: their writes are done.
+    fn stored(&mut self, result: Result<(), (usize, StoreError)>, ctx: &mut Context<Self>) {
         let Some(batch) = self.in_flight.take() else { return };
-        match result {
+        let (stored, error) = match result {
             Ok(()) => {
                 self.commit(batch);
+                self.write_head(ctx);
                 if std::mem::take(&mut self.behind) {
                     let retry = std::mem::take(&mut self.pending);
-                    self.reload_and_retry(retry, ctx);
+                    self.reload_and_retry(Vec::new(), retry, ctx);
                 } else {
                     self.flush(ctx);
                 }
+                return;
             }
-            Err(StoreError::Duplicate { .. }) => {
-                tracing::info!(dialogue_id = %self.dialogue_id, "another writer stored first; reloading");
-                let mut retry: Vec<PendingWrite> = batch.writes;
-                retry.append(&mut self.pending);
-                self.reload_and_retry(retry, ctx);
-            }
-            Err(error) => {
-                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
-                let api_error = || match &error {
-                    StoreError::Unavailable(_) => ApiError::Unavailable,
-                    _ => ApiError::internal(anyhow::anyhow!("storing revisions failed")),
-                };
-                for write in batch.writes {
-                    self.answer_error(write.reply, api_error());
-                }
-                // The outcome in the database is unknown: start again from what is stored.
-                let retry = std::mem::take(&mut self.pending);
-                self.reload_and_retry(retry, ctx);
-            }
+            Err(failure) => failure,
+        };
+        let mut writes = batch.writes.into_iter().peekable();
+        let mut done = Vec::new();
+        let mut counted = 0;
+        while let Some(write) = writes.next_if(|w| counted + w.revisions.len() <= stored) {
+            counted += write.revisions.len();
+            done.push(write);
         }
+        let rest: Vec<PendingWrite> = writes.collect();
+        let retry = if let StoreError::Duplicate { .. } = error {
+            tracing::info!(dialogue_id = %self.dialogue_id, stored, "another writer stored first; reloading");
+            let mut retry = rest;
+            retry.append(&mut self.pending);
+            retry
+        } else {
+            tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
+            let unavailable = matches!(error, StoreError::Unavailable(_));
+            for write in rest {
+                let answer = if unavailable {
+                    ApiError::Unavailable
+                } else {
+                    ApiError::internal(anyhow::anyhow!("storing revisions failed"))
+                };
+                self.answer_error(write.reply, answer);
+            }
+            // The outcome in the database is unknown: start again from what is stored.
+            std::mem::take(&mut self.pending)
+        };
+        self.reload_and_retry(done, retry, ctx);
     }
 
     /// Makes a stored batch the durable state and answers its callers.
     fn commit(&mut self, batch: InFlight) {
         for write in batch.writes {
-            let mut revisions = Vec::with_capacity(write.revisions.len());
-            for ((record, patch), details) in write.revisions.into_iter().zip(write.patches).zip(write.details) {
-                let revision = Arc::new(Revision { record, patch, details });
-                self.log.push_back(revision.clone());
-                revisions.push(revision);
-            }
-            // Sessions hear of every revision, in order: the sender as `ack`, others as `revision`.
-            let origin = match &write.reply {
-                Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
-                Reply::Rest(_) => None,
-            };
-            for revision in &revisions {
-                let description = revision.describe();
-                self.broadcast(&protocol::revision(&description), origin.as_ref().map(|(id, _)| id.as_str()));
-                if let Some((session_id, reference)) = &origin {
-                    self.send_to(session_id, protocol::ack(reference, &description));
-                }
-            }
-            // Every write of the batch answers with the state after the whole batch: that is the
-            // state now stored.
-            if let Reply::Rest(sender) = write.reply {
-                let _ = sender.send(Ok(WriteOutcome { revisions, head: batch.head.clone() }));
-            }
+            self.announce(write, &batch.head, true);
         }
         while self.log.len() > self.deps.settings.log_capacity {
             self.log.pop_front();
@@ -671,7 +685,58 @@ impl DialogueActor {
             self.store_snapshot(&batch.head);
         }
         self.durable = Some(batch.head);
+        self.head_dirty = true;
         self.last_activity = Instant::now();
+    }
+
+    /// Answers a stored write and tells the sessions, in order: its sender as `ack`, the others
+    /// as `revision`. Every write answers with `head`, the state stored with it.
+    fn announce(&mut self, write: PendingWrite, head: &Head, remember: bool) {
+        let mut revisions = Vec::with_capacity(write.revisions.len());
+        for ((record, patch), details) in write.revisions.into_iter().zip(write.patches).zip(write.details) {
+            let revision = Arc::new(Revision { record, patch, details });
+            if remember {
+                self.log.push_back(revision.clone());
+            }
+            revisions.push(revision);
+        }
+        let origin = match &write.reply {
+            Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
+            Reply::Rest(_) => None,
+        };
+        for revision in &revisions {
+            let description = revision.describe();
+            self.broadcast(&protocol::revision(&description), origin.as_ref().map(|(id, _)| id.as_str()));
+            if let Some((session_id, reference)) = &origin {
+                self.send_to(session_id, protocol::ack(reference, &description));
+            }
+        }
+        if let Reply::Rest(sender) = write.reply {
+            let _ = sender.send(Ok(WriteOutcome { revisions, head: head.clone() }));
+        }
+    }
+
+    /// Writes the stored head (title, content, newest revision) in the background, one write at
+    /// a time, always the newest: it is derived data (a load repairs it from the revisions), so
+    /// no answer waits for it.
+    fn write_head(&mut self, ctx: &mut Context<Self>) {
+        if self.head_writing || !self.head_dirty {
+            return;
+        }
+        let Some(head) = self.durable.as_ref() else { return };
+        let record = head.to_record(true);
+        self.head_dirty = false;
+        self.head_writing = true;
+        let store = self.deps.store.clone();
+        let write = async move { store.advance_dialogue_head(&record).await };
+        ctx.spawn(write.into_actor(self).map(|result, actor, ctx| {
+            actor.head_writing = false;
+            if let Err(error) = result {
+                // The next load repairs the head from the revisions.
+                tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "writing the dialogue head failed");
+            }
+            actor.write_head(ctx);
+        }));
     }
 
     fn store_snapshot(&mut self, head: &Head) {
@@ -686,8 +751,9 @@ impl DialogueActor {
         });
     }
 
-    /// Reloads from the store, then re-applies `retry` in order on top of what is stored.
-    fn reload_and_retry(&mut self, retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
+    /// Reloads from the store, answers `done` (writes found stored), then re-applies `retry` in
+    /// order on top of what is stored.
+    fn reload_and_retry(&mut self, done: Vec<PendingWrite>, retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
         let store = self.deps.store.clone();
         let dialogue_id = self.dialogue_id.clone();
         let log_capacity = self.deps.settings.log_capacity;
@@ -708,6 +774,14 @@ impl DialogueActor {
                 actor.last_snapshot = state.last_snapshot;
                 actor.last_release_number = state.last_release_number;
                 actor.loaded = Loaded::Ready;
+                let mut known = known;
+                let head = actor.durable.clone();
+                for write in done {
+                    known += write.revisions.len() as i64;
+                    if let Some(head) = &head {
+                        actor.announce(write, head, false);
+                    }
+                }
                 let missed: Vec<Arc<Revision>> = actor.log.iter().filter(|r| r.number() > known).cloned().collect();
                 if missed.first().is_some_and(|first| first.number() != known + 1) {
                     // More happened than the log holds: sessions must start over from a welcome.
@@ -729,7 +803,7 @@ impl DialogueActor {
             }
             Ok(None) => {
                 actor.loaded = Loaded::Missing;
-                for write in retry {
+                for write in done.into_iter().chain(retry) {
                     let error = actor.not_found();
                     actor.answer_error(write.reply, error);
                 }
@@ -738,7 +812,7 @@ impl DialogueActor {
             }
             Err(error) => {
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reloading a dialogue failed");
-                for write in retry {
+                for write in done.into_iter().chain(retry) {
                     actor.answer_error(write.reply, ApiError::Unavailable);
                 }
                 actor.fail_all(|| ApiError::Unavailable);
@@ -760,6 +834,8 @@ impl DialogueActor {
 
     fn is_idle(&self) -> bool {
         self.subscribers.is_empty()
+            && !self.head_writing
+            && !self.head_dirty
             && self.in_flight.is_none()
             && self.pending.is_empty()
             && self.last_activity.elapsed() >= self.deps.settings.idle_timeout
@@ -994,20 +1070,20 @@ impl DialogueActor {
             return;
         }
         if record.number != durable.revision_number + 1 {
-            self.reload_and_retry(Vec::new(), ctx);
+            self.reload_and_retry(Vec::new(), Vec::new(), ctx);
             return;
         }
         let revision = match Revision::from_record(record) {
             Ok(revision) => Arc::new(revision),
             Err(error) => {
                 tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from the feed");
-                self.reload_and_retry(Vec::new(), ctx);
+                self.reload_and_retry(Vec::new(), Vec::new(), ctx);
                 return;
             }
         };
         let mut content = (*durable.content).clone();
         if json_patch::patch(&mut content, &revision.patch).is_err() {
-            self.reload_and_retry(Vec::new(), ctx);
+            self.reload_and_retry(Vec::new(), Vec::new(), ctx);
             return;
         }
         let head = Head {
@@ -1133,7 +1209,7 @@ impl Handler<External> for DialogueActor {
             External::Resync => {
                 if self.in_flight.is_none() {
                     let retry = std::mem::take(&mut self.pending);
-                    self.reload_and_retry(retry, ctx);
+                    self.reload_and_retry(Vec::new(), retry, ctx);
                 } else {
                     self.behind = true;
                 }

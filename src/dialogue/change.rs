@@ -62,7 +62,8 @@ impl Change {
         let patch = match &self.kind {
             ChangeKind::Edit { patch, .. } => {
                 patch::apply(&mut content, patch)?;
-                patch.clone()
+                schemas.validate_dialogue_after(&content, patch)?;
+                return Ok(Applied { content, patch: Some(patch.clone()) });
             }
             ChangeKind::Replace { content: replacement } => {
                 let patch = json_patch::diff(&content, replacement);
@@ -80,6 +81,34 @@ impl Change {
         };
         schemas.validate_dialogue(&content)?;
         Ok(Applied { content, patch: Some(patch) })
+    }
+
+    /// Applies the change to `content` in place and validates the result; returns the patch as
+    /// applied, or `None` when nothing changed. On an error `content` may be left half-changed:
+    /// the caller must restore it (the actor rebuilds it from what it has accepted).
+    pub fn apply_in_place(&self, content: &mut Value, schemas: &Schemas) -> Result<Option<Patch>, ApiError> {
+        match &self.kind {
+            ChangeKind::Edit { patch, .. } => {
+                patch::apply(content, patch)?;
+                schemas.validate_dialogue_after(content, patch)?;
+                Ok(Some(patch.clone()))
+            }
+            ChangeKind::Replace { content: replacement } => {
+                let patch = json_patch::diff(content, replacement);
+                if patch.is_empty() {
+                    return Ok(None);
+                }
+                schemas.validate_dialogue(replacement)?;
+                *content = replacement.clone();
+                Ok(Some(patch))
+            }
+            ChangeKind::Revert { target, .. } => {
+                schemas.validate_dialogue(target)?;
+                let patch = json_patch::diff(content, target);
+                *content = target.clone();
+                Ok(Some(patch))
+            }
+        }
     }
 
     /// `revert` or `edit`.

@@ -43,7 +43,10 @@ fn tokens(path: &str) -> Tokens {
     if path.is_empty() {
         return Vec::new();
     }
-    path.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+    path.split('/')
+        .skip(1)
+        .map(|t| if t.contains('~') { t.replace("~1", "/").replace("~0", "~") } else { t.to_owned() })
+        .collect()
 }
 
 fn pointer(tokens: &[String]) -> PointerBuf {

@@ -55,40 +55,100 @@ impl Schemas {
                         format!("Block id '{id}' is used twice in this sequence"),
                     ));
                 }
-                let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
-                let Some(block_type) = self.block_types.get(kind) else {
+                errors.extend(self.block_errors(block, &at, &sequence_ids));
+            }
+        }
+        errors
+    }
+
+    /// A block's type, its properties against the type's schema, and its sequence references.
+    fn block_errors(&self, block: &Value, at: &str, sequence_ids: &HashSet<&str>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
+        let Some(block_type) = self.block_types.get(kind) else {
+            errors.push(FieldError::new(
+                "blockType",
+                format!("{at}/type"),
+                format!("'{kind}' is not a registered block type (see GET /block-types/)"),
+            ));
+            return errors;
+        };
+        let empty = Value::Object(serde_json::Map::new());
+        let properties = block.get("properties").unwrap_or(&empty);
+        let prefix = format!("{at}/properties");
+        errors.extend(field_errors(&block_type.validator, properties, &prefix));
+        if !errors.is_empty() {
+            return errors;
+        }
+        for pattern in &block_type.sequence_references {
+            for (path, value) in matching_values(properties, pattern) {
+                let Some(target) = value.as_str() else { continue };
+                if !sequence_ids.contains(target) {
                     errors.push(FieldError::new(
-                        "blockType",
-                        format!("{at}/type"),
-                        format!("'{kind}' is not a registered block type (see GET /block-types/)"),
+                        "reference",
+                        format!("{prefix}{path}"),
+                        format!("No sequence with id '{target}' exists in this dialogue"),
                     ));
-                    continue;
-                };
-                let empty = Value::Object(serde_json::Map::new());
-                let properties = block.get("properties").unwrap_or(&empty);
-                let prefix = format!("{at}/properties");
-                let property_errors = field_errors(&block_type.validator, properties, &prefix);
-                let sound = property_errors.is_empty();
-                errors.extend(property_errors);
-                if !sound {
-                    continue;
-                }
-                for pattern in &block_type.sequence_references {
-                    for (path, value) in matching_values(properties, pattern) {
-                        let Some(target) = value.as_str() else { continue };
-                        if !sequence_ids.contains(target) {
-                            errors.push(FieldError::new(
-                                "reference",
-                                format!("{prefix}{path}"),
-                                format!("No sequence with id '{target}' exists in this dialogue"),
-                            ));
-                        }
-                    }
                 }
             }
         }
         errors
     }
+
+    /// Validates a dialogue that `patch` just changed. When every operation stays inside blocks'
+    /// `properties` or `title` (so no id, type, sequence or structure changed), only those
+    /// blocks are checked; otherwise the whole dialogue is. Same verdict, far less work for the
+    /// small edits editors make all the time.
+    pub fn validate_dialogue_after(&self, dialogue: &Value, patch: &json_patch::Patch) -> Result<(), ApiError> {
+        let Some(blocks) = touched_blocks(patch) else {
+            return self.validate_dialogue(dialogue);
+        };
+        let Some(block_schema) = self.compiled.get("block") else {
+            return self.validate_dialogue(dialogue);
+        };
+        let sequences = dialogue.get("sequences").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let sequence_ids: HashSet<&str> =
+            sequences.iter().filter_map(|s| s.get("id").and_then(Value::as_str)).collect();
+        let mut errors = Vec::new();
+        for (s, b) in blocks {
+            let Some(block) = sequences.get(s).and_then(|seq| seq.get("blocks")).and_then(|bs| bs.get(b)) else {
+                return self.validate_dialogue(dialogue);
+            };
+            let at = format!("/sequences/{s}/blocks/{b}");
+            let structural = field_errors(&block_schema.validator, block, &at);
+            if structural.is_empty() {
+                errors.extend(self.block_errors(block, &at, &sequence_ids));
+            } else {
+                errors.extend(structural);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    }
+}
+
+/// The blocks a patch changes, when it changes nothing but their `properties` or `title`.
+fn touched_blocks(patch: &json_patch::Patch) -> Option<Vec<(usize, usize)>> {
+    let mut blocks = Vec::new();
+    for operation in patch.iter() {
+        let mut paths = vec![operation.path().as_str()];
+        match operation {
+            json_patch::PatchOperation::Move(op) => paths.push(op.from.as_str()),
+            json_patch::PatchOperation::Copy(op) => paths.push(op.from.as_str()),
+            _ => {}
+        }
+        for path in paths {
+            let tokens: Vec<&str> = path.split('/').skip(1).collect();
+            let [first, s, third, b, field, ..] = tokens.as_slice() else { return None };
+            if *first != "sequences" || *third != "blocks" || !matches!(*field, "properties" | "title") {
+                return None;
+            }
+            let position = (s.parse().ok()?, b.parse().ok()?);
+            if !blocks.contains(&position) {
+                blocks.push(position);
+            }
+        }
+    }
+    Some(blocks)
 }
 
 #[cfg(test)]
@@ -140,6 +200,43 @@ mod tests {
             "{errors:?}"
         );
         assert!(errors.contains(&("unique".into(), "/sequences/0/blocks/3/id".into())), "{errors:?}");
+    }
+
+    #[test]
+    fn block_local_edits_are_checked_locally_with_the_same_verdict() {
+        let schemas = Schemas::load(None).unwrap();
+        let dialogue = with_blocks(json!([
+            { "id": "ask", "type": "choice", "properties": { "question": "Ok?", "choices": [{ "label": "Yes", "next": "yes" }] } }
+        ]));
+        let cases = [
+            (json!([{ "op": "replace", "path": "/sequences/0/blocks/0/properties/question", "value": "Sure?" }]), true),
+            (json!([{ "op": "replace", "path": "/sequences/0/blocks/0/properties/question", "value": 5 }]), false),
+            (
+                json!([{ "op": "replace", "path": "/sequences/0/blocks/0/properties/choices/0/next", "value": "nowhere" }]),
+                false,
+            ),
+            (json!([{ "op": "add", "path": "/sequences/0/blocks/0/title", "value": "A title" }]), true),
+            (json!([{ "op": "replace", "path": "/sequences/0/blocks/0/type", "value": "teleport" }]), false),
+            (json!([{ "op": "replace", "path": "/sequences/0/id", "value": "Bad" }]), false),
+        ];
+        for (patch_value, valid) in cases {
+            let patch: json_patch::Patch = serde_json::from_value(patch_value.clone()).unwrap();
+            let mut changed = dialogue.clone();
+            json_patch::patch(&mut changed, &patch).unwrap();
+            let local = schemas.validate_dialogue_after(&changed, &patch);
+            let full = schemas.validate_dialogue(&changed);
+            assert_eq!(local.is_ok(), valid, "{patch_value}");
+            assert_eq!(full.is_ok(), valid, "{patch_value}");
+            if let (Err(ApiError::Validation(a)), Err(ApiError::Validation(b))) = (local, full) {
+                assert_eq!(a, b, "same errors either way for {patch_value}");
+            }
+        }
+        assert!(
+            touched_blocks(
+                &serde_json::from_value(json!([{ "op": "remove", "path": "/sequences/0/blocks/0" }])).unwrap()
+            )
+            .is_none()
+        );
     }
 
     #[test]

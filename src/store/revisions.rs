@@ -2,15 +2,16 @@
 //! index on (dialogue, number) makes the database refuse a second writer of the same number,
 //! even from another server process.
 //!
-//! A batch of several revisions is inserted in one transaction so that it lands whole or not
-//! at all (bulk revisions are all or nothing; a concurrent writer can never build on half of a
-//! batch). A single revision is one atomic insert and needs no transaction.
+//! A batch that holds a bulk write (several revisions that must land together) is inserted in
+//! one transaction, so it lands whole or not at all. Any other batch is one ordered insert: if
+//! another writer took a number in the middle of it, the revisions before that point are stored
+//! (and acknowledged) and the rest is retried; no transaction round trips on the hot path.
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::{DialogueRecord, ReleaseMark, Snapshot, Store, StoreResult};
+use super::{DialogueRecord, ReleaseMark, Snapshot, Store, StoreError, StoreResult};
 
 /// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,28 +51,44 @@ impl Store {
         self.db.collection("revisions")
     }
 
-    /// Stores a batch of consecutive revisions, whole or not at all. A duplicate number (another
-    /// writer got there first) is a [`super::StoreError::Duplicate`].
-    pub async fn insert_revisions(&self, batch: &[RevisionRecord]) -> StoreResult<()> {
+    /// Stores a batch of consecutive revisions; with `atomic`, whole or not at all. On failure,
+    /// the error comes with how many revisions (from the start of the batch) were stored anyway
+    /// (always 0 with `atomic`). A duplicate number (another writer got there first) is a
+    /// [`super::StoreError::Duplicate`].
+    pub async fn insert_revisions(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
         let revisions = self.revisions();
         match batch {
             [] => Ok(()),
-            [single] => {
-                revisions.insert_one(single).await?;
-                Ok(())
-            }
-            many => {
-                let mut session = self.client.start_session().await?;
-                session
-                    .start_transaction()
-                    .and_run2(async |session| {
-                        revisions.insert_many(many).session(&mut *session).await?;
-                        Ok(())
-                    })
-                    .await?;
-                Ok(())
-            }
+            [single] => revisions.insert_one(single).await.map(|_| ()).map_err(|e| (0, e.into())),
+            many if !atomic => match revisions.insert_many(many).ordered(true).await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    let stored = match error.kind.as_ref() {
+                        mongodb::error::ErrorKind::InsertMany(failure) => failure
+                            .write_errors
+                            .as_ref()
+                            .and_then(|errors| errors.iter().map(|e| e.index).min())
+                            .unwrap_or(0),
+                        _ => 0,
+                    };
+                    Err((stored, error.into()))
+                }
+            },
+            many => self.insert_atomically(many).await.map_err(|e| (0, e)),
         }
+    }
+
+    async fn insert_atomically(&self, many: &[RevisionRecord]) -> StoreResult<()> {
+        let revisions = self.revisions();
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .and_run2(async |session| {
+                revisions.insert_many(many).session(&mut *session).await?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another

@@ -172,7 +172,7 @@ async fn a_head_behind_its_revisions_is_repaired_on_load() {
         patch: append_block("orphan").to_string(),
         details: "{}".into(),
     };
-    app.state.store.insert_revisions(&[orphan]).await.expect("stored");
+    app.state.store.insert_revisions(&[orphan], false).await.expect("stored");
 
     assert_history(&app.database, &path, &initial, &["orphan-revision".to_owned()]).await;
     let fresh = spawn_app_with(|settings| settings.database = app.database.clone()).await;
