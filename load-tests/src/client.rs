@@ -215,7 +215,8 @@ impl LiveClient {
 
     /// Opens a session from a prepared request (for other authentication, such as cookies).
     pub async fn open(request: tungstenite::handshake::client::Request) -> Result<(Self, Welcome), ClientError> {
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        // Frames are small and latency matters: no Nagle.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         let mut client = Self { socket, timeout: Duration::from_secs(30) };
         match client.next().await? {
             ServerFrame::Welcome(welcome) => Ok((client, *welcome)),
