@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::change::{Change, ChangeKind};
 use super::description::{self, Access};
-use super::rebase::rebase_patch;
+use super::rebase::{Effects, rebase_over};
 use super::revision::Revision;
 use crate::error::ApiError;
 use crate::live::protocol::{self, Frame, close};
@@ -278,6 +278,7 @@ struct PendingWrite {
     attempts: u32,
     revisions: Vec<RevisionRecord>,
     patches: Vec<json_patch::Patch>,
+    effects: Vec<Effects>,
     details: Vec<Value>,
     reply: Reply,
 }
@@ -406,7 +407,8 @@ impl DialogueActor {
         }
         match self.prepare(&request) {
             Ok((revisions, patches, details)) => {
-                self.pending.push(PendingWrite { request, attempts, revisions, patches, details, reply });
+                let effects = patches.iter().map(Effects::of).collect();
+                self.pending.push(PendingWrite { request, attempts, revisions, patches, effects, details, reply });
             }
             Err((error, dirty)) => {
                 if dirty {
@@ -483,15 +485,18 @@ impl DialogueActor {
         }
     }
 
-    /// The patches accepted after revision `base`, oldest first, from the log and the queues;
-    /// `None` when some of them are no longer in memory.
-    fn patches_since(&self, base: i64) -> Option<Vec<&json_patch::Patch>> {
-        let mut patches: Vec<(i64, &json_patch::Patch)> =
-            self.log.iter().filter(|r| r.number() > base).map(|r| (r.number(), &r.patch)).collect();
+    /// The effects of the patches accepted after revision `base`, oldest first, from the log
+    /// and the queues; `None` when some of them are no longer in memory.
+    fn effects_since(&self, base: i64) -> Option<Vec<&Effects>> {
+        let newest_logged = self.log.back().map_or(0, |r| r.number());
+        let skip =
+            self.log.len().saturating_sub(usize::try_from(newest_logged - base).unwrap_or(0).min(self.log.len()));
+        let mut patches: Vec<(i64, &Effects)> =
+            self.log.iter().skip(skip).filter(|r| r.number() > base).map(|r| (r.number(), &r.effects)).collect();
         let queued = self.in_flight.iter().flat_map(|batch| batch.writes.iter()).chain(self.pending.iter());
         for write in queued {
-            for (record, patch) in write.revisions.iter().zip(&write.patches) {
-                patches.push((record.number, patch));
+            for (record, effects) in write.revisions.iter().zip(&write.effects) {
+                patches.push((record.number, effects));
             }
         }
         let expected = self.speculative.as_ref()?.revision_number - base;
@@ -529,12 +534,12 @@ impl DialogueActor {
                     message: "The patch collides with changes made since its base revision; catch up and retry".into(),
                     details: json!({ "head_revision": base_number }),
                 };
-                let since = self.patches_since(from).ok_or_else(|| clean(conflict()))?;
+                let since = self.effects_since(from).ok_or_else(|| clean(conflict()))?;
                 let mut moved = Vec::with_capacity(request.changes.len());
                 for change in &request.changes {
                     let kind = match &change.kind {
                         ChangeKind::Edit { patch, edit_type } => ChangeKind::Edit {
-                            patch: rebase_patch(patch, &since).map_err(|_| clean(conflict()))?,
+                            patch: rebase_over(patch, &since).map_err(|_| clean(conflict()))?,
                             edit_type: edit_type.clone(),
                         },
                         other => other.clone(),
@@ -693,8 +698,9 @@ impl DialogueActor {
     /// as `revision`. Every write answers with `head`, the state stored with it.
     fn announce(&mut self, write: PendingWrite, head: &Head, remember: bool) {
         let mut revisions = Vec::with_capacity(write.revisions.len());
-        for ((record, patch), details) in write.revisions.into_iter().zip(write.patches).zip(write.details) {
-            let revision = Arc::new(Revision { record, patch, details });
+        let parts = write.revisions.into_iter().zip(write.patches).zip(write.effects).zip(write.details);
+        for (((record, patch), effects), details) in parts {
+            let revision = Arc::new(Revision { record, patch, details, effects });
             if remember {
                 self.log.push_back(revision.clone());
             }

@@ -22,18 +22,46 @@ pub struct RebaseConflict {
     pub path: String,
 }
 
+/// What a stored patch did, parsed once: revisions keep theirs, so rebasing over them never
+/// re-reads a JSON Pointer.
+#[derive(Debug, Clone, Default)]
+pub struct Effects(Vec<Effect>);
+
+impl Effects {
+    /// The effects of `patch`, in order.
+    pub fn of(patch: &Patch) -> Self {
+        Self(patch.iter().flat_map(effects).collect())
+    }
+}
+
 /// Rebases `patch` over `since` (the patches applied after the client's base, oldest first).
 pub fn rebase_patch(patch: &Patch, since: &[&Patch]) -> Result<Patch, RebaseConflict> {
-    let mut operations: Vec<PatchOperation> = patch.0.clone();
-    for applied in since {
-        for theirs in applied.iter() {
-            for (index, ours) in operations.iter_mut().enumerate() {
-                let original = patch.0.get(index).map(|op| op.path().as_str().to_owned()).unwrap_or_default();
-                *ours = transform(ours, theirs).map_err(|()| RebaseConflict { operation: index, path: original })?;
+    let effects: Vec<Effects> = since.iter().map(|applied| Effects::of(applied)).collect();
+    let effects: Vec<&Effects> = effects.iter().collect();
+    rebase_over(patch, &effects)
+}
+
+/// Rebases `patch` over the effects of the patches applied since its base, oldest first.
+pub fn rebase_over(patch: &Patch, since: &[&Effects]) -> Result<Patch, RebaseConflict> {
+    let mut rebased = Vec::with_capacity(patch.len());
+    for (index, operation) in patch.iter().enumerate() {
+        let conflict = || RebaseConflict { operation: index, path: operation.path().as_str().to_owned() };
+        let inserting = matches!(operation, PatchOperation::Add(_) | PatchOperation::Move(_) | PatchOperation::Copy(_));
+        let mut path = tokens(operation.path().as_str());
+        let mut from = match operation {
+            PatchOperation::Move(op) => Some(tokens(op.from.as_str())),
+            PatchOperation::Copy(op) => Some(tokens(op.from.as_str())),
+            _ => None,
+        };
+        for effect in since.iter().flat_map(|effects| effects.0.iter()) {
+            shift(&mut path, effect, inserting).map_err(|()| conflict())?;
+            if let Some(from) = from.as_mut() {
+                shift(from, effect, false).map_err(|()| conflict())?;
             }
         }
+        rebased.push(rebuild(operation, &path, from.as_deref()));
     }
-    Ok(Patch(operations))
+    Ok(Patch(rebased))
 }
 
 /// A path as tokens.
@@ -61,6 +89,7 @@ fn index_of(token: &str) -> Option<usize> {
 }
 
 /// What one of "their" operations did to the document, as seen by a later operation.
+#[derive(Debug, Clone)]
 enum Effect {
     /// An element was inserted into the array at `parent` at `index`.
     Inserted { parent: Tokens, index: usize },
@@ -101,31 +130,31 @@ fn is_prefix(prefix: &[String], path: &[String]) -> bool {
     prefix.len() <= path.len() && prefix.iter().zip(path).all(|(a, b)| a == b)
 }
 
-/// Moves one path of ours past one effect of theirs. `inserting` is true for the target of an
-/// add/copy/move of ours, which may sit at the very index where they inserted or removed.
-fn shift(path: &[String], effect: &Effect, inserting: bool) -> Result<Tokens, ()> {
+/// Moves one path of ours past one effect of theirs, in place. `inserting` is true for the
+/// target of an add/copy/move of ours, which may sit at the very index where they inserted or
+/// removed.
+fn shift(path: &mut Tokens, effect: &Effect, inserting: bool) -> Result<(), ()> {
     match effect {
         Effect::Touched(theirs) => {
             if theirs.last().map(String::as_str) == Some("-") {
                 // They appended to an array: only our writes to the whole array collide.
                 let array = &theirs[..theirs.len() - 1];
-                return if path == array { Err(()) } else { Ok(path.to_vec()) };
+                return if path.as_slice() == array { Err(()) } else { Ok(()) };
             }
-            if is_prefix(theirs, path) || is_prefix(path, theirs) { Err(()) } else { Ok(path.to_vec()) }
+            if is_prefix(theirs, path) || is_prefix(path, theirs) { Err(()) } else { Ok(()) }
         }
         Effect::Inserted { parent, index } | Effect::Removed { parent, index } => {
             let inserted = matches!(effect, Effect::Inserted { .. });
             if path.len() <= parent.len() {
                 // We address the array itself or one of its ancestors: they changed inside it.
-                return if is_prefix(path, parent) { Err(()) } else { Ok(path.to_vec()) };
+                return if is_prefix(path, parent) { Err(()) } else { Ok(()) };
             }
             if !is_prefix(parent, path) {
-                return Ok(path.to_vec());
+                return Ok(());
             }
-            let token = &path[parent.len()];
-            let Some(ours) = index_of(token) else {
+            let Some(ours) = index_of(&path[parent.len()]) else {
                 // `-` (append) or a key: unaffected by index shifts.
-                return Ok(path.to_vec());
+                return Ok(());
             };
             let is_target = path.len() == parent.len() + 1;
             let moved = if inserted {
@@ -142,44 +171,26 @@ fn shift(path: &[String], effect: &Effect, inserting: bool) -> Result<Tokens, ()
             } else {
                 ours
             };
-            let mut shifted = path.to_vec();
-            shifted[parent.len()] = moved.to_string();
-            Ok(shifted)
+            if moved != ours {
+                path[parent.len()] = moved.to_string();
+            }
+            Ok(())
         }
     }
 }
 
-/// Transforms one operation of ours past one operation of theirs.
-fn transform(ours: &PatchOperation, theirs: &PatchOperation) -> Result<PatchOperation, ()> {
-    let mut result = ours.clone();
-    for effect in effects(theirs) {
-        result = match &result {
-            PatchOperation::Add(op) => PatchOperation::Add(AddOperation {
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
-                value: op.value.clone(),
-            }),
-            PatchOperation::Remove(op) => PatchOperation::Remove(RemoveOperation {
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
-            }),
-            PatchOperation::Replace(op) => PatchOperation::Replace(ReplaceOperation {
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
-                value: op.value.clone(),
-            }),
-            PatchOperation::Test(op) => PatchOperation::Test(TestOperation {
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, false)?),
-                value: op.value.clone(),
-            }),
-            PatchOperation::Move(op) => PatchOperation::Move(MoveOperation {
-                from: pointer(&shift(&tokens(op.from.as_str()), &effect, false)?),
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
-            }),
-            PatchOperation::Copy(op) => PatchOperation::Copy(CopyOperation {
-                from: pointer(&shift(&tokens(op.from.as_str()), &effect, false)?),
-                path: pointer(&shift(&tokens(op.path.as_str()), &effect, true)?),
-            }),
-        };
+/// Our operation with its rebased path (and `from`).
+fn rebuild(operation: &PatchOperation, path: &[String], from: Option<&[String]>) -> PatchOperation {
+    let path = pointer(path);
+    let from = from.map(pointer).unwrap_or_default();
+    match operation {
+        PatchOperation::Add(op) => PatchOperation::Add(AddOperation { path, value: op.value.clone() }),
+        PatchOperation::Remove(_) => PatchOperation::Remove(RemoveOperation { path }),
+        PatchOperation::Replace(op) => PatchOperation::Replace(ReplaceOperation { path, value: op.value.clone() }),
+        PatchOperation::Test(op) => PatchOperation::Test(TestOperation { path, value: op.value.clone() }),
+        PatchOperation::Move(_) => PatchOperation::Move(MoveOperation { from, path }),
+        PatchOperation::Copy(_) => PatchOperation::Copy(CopyOperation { from, path }),
     }
-    Ok(result)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use json_patch::Patch;
 use serde_json::{Value, json};
 
+use super::rebase::Effects;
 use crate::store::RevisionRecord;
 
 /// A revision that is durably stored.
@@ -15,6 +16,8 @@ pub struct Revision {
     pub patch: Patch,
     /// The client's details object.
     pub details: Value,
+    /// What the patch did, parsed once for rebasing later patches over it.
+    pub effects: Effects,
 }
 
 impl Revision {
@@ -22,7 +25,8 @@ impl Revision {
     pub fn from_record(record: RevisionRecord) -> anyhow::Result<Self> {
         let patch = serde_json::from_str(&record.patch)?;
         let details = serde_json::from_str(&record.details)?;
-        Ok(Self { record, patch, details })
+        let effects = Effects::of(&patch);
+        Ok(Self { record, patch, details, effects })
     }
 
     /// The revision's number.

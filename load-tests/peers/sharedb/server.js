@@ -112,7 +112,12 @@ const server = http.createServer((req, res) => {
 
 const wss = new WebSocketServer({ server });
 wss.on('connection', (ws, req) => {
-  backend.listen(new WebSocketJSONStream(ws), req);
+  const stream = new WebSocketJSONStream(ws);
+  // A client may close while ShareDB is still writing to it: that must not crash the server.
+  stream.on('error', (error) => {
+    if (error && error.code !== 'ERR_CLOSED') console.error('stream error:', error.message);
+  });
+  backend.listen(stream, req);
 });
 
 server.listen(port, () => {
