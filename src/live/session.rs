@@ -28,6 +28,8 @@ use crate::store::{new_id, now_millis};
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A client silent for this long is closed.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Frames sent in one go when several are queued.
+const BURST: usize = 64;
 /// How long closing waits for a stalled socket to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -109,6 +111,14 @@ async fn serve(
                 Some(frame) => {
                     if session.text(&*frame).await.is_err() {
                         return None;
+                    }
+                    // Send what else is already queued before selecting again: one wake-up per
+                    // burst instead of one per frame.
+                    for _ in 0..BURST {
+                        let Ok(frame) = frames.try_recv() else { break };
+                        if session.text(&*frame).await.is_err() {
+                            return None;
+                        }
                     }
                 }
                 None => return Some(close::GOING_AWAY),
