@@ -87,17 +87,7 @@ impl Store {
 
     /// The providers with these ids (all when `None`), oldest first, one page, with the total.
     pub async fn list_providers(&self, skip: u64, limit: i64) -> StoreResult<(Vec<ProviderRecord>, u64)> {
-        let total = self.providers().count_documents(doc! {}).await?;
-        let providers = self
-            .providers()
-            .find(doc! {})
-            .sort(doc! { "created": 1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((providers, total))
+        super::page(&self.providers(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await
     }
 
     /// Providers by id (for channel descriptions).
@@ -127,17 +117,7 @@ impl Store {
             Some((name, value)) => doc! { name: value },
             None => doc! {},
         };
-        let total = self.channels().count_documents(filter.clone()).await?;
-        let channels = self
-            .channels()
-            .find(filter)
-            .sort(doc! { "created": 1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((channels, total))
+        super::page(&self.channels(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
     }
 
     /// Gives a channel to `project_id` (or frees it with `None`) and, in the same write, changes

@@ -2,7 +2,6 @@
 //! (project, channel, address), with a bot status and a state shared across the project's
 //! dialogues (kept as JSON text, so any key survives).
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
@@ -78,17 +77,7 @@ impl Store {
         if let Some(address) = &filter.address {
             query.insert("address", address);
         }
-        let total = self.contacts().count_documents(query.clone()).await?;
-        let contacts = self
-            .contacts()
-            .find(query)
-            .sort(doc! { "created": 1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((contacts, total))
+        super::page(&self.contacts(), query, doc! { "created": 1, "_id": 1 }, skip, limit).await
     }
 
     /// Replaces a contact's writable fields.

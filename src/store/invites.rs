@@ -1,7 +1,6 @@
 //! The `invites` collection: project invite codes, stored only as hashes, with an expiry and a
 //! use budget spent atomically.
 
-use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
@@ -47,17 +46,7 @@ impl Store {
     /// One page of a project's invites, newest first, with the total.
     pub async fn list_invites(&self, project_id: &str, skip: u64, limit: i64) -> StoreResult<(Vec<InviteRecord>, u64)> {
         let filter = doc! { "project_id": project_id };
-        let total = self.invites().count_documents(filter.clone()).await?;
-        let invites = self
-            .invites()
-            .find(filter)
-            .sort(doc! { "created": -1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((invites, total))
+        super::page(&self.invites(), filter, doc! { "created": -1, "_id": 1 }, skip, limit).await
     }
 
     /// Revokes (deletes) an invite of a project; `false` when there was none.

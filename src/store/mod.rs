@@ -166,6 +166,24 @@ impl Store {
     }
 }
 
+/// One page of the documents of `collection` matching `filter`, in `sort` order, and how many
+/// match in all: every paginated list of the API is one of these.
+pub(crate) async fn page<T>(
+    collection: &mongodb::Collection<T>,
+    filter: mongodb::bson::Document,
+    sort: mongodb::bson::Document,
+    skip: u64,
+    limit: i64,
+) -> StoreResult<(Vec<T>, u64)>
+where
+    T: serde::de::DeserializeOwned + Send + Sync,
+{
+    use futures_util::TryStreamExt;
+    let total = collection.count_documents(filter.clone()).await?;
+    let items = collection.find(filter).sort(sort).skip(skip).limit(limit).await?.try_collect().await?;
+    Ok((items, total))
+}
+
 /// Milliseconds since the Unix epoch: the API's timestamp unit.
 pub fn now_millis() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

@@ -1,6 +1,5 @@
 //! The `projects` collection, and the cascade that removes a project with everything under it.
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{self, Document, doc};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
@@ -87,17 +86,7 @@ impl Store {
             ProjectScope::All => doc! {},
             ProjectScope::Only(ids) => doc! { "_id": { "$in": ids } },
         };
-        let total = self.projects().count_documents(filter.clone()).await?;
-        let projects = self
-            .projects()
-            .find(filter)
-            .sort(doc! { "created": 1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((projects, total))
+        super::page(&self.projects(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
     }
 
     /// Replaces a project's writable fields if nobody updated it since `version` was read.

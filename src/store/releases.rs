@@ -1,7 +1,6 @@
 //! The `releases` collection: numbered marks in a dialogue's history, unique per (dialogue,
 //! number).
 
-use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
@@ -60,16 +59,6 @@ impl Store {
         limit: i64,
     ) -> StoreResult<(Vec<ReleaseRecord>, u64)> {
         let filter = doc! { "dialogue_id": dialogue_id };
-        let total = self.releases().count_documents(filter.clone()).await?;
-        let releases = self
-            .releases()
-            .find(filter)
-            .sort(sort_document(order))
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((releases, total))
+        super::page(&self.releases(), filter, sort_document(order), skip, limit).await
     }
 }

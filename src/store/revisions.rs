@@ -167,17 +167,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<(Vec<RevisionRecord>, u64)> {
         let filter = doc! { "dialogue_id": dialogue_id };
-        let total = self.revisions().count_documents(filter.clone()).await?;
-        let revisions = self
-            .revisions()
-            .find(filter)
-            .sort(sort_document(order))
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((revisions, total))
+        super::page(&self.revisions(), filter, sort_document(order), skip, limit).await
     }
 
     /// Stores a snapshot (an existing one for the same revision is left as it is).

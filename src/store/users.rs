@@ -3,7 +3,6 @@
 //! Permissions live inside the user document so that authenticating a request reads one
 //! document, and so that granting or revoking is a single atomic update.
 
-use futures_util::TryStreamExt;
 use mongodb::bson::{self, doc};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
@@ -83,17 +82,7 @@ impl Store {
 
     /// One page of users, oldest first, and the total count.
     pub async fn list_users(&self, skip: u64, limit: i64) -> StoreResult<(Vec<UserRecord>, u64)> {
-        let total = self.users().count_documents(doc! {}).await?;
-        let users = self
-            .users()
-            .find(doc! {})
-            .sort(doc! { "created": 1, "_id": 1 })
-            .skip(skip)
-            .limit(limit)
-            .await?
-            .try_collect()
-            .await?;
-        Ok((users, total))
+        super::page(&self.users(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await
     }
 
     /// Replaces the names of a user if nobody updated it since `version` was read.
