@@ -153,7 +153,7 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds) + Duration::from_secs(2);
     let progress = tokio::spawn(progress(counters.clone(), format!("{target} {scenario} clients={clients}")));
-    let (samples, measured_from) = match args.target {
+    let (samples, baseline) = match args.target {
         Target::Sharedb => {
             let run = sharedb::Run { base: args.url.clone(), epoch: started, deadline, counters: counters.clone() };
             let server = ProcSample::now(args.server_pid);
@@ -173,7 +173,10 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
             let samples: Samples = match args.scenario {
                 Scenario::Hot => scenarios::hot(run, clients, args.rate).await?,
                 Scenario::Fanout => scenarios::fanout(run, clients, args.window).await?,
-                Scenario::Many => scenarios::many(run, clients, args.per_dialogue, args.rate).await?,
+                Scenario::Many => {
+                    let length = Duration::from_secs(args.seconds);
+                    scenarios::many(run, clients, args.per_dialogue, args.rate, length).await?
+                }
                 Scenario::Rest => scenarios::rest(run, clients, args.write_every).await?,
                 Scenario::Reconnect => scenarios::reconnect(run, clients).await?,
             };
@@ -181,9 +184,10 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
         }
     };
     progress.abort();
-    let seconds = started.elapsed().as_secs_f64();
-    let server = measured_from.0.map(|sample| sample.usage_since(args.server_pid)).unwrap_or_default();
-    let client_cpu = measured_from.1.map(|sample| sample.usage_since(None).cpu_cores).unwrap_or_default();
+    let measured_from = Duration::from_micros(counters.measured_from_us.load(Ordering::Relaxed));
+    let seconds = started.elapsed().saturating_sub(measured_from).as_secs_f64();
+    let server = baseline.0.map(|sample| sample.usage_since(args.server_pid)).unwrap_or_default();
+    let client_cpu = baseline.1.map(|sample| sample.usage_since(None).cpu_cores).unwrap_or_default();
     let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     let (committed, delivered, requests) =
         (get(&counters.committed), get(&counters.delivered), get(&counters.requests));

@@ -161,3 +161,41 @@ pub fn compare(ours: &[RunResult], theirs: &[RunResult]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(target: &str, clients: usize, committed_per_s: f64, p99: f64) -> RunResult {
+        let mut run = RunResult {
+            target: target.into(),
+            scenario: "hot".into(),
+            clients,
+            committed_per_s,
+            ..RunResult::default()
+        };
+        run.ack.p99_ms = p99;
+        run
+    }
+
+    #[test]
+    fn ratios_match_runs_by_scenario_and_clients() {
+        let ours = vec![run("dialogue-server", 10, 3000.0, 4.0), run("dialogue-server", 50, 6000.0, 15.0)];
+        let theirs = vec![run("sharedb", 10, 150.0, 275.0)];
+        let table = compare(&ours, &theirs);
+        assert!(
+            table.contains("| hot | 10 | 3000 revisions/s | 150 revisions/s | 20.0× | 4.00 ms / 275.00 ms |"),
+            "{table}"
+        );
+        assert!(!table.contains("| 50 |"), "no peer run, no row");
+    }
+
+    #[test]
+    fn the_chart_and_table_have_a_point_and_a_row_per_run() {
+        let runs = vec![run("dialogue-server", 1, 800.0, 1.5), run("dialogue-server", 10, 3000.0, 4.0)];
+        let chart = svg("hot", &runs);
+        assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+        assert_eq!(chart.matches("<circle").count(), 4);
+        assert_eq!(markdown(&runs).lines().count(), 4);
+    }
+}

@@ -34,9 +34,13 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// HTTP requests answered, or sessions opened.
     pub requests: AtomicU64,
+    /// When the measured phase started (µs since the run's epoch; 0: at the start), for
+    /// scenarios whose setup takes a while.
+    pub measured_from_us: AtomicU64,
 }
 
 /// What one run needs.
+#[derive(Clone)]
 pub struct Run {
     /// Signed-in REST client.
     pub api: Api,
@@ -358,8 +362,14 @@ async fn pipelined_writer(run: Arc<Run>, client: LiveClient, mut newest: i64, wi
 }
 
 /// many: `dialogues` dialogues with `per_dialogue` editors each, all open at once, editing at
-/// `rate` patches/s in all (open loop).
-pub async fn many(run: Arc<Run>, dialogues: usize, per_dialogue: usize, rate: f64) -> anyhow::Result<Samples> {
+/// `rate` patches/s in all (open loop) for `length` once every session is open.
+pub async fn many(
+    run: Arc<Run>,
+    dialogues: usize,
+    per_dialogue: usize,
+    rate: f64,
+    length: Duration,
+) -> anyhow::Result<Samples> {
     let project = run.api.project("many").await?;
     let gate = Arc::new(Semaphore::new(64));
     let mut created = Vec::with_capacity(dialogues);
@@ -378,31 +388,42 @@ pub async fn many(run: Arc<Run>, dialogues: usize, per_dialogue: usize, rate: f6
     let editors = dialogues * per_dialogue;
     let interval = Duration::from_secs_f64(editors as f64 / rate.max(1.0));
     let connect_gate = Arc::new(Semaphore::new(128));
-    let mut tasks = Vec::with_capacity(editors);
+    let mut opening = Vec::with_capacity(editors);
     for dialogue in &ids {
         for block in 0..per_dialogue {
             let (run, project, dialogue, gate) = (run.clone(), project.clone(), dialogue.clone(), connect_gate.clone());
-            tasks.push(tokio::spawn(async move {
-                let opened = {
-                    let _permit = gate.acquire().await;
-                    open(&run, &project, &dialogue).await
-                };
-                match opened {
-                    Ok((client, newest)) => {
-                        run.counters.requests.fetch_add(1, Ordering::Relaxed);
-                        // Spread the first patches over one interval.
-                        let offset = interval.mul_f64(rand_fraction(block, &dialogue));
-                        tokio::time::sleep(offset).await;
-                        editor(run, client, newest, block, Some(interval), 16).await
-                    }
-                    Err(error) => {
-                        eprintln!("many: a session failed to open: {error}");
-                        run.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        Samples::default()
-                    }
-                }
+            opening.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                (block, dialogue.clone(), open(&run, &project, &dialogue).await)
             }));
         }
+    }
+    let mut sessions = Vec::with_capacity(editors);
+    for task in opening {
+        match task.await? {
+            (block, dialogue, Ok((client, newest))) => {
+                run.counters.requests.fetch_add(1, Ordering::Relaxed);
+                sessions.push((block, dialogue, client, newest));
+            }
+            (_, _, Err(error)) => {
+                eprintln!("many: a session failed to open: {error}");
+                run.counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    // Every session is open: measure from now, for `length`.
+    run.counters.measured_from_us.store(micros_since(run.epoch), Ordering::Relaxed);
+    run.counters.committed.store(0, Ordering::Relaxed);
+    run.counters.delivered.store(0, Ordering::Relaxed);
+    let run = Arc::new(Run { deadline: Instant::now() + length, ..(*run).clone() });
+    let mut tasks = Vec::with_capacity(sessions.len());
+    for (block, dialogue, client, newest) in sessions {
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            // Spread the first patches over one interval.
+            tokio::time::sleep(interval.mul_f64(rand_fraction(block, &dialogue))).await;
+            editor(run, client, newest, block, Some(interval), 16).await
+        }));
     }
     let mut samples = Samples::default();
     for task in tasks {
@@ -479,8 +500,9 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
     let dialogue = run.api.dialogue(&project, 8).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let (writer_client, newest) = open(&run, &project, &dialogue).await?;
-    // A steady stream of revisions to catch up on: 200 patches/s.
-    let writer = tokio::spawn(editor(run.clone(), writer_client, newest, 0, Some(Duration::from_millis(5)), 64));
+    // A steady stream of revisions to catch up on: 200 patches/s, one at a time (pipelined
+    // patches on the same block would collide with each other).
+    let writer = tokio::spawn(editor(run.clone(), writer_client, newest, 0, Some(Duration::from_millis(5)), 1));
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (run, project, dialogue, stop) = (run.clone(), project.clone(), dialogue.clone(), stop.clone());
@@ -520,4 +542,34 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
 /// The stats module's summary of a run's samples.
 pub fn latency(h: &Option<Histogram<u64>>) -> stats::Latency {
     h.as_ref().map(stats::Latency::of).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanning_reads_type_number_ref_and_stamp() {
+        let revision = r#"{"type":"revision","revision":{"id":"x","number":42,"properties":{"patch":[{"op":"replace","path":"/a","value":"@1234@7-3"}]}}}"#;
+        let frame = scan(revision);
+        assert_eq!((frame.kind, frame.number, frame.stamp), ("revision", Some(42), Some(1234)));
+        let ack = r#"{"type":"ack","ref":"17","revision":{"number":43}}"#;
+        let frame = scan(ack);
+        assert_eq!((frame.kind, frame.reference, frame.number), ("ack", Some("17"), Some(43)));
+        // Frames whose keys come in another order still parse.
+        let reordered = r#"{"ref":"9","error":{"type":"conflict"},"type":"error"}"#;
+        assert_eq!(scan(reordered).kind, "error");
+    }
+
+    #[test]
+    fn samples_merge() {
+        let mut all = Samples::default();
+        let mut one = Samples::new();
+        one.ack.as_mut().unwrap().record(100).unwrap();
+        let mut two = Samples::new();
+        two.ack.as_mut().unwrap().record(300).unwrap();
+        all.merge(one);
+        all.merge(two);
+        assert_eq!(all.ack.unwrap().len(), 2);
+    }
 }
