@@ -207,6 +207,7 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
         broadcast: scenarios::latency(&samples.broadcast),
         conflicts: get(&counters.conflicts),
         errors: get(&counters.errors),
+        skipped: get(&counters.skipped),
         server,
         client_cpu_cores: client_cpu,
     })

@@ -28,13 +28,13 @@ pub fn throughput(run: &RunResult) -> (f64, &'static str) {
 /// A Markdown table of runs.
 pub fn markdown(runs: &[RunResult]) -> String {
     let mut out = String::from(
-        "| target | scenario | clients | rate | revisions/s | deliveries/s | requests/s | ack p50 | ack p95 | ack p99 | ack max | bcast p50 | bcast p99 | conflicts | errors | server CPU | server RSS | client CPU |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| target | scenario | clients | rate | revisions/s | deliveries/s | requests/s | ack p50 | ack p95 | ack p99 | ack max | bcast p50 | bcast p99 | conflicts | errors | skipped | server CPU | server RSS | client CPU |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} ms | {:.2} ms | {:.2} ms | {} | {} | {:.2} | {:.0} MiB | {:.2} |",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} ms | {:.2} ms | {:.2} ms | {} | {} | {} | {:.2} | {:.0} MiB | {:.2} |",
             r.target,
             r.scenario,
             r.clients,
@@ -50,6 +50,7 @@ pub fn markdown(runs: &[RunResult]) -> String {
             r.broadcast.p99_ms,
             r.conflicts,
             r.errors,
+            r.skipped,
             r.server.cpu_cores,
             r.server.rss_mib,
             r.client_cpu_cores,

@@ -32,6 +32,9 @@ pub struct Counters {
     pub conflicts: AtomicU64,
     /// Other failures.
     pub errors: AtomicU64,
+    /// Open loop: sends skipped because the window of unacknowledged patches was full (the
+    /// server is not keeping up with the asked rate).
+    pub skipped: AtomicU64,
     /// HTTP requests answered, or sessions opened.
     pub requests: AtomicU64,
     /// When the measured phase started (µs since the run's epoch; 0: at the start), for
@@ -142,17 +145,18 @@ pub async fn editor(
     block: usize,
     interval: Option<Duration>,
     window: usize,
+    first_send: Instant,
 ) -> Samples {
     let mut samples = Samples::new();
     let (mut sink, mut stream) = client.into_inner().split();
     let mut sent: HashMap<u64, Instant> = HashMap::new();
     let mut n: u64 = 0;
     let mut ticker = interval.map(|period| {
-        let mut ticker = tokio::time::interval(period);
+        let mut ticker = tokio::time::interval_at(first_send.into(), period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         ticker
     });
-    let mut next_due = Instant::now();
+    let mut next_due = first_send;
     loop {
         let now = Instant::now();
         let sending = now < run.deadline;
@@ -191,13 +195,24 @@ pub async fn editor(
                         break;
                     }
                 } else {
-                    run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    run.counters.skipped.fetch_add(1, Ordering::Relaxed);
                 }
             }
             message = stream.next() => {
-                let Some(Ok(Message::Text(text))) = message else {
-                    if matches!(message, Some(Ok(_))) { continue; }
-                    break;
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    // Answer the server's heartbeat even while not sending anything.
+                    Some(Ok(Message::Ping(data))) => {
+                        let _ = sink.send(Message::Pong(data)).await;
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    _ => {
+                        if Instant::now() < run.deadline {
+                            run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
                 };
                 let frame = scan(text.as_str());
                 match frame.kind {
@@ -246,6 +261,10 @@ pub async fn watcher(run: Arc<Run>, client: LiveClient) -> Samples {
     loop {
         tokio::select! {
             message = stream.next() => {
+                if let Some(Ok(Message::Ping(data))) = message {
+                    let _ = sink.send(Message::Pong(data)).await;
+                    continue;
+                }
                 let Some(Ok(Message::Text(text))) = message else {
                     if matches!(message, Some(Ok(_))) { continue; }
                     if Instant::now() < run.deadline {
@@ -280,7 +299,9 @@ pub async fn hot(run: Arc<Run>, editors: usize, rate: f64) -> anyhow::Result<Sam
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
-        .map(|(block, (client, newest))| tokio::spawn(editor(run.clone(), client, newest, block, interval, 256)))
+        .map(|(block, (client, newest))| {
+            tokio::spawn(editor(run.clone(), client, newest, block, interval, 256, Instant::now()))
+        })
         .collect();
     let mut samples = Samples::default();
     for task in tasks {
@@ -388,43 +409,59 @@ pub async fn many(
     let editors = dialogues * per_dialogue;
     let interval = Duration::from_secs_f64(editors as f64 / rate.max(1.0));
     let connect_gate = Arc::new(Semaphore::new(128));
-    let mut opening = Vec::with_capacity(editors);
+    // Each session is read from the moment it opens (answering the server's heartbeat) until
+    // every session is open and the measured phase starts.
+    let (go, started) = tokio::sync::watch::channel::<Option<Arc<Run>>>(None);
+    let mut tasks = Vec::with_capacity(editors);
     for dialogue in &ids {
         for block in 0..per_dialogue {
             let (run, project, dialogue, gate) = (run.clone(), project.clone(), dialogue.clone(), connect_gate.clone());
-            opening.push(tokio::spawn(async move {
-                let _permit = gate.acquire().await;
-                (block, dialogue.clone(), open(&run, &project, &dialogue).await)
+            let mut started = started.clone();
+            tasks.push(tokio::spawn(async move {
+                let opened = {
+                    let _permit = gate.acquire().await;
+                    tokio::time::timeout(Duration::from_secs(30), open(&run, &project, &dialogue)).await
+                };
+                let (mut client, newest) = match opened.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out opening"))) {
+                    Ok(opened) => opened,
+                    Err(error) => {
+                        eprintln!("many: a session failed to open: {error}");
+                        run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        return Samples::default();
+                    }
+                };
+                run.counters.requests.fetch_add(1, Ordering::Relaxed);
+                let measured = loop {
+                    tokio::select! {
+                        changed = started.changed() => {
+                            let Ok(()) = changed else { return Samples::default() };
+                            if let Some(measured) = started.borrow().clone() {
+                                break measured;
+                            }
+                        }
+                        frame = client.next() => match frame {
+                            Ok(_) | Err(crate::client::ClientError::Timeout) => {}
+                            Err(_) => {
+                                run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                                return Samples::default();
+                            }
+                        },
+                    }
+                };
+                // Spread the first patches over one interval (reading meanwhile).
+                let first = Instant::now() + interval.mul_f64(rand_fraction(block, &dialogue));
+                editor(measured, client, newest, block, Some(interval), 16, first).await
             }));
         }
     }
-    let mut sessions = Vec::with_capacity(editors);
-    for task in opening {
-        match task.await? {
-            (block, dialogue, Ok((client, newest))) => {
-                run.counters.requests.fetch_add(1, Ordering::Relaxed);
-                sessions.push((block, dialogue, client, newest));
-            }
-            (_, _, Err(error)) => {
-                eprintln!("many: a session failed to open: {error}");
-                run.counters.errors.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+    while run.counters.requests.load(Ordering::Relaxed) + run.counters.errors.load(Ordering::Relaxed) < editors as u64 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Every session is open: measure from now, for `length`.
     run.counters.measured_from_us.store(micros_since(run.epoch), Ordering::Relaxed);
     run.counters.committed.store(0, Ordering::Relaxed);
     run.counters.delivered.store(0, Ordering::Relaxed);
-    let run = Arc::new(Run { deadline: Instant::now() + length, ..(*run).clone() });
-    let mut tasks = Vec::with_capacity(sessions.len());
-    for (block, dialogue, client, newest) in sessions {
-        let run = run.clone();
-        tasks.push(tokio::spawn(async move {
-            // Spread the first patches over one interval.
-            tokio::time::sleep(interval.mul_f64(rand_fraction(block, &dialogue))).await;
-            editor(run, client, newest, block, Some(interval), 16).await
-        }));
-    }
+    let _ = go.send(Some(Arc::new(Run { deadline: Instant::now() + length, ..(*run).clone() })));
     let mut samples = Samples::default();
     for task in tasks {
         samples.merge(task.await?);
@@ -502,7 +539,8 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
     let (writer_client, newest) = open(&run, &project, &dialogue).await?;
     // A steady stream of revisions to catch up on: 200 patches/s, one at a time (pipelined
     // patches on the same block would collide with each other).
-    let writer = tokio::spawn(editor(run.clone(), writer_client, newest, 0, Some(Duration::from_millis(5)), 1));
+    let writer =
+        tokio::spawn(editor(run.clone(), writer_client, newest, 0, Some(Duration::from_millis(5)), 1, Instant::now()));
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (run, project, dialogue, stop) = (run.clone(), project.clone(), dialogue.clone(), stop.clone());

@@ -134,6 +134,9 @@ pub struct RunResult {
     pub conflicts: u64,
     /// Anything else that failed.
     pub errors: u64,
+    /// Open-loop sends skipped because too many patches were unacknowledged.
+    #[serde(default)]
+    pub skipped: u64,
     /// The server's CPU and memory.
     pub server: ProcUsage,
     /// The harness's own CPU (a saturated client shows here).
