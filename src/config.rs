@@ -97,9 +97,41 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "DIALOGUE_BODY_LIMIT", default_value_t = 4 * 1024 * 1024)]
-    pub body_limit: usize,
+    /// Largest accepted request body, in bytes (at most 15 MiB: a stored record must fit the
+    /// database's 16 MiB document limit).
+    #[arg(long, env = "DIALOGUE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Largest body accepted by the endpoints that need no authentication (sign-in, password
+    /// reset), in bytes.
+    #[arg(long, env = "DIALOGUE_MAX_ANONYMOUS_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_anonymous_body_bytes: usize,
+
+    /// Largest dialogue description, serialized, in bytes (at most 15 MiB). A write that would
+    /// make a dialogue larger, even half-way through a patch, is refused with `413`.
+    #[arg(long, env = "DIALOGUE_MAX_DIALOGUE_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_dialogue_bytes: usize,
+
+    /// Most operations one JSON Patch may carry, over REST and live.
+    #[arg(long, env = "DIALOGUE_MAX_PATCH_OPS", default_value_t = 1000)]
+    pub max_patch_ops: usize,
+
+    /// Deepest nesting of arrays and objects accepted in any JSON body, live frame or
+    /// dialogue (at most 100).
+    #[arg(long, env = "DIALOGUE_MAX_JSON_DEPTH", default_value_t = 64)]
+    pub max_json_depth: usize,
+
+    /// Patches one live session may submit per second, on average.
+    #[arg(long, env = "DIALOGUE_LIVE_PATCHES_PER_SECOND", default_value_t = 100)]
+    pub live_patches_per_second: u32,
+
+    /// Patches one live session may submit at once before the per-second rate applies.
+    #[arg(long, env = "DIALOGUE_LIVE_PATCH_BURST", default_value_t = 200)]
+    pub live_patch_burst: u32,
+
+    /// Live sessions one dialogue may have on one server process; more upgrades get `429`.
+    #[arg(long, env = "DIALOGUE_MAX_SESSIONS_PER_DIALOGUE", default_value_t = 1000)]
+    pub max_sessions_per_dialogue: usize,
 
     /// Lifetime of bearer tokens and browser sessions, in seconds.
     #[arg(long, env = "DIALOGUE_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
@@ -109,7 +141,7 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_PASSWORD_MIN_LENGTH", default_value_t = 8)]
     pub password_min_length: usize,
 
-    /// Login attempts allowed per e-mail address and per client address each minute.
+    /// Failed sign-ins allowed per e-mail address and per client address each minute.
     #[arg(long, env = "DIALOGUE_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
 
@@ -162,9 +194,22 @@ impl Settings {
         Duration::from_secs(self.token_ttl_secs)
     }
 
+    /// The input limits, checked against what the database can store.
+    pub fn limits(&self) -> anyhow::Result<crate::limits::Limits> {
+        crate::limits::Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_anonymous_body_bytes: self.max_anonymous_body_bytes.min(self.max_body_bytes),
+            max_dialogue_bytes: self.max_dialogue_bytes,
+            max_patch_ops: self.max_patch_ops,
+            max_depth: self.max_json_depth,
+        }
+        .checked()
+    }
+
     /// The dialogue actors' tunables.
-    pub fn actor_settings(&self) -> crate::dialogue::ActorSettings {
+    pub fn actor_settings(&self, limits: crate::limits::Limits) -> crate::dialogue::ActorSettings {
         crate::dialogue::ActorSettings {
+            limits,
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             snapshot_interval: self.snapshot_interval.max(1),
             log_capacity: 1000,
@@ -205,7 +250,10 @@ mod tests {
         assert_eq!(settings.bind, "127.0.0.1:8080");
         assert_eq!(settings.database, "dialogue");
         assert!(!settings.open_signup);
-        assert_eq!(settings.body_limit, 4 * 1024 * 1024);
+        assert_eq!(settings.max_body_bytes, 4 * 1024 * 1024);
+        assert_eq!(settings.max_dialogue_bytes, 2 * 1024 * 1024);
+        assert_eq!(settings.max_patch_ops, 1000);
+        assert_eq!(settings.max_sessions_per_dialogue, 1000);
         assert_eq!(settings.public_url(), "http://127.0.0.1:8080");
     }
 

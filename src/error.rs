@@ -67,9 +67,9 @@ pub enum ApiError {
     /// `If-Match` does not match the current revision.
     #[error("{message}")]
     PreconditionFailed { message: String, details: Value },
-    /// Body over the configured limit.
-    #[error("Request body is larger than the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    /// A body, or a resource a write would make, over the configured limit.
+    #[error("{}", too_large_message(*limit, *size))]
+    PayloadTooLarge { limit: usize, size: Option<usize> },
     /// Wrong `Content-Type`.
     #[error("Unsupported content type {given:?}; expected {expected}")]
     UnsupportedMediaType { given: String, expected: &'static str },
@@ -88,6 +88,13 @@ pub enum ApiError {
     /// Anything else. The cause is logged, never sent.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
+}
+
+fn too_large_message(limit: usize, size: Option<usize>) -> String {
+    match size {
+        None => format!("The request body is larger than the limit of {limit} bytes"),
+        Some(size) => format!("The change would make the resource {size} bytes long, over the limit of {limit} bytes"),
+    }
 }
 
 /// Seconds a client is told to wait when the database is unreachable.
@@ -147,7 +154,8 @@ impl ApiError {
             Self::PatchConflict { index, op, path, reason } => {
                 json!({ "index": index, "op": op, "path": path, "reason": reason })
             }
-            Self::PayloadTooLarge { limit } => json!({ "limit": limit }),
+            Self::PayloadTooLarge { limit, size: None } => json!({ "limit": limit }),
+            Self::PayloadTooLarge { limit, size: Some(size) } => json!({ "limit": limit, "size": size }),
             Self::UnsupportedMediaType { given, expected } => {
                 json!({ "content_type": given, "expected": expected })
             }
@@ -225,7 +233,7 @@ pub fn for_status(status: StatusCode) -> ApiError {
     match status {
         StatusCode::NOT_FOUND => ApiError::NotFound { message: "Not found".into(), details: json!({}) },
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0 },
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: 0, size: None },
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::UnsupportedMediaType { given: String::new(), expected: "application/json" }
         }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dialogue;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod mail;
 pub mod patch;

@@ -1,13 +1,22 @@
-//! JSON Patch (RFC 6902): parsing client patches with limits, and applying them atomically with
+//! JSON Patch (RFC 6902): parsing client patches with limits, and applying them atomically, with
 //! the contract's `patch_conflict` error when an operation cannot apply.
+//!
+//! Application is ours rather than `json_patch::patch`, for three reasons. It is bounded: the
+//! document's serialized size and nesting depth are checked before every operation, so a patch
+//! of `copy` operations that doubles the document each time is refused before memory grows. It
+//! is exactly atomic: on any failure every earlier operation is undone (`json_patch` 5 loses the
+//! source of a `move` whose target is invalid, and panics when undoing a `move` onto an ancestor
+//! of its source). And it tracks the document's size as it goes, so that the size limit costs
+//! nothing proportional to the document. Pointers are parsed and resolved exactly as
+//! `json_patch` does (same `jsonptr` tokens, same `serde_json` lookups), so a patch stored as
+//! applied here replays identically with `json_patch` in any client.
 
-use json_patch::{Patch, PatchOperation};
+use json_patch::jsonptr::{Pointer, PointerBuf};
+use json_patch::{Patch, PatchErrorKind, PatchOperation};
 use serde_json::Value;
 
 use crate::error::{ApiError, FieldError};
-
-/// Most operations one patch may carry (the live protocol's limit, applied to REST too).
-pub const MAX_OPERATIONS: usize = 1000;
+use crate::limits::{exceeds_depth, key_len, serialized_len, too_deep, too_large};
 
 /// Parses a JSON Patch document; a body that is not a list of RFC 6902 operations is a `422`.
 pub fn parse_patch(value: Value, max_operations: usize) -> Result<Patch, ApiError> {
@@ -36,18 +45,66 @@ pub fn parse_patch(value: Value, max_operations: usize) -> Result<Patch, ApiErro
     if errors.is_empty() { Ok(Patch(parsed)) } else { Err(ApiError::Validation(errors)) }
 }
 
-/// Applies `patch` to `document` as a whole: on failure `document` is unchanged and the error
-/// names the failing operation.
-pub fn apply(document: &mut Value, patch: &Patch) -> Result<(), ApiError> {
-    json_patch::patch(document, patch).map_err(|error| {
-        let op = patch.get(error.operation).map(operation_name).unwrap_or("unknown");
-        ApiError::PatchConflict {
-            index: error.operation,
-            op: op.to_owned(),
-            path: error.path.as_str().to_owned(),
-            reason: error.kind.to_string(),
+/// How large and how deep a document may grow while a patch applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Largest serialized size, in bytes.
+    pub max_size: usize,
+    /// Deepest nesting of arrays and objects.
+    pub max_depth: usize,
+}
+
+impl Bounds {
+    /// No limit: for replaying patches that were checked when they were first applied.
+    pub const NONE: Self = Self { max_size: usize::MAX, max_depth: usize::MAX };
+}
+
+/// Applies `patch` to `document`, whose serialized size is `size`, as a whole; returns the new
+/// serialized size and how to undo it. On failure `document` is unchanged and the error names the failing
+/// operation: `409 patch_conflict` when it cannot apply, `413 payload_too_large` when the
+/// document would outgrow `bounds.max_size` (checked before each operation), `422` when a value
+/// would nest deeper than `bounds.max_depth`.
+pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds: Bounds) -> Result<Applied, ApiError> {
+    let mut undo: Vec<Undo> = Vec::with_capacity(patch.len());
+    let mut size = i64::try_from(size).unwrap_or(i64::MAX);
+    for (index, operation) in patch.iter().enumerate() {
+        match apply_one(document, size, operation, bounds) {
+            Ok((delta, undone)) => {
+                size = size.saturating_add(delta);
+                undo.extend(undone);
+            }
+            Err(failure) => {
+                for step in undo.into_iter().rev() {
+                    step.revert(document);
+                }
+                return Err(failure.into_error(index, operation));
+            }
         }
-    })
+    }
+    Ok(Applied { size: usize::try_from(size.max(0)).unwrap_or(usize::MAX), undo })
+}
+
+/// A patch that applied: the document's new serialized size, and how to take the patch back
+/// (when a check made after it, such as schema validation, refuses the result).
+#[derive(Debug)]
+pub struct Applied {
+    /// The document's serialized size after the patch.
+    pub size: usize,
+    undo: Vec<Undo>,
+}
+
+impl Applied {
+    /// Takes the patch back: `document` is again as it was before.
+    pub fn revert(self, document: &mut Value) {
+        for step in self.undo.into_iter().rev() {
+            step.revert(document);
+        }
+    }
+}
+
+/// Replays a stored patch (one that applied when it was first submitted), unbounded.
+pub fn replay(document: &mut Value, patch: &[PatchOperation]) -> Result<(), ApiError> {
+    apply(document, 0, patch, Bounds::NONE).map(drop)
 }
 
 /// The `op` name of an operation.
@@ -62,10 +119,300 @@ pub fn operation_name(operation: &PatchOperation) -> &'static str {
     }
 }
 
+/// Why one operation failed.
+enum Failure {
+    /// It cannot apply to the document.
+    Conflict(PatchErrorKind),
+    /// The document would grow to this size.
+    TooLarge { limit: usize, size: usize },
+    /// A value would nest too deep.
+    TooDeep { max_depth: usize },
+}
+
+impl Failure {
+    fn into_error(self, index: usize, operation: &PatchOperation) -> ApiError {
+        match self {
+            Self::Conflict(kind) => ApiError::PatchConflict {
+                index,
+                op: operation_name(operation).to_owned(),
+                path: operation.path().as_str().to_owned(),
+                reason: kind.to_string(),
+            },
+            Self::TooLarge { limit, size } => too_large(limit, size),
+            Self::TooDeep { max_depth } => too_deep(&format!("/{index}/value"), max_depth),
+        }
+    }
+}
+
+impl From<PatchErrorKind> for Failure {
+    fn from(kind: PatchErrorKind) -> Self {
+        Self::Conflict(kind)
+    }
+}
+
+/// How to take back one change; paths are resolved (array indices are numbers, never `-`).
+#[derive(Debug)]
+enum Undo {
+    /// Put `value` back at `path`, where it was removed from.
+    Insert { path: PointerBuf, value: Value },
+    /// Remove what was inserted at `path`.
+    Remove { path: PointerBuf },
+    /// Put `value` back at `path`, where it was replaced (`path` may be the root).
+    Restore { path: PointerBuf, value: Value },
+    /// Take the value a `move` put at `from`, put back what it replaced there, and return the
+    /// value to `to`, where it came from.
+    MoveBack { from: PointerBuf, to: PointerBuf, replaced: Option<Value> },
+}
+
+impl Undo {
+    fn revert(self, document: &mut Value) {
+        // Steps reverse changes just made, in reverse order, so each of them applies.
+        let outcome = match self {
+            Self::Insert { path, value } => insert(document, &path, value).map(drop).map_err(|(kind, _)| kind),
+            Self::Remove { path } => take(document, &path).map(drop),
+            Self::Restore { path, value } => match document.pointer_mut(path.as_str()) {
+                Some(target) => {
+                    *target = value;
+                    Ok(())
+                }
+                None => Err(PatchErrorKind::InvalidPointer),
+            },
+            Self::MoveBack { from, to, replaced } => {
+                let moved = if from.is_root() {
+                    Ok(std::mem::replace(document, replaced.unwrap_or(Value::Null)))
+                } else {
+                    take(document, &from).map(|(value, _, _)| value).and_then(|value| match replaced {
+                        Some(replaced) => insert(document, &from, replaced).map(|_| value).map_err(|(kind, _)| kind),
+                        None => Ok(value),
+                    })
+                };
+                moved.and_then(|value| insert(document, &to, value).map(drop).map_err(|(kind, _)| kind))
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::error!(error = %error, "undoing a JSON Patch operation failed");
+        }
+    }
+}
+
+fn as_i64(size: usize) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
+/// The serialized size of an object entry's key and colon.
+fn key_overhead(key: &str) -> i64 {
+    as_i64(key_len(key) + 1)
+}
+
+/// Where an insertion landed, and its size change not counting the inserted value itself.
+struct Inserted {
+    /// The resolved path of the inserted value.
+    path: PointerBuf,
+    /// The value it replaced (an object key that existed, or the whole document).
+    replaced: Option<Value>,
+    /// Key, separator, minus what was replaced.
+    overhead: i64,
+}
+
+/// Inserts `value` at `path` (RFC 6902 `add`): into an array at an index or `-`, into an object
+/// (replacing an existing key), or as the whole document. On failure nothing changed and the
+/// value comes back.
+fn insert(document: &mut Value, path: &Pointer, value: Value) -> Result<Inserted, (PatchErrorKind, Value)> {
+    let Some((parent_path, last)) = path.split_back() else {
+        let replaced = std::mem::replace(document, value);
+        let overhead = -as_i64(serialized_len(&replaced));
+        return Ok(Inserted { path: PointerBuf::new(), replaced: Some(replaced), overhead });
+    };
+    let Some(parent) = document.pointer_mut(parent_path.as_str()) else {
+        return Err((PatchErrorKind::InvalidPointer, value));
+    };
+    match parent {
+        Value::Object(fields) => {
+            let key = last.decoded().into_owned();
+            let overhead = key_overhead(&key) + i64::from(!fields.is_empty());
+            match fields.insert(key, value) {
+                Some(replaced) => {
+                    let overhead = -as_i64(serialized_len(&replaced));
+                    Ok(Inserted { path: path.to_buf(), replaced: Some(replaced), overhead })
+                }
+                None => Ok(Inserted { path: path.to_buf(), replaced: None, overhead }),
+            }
+        }
+        Value::Array(items) => {
+            let index = match last
+                .to_index()
+                .map_err(PatchErrorKind::from)
+                .and_then(|index| index.for_len_incl(items.len()).map_err(PatchErrorKind::from))
+            {
+                Ok(index) => index,
+                Err(kind) => return Err((kind, value)),
+            };
+            let overhead = i64::from(!items.is_empty());
+            items.insert(index, value);
+            let mut resolved = parent_path.to_buf();
+            resolved.push_back(index);
+            Ok(Inserted { path: resolved, replaced: None, overhead })
+        }
+        _ => Err((PatchErrorKind::InvalidPointer, value)),
+    }
+}
+
+/// Removes the value at `path` (RFC 6902 `remove`; `-` names no element); returns it, its
+/// resolved path, and the size change not counting the value itself.
+fn take(document: &mut Value, path: &Pointer) -> Result<(Value, PointerBuf, i64), PatchErrorKind> {
+    let (parent_path, last) = path.split_back().ok_or(PatchErrorKind::InvalidPointer)?;
+    let parent = document.pointer_mut(parent_path.as_str()).ok_or(PatchErrorKind::InvalidPointer)?;
+    match parent {
+        Value::Object(fields) => {
+            let key = last.decoded();
+            let overhead = key_overhead(&key) + i64::from(fields.len() > 1);
+            let value = fields.remove(key.as_ref()).ok_or(PatchErrorKind::InvalidPointer)?;
+            Ok((value, path.to_buf(), -overhead))
+        }
+        Value::Array(items) => {
+            let index = last.to_index().map_err(PatchErrorKind::from)?.for_len(items.len())?;
+            let overhead = i64::from(items.len() > 1);
+            let value = items.remove(index);
+            let mut resolved = parent_path.to_buf();
+            resolved.push_back(index);
+            Ok((value, resolved, -overhead))
+        }
+        _ => Err(PatchErrorKind::InvalidPointer),
+    }
+}
+
+/// Applies one operation; returns its size change and how to undo it. On failure the document
+/// is unchanged.
+fn apply_one(
+    document: &mut Value,
+    size: i64,
+    operation: &PatchOperation,
+    bounds: Bounds,
+) -> Result<(i64, Option<Undo>), Failure> {
+    let fits = |delta: i64| {
+        // Growth past the limit is refused; shrinking is always allowed (a document over a
+        // lowered limit can still be made smaller).
+        let after = usize::try_from(size.saturating_add(delta).max(0)).unwrap_or(usize::MAX);
+        if delta > 0 && after > bounds.max_size {
+            Err(Failure::TooLarge { limit: bounds.max_size, size: after })
+        } else {
+            Ok(())
+        }
+    };
+    let shallow_enough = |path: &Pointer, value: &Value| {
+        let room = bounds.max_depth.checked_sub(path.count());
+        if room.is_none_or(|room| exceeds_depth(value, room)) {
+            Err(Failure::TooDeep { max_depth: bounds.max_depth })
+        } else {
+            Ok(())
+        }
+    };
+    // Applies a change, then checks the size it led to; a change past the limit is undone.
+    let checked = |document: &mut Value, delta: i64, undo: Undo| match fits(delta) {
+        Ok(()) => Ok((delta, Some(undo))),
+        Err(failure) => {
+            undo.revert(document);
+            Err(failure)
+        }
+    };
+    match operation {
+        PatchOperation::Add(op) => {
+            shallow_enough(&op.path, &op.value)?;
+            let value_size = as_i64(serialized_len(&op.value));
+            let inserted = insert(document, &op.path, op.value.clone()).map_err(|(kind, _)| kind)?;
+            let delta = value_size + inserted.overhead;
+            checked(document, delta, undo_insert(inserted))
+        }
+        PatchOperation::Copy(op) => {
+            let source = document.pointer(op.from.as_str()).ok_or(PatchErrorKind::InvalidFromPointer)?;
+            shallow_enough(&op.path, source)?;
+            let value_size = as_i64(serialized_len(source));
+            // Checked before cloning, so that a copy never allocates past the limit.
+            fits(value_size - as_i64(replaced_size(document, &op.path)))?;
+            let source = source.clone();
+            let inserted = insert(document, &op.path, source).map_err(|(kind, _)| kind)?;
+            let delta = value_size + inserted.overhead;
+            checked(document, delta, undo_insert(inserted))
+        }
+        PatchOperation::Replace(op) => {
+            shallow_enough(&op.path, &op.value)?;
+            let target = document.pointer_mut(op.path.as_str()).ok_or(PatchErrorKind::InvalidPointer)?;
+            let delta = as_i64(serialized_len(&op.value)) - as_i64(serialized_len(target));
+            fits(delta)?;
+            let replaced = std::mem::replace(target, op.value.clone());
+            Ok((delta, Some(Undo::Restore { path: op.path.clone(), value: replaced })))
+        }
+        PatchOperation::Remove(op) => {
+            let (value, from, overhead) = take(document, &op.path)?;
+            let delta = overhead - as_i64(serialized_len(&value));
+            Ok((delta, Some(Undo::Insert { path: from, value })))
+        }
+        PatchOperation::Move(op) => {
+            if op.path.starts_with(&op.from) && op.path.len() != op.from.len() {
+                return Err(PatchErrorKind::CannotMoveInsideItself.into());
+            }
+            let source = document.pointer(op.from.as_str()).ok_or(PatchErrorKind::InvalidFromPointer)?;
+            if op.path.count() > op.from.count() {
+                // Deeper than where it sits now: check that it still fits.
+                shallow_enough(&op.path, source)?;
+            }
+            let (value, from, removed) = take(document, &op.from).map_err(|kind| match kind {
+                PatchErrorKind::InvalidPointer => PatchErrorKind::InvalidFromPointer,
+                other => other,
+            })?;
+            let inserted = match insert(document, &op.path, value) {
+                Ok(inserted) => inserted,
+                Err((kind, value)) => {
+                    // Put the value back where it was: a failed move changes nothing.
+                    let _ = insert(document, &from, value);
+                    return Err(kind.into());
+                }
+            };
+            // The moved value's own size cancels out: only keys and separators change.
+            let delta = removed + inserted.overhead;
+            let undo = Undo::MoveBack { from: inserted.path, to: from, replaced: inserted.replaced };
+            checked(document, delta, undo)
+        }
+        PatchOperation::Test(op) => {
+            let target = document.pointer(op.path.as_str()).ok_or(PatchErrorKind::InvalidPointer)?;
+            if *target == op.value { Ok((0, None)) } else { Err(PatchErrorKind::TestFailed.into()) }
+        }
+    }
+}
+
+/// The serialized size of what an insertion at `path` would replace: an existing object key,
+/// or the whole document (an array insertion replaces nothing).
+fn replaced_size(document: &Value, path: &Pointer) -> usize {
+    match path.split_back() {
+        None => serialized_len(document),
+        Some((parent, last)) => match document.pointer(parent.as_str()) {
+            Some(Value::Object(fields)) => fields.get(last.decoded().as_ref()).map_or(0, serialized_len),
+            _ => 0,
+        },
+    }
+}
+
+/// How to take back an insertion.
+fn undo_insert(inserted: Inserted) -> Undo {
+    match inserted.replaced {
+        Some(value) => Undo::Restore { path: inserted.path, value },
+        None => Undo::Remove { path: inserted.path },
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::*;
+
+    fn patch(value: Value) -> Patch {
+        parse_patch(value, 1000).unwrap()
+    }
+
+    fn bounded(max_size: usize, max_depth: usize) -> Bounds {
+        Bounds { max_size, max_depth }
+    }
 
     #[test]
     fn malformed_patches_are_validation_errors() {
@@ -74,22 +421,175 @@ mod tests {
             panic!("expected a validation error");
         };
         assert_eq!(errors[0].path, "/0");
-        let three = serde_json::Value::Array(vec![json!({ "op": "test", "path": "/a", "value": 1 }); 3]);
+        let three = Value::Array(vec![json!({ "op": "test", "path": "/a", "value": 1 }); 3]);
         assert!(parse_patch(three, 2).is_err());
     }
 
     #[test]
-    fn failed_test_leaves_the_document_untouched() {
+    fn a_failed_test_leaves_the_document_untouched() {
         let mut document = json!({ "a": 1, "b": [1, 2] });
-        let patch = parse_patch(
-            json!([{ "op": "replace", "path": "/a", "value": 2 }, { "op": "test", "path": "/b/0", "value": 9 }]),
-            10,
-        )
-        .unwrap();
-        let Err(ApiError::PatchConflict { index, op, path, .. }) = apply(&mut document, &patch) else {
+        let size = serialized_len(&document);
+        let operations =
+            patch(json!([{ "op": "replace", "path": "/a", "value": 2 }, { "op": "test", "path": "/b/0", "value": 9 }]));
+        let Err(ApiError::PatchConflict { index, op, path, .. }) =
+            apply(&mut document, size, &operations, Bounds::NONE)
+        else {
             panic!("expected a patch conflict");
         };
         assert_eq!((index, op.as_str(), path.as_str()), (1, "test", "/b/0"));
         assert_eq!(document, json!({ "a": 1, "b": [1, 2] }));
+    }
+
+    #[test]
+    fn a_move_to_a_missing_parent_keeps_its_source() {
+        // json_patch 5 drops `/a/b` here.
+        let mut document = json!({ "a": { "b": 1 }, "c": 2 });
+        let operations = patch(json!([{ "op": "move", "from": "/a/b", "path": "/x/y" }]));
+        assert_eq!(apply(&mut document, 0, &operations, Bounds::NONE).unwrap_err().kind(), "patch_conflict");
+        assert_eq!(document, json!({ "a": { "b": 1 }, "c": 2 }));
+    }
+
+    #[test]
+    fn a_move_onto_an_ancestor_is_undone_without_panicking() {
+        // json_patch 5 panics undoing this (`unreachable!`), which would take a thread down.
+        let mut document = json!({ "a": { "b": 1, "c": 2 } });
+        let operations = patch(json!([
+            { "op": "move", "from": "/a/b", "path": "/a" },
+            { "op": "test", "path": "/x", "value": 1 }
+        ]));
+        assert_eq!(apply(&mut document, 0, &operations, Bounds::NONE).unwrap_err().kind(), "patch_conflict");
+        assert_eq!(document, json!({ "a": { "b": 1, "c": 2 } }));
+    }
+
+    #[test]
+    fn a_copy_bomb_is_refused_before_it_grows() {
+        let mut document = json!({ "value": { "a": "0123456789" } });
+        let size = serialized_len(&document);
+        let copies: Vec<Value> =
+            (0..40).map(|k| json!({ "op": "copy", "from": "/value", "path": format!("/value/k{k}") })).collect();
+        let error = apply(&mut document, size, &patch(Value::Array(copies)), bounded(1024 * 1024, 64)).unwrap_err();
+        let ApiError::PayloadTooLarge { limit, size: Some(reached) } = error else { panic!("expected 413: {error:?}") };
+        assert_eq!(limit, 1024 * 1024);
+        assert!(reached > limit && reached <= 2 * limit + 64, "refused at the first copy past the limit: {reached}");
+        assert_eq!(document, json!({ "value": { "a": "0123456789" } }), "nothing of it stays");
+    }
+
+    #[test]
+    fn values_nested_too_deep_are_refused_wherever_they_land() {
+        let deep = (0..10).fold(json!(1), |inner, _| json!([inner]));
+        let mut document = json!({ "a": { "b": {} }, "deep": deep });
+        let before = document.clone();
+        for operation in [
+            json!({ "op": "add", "path": "/a/b/c", "value": deep }),
+            json!({ "op": "replace", "path": "/a/b", "value": [deep] }),
+            json!({ "op": "copy", "from": "/deep", "path": "/a/b/c" }),
+            json!({ "op": "move", "from": "/deep", "path": "/a/b/c" }),
+        ] {
+            let error = apply(&mut document, 0, &patch(json!([operation])), bounded(usize::MAX, 12)).unwrap_err();
+            assert_eq!(error.kind(), "validation_error", "{operation}");
+            assert_eq!(document, before);
+        }
+        // At the limit itself it fits.
+        let fits = patch(json!([{ "op": "add", "path": "/a/x", "value": deep }]));
+        assert!(apply(&mut document, 0, &fits, bounded(usize::MAX, 12)).is_ok());
+    }
+
+    #[test]
+    fn a_shrinking_patch_may_pass_through_a_document_at_the_limit() {
+        let mut document = json!({ "a": "x".repeat(50) });
+        let size = serialized_len(&document);
+        let operations = patch(json!([
+            { "op": "replace", "path": "/a", "value": "y" },
+            { "op": "add", "path": "/b", "value": "z".repeat(40) }
+        ]));
+        let after = apply(&mut document, size, &operations, bounded(size, 64)).unwrap();
+        assert_eq!(after.size, serialized_len(&document));
+        after.revert(&mut document);
+        assert_eq!(document, json!({ "a": "x".repeat(50) }), "reverted");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Our application against `json_patch`'s on random documents and patches: the same result
+    //! whenever ours succeeds, a failure whenever theirs fails, the document untouched on every
+    //! failure, and the tracked size always exact.
+
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    const KEYS: &[&str] = &["a", "b", "c", "~", "/"];
+    const TOKENS: &[&str] = &["a", "b", "c", "~0", "~1", "0", "1", "2", "-", "01"];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![Just(json!(null)), (0..3i64).prop_map(Value::from), "[xy]{0,3}".prop_map(Value::from)];
+        leaf.prop_recursive(3, 24, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..3)
+                    .prop_map(|fields| Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(TOKENS), 0..4)
+            .prop_map(|tokens| tokens.iter().map(|t| format!("/{t}")).collect())
+    }
+
+    fn operation() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (path(), value()).prop_map(|(path, value)| json!({ "op": "add", "path": path, "value": value })),
+            path().prop_map(|path| json!({ "op": "remove", "path": path })),
+            (path(), value()).prop_map(|(path, value)| json!({ "op": "replace", "path": path, "value": value })),
+            (path(), path()).prop_map(|(from, path)| json!({ "op": "move", "from": from, "path": path })),
+            (path(), path()).prop_map(|(from, path)| json!({ "op": "copy", "from": from, "path": path })),
+            (path(), value()).prop_map(|(path, value)| json!({ "op": "test", "path": path, "value": value })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn matches_json_patch_and_is_atomic(document in value(), operations in prop::collection::vec(operation(), 1..5)) {
+            let operations: Patch = serde_json::from_value(Value::Array(operations)).unwrap();
+            let mut ours = document.clone();
+            let size = serialized_len(&ours);
+            let result = apply(&mut ours, size, &operations, Bounds::NONE);
+            let mut theirs = document.clone();
+            let reference = std::panic::catch_unwind(move || json_patch::patch(&mut theirs, &operations).map(|()| theirs));
+            match result {
+                Ok(after) => {
+                    prop_assert_eq!(after.size, serialized_len(&ours), "tracked size");
+                    let mut reverted = ours.clone();
+                    after.revert(&mut reverted);
+                    prop_assert_eq!(&reverted, &document, "reverting restores the document");
+                    let theirs = reference.expect("json_patch does not panic on a patch that applies");
+                    prop_assert_eq!(Some(&ours), theirs.as_ref().ok());
+                }
+                Err(error) => {
+                    prop_assert_eq!(error.kind(), "patch_conflict");
+                    prop_assert_eq!(&ours, &document, "a failed patch changes nothing");
+                    prop_assert!(!matches!(reference, Ok(Ok(_))), "json_patch applied what we refused");
+                }
+            }
+        }
+
+        #[test]
+        fn limits_hold_at_every_step(document in value(), operations in prop::collection::vec(operation(), 1..5), max_size in 1usize..200, max_depth in 1usize..5) {
+            let operations: Patch = serde_json::from_value(Value::Array(operations)).unwrap();
+            let mut ours = document.clone();
+            let size = serialized_len(&ours);
+            match apply(&mut ours, size, &operations, Bounds { max_size, max_depth }) {
+                Ok(after) => {
+                    prop_assert_eq!(after.size, serialized_len(&ours));
+                    prop_assert!(after.size <= max_size.max(size));
+                }
+                Err(_) => prop_assert_eq!(&ours, &document),
+            }
+        }
     }
 }

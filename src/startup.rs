@@ -38,6 +38,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, loads the schemas and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let limits = settings.limits()?;
         let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
         let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
         let actor_threads = match settings.actor_threads {
@@ -45,7 +46,7 @@ impl Application {
             n => n,
         };
         let dialogues = Dialogues::start(
-            ActorDeps { store: store.clone(), schemas: schemas.clone(), settings: settings.actor_settings() },
+            ActorDeps { store: store.clone(), schemas: schemas.clone(), settings: settings.actor_settings(limits) },
             actor_threads,
         );
         let mailer = Mailer::from_settings(&settings)?;
@@ -55,6 +56,7 @@ impl Application {
         tracing::info!(%address, "listening");
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
+            limits,
             store,
             schemas,
             dialogues,
@@ -71,7 +73,7 @@ impl Application {
         spawn_housekeeping(state.clone().into_inner());
         crate::live::feed::spawn(state.clone().into_inner());
 
-        let body_limit = state.settings.body_limit;
+        let body_limit = state.limits.max_body_bytes;
         let workers = match state.settings.workers {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
             n => n,

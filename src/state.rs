@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Store,
     /// Configuration, as loaded at start-up.
     pub settings: Settings,
+    /// The input limits every entry point enforces.
+    pub limits: crate::limits::Limits,
     /// Keys for secrets encrypted at rest.
     pub vault: crate::vault::Vault,
     /// Outgoing mail.

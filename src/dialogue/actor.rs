@@ -30,12 +30,14 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::change::{Change, ChangeKind};
+use super::change::{Change, ChangeKind, Rules};
 use super::description::{self, Access};
 use super::rebase::{Effects, rebase_over};
 use super::revision::Revision;
 use crate::error::ApiError;
+use crate::limits::{Limits, MAX_RECORD_BYTES, serialized_len};
 use crate::live::protocol::{self, Frame, close};
+use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
 use crate::store::{
     DialogueRecord, ReleaseMark, ReleaseRecord, RevisionRecord, Snapshot, Store, StoreError, new_id, now_millis,
@@ -60,6 +62,8 @@ pub struct ActorSettings {
     pub log_capacity: usize,
     /// Changes waiting to be stored, beyond which new ones are refused with `503`.
     pub max_pending: usize,
+    /// Size and depth limits of writes.
+    pub limits: Limits,
 }
 
 /// What an actor needs besides its dialogue id.
@@ -82,6 +86,8 @@ pub struct Head {
     pub project_id: String,
     /// The description: `title`, `sequences`, `is_archived`.
     pub content: Arc<Value>,
+    /// Its serialized size, kept up to date as changes apply.
+    pub content_size: usize,
     /// Number of the newest revision in `content` (0 before the first).
     pub revision_number: i64,
     /// Id of that revision.
@@ -94,10 +100,11 @@ pub struct Head {
 
 impl Head {
     fn from_record(record: DialogueRecord) -> anyhow::Result<Self> {
-        let content = serde_json::from_str(&record.content)?;
+        let content: Value = serde_json::from_str(&record.content)?;
         Ok(Self {
             dialogue_id: record.id,
             project_id: record.project_id,
+            content_size: serialized_len(&content),
             content: Arc::new(content),
             revision_number: record.revision_number,
             revision_id: record.revision_id,
@@ -264,6 +271,26 @@ pub struct ActorStopped {
     pub generation: u64,
 }
 
+/// A write's revisions, made in memory and not stored yet.
+#[derive(Default)]
+struct Prepared {
+    revisions: Vec<RevisionRecord>,
+    patches: Vec<json_patch::Patch>,
+    details: Vec<Value>,
+}
+
+/// A revision's patch and details as stored text; a revision too large for the database is
+/// refused before it is acknowledged.
+fn revision_text(patch: &json_patch::Patch, details: &Value) -> Result<(String, String), ApiError> {
+    let patch = serde_json::to_string(patch).map_err(ApiError::internal)?;
+    let details = details.to_string();
+    let size = patch.len() + details.len();
+    if size > MAX_RECORD_BYTES {
+        return Err(crate::limits::too_large(MAX_RECORD_BYTES, size));
+    }
+    Ok((patch, details))
+}
+
 /// Where the answer to a write goes.
 enum Reply {
     /// A REST request waiting on a channel.
@@ -327,6 +354,35 @@ pub struct DialogueActor {
     head_dirty: bool,
     /// A head write is under way.
     head_writing: bool,
+    /// The newest revision number sent to the sessions (with their welcome, or since): each
+    /// number goes out once, in order, and is never issued again on an open session.
+    announced: i64,
+    /// Why loading failed, for the requests still waiting.
+    failure: Option<LoadFailure>,
+}
+
+/// Why a dialogue could not be loaded: the database is unreachable (`503`, retried by the next
+/// request), or the stored dialogue does not read back (`500`; the cause is in the log).
+#[derive(Debug, Clone, Copy)]
+enum LoadFailure {
+    Unavailable,
+    Unreadable,
+}
+
+impl LoadFailure {
+    fn of(error: &StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::Unavailable,
+            _ => Self::Unreadable,
+        }
+    }
+
+    fn error(&self) -> ApiError {
+        match self {
+            Self::Unavailable => ApiError::Unavailable,
+            Self::Unreadable => ApiError::internal(anyhow::anyhow!("the dialogue's stored state cannot be loaded")),
+        }
+    }
 }
 
 impl DialogueActor {
@@ -350,6 +406,8 @@ impl DialogueActor {
             behind: false,
             head_dirty: false,
             head_writing: false,
+            announced: 0,
+            failure: None,
         }
     }
 
@@ -364,7 +422,7 @@ impl DialogueActor {
     fn ready_head(&self, project_id: &str) -> Result<&Head, ApiError> {
         match (&self.loaded, &self.durable) {
             (Loaded::Ready, Some(head)) if head.project_id == project_id => Ok(head),
-            (Loaded::Loading, _) => Err(ApiError::Unavailable),
+            (Loaded::Loading, _) => Err(self.failure.as_ref().map_or(ApiError::Unavailable, LoadFailure::error)),
             _ => Err(self.not_found()),
         }
     }
@@ -377,17 +435,13 @@ impl DialogueActor {
         let load = async move { load_state(&store, &dialogue_id, log_capacity).await };
         ctx.wait(load.into_actor(self).map(|result, actor, ctx| match result {
             Ok(Some(state)) => {
-                actor.durable = Some(state.head.clone());
-                actor.speculative = Some(state.head);
-                actor.log = state.log;
-                actor.last_snapshot = state.last_snapshot;
-                actor.last_release_number = state.last_release_number;
-                actor.loaded = Loaded::Ready;
+                actor.announced = state.head.revision_number;
+                actor.install(state);
             }
             Ok(None) => actor.loaded = Loaded::Missing,
             Err(error) => {
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "loading a dialogue failed");
-                actor.fail_all(|| ApiError::Unavailable);
+                actor.failure = Some(LoadFailure::of(&error));
                 ctx.stop();
             }
         }));
@@ -406,16 +460,11 @@ impl DialogueActor {
             return;
         }
         match self.prepare(&request) {
-            Ok((revisions, patches, details)) => {
+            Ok(Prepared { revisions, patches, details }) => {
                 let effects = patches.iter().map(Effects::of).collect();
                 self.pending.push(PendingWrite { request, attempts, revisions, patches, effects, details, reply });
             }
-            Err((error, dirty)) => {
-                if dirty {
-                    self.restore_speculative();
-                }
-                self.answer_error(reply, error);
-            }
+            Err(error) => self.answer_error(reply, error),
         }
     }
 
@@ -480,8 +529,31 @@ impl DialogueActor {
     /// Sends sessions revisions they have not seen (stored by others, found on a reload).
     fn broadcast_revisions(&mut self, revisions: &[Arc<Revision>]) {
         for revision in revisions {
-            let frame = protocol::revision(&revision.describe());
-            self.broadcast(&frame, None);
+            self.announce_revision(revision, None);
+        }
+    }
+
+    /// Sends one revision to every session (`ack` to `origin`, `revision` to the others), once
+    /// and in order: a number already sent is never sent again, and a gap makes the sessions
+    /// start over. This is the protocol's first guarantee, enforced at the one place frames of
+    /// revisions leave the actor.
+    fn announce_revision(&mut self, revision: &Arc<Revision>, origin: Option<(&str, &str)>) {
+        let number = revision.number();
+        if number <= self.announced {
+            tracing::debug!(dialogue_id = %self.dialogue_id, number, "revision already announced");
+            return;
+        }
+        if number != self.announced + 1 {
+            tracing::error!(dialogue_id = %self.dialogue_id, number, announced = self.announced, "gap in announced revisions");
+            self.close_sessions(close::RESYNC);
+            self.announced = number;
+            return;
+        }
+        self.announced = number;
+        let description = revision.describe();
+        self.broadcast(&protocol::revision(&description), origin.map(|(session_id, _)| session_id));
+        if let Some((session_id, reference)) = origin {
+            self.send_to(session_id, protocol::ack(reference, &description));
         }
     }
 
@@ -506,40 +578,35 @@ impl DialogueActor {
     }
 
     /// Applies every change of a request to the speculative head, in place (its content is
-    /// copied at most once per batch, when it is still shared with the batch in flight). On an
-    /// error, `true` says the speculative content may be half-changed and must be restored.
-    #[allow(clippy::type_complexity)]
-    fn prepare(
-        &mut self,
-        request: &WriteRequest,
-    ) -> Result<(Vec<RevisionRecord>, Vec<json_patch::Patch>, Vec<Value>), (ApiError, bool)> {
-        let clean = |error: ApiError| (error, false);
+    /// copied at most once per batch, when it is still shared with the batch in flight). All or
+    /// nothing: on an error, the changes already applied are taken back.
+    fn prepare(&mut self, request: &WriteRequest) -> Result<Prepared, ApiError> {
         let (base_number, base_id) = {
-            let base = self.speculative.as_ref().ok_or((ApiError::Unavailable, false))?;
+            let base = self.speculative.as_ref().ok_or(ApiError::Unavailable)?;
             if let Some(if_match) = &request.if_match
                 && !base.matches(if_match)
             {
-                return Err(clean(ApiError::PreconditionFailed {
+                return Err(ApiError::PreconditionFailed {
                     message: "The dialogue has changed since the given revision".into(),
                     details: serde_json::json!({ "revision_id": base.revision_id, "revision_number": base.revision_number }),
-                }));
+                });
             }
             (base.revision_number, base.revision_id.clone())
         };
         let rebased;
         let changes: &[Change] = match request.base_revision {
-            Some(from) if from > base_number => return Err(clean(invalid_base(from, base_number))),
+            Some(from) if from > base_number => return Err(invalid_base(from, base_number)),
             Some(from) if from < base_number => {
                 let conflict = || ApiError::Conflict {
                     message: "The patch collides with changes made since its base revision; catch up and retry".into(),
                     details: json!({ "head_revision": base_number }),
                 };
-                let since = self.effects_since(from).ok_or_else(|| clean(conflict()))?;
+                let since = self.effects_since(from).ok_or_else(conflict)?;
                 let mut moved = Vec::with_capacity(request.changes.len());
                 for change in &request.changes {
                     let kind = match &change.kind {
                         ChangeKind::Edit { patch, edit_type } => ChangeKind::Edit {
-                            patch: rebase_over(patch, &since).map_err(|_| clean(conflict()))?,
+                            patch: rebase_over(patch, &since).map_err(|_| conflict())?,
                             edit_type: edit_type.clone(),
                         },
                         other => other.clone(),
@@ -552,27 +619,37 @@ impl DialogueActor {
             _ => &request.changes,
         };
         let schemas = self.deps.schemas.clone();
-        let head = self.speculative.as_mut().ok_or((ApiError::Unavailable, false))?;
+        let limits = self.deps.settings.limits;
+        let rules = Rules { schemas: &schemas, limits: &limits, may_archive: request.may_archive };
+        let head = self.speculative.as_mut().ok_or(ApiError::Unavailable)?;
         let content = Arc::make_mut(&mut head.content);
+        let mut size = head.content_size;
+        let mut applied = Vec::new();
+        let mut prepared = Prepared::default();
         let mut number = base_number;
-        let mut revisions = Vec::new();
-        let mut patches = Vec::new();
-        let mut details = Vec::new();
         for (index, change) in changes.iter().enumerate() {
-            let before_archived = content.get("is_archived").cloned();
-            let applied =
-                change.apply_in_place(content, &schemas).map_err(|error| (at_index(error, index, changes), true))?;
-            let Some(patch) = applied else { continue };
-            if before_archived.as_ref() != content.get("is_archived") && !request.may_archive {
-                return Err((ApiError::Forbidden("Archiving a dialogue needs project:admin".into()), true));
-            }
+            let outcome = change.apply(content, size, rules).and_then(|done| match done {
+                Some(done) => revision_text(&done.patch, &change.details).map(|text| Some((done, text))),
+                None => Ok(None),
+            });
+            let (done, (patch_text, details_text)) = match outcome {
+                Ok(Some(done)) => done,
+                Ok(None) => continue,
+                Err(error) => {
+                    for earlier in applied.into_iter().rev() {
+                        super::change::Applied::revert(earlier, content);
+                    }
+                    return Err(at_index(error, index, changes));
+                }
+            };
+            size = done.size;
             number += 1;
             let (edit_type, reverted_to) = match &change.kind {
                 ChangeKind::Edit { edit_type, .. } => (edit_type.clone(), None),
                 ChangeKind::Replace { .. } => (None, None),
                 ChangeKind::Revert { revision_id, .. } => (None, Some(revision_id.clone())),
             };
-            revisions.push(RevisionRecord {
+            prepared.revisions.push(RevisionRecord {
                 id: new_id(),
                 dialogue_id: head.dialogue_id.clone(),
                 project_id: head.project_id.clone(),
@@ -582,35 +659,17 @@ impl DialogueActor {
                 kind: change.revision_kind().to_owned(),
                 edit_type,
                 reverted_to,
-                patch: serde_json::to_string(&patch).map_err(|e| (ApiError::internal(e), true))?,
-                details: change.details.to_string(),
+                patch: patch_text,
+                details: details_text,
             });
-            patches.push(patch);
-            details.push(change.details.clone());
+            prepared.patches.push(done.patch.clone());
+            prepared.details.push(change.details.clone());
+            applied.push(done);
         }
+        head.content_size = size;
         head.revision_number = number;
-        head.revision_id = revisions.last().map(|r| r.id.clone()).or(base_id);
-        Ok((revisions, patches, details))
-    }
-
-    /// Rebuilds the speculative head from the stored one and every accepted write, after a
-    /// failed change may have left it half-changed. Rare: only refused changes get here.
-    fn restore_speculative(&mut self) {
-        let Some(durable) = self.durable.clone() else { return };
-        let mut content = (*durable.content).clone();
-        let mut head = durable;
-        let accepted = self.in_flight.iter().flat_map(|batch| batch.writes.iter()).chain(self.pending.iter());
-        for write in accepted {
-            for (record, patch) in write.revisions.iter().zip(&write.patches) {
-                if let Err(error) = json_patch::patch(&mut content, patch) {
-                    tracing::error!(dialogue_id = %self.dialogue_id, error = %error, "an accepted patch no longer applies");
-                }
-                head.revision_number = record.number;
-                head.revision_id = Some(record.id.clone());
-            }
-        }
-        head.content = Arc::new(content);
-        self.speculative = Some(head);
+        head.revision_id = prepared.revisions.last().map(|r| r.id.clone()).or(base_id);
+        Ok(prepared)
     }
 
     /// Sends everything queued to the store as one batch, unless a batch is already in flight.
@@ -711,11 +770,7 @@ impl DialogueActor {
             Reply::Rest(_) => None,
         };
         for revision in &revisions {
-            let description = revision.describe();
-            self.broadcast(&protocol::revision(&description), origin.as_ref().map(|(id, _)| id.as_str()));
-            if let Some((session_id, reference)) = &origin {
-                self.send_to(session_id, protocol::ack(reference, &description));
-            }
+            self.announce_revision(revision, origin.as_ref().map(|(id, reference)| (id.as_str(), reference.as_str())));
         }
         if let Reply::Rest(sender) = write.reply {
             let _ = sender.send(Ok(WriteOutcome { revisions, head: head.clone() }));
@@ -771,27 +826,34 @@ impl DialogueActor {
             tokio::time::sleep(pause).await;
             load_state(&store, &dialogue_id, log_capacity).await
         };
-        let known = self.durable.as_ref().map_or(0, |head| head.revision_number);
         ctx.wait(load.into_actor(self).map(move |result, actor, ctx| match result {
             Ok(Some(state)) => {
-                actor.durable = Some(state.head.clone());
-                actor.speculative = Some(state.head);
-                actor.log = state.log;
-                actor.last_snapshot = state.last_snapshot;
-                actor.last_release_number = state.last_release_number;
-                actor.loaded = Loaded::Ready;
-                let mut known = known;
+                let stored = state.head.revision_number;
+                actor.install(state);
+                if stored < actor.announced {
+                    // Revisions the sessions were sent are not stored (the database lost them):
+                    // their numbers will be issued again, so the sessions must start over.
+                    tracing::error!(
+                        dialogue_id = %actor.dialogue_id,
+                        announced = actor.announced,
+                        stored,
+                        "acknowledged revisions are missing from the database; resynchronizing sessions"
+                    );
+                    actor.close_sessions(close::RESYNC);
+                    actor.announced = stored;
+                }
                 let head = actor.durable.clone();
                 for write in done {
-                    known += write.revisions.len() as i64;
                     if let Some(head) = &head {
                         actor.announce(write, head, false);
                     }
                 }
-                let missed: Vec<Arc<Revision>> = actor.log.iter().filter(|r| r.number() > known).cloned().collect();
-                if missed.first().is_some_and(|first| first.number() != known + 1) {
-                    // More happened than the log holds: sessions must start over from a welcome.
+                let announced = actor.announced;
+                let missed: Vec<Arc<Revision>> = actor.log.iter().filter(|r| r.number() > announced).cloned().collect();
+                if missed.first().map_or(stored > announced, |first| first.number() != announced + 1) {
+                    // More happened than the log holds: sessions catch up from a new welcome.
                     actor.close_sessions(close::TOO_SLOW);
+                    actor.announced = stored;
                 } else {
                     actor.broadcast_revisions(&missed);
                 }
@@ -818,13 +880,24 @@ impl DialogueActor {
             }
             Err(error) => {
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reloading a dialogue failed");
+                let cause = LoadFailure::of(&error);
                 for write in done.into_iter().chain(retry) {
-                    actor.answer_error(write.reply, ApiError::Unavailable);
+                    actor.answer_error(write.reply, cause.error());
                 }
-                actor.fail_all(|| ApiError::Unavailable);
+                actor.fail_all(|| cause.error());
                 ctx.stop();
             }
         }));
+    }
+
+    /// Makes a freshly loaded state the actor's.
+    fn install(&mut self, state: LoadedState) {
+        self.durable = Some(state.head.clone());
+        self.speculative = Some(state.head);
+        self.log = state.log;
+        self.last_snapshot = state.last_snapshot;
+        self.last_release_number = state.last_release_number;
+        self.loaded = Loaded::Ready;
     }
 
     /// Answers every queued write with an error.
@@ -888,36 +961,47 @@ struct LoadedState {
     last_release_number: i64,
 }
 
-/// Reads the head; applies (and writes back) revisions stored after it, which exist when a
-/// process died between storing revisions and updating the head.
-async fn load_state(store: &Store, dialogue_id: &str, log_capacity: usize) -> anyhow::Result<Option<LoadedState>> {
+/// Reads the head and, in the same query, the recent log together with any revisions stored
+/// after the head (they exist when the head write lagged behind: it is derived data). One read,
+/// so the log never runs ahead of the head it is loaded with. A store failure is
+/// [`StoreError::Unavailable`] (`503`); a dialogue whose stored state does not read back is
+/// [`StoreError::Other`] (`500`, with the cause in the log).
+async fn load_state(store: &Store, dialogue_id: &str, log_capacity: usize) -> Result<Option<LoadedState>, StoreError> {
+    let corrupt = |what: String| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {what}"));
     let Some(record) = store.dialogue_by_id_any_project(dialogue_id).await? else {
         return Ok(None);
     };
-    let mut head = Head::from_record(record)?;
-    let behind = store.revisions_between(dialogue_id, head.revision_number, i64::MAX).await?;
-    if !behind.is_empty() {
-        let mut content = (*head.content).clone();
-        for record in &behind {
-            if record.number != head.revision_number + 1 {
-                anyhow::bail!("dialogue {dialogue_id}: revision {} follows {}", record.number, head.revision_number);
+    let mut head = Head::from_record(record).map_err(|e| corrupt(format!("its head does not parse: {e}")))?;
+    let window = i64::try_from(log_capacity.min(200)).unwrap_or(200);
+    let records = store.revisions_between(dialogue_id, (head.revision_number - window).max(0), i64::MAX).await?;
+    let mut log = VecDeque::with_capacity(records.len());
+    let mut repaired = 0;
+    let mut content = None;
+    for record in records {
+        let revision = Revision::from_record(record).map_err(|e| corrupt(format!("a revision does not parse: {e}")))?;
+        let number = revision.number();
+        if number > head.revision_number {
+            if number != head.revision_number + 1 {
+                return Err(corrupt(format!("revision {number} follows {}", head.revision_number)));
             }
-            let revision = Revision::from_record(record.clone())?;
-            json_patch::patch(&mut content, &revision.patch)?;
-            head.revision_number = record.number;
-            head.revision_id = Some(record.id.clone());
+            let content = content.get_or_insert_with(|| (*head.content).clone());
+            patch::replay(content, &revision.patch)
+                .map_err(|e| corrupt(format!("revision {number} does not apply: {e}")))?;
+            head.revision_number = number;
+            head.revision_id = Some(revision.record.id.clone());
+            repaired += 1;
         }
+        log.push_back(Arc::new(revision));
+    }
+    while log.len() > log_capacity {
+        log.pop_front();
+    }
+    if let Some(content) = content {
+        head.content_size = serialized_len(&content);
         head.content = Arc::new(content);
-        tracing::info!(%dialogue_id, repaired = behind.len(), "head repaired from stored revisions");
+        tracing::info!(%dialogue_id, repaired, "head repaired from stored revisions");
         store.advance_dialogue_head(&head.to_record(true)).await?;
     }
-    let recent = i64::try_from(log_capacity.min(200)).unwrap_or(200);
-    let log = store
-        .latest_revisions(dialogue_id, recent)
-        .await?
-        .into_iter()
-        .map(|record| Revision::from_record(record).map(Arc::new))
-        .collect::<anyhow::Result<VecDeque<_>>>()?;
     let last_snapshot = store.snapshot_at_or_before(dialogue_id, i64::MAX).await?.map_or(0, |s| s.number);
     let latest_release = store.latest_release(dialogue_id).await?;
     if let Some(release) = &latest_release {
@@ -945,7 +1029,8 @@ impl Actor for DialogueActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.fail_all(|| ApiError::Unavailable);
+        let failure = self.failure.take();
+        self.fail_all(|| failure.as_ref().map_or(ApiError::Unavailable, LoadFailure::error));
         if matches!(self.loaded, Loaded::Missing) {
             self.close_sessions(close::DELETED);
         } else {
@@ -1087,17 +1172,23 @@ impl DialogueActor {
                 return;
             }
         };
-        let mut content = (*durable.content).clone();
-        if json_patch::patch(&mut content, &revision.patch).is_err() {
-            self.reload_and_retry(Vec::new(), Vec::new(), ctx);
-            return;
+        // Nothing is queued, so the speculative head is the durable one: let it go, and apply
+        // the revision in place (no copy when no one else holds the content).
+        self.speculative = None;
+        let Some(mut head) = self.durable.take() else { return };
+        let content = Arc::make_mut(&mut head.content);
+        match patch::apply(content, head.content_size, &revision.patch, Bounds::NONE) {
+            Ok(applied) => head.content_size = applied.size,
+            Err(error) => {
+                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "a revision from the feed does not apply");
+                self.speculative = Some(head.clone());
+                self.durable = Some(head);
+                self.reload_and_retry(Vec::new(), Vec::new(), ctx);
+                return;
+            }
         }
-        let head = Head {
-            content: Arc::new(content),
-            revision_number: revision.number(),
-            revision_id: Some(revision.record.id.clone()),
-            ..durable.clone()
-        };
+        head.revision_number = revision.number();
+        head.revision_id = Some(revision.record.id.clone());
         self.durable = Some(head.clone());
         self.speculative = Some(head);
         self.log.push_back(revision.clone());

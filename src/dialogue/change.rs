@@ -1,11 +1,13 @@
-//! Changes to a dialogue and how each applies to a description: a pure module (no I/O), so the
-//! actor's write path and the tests share one definition of what every change does.
+//! Changes to a dialogue and how each applies to its content: a pure module (no I/O). The
+//! actor's write path and the tests run the same `Change::apply`, so the tests cover the code
+//! that runs.
 
 use json_patch::Patch;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::patch;
+use crate::limits::{Limits, serialized_len, too_large};
+use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
 
 /// What a client asked to change.
@@ -46,69 +48,82 @@ pub struct Change {
     pub created: Option<i64>,
 }
 
-/// The outcome of applying a change.
-#[derive(Debug, Clone)]
+/// What a change needs to know besides the content: the schemas, the limits, and whether the
+/// caller may archive.
+#[derive(Clone, Copy)]
+pub struct Rules<'a> {
+    /// Validation of the result.
+    pub schemas: &'a Schemas,
+    /// Size and depth limits.
+    pub limits: &'a Limits,
+    /// Whether `is_archived` may change.
+    pub may_archive: bool,
+}
+
+/// A change that applied: the patch as applied (what its revision stores), the content's new
+/// serialized size, and how to take it back.
 pub struct Applied {
-    /// The description after the change.
-    pub content: Value,
-    /// The patch as applied (what the revision stores); `None` when nothing changed.
-    pub patch: Option<Patch>,
+    /// The patch as applied.
+    pub patch: Patch,
+    /// The content's serialized size after it.
+    pub size: usize,
+    undo: Undo,
+}
+
+enum Undo {
+    /// An edit: its own undo log.
+    Patch(patch::Applied),
+    /// A replacement or revert: the content before it.
+    Content(Value),
+}
+
+impl Applied {
+    /// Takes the change back: `content` is again as it was before.
+    pub fn revert(self, content: &mut Value) {
+        match self.undo {
+            Undo::Patch(applied) => applied.revert(content),
+            Undo::Content(before) => *content = before,
+        }
+    }
 }
 
 impl Change {
-    /// Applies the change to `content` and validates the result. A change that changes nothing
-    /// (a PUT of the same description) gives `patch: None` and stores no revision.
-    pub fn apply(&self, mut content: Value, schemas: &Schemas) -> Result<Applied, ApiError> {
-        let patch = match &self.kind {
+    /// Applies the change to `content` (whose serialized size is `size`) in place, and checks
+    /// the result: the dialogue schema, the size limit (`413`, also half-way through a patch),
+    /// and the archive right (`403`). Returns `None` when nothing changed (a PUT of the same
+    /// description, which stores no revision). On any error `content` is unchanged. This is
+    /// the one way a change is ever applied, in production and in the tests alike.
+    pub fn apply(&self, content: &mut Value, size: usize, rules: Rules<'_>) -> Result<Option<Applied>, ApiError> {
+        let archived = content.get("is_archived").cloned();
+        let applied = match &self.kind {
             ChangeKind::Edit { patch, .. } => {
-                patch::apply(&mut content, patch)?;
-                schemas.validate_dialogue_after(&content, patch)?;
-                return Ok(Applied { content, patch: Some(patch.clone()) });
-            }
-            ChangeKind::Replace { content: replacement } => {
-                let patch = json_patch::diff(&content, replacement);
-                if patch.is_empty() {
-                    return Ok(Applied { content, patch: None });
+                let bounds = Bounds { max_size: rules.limits.max_dialogue_bytes, max_depth: rules.limits.max_depth };
+                let applied = patch::apply(content, size, patch, bounds)?;
+                if let Err(error) = rules.schemas.validate_dialogue_after(content, patch) {
+                    applied.revert(content);
+                    return Err(error);
                 }
-                content = replacement.clone();
-                patch
+                Applied { patch: patch.clone(), size: applied.size, undo: Undo::Patch(applied) }
             }
-            ChangeKind::Revert { target, .. } => {
-                let patch = json_patch::diff(&content, target);
-                content = target.clone();
-                patch
-            }
-        };
-        schemas.validate_dialogue(&content)?;
-        Ok(Applied { content, patch: Some(patch) })
-    }
-
-    /// Applies the change to `content` in place and validates the result; returns the patch as
-    /// applied, or `None` when nothing changed. On an error `content` may be left half-changed:
-    /// the caller must restore it (the actor rebuilds it from what it has accepted).
-    pub fn apply_in_place(&self, content: &mut Value, schemas: &Schemas) -> Result<Option<Patch>, ApiError> {
-        match &self.kind {
-            ChangeKind::Edit { patch, .. } => {
-                patch::apply(content, patch)?;
-                schemas.validate_dialogue_after(content, patch)?;
-                Ok(Some(patch.clone()))
-            }
-            ChangeKind::Replace { content: replacement } => {
+            ChangeKind::Replace { content: replacement } | ChangeKind::Revert { target: replacement, .. } => {
                 let patch = json_patch::diff(content, replacement);
-                if patch.is_empty() {
+                if patch.is_empty() && matches!(self.kind, ChangeKind::Replace { .. }) {
                     return Ok(None);
                 }
-                schemas.validate_dialogue(replacement)?;
-                *content = replacement.clone();
-                Ok(Some(patch))
+                let new_size = serialized_len(replacement);
+                if new_size > rules.limits.max_dialogue_bytes && new_size > size {
+                    return Err(too_large(rules.limits.max_dialogue_bytes, new_size));
+                }
+                rules.schemas.validate_dialogue(replacement)?;
+                let before = std::mem::replace(content, replacement.clone());
+                Applied { patch, size: new_size, undo: Undo::Content(before) }
             }
-            ChangeKind::Revert { target, .. } => {
-                schemas.validate_dialogue(target)?;
-                let patch = json_patch::diff(content, target);
-                *content = target.clone();
-                Ok(Some(patch))
-            }
+        };
+        if !rules.may_archive && content.get("is_archived") != archived.as_ref() {
+            applied.revert(content);
+            return Err(ApiError::Forbidden("Archiving a dialogue needs project:admin".into()));
         }
+        Ok(Some(applied))
     }
 
     /// `revert` or `edit`.
@@ -120,11 +135,6 @@ impl Change {
     }
 }
 
-/// Whether a change flips `is_archived` (which needs the archive right).
-pub fn archives(before: &Value, after: &Value) -> bool {
-    before.get("is_archived") != after.get("is_archived")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +142,10 @@ mod tests {
 
     fn schemas() -> Schemas {
         Schemas::load(None).unwrap()
+    }
+
+    fn rules(schemas: &Schemas) -> Rules<'_> {
+        Rules { schemas, limits: &Limits::DEFAULT, may_archive: true }
     }
 
     fn content() -> Value {
@@ -146,38 +160,76 @@ mod tests {
         }
     }
 
+    /// Applies a change to a fresh content; the content after it, or the error.
+    fn applied(change: &Change, rules: Rules<'_>) -> Result<(Value, Option<Patch>), ApiError> {
+        let mut content = content();
+        let size = serialized_len(&content);
+        let applied = change.apply(&mut content, size, rules)?;
+        if let Some(applied) = &applied {
+            assert_eq!(applied.size, serialized_len(&content), "the size is tracked");
+        }
+        Ok((content, applied.map(|a| a.patch)))
+    }
+
     #[test]
     fn an_edit_applies_and_validates() {
-        let applied =
-            edit(json!([{ "op": "replace", "path": "/title", "value": "U" }])).apply(content(), &schemas()).unwrap();
-        assert_eq!(applied.content["title"], "U");
-        assert!(applied.patch.is_some());
-        let invalid = edit(json!([{ "op": "replace", "path": "/title", "value": 3 }])).apply(content(), &schemas());
+        let schemas = schemas();
+        let (after, patch) =
+            applied(&edit(json!([{ "op": "replace", "path": "/title", "value": "U" }])), rules(&schemas)).unwrap();
+        assert_eq!(after["title"], "U");
+        assert!(patch.is_some());
+        let invalid = applied(&edit(json!([{ "op": "replace", "path": "/title", "value": 3 }])), rules(&schemas));
         assert_eq!(invalid.unwrap_err().kind(), "validation_error");
-        let conflict = edit(json!([{ "op": "remove", "path": "/nothing" }])).apply(content(), &schemas());
+        let conflict = applied(&edit(json!([{ "op": "remove", "path": "/nothing" }])), rules(&schemas));
         assert_eq!(conflict.unwrap_err().kind(), "patch_conflict");
     }
 
     #[test]
+    fn a_refused_change_leaves_the_content_as_it_was() {
+        let schemas = schemas();
+        let refused = [
+            edit(
+                json!([{ "op": "replace", "path": "/title", "value": "U" }, { "op": "replace", "path": "/title", "value": 3 }]),
+            ),
+            edit(json!([{ "op": "replace", "path": "/is_archived", "value": true }])),
+            Change { kind: ChangeKind::Replace { content: json!({ "title": 1 }) }, details: json!({}), created: None },
+        ];
+        for change in refused {
+            let mut content = content();
+            let size = serialized_len(&content);
+            let rules = Rules { may_archive: false, ..rules(&schemas) };
+            assert!(change.apply(&mut content, size, rules).is_err());
+            assert_eq!(content, self::content());
+        }
+    }
+
+    #[test]
+    fn a_dialogue_may_not_outgrow_its_limit() {
+        let schemas = schemas();
+        let limits = Limits { max_dialogue_bytes: 200, ..Limits::DEFAULT };
+        let rules = Rules { limits: &limits, ..rules(&schemas) };
+        let long = edit(json!([{ "op": "replace", "path": "/title", "value": "x".repeat(300) }]));
+        assert_eq!(applied(&long, rules).unwrap_err().kind(), "payload_too_large");
+        let mut big = content();
+        big["title"] = json!("y".repeat(300));
+        let replace = Change { kind: ChangeKind::Replace { content: big }, details: json!({}), created: None };
+        assert_eq!(applied(&replace, rules).unwrap_err().kind(), "payload_too_large");
+    }
+
+    #[test]
     fn a_replace_stores_the_difference_or_nothing() {
+        let schemas = schemas();
         let same = Change { kind: ChangeKind::Replace { content: content() }, details: json!({}), created: None };
-        assert!(same.apply(content(), &schemas()).unwrap().patch.is_none());
+        assert!(applied(&same, rules(&schemas)).unwrap().1.is_none());
         let mut renamed = content();
         renamed["title"] = json!("New");
         let change =
             Change { kind: ChangeKind::Replace { content: renamed.clone() }, details: json!({}), created: None };
-        let applied = change.apply(content(), &schemas()).unwrap();
+        let (after, patch) = applied(&change, rules(&schemas)).unwrap();
+        assert_eq!(after, renamed);
         let mut replayed = content();
-        json_patch::patch(&mut replayed, &applied.patch.unwrap()).unwrap();
+        patch::replay(&mut replayed, &patch.unwrap()).unwrap();
         assert_eq!(replayed, renamed);
-    }
-
-    #[test]
-    fn archiving_is_detected() {
-        let mut archived = content();
-        archived["is_archived"] = json!(true);
-        assert!(archives(&content(), &archived));
-        assert!(!archives(&content(), &content()));
     }
 }
 
@@ -257,6 +309,7 @@ mod revert_properties {
         #[test]
         fn reverting_to_k_restores_exactly_the_state_after_k(edits in prop::collection::vec(edit(), 1..40), pick in any::<usize>()) {
             let schemas = Schemas::load(None).unwrap();
+            let rules = Rules { schemas: &schemas, limits: &Limits::DEFAULT, may_archive: true };
             let mut content = json!({ "title": "t", "sequences": [{ "id": "start", "title": "s", "blocks": [] }], "is_archived": false });
             let mut states = vec![content.clone()];
             let mut counter = 0;
@@ -267,8 +320,8 @@ mod revert_properties {
                     details: json!({}),
                     created: None,
                 };
-                let applied = change.apply(content.clone(), &schemas).unwrap();
-                content = applied.content;
+                let size = serialized_len(&content);
+                change.apply(&mut content, size, rules).unwrap();
                 states.push(content.clone());
             }
             let k = pick % states.len();
@@ -277,11 +330,13 @@ mod revert_properties {
                 details: json!({}),
                 created: None,
             };
-            let applied = revert.apply(content.clone(), &schemas).unwrap();
-            prop_assert_eq!(&applied.content, &states[k]);
+            let before = content.clone();
+            let size = serialized_len(&content);
+            let applied = revert.apply(&mut content, size, rules).unwrap().unwrap();
+            prop_assert_eq!(&content, &states[k]);
             // The stored patch, replayed on the state before the revert, gives the same result.
-            let mut replayed = content.clone();
-            json_patch::patch(&mut replayed, &applied.patch.unwrap()).unwrap();
+            let mut replayed = before;
+            patch::replay(&mut replayed, &applied.patch).unwrap();
             prop_assert_eq!(&replayed, &states[k]);
         }
     }

@@ -24,7 +24,7 @@ pub async fn state_at(store: &Store, dialogue_id: &str, number: i64) -> Result<V
     }
     for record in records {
         let revision = Revision::from_record(record).map_err(ApiError::internal)?;
-        json_patch::patch(&mut content, &revision.patch).map_err(|e| {
+        crate::patch::replay(&mut content, &revision.patch).map_err(|e| {
             ApiError::internal(anyhow::anyhow!("stored revision {} does not apply: {e}", revision.number()))
         })?;
     }

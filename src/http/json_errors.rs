@@ -21,9 +21,9 @@ fn rewrite<B: MessageBody + 'static>(response: ServiceResponse<B>) -> actix_web:
         return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
     }
     let status = response.status();
-    let limit = response.request().app_data::<web::Data<AppState>>().map(|state| state.settings.body_limit);
+    let limit = response.request().app_data::<web::Data<AppState>>().map(|state| state.limits.max_body_bytes);
     let api_error = match error::for_status(status) {
-        ApiError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge { limit: limit.unwrap_or_default() },
+        ApiError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge { limit: limit.unwrap_or_default(), size: None },
         other => other,
     };
     let (request, original) = response.into_parts();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::Limits;
 
 /// A serialized text frame, shared between every session that receives it.
 pub type Frame = Arc<str>;
@@ -29,8 +30,11 @@ pub mod close {
     pub const ACCESS_REVOKED: u16 = 4403;
     /// The dialogue or its project was deleted.
     pub const DELETED: u16 = 4404;
-    /// The session fell too far behind.
+    /// The session fell too far behind: reconnect with `since`.
     pub const TOO_SLOW: u16 = 4008;
+    /// Revisions this session was sent are not stored (the database lost them after
+    /// acknowledging them): reconnect without `since`, from a new `welcome`.
+    pub const RESYNC: u16 = 4009;
     /// The client stopped answering pings.
     pub const UNRESPONSIVE: u16 = 1011;
 }
@@ -133,11 +137,15 @@ pub enum ClientFrame {
 /// A refused client frame: its `ref` (when it had one) and the error frame to send.
 pub type Refusal = Frame;
 
-/// Parses a client text frame.
-pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
+/// Parses a client text frame, within the server's limits (nesting depth, patch operations).
+pub fn parse(text: &str, limits: &Limits) -> Result<ClientFrame, Refusal> {
     let value: Value = serde_json::from_str(text).map_err(|e| invalid(None, format!("Not JSON: {e}")))?;
     let reference = value.get("ref").and_then(Value::as_str).map(str::to_owned);
     let refuse = |message: &str| invalid(reference.as_deref(), message);
+    if let Err(error) = limits.check_depth(&value) {
+        return Err(self::error(reference.as_deref(), &error));
+    }
+    let max_operations = limits.max_patch_ops;
     let Some(kind) = value.get("type").and_then(Value::as_str) else {
         return Err(refuse("A frame is a JSON object with a string `type`"));
     };
@@ -158,7 +166,7 @@ pub fn parse(text: &str) -> Result<ClientFrame, Refusal> {
                 .filter(|n| *n >= 0)
                 .ok_or_else(|| refuse("A patch needs `base_revision`, a revision number"))?;
             let raw = value.get("patch").cloned().ok_or_else(|| refuse("A patch needs `patch`, an RFC 6902 array"))?;
-            let patch = crate::patch::parse_patch(raw, crate::patch::MAX_OPERATIONS)
+            let patch = crate::patch::parse_patch(raw, max_operations)
                 .map_err(|error| crate::live::protocol::error(Some(&reference), &error))?;
             let edit_type = match value.get("edit_type") {
                 None | Some(Value::Null) => None,
@@ -181,7 +189,7 @@ mod tests {
     use super::*;
 
     fn refused(text: &str) -> Value {
-        serde_json::from_str(&parse(text).unwrap_err()).unwrap()
+        serde_json::from_str(&parse(text, &Limits::DEFAULT).unwrap_err()).unwrap()
     }
 
     #[test]
@@ -199,6 +207,7 @@ mod tests {
     fn a_patch_frame_parses() {
         let frame = parse(
             r#"{"type":"patch","ref":"a","base_revision":3,"patch":[{"op":"remove","path":"/x"}],"edit_type":"t"}"#,
+            &Limits::DEFAULT,
         );
         let Ok(ClientFrame::Patch { reference, base_revision, patch, edit_type, details }) = frame else {
             panic!("expected a patch");
@@ -211,5 +220,9 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(refused(&too_many)["ref"], "b");
+        let deep = (0..70).fold(json!(1), |inner, _| json!([inner]));
+        let too_deep = json!({ "type": "patch", "ref": "c", "base_revision": 0, "patch": [{ "op": "add", "path": "/x", "value": deep }] });
+        let refusal = refused(&too_deep.to_string());
+        assert_eq!((refusal["ref"].as_str(), refusal["error"]["type"].as_str()), (Some("c"), Some("validation_error")));
     }
 }

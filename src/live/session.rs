@@ -165,7 +165,7 @@ async fn serve(
 /// Handles one text frame; returns a frame to send straight back (`pong`, or an `error` found
 /// before the actor was involved).
 async fn on_client_frame(params: &SessionParams, session_id: &str, text: &str) -> Option<protocol::Frame> {
-    let frame = match protocol::parse(text) {
+    let frame = match protocol::parse(text, &params.state.limits) {
         Ok(frame) => frame,
         Err(refusal) => return Some(refusal),
     };

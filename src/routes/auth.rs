@@ -5,12 +5,12 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::describe_user;
 use crate::auth::{self, Caller, passwords};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::AnonymousJsonBody;
 use crate::state::AppState;
 use crate::store::{TokenKind, UserRecord};
 
@@ -31,9 +31,8 @@ struct Credentials {
 pub(crate) async fn verify_credentials(
     state: &AppState,
     req: &HttpRequest,
-    raw: &[u8],
+    value: Value,
 ) -> Result<UserRecord, ApiError> {
-    let value = body::json(req, raw)?;
     state.schemas.validate("credentials", &value)?;
     let credentials: Credentials = serde_json::from_value(value).map_err(ApiError::internal)?;
     let email = auth::normalize_email(&credentials.email);
@@ -46,8 +45,12 @@ pub(crate) async fn verify_credentials(
     }
 }
 
-async fn create_token(req: HttpRequest, state: web::Data<AppState>, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let user = verify_credentials(&state, &req, &raw).await?;
+async fn create_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    AnonymousJsonBody(value): AnonymousJsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let user = verify_credentials(&state, &req, value).await?;
     let issued = auth::issue_token(&state, &user.id, TokenKind::Bearer).await?;
     tracing::info!(user_id = %user.id, "bearer token issued");
     Ok(HttpResponse::Created().json(json!({
@@ -74,9 +77,9 @@ fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
 async fn create_session(
     req: HttpRequest,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let user = verify_credentials(&state, &req, &raw).await?;
+    let user = verify_credentials(&state, &req, value).await?;
     let issued = auth::issue_token(&state, &user.id, TokenKind::Session).await?;
     let ttl = i64::try_from(state.settings.token_ttl().as_secs()).unwrap_or(i64::MAX);
     tracing::info!(user_id = %user.id, "browser session started");

@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use super::projects::viewable_project;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
-use crate::patch;
 use crate::state::AppState;
 use crate::store::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord, new_id, now_millis};
 use crate::vault::{Sealed, VaultError};
@@ -131,13 +130,11 @@ async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>
 }
 
 async fn create(
-    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::ManageChannels)?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("new-channel", &value)?;
     let text = |field: &str| value.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
     let provider_id = text("provider_id");
@@ -215,14 +212,12 @@ async fn admin_channel(state: &AppState, caller: &Caller, id: &str) -> Result<Ch
 }
 
 async fn replace(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let channel = admin_channel(&state, &caller, &path).await?;
-    let mut value = body::json(&req, &raw)?;
     state.schemas.validate_replacement("channel", &mut value)?;
     let update = ChannelUpdate {
         project_id: value.get("project_id").and_then(Value::as_str).map(str::to_owned),
@@ -232,18 +227,14 @@ async fn replace(
 }
 
 async fn patch_channel(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
     let channel = admin_channel(&state, &caller, &path).await?;
-    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
-    state.schemas.check_patch_paths("channel", &operations)?;
-    let mut description = describe_one(&state, &channel).await?;
-    patch::apply(&mut description, &operations)?;
-    state.schemas.validate("channel", &description)?;
+    let current = describe_one(&state, &channel).await?;
+    let description = state.schemas.patched("channel", current, &operations, &state.limits)?;
     let update = ChannelUpdate {
         project_id: description.get("project_id").and_then(Value::as_str).map(str::to_owned),
         credentials: description.get("credentials").cloned(),

@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use super::projects::viewable_project;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
-use crate::patch;
 use crate::state::AppState;
 use crate::store::{ContactFilter, ContactRecord, new_id, now_millis};
 
@@ -89,15 +88,13 @@ fn fields(value: &Value, base: ContactRecord) -> ContactRecord {
 }
 
 async fn create(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = path.into_inner();
     project_access(&state, &caller, &project_id, true).await?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("contact", &value)?;
     let now = now_millis();
     let base = ContactRecord {
@@ -171,50 +168,41 @@ async fn store_replacement(state: &AppState, value: &Value, current: ContactReco
 }
 
 async fn replace(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, id) = path.into_inner();
     project_access(&state, &caller, &project_id, true).await?;
     let current = load(&state, &project_id, &id).await?;
-    let mut value = body::json(&req, &raw)?;
     state.schemas.validate_replacement("contact", &mut value)?;
     store_replacement(&state, &value, current).await
 }
 
 async fn patch_contact(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, id) = path.into_inner();
     project_access(&state, &caller, &project_id, true).await?;
     let current = load(&state, &project_id, &id).await?;
-    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
-    state.schemas.check_patch_paths("contact", &operations)?;
-    let mut description = describe(&current)?;
-    patch::apply(&mut description, &operations)?;
-    state.schemas.validate("contact", &description)?;
+    let description = state.schemas.patched("contact", describe(&current)?, &operations, &state.limits)?;
     store_replacement(&state, &description, current).await
 }
 
 /// `{"ids":[…],"update":{…}}`: the same update for every listed contact, all or nothing; an
 /// unknown id fails the whole request.
 async fn bulk_update(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = path.into_inner();
     project_access(&state, &caller, &project_id, true).await?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate("contact-bulk-update", &value)?;
     let ids: Vec<String> = serde_json::from_value(value["ids"].clone()).map_err(ApiError::internal)?;
     let mut set = doc! { "updated": now_millis() };

@@ -10,9 +10,8 @@ use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::{self, Access, Flags};
 use crate::dialogue::{Head, WriteRequest};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
-use crate::patch;
 use crate::state::AppState;
 use crate::store::{DialogueRecord, new_id, now_millis};
 
@@ -113,15 +112,13 @@ async fn list(
 }
 
 async fn create(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project = viewable_project(&state, &caller, &path).await?;
     caller.require(Action::CreateDialogue { project: &project.id })?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("dialogue", &value)?;
     let content = description::content_from(&value);
     state.schemas.validate_dialogue(&content)?;
@@ -206,11 +203,10 @@ async fn replace(
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, dialogue_id) = path.into_inner();
     let access = editable(&caller, &project_id, &dialogue_id)?;
-    let mut value = body::json(&req, &raw)?;
     state.schemas.validate_replacement("dialogue", &mut value)?;
     let content = description::content_from(&value);
     let request = single_change(&req, &caller, &project_id, &dialogue_id, ChangeKind::Replace { content });
@@ -223,11 +219,10 @@ async fn patch_dialogue(
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, dialogue_id) = path.into_inner();
     let access = editable(&caller, &project_id, &dialogue_id)?;
-    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
     state.schemas.check_patch_paths("dialogue", &operations)?;
     let kind = ChangeKind::Edit { patch: operations, edit_type: None };
     let request = single_change(&req, &caller, &project_id, &dialogue_id, kind);

@@ -13,7 +13,7 @@ use super::projects::viewable_project;
 use crate::auth::permissions::{PermissionKind, PermissionScope};
 use crate::auth::{Action, Caller, Permission, secrets};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::JsonBody;
 use crate::http::pagination::{self, PageRequest};
 use crate::state::AppState;
 use crate::store::{InviteRecord, new_id, now_millis};
@@ -57,15 +57,13 @@ struct NewInvite {
 }
 
 async fn create(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = path.into_inner();
     administered_project(&state, &caller, &project_id).await?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("invite", &value)?;
     let new: NewInvite = serde_json::from_value(value).map_err(ApiError::internal)?;
     let now = now_millis();

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, Caller, passwords, secrets};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{AnonymousJsonBody, JsonBody};
 use crate::mail::Mail;
 use crate::state::AppState;
 use crate::store::{PasswordReset, now_millis};
@@ -30,12 +30,10 @@ struct PasswordChange {
 }
 
 async fn change(
-    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let value = body::json(&req, &raw)?;
     state.schemas.validate("password-change", &value)?;
     let request: PasswordChange = serde_json::from_value(value).map_err(ApiError::internal)?;
     if !passwords::verify(request.old_password, Some(caller.user.password_hash.clone())).await? {
@@ -64,9 +62,8 @@ struct ResetRequest {
 async fn request_reset(
     req: HttpRequest,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let value = body::json(&req, &raw)?;
     state.schemas.validate("password-reset", &value)?;
     let request: ResetRequest = serde_json::from_value(value).map_err(ApiError::internal)?;
     let email = auth::normalize_email(&request.email);
@@ -111,8 +108,10 @@ struct Confirmation {
     password: SecretString,
 }
 
-async fn confirm(req: HttpRequest, state: web::Data<AppState>, raw: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let value = body::json(&req, &raw)?;
+async fn confirm(
+    state: web::Data<AppState>,
+    AnonymousJsonBody(value): AnonymousJsonBody,
+) -> Result<HttpResponse, ApiError> {
     state.schemas.validate("password-confirmation", &value)?;
     let request: Confirmation = serde_json::from_value(value).map_err(ApiError::internal)?;
     // Check the new password before consuming the single-use token, so a weak choice can be retried.

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::auth::permissions::{PermissionKind, PermissionScope};
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::JsonBody;
 use crate::http::pagination::{self, PageRequest};
 use crate::state::AppState;
 use crate::store::{UserRecord, new_id};
@@ -89,14 +89,12 @@ struct NewPermission {
 }
 
 async fn grant(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("permission", &value)?;
     let new: NewPermission = serde_json::from_value(value).map_err(ApiError::internal)?;
     let permission = Permission { id: new_id(), kind: new.kind, properties: new.properties };

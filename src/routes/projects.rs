@@ -9,9 +9,8 @@ use crate::auth::permissions::{PermissionKind, PermissionScope};
 use crate::auth::{Action, Caller, Permission};
 use crate::dialogue::description::{self, Access};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
-use crate::patch;
 use crate::state::AppState;
 use crate::store::{ProjectRecord, ProjectScope, new_id};
 
@@ -77,13 +76,11 @@ struct ProjectBody {
 }
 
 async fn create(
-    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::CreateProject)?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("project", &value)?;
     let new: ProjectBody = serde_json::from_value(value).map_err(ApiError::internal)?;
     let project = state
@@ -133,34 +130,26 @@ async fn writable_project(state: &AppState, caller: &Caller, id: &str) -> Result
 }
 
 async fn replace(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let project = writable_project(&state, &caller, &path).await?;
-    let mut value = body::json(&req, &raw)?;
     state.schemas.validate_replacement("project", &mut value)?;
     let stored = update(&state, project, |_| Ok(value.clone())).await?;
     Ok(HttpResponse::Ok().json(describe(&state, &caller, &stored).await?))
 }
 
 async fn patch_project(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
     let project = writable_project(&state, &caller, &path).await?;
-    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
-    state.schemas.check_patch_paths("project", &operations)?;
     let stored = update(&state, project, |current| {
-        let mut description = summarize(current);
-        patch::apply(&mut description, &operations)?;
-        state.schemas.validate("project", &description)?;
-        Ok(description)
+        state.schemas.patched("project", summarize(current), &operations, &state.limits)
     })
     .await?;
     Ok(HttpResponse::Ok().json(describe(&state, &caller, &stored).await?))

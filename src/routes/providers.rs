@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::channels::{summarize_channel, summarize_provider};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::JsonBody;
 use crate::http::pagination::{self, PageRequest};
 use crate::state::AppState;
 use crate::store::{ProviderRecord, new_id, now_millis};
@@ -48,13 +48,11 @@ async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>
 }
 
 async fn create(
-    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Action::ManageChannels)?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("provider", &value)?;
     let title = value.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
     let provider = ProviderRecord { id: new_id(), title, created: now_millis() };

@@ -11,8 +11,9 @@ use crate::auth::{Action, Caller};
 use crate::dialogue::description;
 use crate::dialogue::history;
 use crate::error::ApiError;
+use crate::http::body::JsonBody;
+use crate::http::ordering;
 use crate::http::pagination::{self, PageRequest};
-use crate::http::{body, ordering};
 use crate::state::AppState;
 use crate::store::ReleaseRecord;
 
@@ -85,16 +86,14 @@ struct NewRelease {
 }
 
 async fn create(
-    req: HttpRequest,
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, dialogue_id) = path.into_inner();
     viewable(&caller, &project_id, &dialogue_id)?;
     caller.require(Action::PublishDialogue { project: &project_id, dialogue: &dialogue_id })?;
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("release", &value)?;
     let new: NewRelease = serde_json::from_value(value).map_err(ApiError::internal)?;
     let release = state.dialogues.release(&project_id, &dialogue_id, &new.revision_id, &caller.user.id).await?;

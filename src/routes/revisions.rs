@@ -12,8 +12,9 @@ use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::revision::Revision;
 use crate::dialogue::{WriteRequest, history};
 use crate::error::{ApiError, FieldError};
+use crate::http::body::JsonBody;
+use crate::http::ordering;
 use crate::http::pagination::{self, PageRequest};
-use crate::http::{body, ordering};
 use crate::patch;
 use crate::state::AppState;
 
@@ -120,7 +121,7 @@ async fn to_change(state: &AppState, dialogue_id: &str, value: Value, prefix: &s
         }
         _ => {
             let raw_patch = new.properties.get("patch").cloned().unwrap_or(Value::Null);
-            let operations = patch::parse_patch(raw_patch, patch::MAX_OPERATIONS)
+            let operations = patch::parse_patch(raw_patch, state.limits.max_patch_ops)
                 .map_err(|e| prefixed(e, &format!("{prefix}/properties/patch")))?;
             state.schemas.check_patch_paths("dialogue", &operations)?;
             let edit_type = new.properties.get("edit_type").and_then(Value::as_str).map(str::to_owned);
@@ -135,11 +136,10 @@ async fn create(
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, dialogue_id) = path.into_inner();
     editable(&caller, &project_id, &dialogue_id)?;
-    let value = body::json(&req, &raw)?;
     let (bulk, items) = match value {
         Value::Array(items) => (true, items),
         single => (false, vec![single]),

@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 
 use crate::auth::{self, Action, Caller, MaybeCaller, passwords};
 use crate::error::ApiError;
-use crate::http::body;
+use crate::http::body::{AnonymousJsonBody, JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
-use crate::patch;
 use crate::state::AppState;
 use crate::store::{NewUser, UserRecord};
 
@@ -68,16 +67,14 @@ struct NewUserBody {
 }
 
 async fn create_user(
-    req: HttpRequest,
     caller: MaybeCaller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
     if !state.settings.open_signup {
         let caller = caller.0.ok_or_else(|| ApiError::Unauthorized("Authentication required".into()))?;
         caller.require(Action::AdministerUsers)?;
     }
-    let value = body::json(&req, &raw)?;
     state.schemas.validate_new("new-user", &value)?;
     let new: NewUserBody = serde_json::from_value(value).map_err(ApiError::internal)?;
     passwords::check_strength(
@@ -137,34 +134,26 @@ async fn update_names(
 }
 
 async fn replace_user(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let user = target_user(&state, &caller, &path).await?;
-    let mut value = body::json(&req, &raw)?;
     state.schemas.validate_replacement("user", &mut value)?;
     let stored = update_names(&state, user, |_| Ok(value.clone())).await?;
     Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
 }
 
 async fn patch_user(
-    req: HttpRequest,
     path: web::Path<String>,
     caller: Caller,
     state: web::Data<AppState>,
-    raw: web::Bytes,
+    JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
     let user = target_user(&state, &caller, &path).await?;
-    let operations = patch::parse_patch(body::json_patch(&req, &raw)?, patch::MAX_OPERATIONS)?;
-    state.schemas.check_patch_paths("user", &operations)?;
     let stored = update_names(&state, user, |current| {
-        let mut description = describe_user(current, false);
-        patch::apply(&mut description, &operations)?;
-        state.schemas.validate("user", &description)?;
-        Ok(description)
+        state.schemas.patched("user", describe_user(current, false), &operations, &state.limits)
     })
     .await?;
     Ok(HttpResponse::Ok().json(describe_user(&stored, false)))

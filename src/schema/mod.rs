@@ -10,6 +10,9 @@ use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
 
 use crate::error::{ApiError, FieldError};
+use crate::limits::{Limits, serialized_len};
+use crate::patch::Bounds;
+use json_patch::Patch;
 
 mod block_types;
 mod dialogue;
@@ -129,6 +132,25 @@ impl Schemas {
             }
         }
         self.validate(name, value)
+    }
+
+    /// Applies a client's JSON Patch to a resource's current description and validates the
+    /// result against schema `name`: the one path of every PATCH but a dialogue's. Read-only
+    /// fields are refused, and the resource may grow no larger and no deeper than a request
+    /// body may be.
+    pub fn patched(
+        &self,
+        name: &str,
+        mut description: Value,
+        patch: &Patch,
+        limits: &Limits,
+    ) -> Result<Value, ApiError> {
+        self.check_patch_paths(name, patch)?;
+        let size = serialized_len(&description);
+        let bounds = Bounds { max_size: limits.max_body_bytes, max_depth: limits.max_depth };
+        crate::patch::apply(&mut description, size, patch, bounds)?;
+        self.validate(name, &description)?;
+        Ok(description)
     }
 
     /// Refuses a JSON Patch that writes (or moves away) a read-only field of resource `name`.

@@ -41,7 +41,7 @@ async fn wrong_methods_are_json_405s() {
 
 #[actix_web::test]
 async fn oversized_bodies_are_json_413s() {
-    let app = spawn_app_with(|settings| settings.body_limit = 1024).await;
+    let app = spawn_app_with(|settings| settings.max_body_bytes = 1024).await;
     let big = json!({ "email": "big@example.org", "password": "x".repeat(4096) });
     let response = app.post("/users/", &app.admin_token, &big).await;
     response.assert_error(413, "payload_too_large");
