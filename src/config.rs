@@ -210,6 +210,7 @@ impl Settings {
     pub fn actor_settings(&self, limits: crate::limits::Limits) -> crate::dialogue::ActorSettings {
         crate::dialogue::ActorSettings {
             limits,
+            max_sessions: self.max_sessions_per_dialogue.max(1),
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             snapshot_interval: self.snapshot_interval.max(1),
             log_capacity: 1000,

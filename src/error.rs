@@ -77,7 +77,7 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidMessage(String),
     /// Valid JSON that breaks the schema.
-    #[error("Invalid request body")]
+    #[error("{}", validation_message(.0))]
     Validation(Vec<FieldError>),
     /// Too many requests; retry after the given number of seconds.
     #[error("Too many requests; retry in {retry_after} seconds")]
@@ -90,10 +90,50 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The message of a `422`: its first problem, and how many more there are.
+fn validation_message(errors: &[FieldError]) -> String {
+    let Some(first) = errors.first() else { return "The request is invalid".into() };
+    let at = if first.path.is_empty() { "the document".to_owned() } else { first.path.clone() };
+    match errors.len() {
+        1 => format!("Invalid value at {at}: {}", first.message),
+        n => format!("Invalid value at {at}: {} (and {} more problems)", first.message, n - 1),
+    }
+}
+
 fn too_large_message(limit: usize, size: Option<usize>) -> String {
     match size {
         None => format!("The request body is larger than the limit of {limit} bytes"),
         Some(size) => format!("The change would make the resource {size} bytes long, over the limit of {limit} bytes"),
+    }
+}
+
+/// Longest error message sent, in characters; longer ones are cut.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest string inside an error's `details`, in characters (values clients sent are echoed
+/// there, and must not make the error as large as the request).
+const MAX_DETAIL_CHARS: usize = 200;
+/// Most items of a list inside an error's `details`.
+const MAX_DETAIL_ITEMS: usize = 50;
+
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+fn truncate(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// `details` with every string and list bounded, so that an error body stays small (well under
+/// 64 KiB) whatever the request held.
+fn bounded(details: Value) -> Value {
+    match details {
+        Value::String(text) => Value::String(truncate(text, MAX_DETAIL_CHARS)),
+        Value::Array(items) => Value::Array(items.into_iter().take(MAX_DETAIL_ITEMS).map(bounded).collect()),
+        Value::Object(fields) => Value::Object(
+            fields.into_iter().map(|(key, value)| (truncate(key, MAX_DETAIL_CHARS), bounded(value))).collect(),
+        ),
+        other => other,
     }
 }
 
@@ -168,7 +208,11 @@ impl ApiError {
             | Self::MethodNotAllowed
             | Self::Internal(_) => json!({}),
         };
-        ErrorBody { kind: self.kind(), message: self.to_string(), details }
+        ErrorBody {
+            kind: self.kind(),
+            message: truncate(self.to_string(), MAX_MESSAGE_CHARS),
+            details: bounded(details),
+        }
     }
 }
 

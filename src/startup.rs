@@ -13,12 +13,12 @@ use actix_web::{App, HttpServer, web};
 use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::login_throttle::LoginThrottle;
 use crate::auth::permissions::{Permission, PermissionKind, PermissionScope};
 use crate::auth::{normalize_email, passwords};
 use crate::config::Settings;
 use crate::dialogue::{ActorDeps, Dialogues};
-use crate::http::{access_log, json_errors};
+use crate::http::{access_log, head, json_errors};
 use crate::mail::Mailer;
 use crate::schema::Schemas;
 use crate::state::AppState;
@@ -64,13 +64,12 @@ impl Application {
             mailer,
             vault,
             callers: crate::auth::cache::CallerCache::new(Duration::from_secs(10)),
-            login_limiter: LoginLimiter::new(settings.login_attempts_per_minute),
+            login_throttle: LoginThrottle::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),
             shutdown: shutdown_rx,
             settings,
         });
         prepare_store(state.clone().into_inner()).await;
-        spawn_housekeeping(state.clone().into_inner());
         crate::live::feed::spawn(state.clone().into_inner());
 
         let body_limit = state.limits.max_body_bytes;
@@ -83,6 +82,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
+                .wrap(actix_web::middleware::from_fn(head::as_get))
                 .wrap(json_errors::middleware())
                 .wrap(actix_web::middleware::from_fn(access_log::request_id_header))
                 .wrap(TracingLogger::<access_log::AccessLog>::new())
@@ -121,7 +121,9 @@ impl Application {
             let _ = shutdown.send(true);
             handle.stop(true).await;
         });
-        self.server.await
+        let served = self.server.await;
+        self.state.dialogues.shutdown();
+        served
     }
 }
 
@@ -203,17 +205,6 @@ async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
         Err(error) => return Err(error.into()),
     }
     Ok(())
-}
-
-/// Periodic clean-up of in-memory state.
-fn spawn_housekeeping(state: Arc<AppState>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            state.login_limiter.forget_idle();
-        }
-    });
 }
 
 /// For `dialogue-server check-ready`: whether a server at `bind` answers `/readyz` with 200.

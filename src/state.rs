@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
-use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::login_throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::mail::Mailer;
 use crate::store::Store;
@@ -29,8 +29,8 @@ pub struct AppState {
     pub access_events: crate::live::events::AccessEvents,
     /// Recently authenticated callers, by token hash.
     pub callers: crate::auth::cache::CallerCache,
-    /// Throttle for `POST /auth/tokens`.
-    pub login_limiter: LoginLimiter,
+    /// Throttle of failed sign-ins and password reset requests.
+    pub login_throttle: LoginThrottle,
     /// Set once the database's indexes exist and the bootstrap admin is in place.
     pub store_ready: AtomicBool,
     /// Flips to `true` when the server starts shutting down.

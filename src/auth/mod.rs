@@ -3,7 +3,7 @@
 
 pub mod cache;
 pub mod caller;
-pub mod login_limiter;
+pub mod login_throttle;
 pub mod passwords;
 pub mod permissions;
 pub mod secrets;

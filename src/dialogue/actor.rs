@@ -48,6 +48,8 @@ const MAX_ATTEMPTS: u32 = 20;
 /// Upper bound of the random pause before re-applying after a lost race, doubled per attempt
 /// (up to 32 times), so that two processes racing for one dialogue stop colliding.
 const RETRY_JITTER: Duration = Duration::from_millis(2);
+/// Seconds a client refused for too many sessions is told to wait.
+const SESSIONS_FULL_RETRY_SECS: u64 = 5;
 /// How often an actor checks whether it has been idle long enough to stop.
 const IDLE_CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -64,6 +66,8 @@ pub struct ActorSettings {
     pub max_pending: usize,
     /// Size and depth limits of writes.
     pub limits: Limits,
+    /// Live sessions the dialogue may have on this process.
+    pub max_sessions: usize,
 }
 
 /// What an actor needs besides its dialogue id.
@@ -1239,6 +1243,9 @@ impl Handler<Join> for DialogueActor {
     fn handle(&mut self, join: Join, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
         let head = self.ready_head(&join.project_id)?.clone();
+        if self.subscribers.len() >= self.deps.settings.max_sessions {
+            return Err(ApiError::RateLimited { retry_after: SESSIONS_FULL_RETRY_SECS });
+        }
         for frame in self.welcome(&join, &head) {
             join.link.frames.try_send(frame).map_err(|_| ApiError::Unavailable)?;
         }

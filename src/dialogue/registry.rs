@@ -135,12 +135,23 @@ impl Handler<CountActors> for DialogueRegistry {
 #[derive(Clone)]
 pub struct Dialogues {
     registry: Addr<DialogueRegistry>,
+    arbiters: Vec<ArbiterHandle>,
 }
 
 impl Dialogues {
     /// Starts the registry on the current arbiter.
     pub fn start(deps: ActorDeps, threads: usize) -> Self {
-        Self { registry: DialogueRegistry::new(deps, threads).start() }
+        let registry = DialogueRegistry::new(deps, threads);
+        let arbiters = registry.arbiters.clone();
+        Self { registry: registry.start(), arbiters }
+    }
+
+    /// Stops the actors' threads (at the end of shutdown, once requests are done): nothing of
+    /// theirs outlives the runtime that owns the database driver's background work.
+    pub fn shutdown(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
     }
 
     /// Sends `make()` to the dialogue's actor, retrying when the actor stopped meanwhile.

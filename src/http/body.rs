@@ -204,6 +204,9 @@ mod tests {
         let (_, mut payload) = TestRequest::default().set_payload(vec![b' '; 10]).to_http_parts();
         assert_eq!(read_limited(Payload::take(&mut payload), Some(10), 10).await.unwrap().len(), 10);
         let (_, mut payload) = TestRequest::default().to_http_parts();
-        assert_eq!(read_limited(Payload::take(&mut payload), Some(11), 10).await.unwrap_err().kind(), "payload_too_large");
+        assert_eq!(
+            read_limited(Payload::take(&mut payload), Some(11), 10).await.unwrap_err().kind(),
+            "payload_too_large"
+        );
     }
 }

@@ -1,8 +1,9 @@
-//! HTTP plumbing shared by every route: request bodies, list pagination, and the guarantee that
-//! every error response is the contract's JSON body.
+//! HTTP plumbing shared by every route: request bodies, list pagination, `HEAD`, and the
+//! guarantee that every error response is the contract's JSON body.
 
 pub mod access_log;
 pub mod body;
+pub mod head;
 pub mod json_errors;
 pub mod ordering;
 pub mod pagination;

@@ -32,6 +32,15 @@ impl PageRequest {
                 _ => {}
             }
         }
+        // The database counts skipped items as a signed 64-bit number.
+        let skip = (page - 1).checked_mul(per_page).filter(|skip| i64::try_from(*skip).is_ok());
+        if skip.is_none() {
+            return Err(ApiError::invalid(
+                "maximum",
+                "/page",
+                format!("page must be at most {}", i64::MAX as u64 / per_page + 1),
+            ));
+        }
         Ok(Self { page, per_page })
     }
 
@@ -117,7 +126,15 @@ mod tests {
 
     #[test]
     fn bad_values_are_validation_errors() {
-        for query in ["page=0", "page=x", "per_page=-1", "per_page=", "page=1.5"] {
+        for query in [
+            "page=0",
+            "page=x",
+            "per_page=-1",
+            "per_page=",
+            "page=1.5",
+            "page=307445734561825862",
+            "page=18446744073709551615",
+        ] {
             let error = PageRequest::from_query(query).unwrap_err();
             assert_eq!(error.kind(), "validation_error", "{query}");
         }

@@ -8,7 +8,11 @@
 
 use std::time::{Duration, Instant};
 
+use std::num::NonZeroU32;
+
 use actix::Addr;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -21,6 +25,7 @@ use crate::dialogue::actor::{DialogueActor, Join, Leave, SessionLink, SessionPat
 use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::Access;
 use crate::error::ApiError;
+use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::{new_id, now_millis};
 
@@ -51,12 +56,22 @@ pub struct SessionParams {
     pub actor: Addr<DialogueActor>,
 }
 
-/// Runs a session until it closes.
-pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, mut params: SessionParams) {
+/// A session that has joined its dialogue's actor (its `welcome` is queued) and waits for the
+/// WebSocket to open.
+pub struct Joined {
+    params: SessionParams,
+    session_id: String,
+    frames: mpsc::Receiver<protocol::Frame>,
+    close_signal: watch::Receiver<Option<u16>>,
+}
+
+/// Joins the dialogue's actor, before the upgrade, so that every refusal (the dialogue is
+/// gone, it has too many sessions) is an ordinary HTTP error.
+pub async fn join(params: SessionParams) -> Result<Joined, ApiError> {
     let session_id = new_id();
     let capacity = params.state.settings.live_queue.max(4);
-    let (frames_tx, mut frames) = mpsc::channel(capacity);
-    let (close_tx, mut close_signal) = watch::channel(None);
+    let (frames_tx, frames) = mpsc::channel(capacity);
+    let (close_tx, close_signal) = watch::channel(None);
     let user = &params.caller.user;
     let link = SessionLink {
         session_id: session_id.clone(),
@@ -65,11 +80,21 @@ pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream
         close: close_tx,
     };
     let join = Join { project_id: params.project_id.clone(), link, can_edit: params.can_edit, since: params.since };
-    let code = match params.actor.send(join).await {
-        Ok(Ok(())) => serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal).await,
-        Ok(Err(ApiError::NotFound { .. })) => Some(close::DELETED),
-        _ => Some(close::GOING_AWAY),
-    };
+    params.actor.send(join).await.map_err(|_| ApiError::Unavailable)??;
+    Ok(Joined { params, session_id, frames, close_signal })
+}
+
+impl Joined {
+    /// The upgrade failed after all: leave the actor.
+    pub fn abandon(self) {
+        self.params.actor.do_send(Leave { session_id: self.session_id });
+    }
+}
+
+/// Runs a session until it closes.
+pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, joined: Joined) {
+    let Joined { mut params, session_id, mut frames, mut close_signal } = joined;
+    let code = serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal).await;
     params.actor.do_send(Leave { session_id });
     let reason = code.map(|code| CloseReason { code: CloseCode::from(code), description: None });
     // A client that stopped reading may never take the close frame: do not wait for it forever.
@@ -90,6 +115,7 @@ async fn serve(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let mut last_heard = Instant::now();
     let mut access = params.state.access_events.subscribe();
+    let patches = PatchRate::new(&params.state.settings);
     let mut shutdown = params.state.shutdown.clone();
     let remaining = params.caller.token_expires_at.saturating_sub(now_millis()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(remaining).unwrap_or(u64::MAX)));
@@ -127,7 +153,7 @@ async fn serve(
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        if let Some(reply) = on_client_frame(params, session_id, &text).await
+                        if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await
                             && session.text(&*reply).await.is_err()
                         {
                             return None;
@@ -164,7 +190,12 @@ async fn serve(
 
 /// Handles one text frame; returns a frame to send straight back (`pong`, or an `error` found
 /// before the actor was involved).
-async fn on_client_frame(params: &SessionParams, session_id: &str, text: &str) -> Option<protocol::Frame> {
+async fn on_client_frame(
+    params: &SessionParams,
+    session_id: &str,
+    text: &str,
+    patches: &PatchRate,
+) -> Option<protocol::Frame> {
     let frame = match protocol::parse(text, &params.state.limits) {
         Ok(frame) => frame,
         Err(refusal) => return Some(refusal),
@@ -178,6 +209,9 @@ async fn on_client_frame(params: &SessionParams, session_id: &str, text: &str) -
         ClientFrame::Patch { reference, base_revision, patch, edit_type, details } => {
             if !params.can_edit {
                 let error = ApiError::Forbidden("This session may watch but not edit".into());
+                return Some(protocol::error(Some(&reference), &error));
+            }
+            if let Err(error) = patches.check() {
                 return Some(protocol::error(Some(&reference), &error));
             }
             if let Err(error) = params.state.schemas.check_patch_paths("dialogue", &patch) {
@@ -198,6 +232,26 @@ async fn on_client_frame(params: &SessionParams, session_id: &str, text: &str) -
                 Err(_) => Some(protocol::error(Some(&reference), &ApiError::Unavailable)),
             }
         }
+    }
+}
+
+/// The session's patch budget: `DIALOGUE_LIVE_PATCHES_PER_SECOND` on average, in bursts of up
+/// to `DIALOGUE_LIVE_PATCH_BURST`.
+struct PatchRate(DefaultDirectRateLimiter);
+
+impl PatchRate {
+    fn new(settings: &Settings) -> Self {
+        let rate = NonZeroU32::new(settings.live_patches_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.live_patch_burst).unwrap_or(rate);
+        Self(RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)))
+    }
+
+    /// Spends one patch; `rate_limited` when the budget is spent (nothing is applied).
+    fn check(&self) -> Result<(), ApiError> {
+        self.0.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited { retry_after: wait.as_secs().max(1) }
+        })
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::describe_user;
+use crate::auth::login_throttle::AttemptKeys;
 use crate::auth::{self, Caller, passwords};
 use crate::error::ApiError;
 use crate::http::body::AnonymousJsonBody;
@@ -36,12 +37,16 @@ pub(crate) async fn verify_credentials(
     state.schemas.validate("credentials", &value)?;
     let credentials: Credentials = serde_json::from_value(value).map_err(ApiError::internal)?;
     let email = auth::normalize_email(&credentials.email);
-    state.login_limiter.check(&email, req.peer_addr().map(|addr| addr.ip()))?;
+    let keys = AttemptKeys::sign_in(&email, req.peer_addr().map(|addr| addr.ip()));
+    state.login_throttle.check(&state.store, &keys).await?;
     let user = state.store.user_by_email(&email).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     match (passwords::verify(credentials.password, stored_hash).await?, user) {
         (true, Some(user)) => Ok(user),
-        _ => Err(ApiError::Unauthorized("Wrong email or password".into())),
+        _ => {
+            state.login_throttle.count(&state.store, &keys).await?;
+            Err(ApiError::Unauthorized("Wrong email or password".into()))
+        }
     }
 }
 

@@ -81,6 +81,7 @@ async fn create(
         expires_at,
         max_uses: new.max_uses.unwrap_or(1),
         uses: 0,
+        accepted_by: Vec::new(),
         created_by: caller.user.id.clone(),
         created: now,
     };
@@ -121,7 +122,9 @@ async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Spends one use of the code and grants its permission to the caller. Unknown, expired,
+/// Grants the code's permission to the caller, spending one use the first time they accept
+/// it. A holder of the grant, or a user who already accepted the code, gets the grant again and
+/// spends nothing, however many times and however concurrently they accept. Unknown, expired,
 /// used-up and revoked codes all get the same answer.
 async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let refused = || ApiError::NotFound {
@@ -129,17 +132,24 @@ async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppSta
         details: json!({}),
     };
     let code_hash = secrets::digest(&path);
-    let invite = state.store.valid_invite(&code_hash).await?.ok_or_else(refused)?;
+    let invite = state.store.unexpired_invite(&code_hash).await?.ok_or_else(refused)?;
     let permission = Permission {
         id: new_id(),
         kind: invite.permission,
         properties: PermissionScope { project_id: Some(invite.project_id.clone()), dialogue_id: None },
     };
-    // Someone who already holds the grant keeps it, and the invite keeps its use.
     if let Some(held) = caller.principal.permissions.iter().find(|held| held.same_grant(&permission)) {
         return Ok(HttpResponse::Ok().json(held));
     }
-    let invite = state.store.spend_invite(&code_hash).await?.ok_or_else(refused)?;
+    if state.store.spend_invite(&code_hash, &caller.user.id).await?.is_none() {
+        // Not spent: either this user accepted it before (maybe at this very moment), or it is
+        // used up (or was revoked or expired meanwhile).
+        let accepted =
+            state.store.unexpired_invite(&code_hash).await?.is_some_and(|i| i.accepted_by.contains(&caller.user.id));
+        if !accepted {
+            return Err(refused());
+        }
+    }
     for _ in 0..GRANT_ATTEMPTS {
         let user = state
             .store

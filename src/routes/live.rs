@@ -35,14 +35,32 @@ async fn live(
     let (project_id, dialogue_id) = path.into_inner();
     let access = viewable(&caller, &project_id, &dialogue_id)?;
     let since = since(req.query_string())?;
-    state.dialogues.describe(&project_id, &dialogue_id).await.map_err(|error| match error {
-        ApiError::NotFound { .. } => dialogue_not_found(&project_id, &dialogue_id),
+    // Only a real upgrade joins the dialogue (and is announced to its other sessions).
+    actix_http::ws::handshake(req.head())
+        .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
+    let actor = state.dialogues.actor(&dialogue_id).await?;
+    let not_found = || dialogue_not_found(&project_id, &dialogue_id);
+    let params = SessionParams {
+        state,
+        caller,
+        project_id: project_id.clone(),
+        dialogue_id: dialogue_id.clone(),
+        since,
+        can_edit: access.can_edit,
+        actor,
+    };
+    let joined = session::join(params).await.map_err(|error| match error {
+        ApiError::NotFound { .. } => not_found(),
         other => other,
     })?;
-    let actor = state.dialogues.actor(&dialogue_id).await?;
-    let (response, socket, stream) = actix_ws::handle(&req, payload)
-        .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
-    let params = SessionParams { state, caller, project_id, dialogue_id, since, can_edit: access.can_edit, actor };
-    actix_web::rt::spawn(session::run(socket, stream, params));
-    Ok(response)
+    match actix_ws::handle(&req, payload) {
+        Ok((response, socket, stream)) => {
+            actix_web::rt::spawn(session::run(socket, stream, joined));
+            Ok(response)
+        }
+        Err(error) => {
+            joined.abandon();
+            Err(ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))
+        }
+    }
 }

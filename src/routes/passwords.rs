@@ -7,6 +7,7 @@ use mongodb::bson::DateTime;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::auth::login_throttle::AttemptKeys;
 use crate::auth::{self, Caller, passwords, secrets};
 use crate::error::ApiError;
 use crate::http::body::{AnonymousJsonBody, JsonBody};
@@ -67,7 +68,9 @@ async fn request_reset(
     state.schemas.validate("password-reset", &value)?;
     let request: ResetRequest = serde_json::from_value(value).map_err(ApiError::internal)?;
     let email = auth::normalize_email(&request.email);
-    state.login_limiter.check(&format!("reset:{email}"), req.peer_addr().map(|addr| addr.ip()))?;
+    let keys = AttemptKeys::reset(&email, req.peer_addr().map(|addr| addr.ip()));
+    state.login_throttle.check(&state.store, &keys).await?;
+    state.login_throttle.count(&state.store, &keys).await?;
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
         if let Err(error) = send_reset_mail(&state, &email).await {

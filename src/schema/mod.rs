@@ -24,6 +24,8 @@ const BASE_URI: &str = "https://dialogue-server.local/schemas/";
 
 /// At most this many errors are reported for one body.
 const MAX_ERRORS: usize = 50;
+/// Offending values longer than this (serialized) are not quoted in error messages.
+const QUOTED_VALUE_BYTES: usize = 100;
 
 /// Every resource schema: its name (file stem under `schemas/`) and its text.
 const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
@@ -242,7 +244,15 @@ pub fn field_errors(validator: &Validator, value: &Value, prefix: &str) -> Vec<F
                     ));
                 }
             }
-            kind => errors.push(FieldError::new(kind.keyword(), base, error.to_string())),
+            // jsonschema's messages quote the offending value, which may be a whole request:
+            // quote it only when it is short.
+            kind if serialized_len(error.instance()) <= QUOTED_VALUE_BYTES => {
+                errors.push(FieldError::new(kind.keyword(), base, error.to_string()))
+            }
+            kind => {
+                let keyword = kind.keyword();
+                errors.push(FieldError::new(keyword, base, format!("The value fails the schema's `{keyword}` rule")))
+            }
         }
         if errors.len() >= MAX_ERRORS {
             break;

@@ -76,34 +76,44 @@ impl Store {
 
     /// Stores a provider.
     pub async fn insert_provider(&self, provider: &ProviderRecord) -> StoreResult<()> {
-        self.providers().insert_one(provider).await.duplicate_as("A provider with this title")?;
-        Ok(())
+        self.bounded(async {
+            self.providers().insert_one(provider).await.duplicate_as("A provider with this title")?;
+            Ok(())
+        })
+        .await
     }
 
     /// The provider with this id.
     pub async fn provider_by_id(&self, id: &str) -> StoreResult<Option<ProviderRecord>> {
-        Ok(self.providers().find_one(doc! { "_id": id }).await?)
+        self.bounded(async { Ok(self.providers().find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// The providers with these ids (all when `None`), oldest first, one page, with the total.
     pub async fn list_providers(&self, skip: u64, limit: i64) -> StoreResult<(Vec<ProviderRecord>, u64)> {
-        super::page(&self.providers(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        self.bounded(async {
+            super::page(&self.providers(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        })
+        .await
     }
 
     /// Providers by id (for channel descriptions).
     pub async fn providers_by_ids(&self, ids: &[String]) -> StoreResult<Vec<ProviderRecord>> {
-        Ok(self.providers().find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?)
+        self.bounded(async { Ok(self.providers().find(doc! { "_id": { "$in": ids } }).await?.try_collect().await?) })
+            .await
     }
 
     /// Stores a channel; the same provider, type and address twice is a duplicate.
     pub async fn insert_channel(&self, channel: &ChannelRecord) -> StoreResult<()> {
-        self.channels().insert_one(channel).await.duplicate_as("A channel with this provider, type and address")?;
-        Ok(())
+        self.bounded(async {
+            self.channels().insert_one(channel).await.duplicate_as("A channel with this provider, type and address")?;
+            Ok(())
+        })
+        .await
     }
 
     /// The channel with this id.
     pub async fn channel_by_id(&self, id: &str) -> StoreResult<Option<ChannelRecord>> {
-        Ok(self.channels().find_one(doc! { "_id": id }).await?)
+        self.bounded(async { Ok(self.channels().find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// Channels matching a filter field (`project_id` or `provider_id`), or all, one page.
@@ -113,11 +123,14 @@ impl Store {
         skip: u64,
         limit: i64,
     ) -> StoreResult<(Vec<ChannelRecord>, u64)> {
-        let filter = match field {
-            Some((name, value)) => doc! { name: value },
-            None => doc! {},
-        };
-        super::page(&self.channels(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        self.bounded(async {
+            let filter = match field {
+                Some((name, value)) => doc! { name: value },
+                None => doc! {},
+            };
+            super::page(&self.channels(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        })
+        .await
     }
 
     /// Gives a channel to `project_id` (or frees it with `None`) and, in the same write, changes
@@ -128,34 +141,37 @@ impl Store {
         project_id: Option<&str>,
         credentials: CredentialsChange,
     ) -> StoreResult<Assignment> {
-        let filter = match project_id {
-            Some(project) => doc! { "_id": id, "$or": [ { "project_id": null }, { "project_id": project } ] },
-            None => doc! { "_id": id },
-        };
-        let mut set = doc! { "project_id": project_id };
-        match credentials {
-            CredentialsChange::Keep => {}
-            CredentialsChange::Remove => {
-                set.insert("credentials", bson::Bson::Null);
+        self.bounded(async {
+            let filter = match project_id {
+                Some(project) => doc! { "_id": id, "$or": [ { "project_id": null }, { "project_id": project } ] },
+                None => doc! { "_id": id },
+            };
+            let mut set = doc! { "project_id": project_id };
+            match credentials {
+                CredentialsChange::Keep => {}
+                CredentialsChange::Remove => {
+                    set.insert("credentials", bson::Bson::Null);
+                }
+                CredentialsChange::Set(sealed) => {
+                    set.insert("credentials", bson::to_bson(&sealed).map_err(anyhow::Error::from)?);
+                }
             }
-            CredentialsChange::Set(sealed) => {
-                set.insert("credentials", bson::to_bson(&sealed).map_err(anyhow::Error::from)?);
-            }
-        }
-        let updated = self
-            .channels()
-            .find_one_and_update(filter, doc! { "$set": set })
-            .return_document(ReturnDocument::After)
-            .await?;
-        Ok(match updated {
-            Some(channel) => Assignment::Assigned(Box::new(channel)),
-            None if self.channel_by_id(id).await?.is_some() => Assignment::Taken,
-            None => Assignment::Missing,
+            let updated = self
+                .channels()
+                .find_one_and_update(filter, doc! { "$set": set })
+                .return_document(ReturnDocument::After)
+                .await?;
+            Ok(match updated {
+                Some(channel) => Assignment::Assigned(Box::new(channel)),
+                None if self.channel_by_id(id).await?.is_some() => Assignment::Taken,
+                None => Assignment::Missing,
+            })
         })
+        .await
     }
 
     /// Deletes a channel; `false` when there was none.
     pub async fn delete_channel(&self, id: &str) -> StoreResult<bool> {
-        Ok(self.channels().delete_one(doc! { "_id": id }).await?.deleted_count == 1)
+        self.bounded(async { Ok(self.channels().delete_one(doc! { "_id": id }).await?.deleted_count == 1) }).await
     }
 }

@@ -50,13 +50,16 @@ impl Store {
 
     /// Stores a contact.
     pub async fn insert_contact(&self, contact: &ContactRecord) -> StoreResult<()> {
-        self.contacts().insert_one(contact).await.duplicate_as(DUPLICATE)?;
-        Ok(())
+        self.bounded(async {
+            self.contacts().insert_one(contact).await.duplicate_as(DUPLICATE)?;
+            Ok(())
+        })
+        .await
     }
 
     /// A contact of a project.
     pub async fn contact_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<ContactRecord>> {
-        Ok(self.contacts().find_one(doc! { "_id": id, "project_id": project_id }).await?)
+        self.bounded(async { Ok(self.contacts().find_one(doc! { "_id": id, "project_id": project_id }).await?) }).await
     }
 
     /// One page of a project's contacts, oldest first, with the total.
@@ -67,35 +70,41 @@ impl Store {
         skip: u64,
         limit: i64,
     ) -> StoreResult<(Vec<ContactRecord>, u64)> {
-        let mut query = doc! { "project_id": project_id };
-        if let Some(status) = &filter.bot_status {
-            query.insert("bot_status", status);
-        }
-        if let Some(channel) = &filter.channel_id {
-            query.insert("channel_id", channel);
-        }
-        if let Some(address) = &filter.address {
-            query.insert("address", address);
-        }
-        super::page(&self.contacts(), query, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        self.bounded(async {
+            let mut query = doc! { "project_id": project_id };
+            if let Some(status) = &filter.bot_status {
+                query.insert("bot_status", status);
+            }
+            if let Some(channel) = &filter.channel_id {
+                query.insert("channel_id", channel);
+            }
+            if let Some(address) = &filter.address {
+                query.insert("address", address);
+            }
+            super::page(&self.contacts(), query, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        })
+        .await
     }
 
     /// Replaces a contact's writable fields.
     pub async fn replace_contact(&self, contact: &ContactRecord) -> StoreResult<Option<ContactRecord>> {
-        self.contacts()
-            .find_one_and_update(
-                doc! { "_id": &contact.id, "project_id": &contact.project_id },
-                doc! { "$set": {
-                    "address": &contact.address,
-                    "channel_id": &contact.channel_id,
-                    "bot_status": &contact.bot_status,
-                    "state": &contact.state,
-                    "updated": contact.updated,
-                } },
-            )
-            .return_document(ReturnDocument::After)
-            .await
-            .duplicate_as(DUPLICATE)
+        self.bounded(async {
+            self.contacts()
+                .find_one_and_update(
+                    doc! { "_id": &contact.id, "project_id": &contact.project_id },
+                    doc! { "$set": {
+                        "address": &contact.address,
+                        "channel_id": &contact.channel_id,
+                        "bot_status": &contact.bot_status,
+                        "state": &contact.state,
+                        "updated": contact.updated,
+                    } },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .duplicate_as(DUPLICATE)
+        })
+        .await
     }
 
     /// Applies `set` to every listed contact of a project, or to none: the ids must all exist.
@@ -106,26 +115,32 @@ impl Store {
         ids: &[String],
         set: Document,
     ) -> StoreResult<Option<Vec<ContactRecord>>> {
-        let filter = doc! { "project_id": project_id, "_id": { "$in": ids } };
-        let contacts = self.contacts();
-        let mut session = self.client.start_session().await?;
-        let updated = session
-            .start_transaction()
-            .and_run2(async |session| {
-                let found = contacts.count_documents(filter.clone()).session(&mut *session).await?;
-                if found != ids.len() as u64 {
-                    return Ok(None);
-                }
-                contacts.update_many(filter.clone(), doc! { "$set": set.clone() }).session(&mut *session).await?;
-                let mut cursor =
-                    contacts.find(filter.clone()).sort(doc! { "created": 1, "_id": 1 }).session(&mut *session).await?;
-                let mut updated = Vec::new();
-                while let Some(contact) = cursor.next(&mut *session).await {
-                    updated.push(contact?);
-                }
-                Ok(Some(updated))
-            })
-            .await?;
-        Ok(updated)
+        self.bounded(async {
+            let filter = doc! { "project_id": project_id, "_id": { "$in": ids } };
+            let contacts = self.contacts();
+            let mut session = self.client.start_session().await?;
+            let updated = session
+                .start_transaction()
+                .and_run2(async |session| {
+                    let found = contacts.count_documents(filter.clone()).session(&mut *session).await?;
+                    if found != ids.len() as u64 {
+                        return Ok(None);
+                    }
+                    contacts.update_many(filter.clone(), doc! { "$set": set.clone() }).session(&mut *session).await?;
+                    let mut cursor = contacts
+                        .find(filter.clone())
+                        .sort(doc! { "created": 1, "_id": 1 })
+                        .session(&mut *session)
+                        .await?;
+                    let mut updated = Vec::new();
+                    while let Some(contact) = cursor.next(&mut *session).await {
+                        updated.push(contact?);
+                    }
+                    Ok(Some(updated))
+                })
+                .await?;
+            Ok(updated)
+        })
+        .await
     }
 }

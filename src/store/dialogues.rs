@@ -89,35 +89,44 @@ impl Store {
     /// Stores a new dialogue: its revision-0 snapshot first, then its head, so that a head never
     /// exists without the state it started from.
     pub async fn insert_dialogue(&self, dialogue: &DialogueRecord) -> StoreResult<()> {
-        self.snapshots().insert_one(Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
-        self.dialogues().insert_one(dialogue).await?;
-        Ok(())
+        self.bounded(async {
+            self.snapshots().insert_one(Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
+            self.dialogues().insert_one(dialogue).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The dialogue `id` of project `project_id`, with its content.
     pub async fn dialogue_by_id(&self, project_id: &str, id: &str) -> StoreResult<Option<DialogueRecord>> {
-        Ok(self.dialogues().find_one(doc! { "_id": id, "project_id": project_id }).await?)
+        self.bounded(async { Ok(self.dialogues().find_one(doc! { "_id": id, "project_id": project_id }).await?) }).await
     }
 
     /// The dialogue `id`, whatever its project (the actor checks the project itself).
     pub async fn dialogue_by_id_any_project(&self, id: &str) -> StoreResult<Option<DialogueRecord>> {
-        Ok(self.dialogues().find_one(doc! { "_id": id }).await?)
+        self.bounded(async { Ok(self.dialogues().find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// Every dialogue of a project without its content (for summaries), oldest first.
     pub async fn list_dialogue_heads(&self, project_id: &str) -> StoreResult<Vec<DialogueRecord>> {
-        Ok(self
-            .dialogues()
-            .find(doc! { "project_id": project_id })
-            .projection(doc! { "content": 0 })
-            .sort(doc! { "created": 1, "_id": 1 })
-            .await?
-            .try_collect()
-            .await?)
+        self.bounded(async {
+            Ok(self
+                .dialogues()
+                .find(doc! { "project_id": project_id })
+                .projection(doc! { "content": 0 })
+                .sort(doc! { "created": 1, "_id": 1 })
+                .await?
+                .try_collect()
+                .await?)
+        })
+        .await
     }
 
     /// Whether a dialogue exists in a project.
     pub async fn dialogue_exists(&self, project_id: &str, id: &str) -> StoreResult<bool> {
-        Ok(self.dialogues().count_documents(doc! { "_id": id, "project_id": project_id }).limit(1).await? > 0)
+        self.bounded(async {
+            Ok(self.dialogues().count_documents(doc! { "_id": id, "project_id": project_id }).limit(1).await? > 0)
+        })
+        .await
     }
 }

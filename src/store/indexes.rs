@@ -48,6 +48,11 @@ fn specs() -> Vec<IndexSpec> {
             expire_after: Some(Duration::ZERO),
             ..spec("password_resets", "expiry_ttl", doc! { "expires_at": 1 }, false)
         },
+        spec("attempts", "key_at", doc! { "key": 1, "at": -1 }, false),
+        IndexSpec {
+            expire_after: Some(Duration::ZERO),
+            ..spec("attempts", "expiry_ttl", doc! { "expires": 1 }, false)
+        },
     ]
 }
 

@@ -4,6 +4,7 @@
 //! type. Driver errors are classified once, here, into [`StoreError`]: a duplicate key, an
 //! unreachable database, or anything else.
 
+mod attempts;
 mod channels;
 mod contacts;
 mod dialogues;
@@ -21,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::ClientOptions;
+use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -63,9 +64,10 @@ pub enum StoreError {
         /// What was duplicated, in words a client understands ("a user with this email").
         what: String,
     },
-    /// The database cannot be reached (or has no primary) right now.
+    /// The database cannot be reached (or has no primary, or did not answer within the
+    /// deadline) right now: the outcome of a write is unknown.
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] mongodb::error::Error),
+    Unavailable(String),
     /// Anything else: a bug, a corrupt document, a driver surprise.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -80,7 +82,7 @@ impl From<mongodb::error::Error> for StoreError {
             return Self::Duplicate { what: "a resource with this unique value".into() };
         }
         if is_unavailable(&error) {
-            return Self::Unavailable(error);
+            return Self::Unavailable(error.to_string());
         }
         Self::Other(error.into())
     }
@@ -130,10 +132,13 @@ impl<T> DuplicateAs<T> for Result<T, mongodb::error::Error> {
 pub struct Store {
     client: Client,
     db: Database,
+    /// How long one store call may take before it is abandoned as unavailable.
+    deadline: Duration,
 }
 
 impl Store {
     /// Connects lazily: the driver dials on first use and reconnects by itself after outages.
+    /// `timeout` bounds server selection, connecting, and every store call.
     pub async fn connect(uri: &SecretString, database: &str, timeout: Duration) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(uri.expose_secret()).await?;
         if options.server_selection_timeout.is_none() {
@@ -143,15 +148,31 @@ impl Store {
             options.connect_timeout = Some(timeout);
         }
         options.app_name.get_or_insert_with(|| "dialogue-server".to_owned());
+        if options.write_concern.is_none() {
+            // Acknowledged means durable: journaled on a majority of the replica set.
+            options.write_concern = Some(WriteConcern::builder().w(Acknowledgment::Majority).journal(true).build());
+        }
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        Ok(Self { client, db })
+        Ok(Self { client, db, deadline: timeout })
+    }
+
+    /// Runs one store call within the deadline: past it, the call is abandoned and reported as
+    /// [`StoreError::Unavailable`] (for a write, its outcome is then unknown).
+    pub(crate) async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        match tokio::time::timeout(self.deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
+        }
     }
 
     /// Answers whether the database responds to a `ping` right now.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.db.run_command(doc! { "ping": 1 }).await?;
-        Ok(())
+        self.bounded(async {
+            self.db.run_command(doc! { "ping": 1 }).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Creates every collection's indexes. Idempotent: safe at every start-up.

@@ -24,14 +24,20 @@ impl Store {
 
     /// Stores a pending reset.
     pub async fn insert_password_reset(&self, reset: &PasswordReset) -> StoreResult<()> {
-        self.password_resets().insert_one(reset).await?;
-        Ok(())
+        self.bounded(async {
+            self.password_resets().insert_one(reset).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Consumes a reset token: returns it if it was valid, and deletes it in the same step so
     /// that it can never be used twice.
     pub async fn take_password_reset(&self, hash: &str) -> StoreResult<Option<PasswordReset>> {
-        let now = DateTime::from_millis(now_millis());
-        Ok(self.password_resets().find_one_and_delete(doc! { "_id": hash, "expires_at": { "$gt": now } }).await?)
+        self.bounded(async {
+            let now = DateTime::from_millis(now_millis());
+            Ok(self.password_resets().find_one_and_delete(doc! { "_id": hash, "expires_at": { "$gt": now } }).await?)
+        })
+        .await
     }
 }

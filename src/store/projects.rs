@@ -47,32 +47,35 @@ impl Store {
         creator_id: &str,
         creator_grant: impl FnOnce(&str) -> Permission,
     ) -> StoreResult<ProjectRecord> {
-        let record =
-            ProjectRecord { id: new_id(), title: title.to_owned(), is_archived, created: now_millis(), version: 0 };
-        let grant = bson::to_bson(&creator_grant(&record.id)).map_err(anyhow::Error::from)?;
-        let projects = self.projects();
-        let users = self.db.collection::<Document>("users");
-        let mut session = self.client.start_session().await?;
-        session
-            .start_transaction()
-            .and_run2(async |session| {
-                projects.insert_one(&record).session(&mut *session).await?;
-                users
-                    .update_one(
-                        doc! { "_id": creator_id },
-                        doc! { "$push": { "permissions": grant.clone() }, "$inc": { "version": 1 } },
-                    )
-                    .session(&mut *session)
-                    .await?;
-                Ok(())
-            })
-            .await?;
-        Ok(record)
+        self.bounded(async {
+            let record =
+                ProjectRecord { id: new_id(), title: title.to_owned(), is_archived, created: now_millis(), version: 0 };
+            let grant = bson::to_bson(&creator_grant(&record.id)).map_err(anyhow::Error::from)?;
+            let projects = self.projects();
+            let users = self.db.collection::<Document>("users");
+            let mut session = self.client.start_session().await?;
+            session
+                .start_transaction()
+                .and_run2(async |session| {
+                    projects.insert_one(&record).session(&mut *session).await?;
+                    users
+                        .update_one(
+                            doc! { "_id": creator_id },
+                            doc! { "$push": { "permissions": grant.clone() }, "$inc": { "version": 1 } },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                    Ok(())
+                })
+                .await?;
+            Ok(record)
+        })
+        .await
     }
 
     /// The project with this id, if any.
     pub async fn project_by_id(&self, id: &str) -> StoreResult<Option<ProjectRecord>> {
-        Ok(self.projects().find_one(doc! { "_id": id }).await?)
+        self.bounded(async { Ok(self.projects().find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// One page of the projects in `scope`, oldest first, and their total.
@@ -82,11 +85,14 @@ impl Store {
         skip: u64,
         limit: i64,
     ) -> StoreResult<(Vec<ProjectRecord>, u64)> {
-        let filter = match scope {
-            ProjectScope::All => doc! {},
-            ProjectScope::Only(ids) => doc! { "_id": { "$in": ids } },
-        };
-        super::page(&self.projects(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        self.bounded(async {
+            let filter = match scope {
+                ProjectScope::All => doc! {},
+                ProjectScope::Only(ids) => doc! { "_id": { "$in": ids } },
+            };
+            super::page(&self.projects(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        })
+        .await
     }
 
     /// Replaces a project's writable fields if nobody updated it since `version` was read.
@@ -97,32 +103,38 @@ impl Store {
         title: &str,
         is_archived: bool,
     ) -> StoreResult<Option<ProjectRecord>> {
-        Ok(self
-            .projects()
-            .find_one_and_update(
-                doc! { "_id": id, "version": version },
-                doc! { "$set": { "title": title, "is_archived": is_archived }, "$inc": { "version": 1 } },
-            )
-            .return_document(ReturnDocument::After)
-            .await?)
+        self.bounded(async {
+            Ok(self
+                .projects()
+                .find_one_and_update(
+                    doc! { "_id": id, "version": version },
+                    doc! { "$set": { "title": title, "is_archived": is_archived }, "$inc": { "version": 1 } },
+                )
+                .return_document(ReturnDocument::After)
+                .await?)
+        })
+        .await
     }
 
     /// Removes a project and everything under it: dialogues and their history, invites,
     /// contacts, the grants that named it; its channels become free. The project document goes
     /// first, so the project disappears at once even if the cascade is interrupted.
     pub async fn delete_project(&self, id: &str) -> StoreResult<bool> {
-        let deleted = self.projects().delete_one(doc! { "_id": id }).await?.deleted_count == 1;
-        if !deleted {
-            return Ok(false);
-        }
-        for collection in ["dialogues", "revisions", "snapshots", "releases", "invites", "contacts"] {
-            self.db.collection::<Document>(collection).delete_many(doc! { "project_id": id }).await?;
-        }
-        self.db
-            .collection::<Document>("channels")
-            .update_many(doc! { "project_id": id }, doc! { "$set": { "project_id": null } })
-            .await?;
-        self.pull_project_permissions(id).await?;
-        Ok(true)
+        self.bounded(async {
+            let deleted = self.projects().delete_one(doc! { "_id": id }).await?.deleted_count == 1;
+            if !deleted {
+                return Ok(false);
+            }
+            for collection in ["dialogues", "revisions", "snapshots", "releases", "invites", "contacts"] {
+                self.db.collection::<Document>(collection).delete_many(doc! { "project_id": id }).await?;
+            }
+            self.db
+                .collection::<Document>("channels")
+                .update_many(doc! { "project_id": id }, doc! { "$set": { "project_id": null } })
+                .await?;
+            self.pull_project_permissions(id).await?;
+            Ok(true)
+        })
+        .await
     }
 }

@@ -36,18 +36,25 @@ impl Store {
 
     /// Stores a release; a taken number is a duplicate.
     pub async fn insert_release(&self, release: &ReleaseRecord) -> StoreResult<()> {
-        self.releases().insert_one(release).await?;
-        Ok(())
+        self.bounded(async {
+            self.releases().insert_one(release).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The newest release of a dialogue.
     pub async fn latest_release(&self, dialogue_id: &str) -> StoreResult<Option<ReleaseRecord>> {
-        Ok(self.releases().find_one(doc! { "dialogue_id": dialogue_id }).sort(doc! { "number": -1 }).await?)
+        self.bounded(async {
+            Ok(self.releases().find_one(doc! { "dialogue_id": dialogue_id }).sort(doc! { "number": -1 }).await?)
+        })
+        .await
     }
 
     /// One release of a dialogue by id.
     pub async fn release_by_id(&self, dialogue_id: &str, id: &str) -> StoreResult<Option<ReleaseRecord>> {
-        Ok(self.releases().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?)
+        self.bounded(async { Ok(self.releases().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?) })
+            .await
     }
 
     /// One page of a dialogue's releases in the given order, and their total.
@@ -58,7 +65,10 @@ impl Store {
         skip: u64,
         limit: i64,
     ) -> StoreResult<(Vec<ReleaseRecord>, u64)> {
-        let filter = doc! { "dialogue_id": dialogue_id };
-        super::page(&self.releases(), filter, sort_document(order), skip, limit).await
+        self.bounded(async {
+            let filter = doc! { "dialogue_id": dialogue_id };
+            super::page(&self.releases(), filter, sort_document(order), skip, limit).await
+        })
+        .await
     }
 }

@@ -56,6 +56,15 @@ impl Store {
     /// (always 0 with `atomic`). A duplicate number (another writer got there first) is a
     /// [`super::StoreError::Duplicate`].
     pub async fn insert_revisions(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
+        let deadline = self.deadline;
+        match tokio::time::timeout(deadline, self.insert_revisions_now(batch, atomic)).await {
+            Ok(result) => result,
+            // Unknown: some, all or none of the batch may be stored.
+            Err(_) => Err((0, StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis())))),
+        }
+    }
+
+    async fn insert_revisions_now(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
         let revisions = self.revisions();
         match batch {
             [] => Ok(()),
@@ -94,24 +103,28 @@ impl Store {
     /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another
     /// writer already moved further is left alone, since it contains this one).
     pub async fn advance_dialogue_head(&self, head: &DialogueRecord) -> StoreResult<()> {
-        self.db
-            .collection::<Document>("dialogues")
-            .update_one(
-                doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
-                doc! { "$set": {
-                    "title": &head.title,
-                    "is_archived": head.is_archived,
-                    "content": &head.content,
-                    "revision_number": head.revision_number,
-                    "revision_id": &head.revision_id,
-                } },
-            )
-            .await?;
-        Ok(())
+        self.bounded(async {
+            self.db
+                .collection::<Document>("dialogues")
+                .update_one(
+                    doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
+                    doc! { "$set": {
+                        "title": &head.title,
+                        "is_archived": head.is_archived,
+                        "content": &head.content,
+                        "revision_number": head.revision_number,
+                        "revision_id": &head.revision_id,
+                    } },
+                )
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records a newer release on a dialogue's head.
     pub async fn mark_release(&self, dialogue_id: &str, release: &ReleaseMark) -> StoreResult<()> {
+        self.bounded(async {
         let mark = mongodb::bson::to_bson(release).map_err(anyhow::Error::from)?;
         self.db
             .collection::<Document>("dialogues")
@@ -121,6 +134,8 @@ impl Store {
             )
             .await?;
         Ok(())
+        })
+        .await
     }
 
     /// Revisions of a dialogue with numbers in `(after, up_to]`, oldest first.
@@ -130,32 +145,39 @@ impl Store {
         after: i64,
         up_to: i64,
     ) -> StoreResult<Vec<RevisionRecord>> {
-        Ok(self
-            .revisions()
-            .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after, "$lte": up_to } })
-            .sort(doc! { "number": 1 })
-            .await?
-            .try_collect()
-            .await?)
+        self.bounded(async {
+            Ok(self
+                .revisions()
+                .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after, "$lte": up_to } })
+                .sort(doc! { "number": 1 })
+                .await?
+                .try_collect()
+                .await?)
+        })
+        .await
     }
 
     /// The newest `count` revisions of a dialogue, oldest first.
     pub async fn latest_revisions(&self, dialogue_id: &str, count: i64) -> StoreResult<Vec<RevisionRecord>> {
-        let mut newest: Vec<RevisionRecord> = self
-            .revisions()
-            .find(doc! { "dialogue_id": dialogue_id })
-            .sort(doc! { "number": -1 })
-            .limit(count)
-            .await?
-            .try_collect()
-            .await?;
-        newest.reverse();
-        Ok(newest)
+        self.bounded(async {
+            let mut newest: Vec<RevisionRecord> = self
+                .revisions()
+                .find(doc! { "dialogue_id": dialogue_id })
+                .sort(doc! { "number": -1 })
+                .limit(count)
+                .await?
+                .try_collect()
+                .await?;
+            newest.reverse();
+            Ok(newest)
+        })
+        .await
     }
 
     /// One revision of a dialogue by id.
     pub async fn revision_by_id(&self, dialogue_id: &str, id: &str) -> StoreResult<Option<RevisionRecord>> {
-        Ok(self.revisions().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?)
+        self.bounded(async { Ok(self.revisions().find_one(doc! { "_id": id, "dialogue_id": dialogue_id }).await?) })
+            .await
     }
 
     /// One page of a dialogue's revisions in the given order, and their total.
@@ -166,25 +188,34 @@ impl Store {
         skip: u64,
         limit: i64,
     ) -> StoreResult<(Vec<RevisionRecord>, u64)> {
-        let filter = doc! { "dialogue_id": dialogue_id };
-        super::page(&self.revisions(), filter, sort_document(order), skip, limit).await
+        self.bounded(async {
+            let filter = doc! { "dialogue_id": dialogue_id };
+            super::page(&self.revisions(), filter, sort_document(order), skip, limit).await
+        })
+        .await
     }
 
     /// Stores a snapshot (an existing one for the same revision is left as it is).
     pub async fn insert_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
-        match self.snapshots().insert_one(snapshot).await {
-            Err(error) if super::is_duplicate_key(&error) => Ok(()),
-            other => other.map(|_| ()).map_err(Into::into),
-        }
+        self.bounded(async {
+            match self.snapshots().insert_one(snapshot).await {
+                Err(error) if super::is_duplicate_key(&error) => Ok(()),
+                other => other.map(|_| ()).map_err(Into::into),
+            }
+        })
+        .await
     }
 
     /// The newest snapshot of a dialogue at or before revision `number`.
     pub async fn snapshot_at_or_before(&self, dialogue_id: &str, number: i64) -> StoreResult<Option<Snapshot>> {
-        Ok(self
-            .snapshots()
-            .find_one(doc! { "dialogue_id": dialogue_id, "number": { "$lte": number } })
-            .sort(doc! { "number": -1 })
-            .await?)
+        self.bounded(async {
+            Ok(self
+                .snapshots()
+                .find_one(doc! { "dialogue_id": dialogue_id, "number": { "$lte": number } })
+                .sort(doc! { "number": -1 })
+                .await?)
+        })
+        .await
     }
 }
 

@@ -48,28 +48,40 @@ impl Store {
 
     /// Stores a new credential.
     pub async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
-        self.tokens().insert_one(token).await?;
-        Ok(())
+        self.bounded(async {
+            self.tokens().insert_one(token).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// The unexpired credential with this hash, if any.
     pub async fn live_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let now = DateTime::from_millis(now_millis());
-        Ok(self.tokens().find_one(doc! { "_id": hash, "expires_at": { "$gt": now } }).await?)
+        self.bounded(async {
+            let now = DateTime::from_millis(now_millis());
+            Ok(self.tokens().find_one(doc! { "_id": hash, "expires_at": { "$gt": now } }).await?)
+        })
+        .await
     }
 
     /// Revokes one credential.
     pub async fn delete_token(&self, hash: &str) -> StoreResult<()> {
-        self.tokens().delete_one(doc! { "_id": hash }).await?;
-        Ok(())
+        self.bounded(async {
+            self.tokens().delete_one(doc! { "_id": hash }).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Revokes every credential of a user except `keep` (the one making the request), if given.
     pub async fn delete_user_tokens(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
-        let filter = match keep {
-            Some(hash) => doc! { "user_id": user_id, "_id": { "$ne": hash } },
-            None => doc! { "user_id": user_id },
-        };
-        Ok(self.tokens().delete_many(filter).await?.deleted_count)
+        self.bounded(async {
+            let filter = match keep {
+                Some(hash) => doc! { "user_id": user_id, "_id": { "$ne": hash } },
+                None => doc! { "user_id": user_id },
+            };
+            Ok(self.tokens().delete_many(filter).await?.deleted_count)
+        })
+        .await
     }
 }

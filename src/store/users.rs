@@ -56,33 +56,37 @@ impl Store {
 
     /// Creates a user; a taken e-mail is a duplicate.
     pub async fn insert_user(&self, user: NewUser) -> StoreResult<UserRecord> {
-        let record = UserRecord {
-            id: new_id(),
-            email: user.email,
-            first_name: user.first_name,
-            last_name: user.last_name,
-            password_hash: user.password_hash,
-            permissions: user.permissions,
-            created: now_millis(),
-            version: 0,
-        };
-        self.users().insert_one(&record).await.duplicate_as("A user with this email")?;
-        Ok(record)
+        self.bounded(async {
+            let record = UserRecord {
+                id: new_id(),
+                email: user.email,
+                first_name: user.first_name,
+                last_name: user.last_name,
+                password_hash: user.password_hash,
+                permissions: user.permissions,
+                created: now_millis(),
+                version: 0,
+            };
+            self.users().insert_one(&record).await.duplicate_as("A user with this email")?;
+            Ok(record)
+        })
+        .await
     }
 
     /// The user with this id, if any.
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(self.users().find_one(doc! { "_id": id }).await?)
+        self.bounded(async { Ok(self.users().find_one(doc! { "_id": id }).await?) }).await
     }
 
     /// The user with this (normalised) e-mail, if any.
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
-        Ok(self.users().find_one(doc! { "email": email }).await?)
+        self.bounded(async { Ok(self.users().find_one(doc! { "email": email }).await?) }).await
     }
 
     /// One page of users, oldest first, and the total count.
     pub async fn list_users(&self, skip: u64, limit: i64) -> StoreResult<(Vec<UserRecord>, u64)> {
-        super::page(&self.users(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await
+        self.bounded(async { super::page(&self.users(), doc! {}, doc! { "created": 1, "_id": 1 }, skip, limit).await })
+            .await
     }
 
     /// Replaces the names of a user if nobody updated it since `version` was read.
@@ -94,70 +98,85 @@ impl Store {
         first_name: &str,
         last_name: &str,
     ) -> StoreResult<Option<UserRecord>> {
-        Ok(self
-            .users()
-            .find_one_and_update(
-                doc! { "_id": id, "version": version },
-                doc! {
-                    "$set": { "first_name": first_name, "last_name": last_name },
-                    "$inc": { "version": 1 },
-                },
-            )
-            .return_document(ReturnDocument::After)
-            .await?)
+        self.bounded(async {
+            Ok(self
+                .users()
+                .find_one_and_update(
+                    doc! { "_id": id, "version": version },
+                    doc! {
+                        "$set": { "first_name": first_name, "last_name": last_name },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .return_document(ReturnDocument::After)
+                .await?)
+        })
+        .await
     }
 
     /// Replaces a user's password hash.
     pub async fn set_password_hash(&self, id: &str, password_hash: &str) -> StoreResult<bool> {
-        let result = self
-            .users()
-            .update_one(
-                doc! { "_id": id },
-                doc! { "$set": { "password_hash": password_hash }, "$inc": { "version": 1 } },
-            )
-            .await?;
-        Ok(result.matched_count == 1)
+        self.bounded(async {
+            let result = self
+                .users()
+                .update_one(
+                    doc! { "_id": id },
+                    doc! { "$set": { "password_hash": password_hash }, "$inc": { "version": 1 } },
+                )
+                .await?;
+            Ok(result.matched_count == 1)
+        })
+        .await
     }
 
     /// Adds a permission if nobody updated the user since `version` was read.
     /// `false` means the user changed (or vanished) meanwhile.
     pub async fn push_permission(&self, user_id: &str, version: i64, permission: &Permission) -> StoreResult<bool> {
-        let permission = bson::to_bson(permission).map_err(anyhow::Error::from)?;
-        let result = self
-            .users()
-            .update_one(
-                doc! { "_id": user_id, "version": version },
-                doc! { "$push": { "permissions": permission }, "$inc": { "version": 1 } },
-            )
-            .await?;
-        Ok(result.modified_count == 1)
+        self.bounded(async {
+            let permission = bson::to_bson(permission).map_err(anyhow::Error::from)?;
+            let result = self
+                .users()
+                .update_one(
+                    doc! { "_id": user_id, "version": version },
+                    doc! { "$push": { "permissions": permission }, "$inc": { "version": 1 } },
+                )
+                .await?;
+            Ok(result.modified_count == 1)
+        })
+        .await
     }
 
     /// Removes one permission; returns it when it existed.
     pub async fn pull_permission(&self, user_id: &str, permission_id: &str) -> StoreResult<Option<Permission>> {
-        let before = self
-            .users()
-            .find_one_and_update(
-                doc! { "_id": user_id, "permissions.id": permission_id },
-                doc! { "$pull": { "permissions": { "id": permission_id } }, "$inc": { "version": 1 } },
-            )
-            .return_document(ReturnDocument::Before)
-            .await?;
-        Ok(before.and_then(|user| user.permissions.into_iter().find(|p| p.id == permission_id)))
+        self.bounded(async {
+            let before = self
+                .users()
+                .find_one_and_update(
+                    doc! { "_id": user_id, "permissions.id": permission_id },
+                    doc! { "$pull": { "permissions": { "id": permission_id } }, "$inc": { "version": 1 } },
+                )
+                .return_document(ReturnDocument::Before)
+                .await?;
+            Ok(before.and_then(|user| user.permissions.into_iter().find(|p| p.id == permission_id)))
+        })
+        .await
     }
 
     /// Removes every permission that points at a project, from every user.
     pub async fn pull_project_permissions(&self, project_id: &str) -> StoreResult<u64> {
-        let result = self
-            .users()
-            .update_many(
-                doc! { "permissions.properties.project_id": project_id },
-                doc! {
-                    "$pull": { "permissions": { "properties.project_id": project_id } },
-                    "$inc": { "version": 1 },
-                },
-            )
-            .await?;
-        Ok(result.modified_count)
+        self.bounded(async {
+            let result = self
+                .users()
+                .update_many(
+                    doc! { "permissions.properties.project_id": project_id },
+                    doc! {
+                        "$pull": { "permissions": { "properties.project_id": project_id } },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await?;
+            Ok(result.modified_count)
+        })
+        .await
     }
 }

@@ -1,7 +1,7 @@
 use actix_web::http::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, spawn_app, spawn_app_with, unique_email};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with, unique_email};
 
 #[actix_web::test]
 async fn signing_in_returns_a_bearer_token_and_the_user() {
@@ -62,20 +62,36 @@ async fn signing_out_revokes_the_token_at_once() {
 }
 
 #[actix_web::test]
-async fn sign_in_attempts_are_rate_limited() {
+async fn failed_sign_ins_are_rate_limited_on_every_process() {
     let app = spawn_app_with(|settings| settings.login_attempts_per_minute = 3).await;
-    // The harness signed the admin in once from this address: two attempts remain.
-    for _ in 0..2 {
-        let response = app
-            .json(Method::POST, "/auth/tokens", None, &json!({ "email": "x@example.org", "password": "guess guess" }))
-            .await;
-        response.assert_error(401, "unauthorized");
+    // Successful sign-ins never count.
+    for _ in 0..5 {
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     }
+    async fn guess(app: &TestApp) -> crate::helpers::TestResponse {
+        app.json(Method::POST, "/auth/tokens", None, &json!({ "email": ADMIN_EMAIL, "password": "guess guess" })).await
+    }
+    for _ in 0..2 {
+        guess(&app).await.assert_error(401, "unauthorized");
+    }
+    // A second process on the same database shares the budget: its third failure spends it.
+    let other = spawn_app_with(|settings| {
+        settings.login_attempts_per_minute = 3;
+        settings.database = app.database.clone();
+    })
+    .await;
+    guess(&other).await.assert_error(401, "unauthorized");
     let limited = app
         .json(Method::POST, "/auth/tokens", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
         .await;
     limited.assert_error(429, "rate_limited");
-    assert!(limited.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+    let retry_after = limited.header("retry-after").and_then(|v| v.parse::<u64>().ok()).unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // Another address (the budget is per e-mail and per client) is refused too: same client.
+    let elsewhere = app
+        .json(Method::POST, "/auth/tokens", None, &json!({ "email": "someone@example.org", "password": "guess guess" }))
+        .await;
+    elsewhere.assert_error(429, "rate_limited");
 }
 
 #[actix_web::test]

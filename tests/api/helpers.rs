@@ -115,6 +115,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     app
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The test's runtime ends with the test: stop the dialogue actors' threads with it.
+        self.state.dialogues.shutdown();
+    }
+}
+
 impl TestApp {
     /// Sends a request with an optional bearer token and an optional raw body.
     pub async fn send(
