@@ -85,6 +85,9 @@ pub enum ApiError {
     /// The database cannot be reached.
     #[error("The database is unavailable; retry shortly")]
     Unavailable,
+    /// The server is too busy for this request now (a `503` like `Unavailable`).
+    #[error("The server is busy; retry shortly")]
+    Busy,
     /// Anything else. The cause is logged, never sent.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
@@ -177,7 +180,7 @@ impl ApiError {
             Self::Validation(_) => "validation_error",
             Self::InvalidMessage(_) => "invalid_message",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable => "unavailable",
+            Self::Unavailable | Self::Busy => "unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -201,7 +204,7 @@ impl ApiError {
             }
             Self::Validation(errors) => json!({ "errors": errors }),
             Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
-            Self::Unavailable => json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS }),
+            Self::Unavailable | Self::Busy => json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS }),
             Self::Unauthorized(_)
             | Self::InvalidMessage(_)
             | Self::Forbidden(_)
@@ -230,7 +233,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -246,7 +249,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::Busy => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
             }
             Self::Unauthorized(_) => {

@@ -24,6 +24,9 @@ use crate::schema::Schemas;
 use crate::state::AppState;
 use crate::store::{NewUser, Store, StoreError, new_id};
 
+/// How many bodies of the largest size may be handled at once (a parsed body takes up to about
+/// 25 times its size in memory).
+const BODY_BUDGET_BODIES: usize = 4;
 /// How often start-up work against an unreachable database is retried.
 const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -56,6 +59,7 @@ impl Application {
         tracing::info!(%address, "listening");
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
+            body_budget: crate::http::body::BodyBudget::new(limits.max_body_bytes.saturating_mul(BODY_BUDGET_BODIES)),
             limits,
             store,
             schemas,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: Settings,
     /// The input limits every entry point enforces.
     pub limits: crate::limits::Limits,
+    /// The bytes of large request bodies being handled at once.
+    pub body_budget: crate::http::body::BodyBudget,
     /// Keys for secrets encrypted at rest.
     pub vault: crate::vault::Vault,
     /// Outgoing mail.

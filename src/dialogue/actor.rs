@@ -265,6 +265,12 @@ pub enum External {
     ProjectDeleted(String),
 }
 
+/// Stop now if nothing is waiting to be stored (as an idle actor would): the next request loads
+/// the dialogue afresh from the database. Answers whether the actor stopped.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Evict;
+
 /// Told to the registry when an actor stops, so it forgets it.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -460,7 +466,7 @@ impl DialogueActor {
         }
         let queued: usize = self.pending.iter().map(|w| w.revisions.len().max(1)).sum();
         if queued >= self.deps.settings.max_pending {
-            self.answer_error(reply, ApiError::Unavailable);
+            self.answer_error(reply, ApiError::Busy);
             return;
         }
         match self.prepare(&request) {
@@ -1280,6 +1286,18 @@ impl Handler<SetPresence> for DialogueActor {
         subscriber.selection = presence.selection.clone();
         let frame = protocol::presence(&presence.session_id, &presence.selection);
         self.broadcast(&frame, Some(&presence.session_id));
+    }
+}
+
+impl Handler<Evict> for DialogueActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: Evict, ctx: &mut Self::Context) -> bool {
+        let quiet = self.in_flight.is_none() && self.pending.is_empty();
+        if quiet {
+            ctx.stop();
+        }
+        quiet
     }
 }
 

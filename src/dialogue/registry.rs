@@ -9,7 +9,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use actix::prelude::*;
 
 use super::actor::{
-    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, External, Head, Submit, WriteOutcome, WriteRequest,
+    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, Evict, External, Head, Submit, WriteOutcome,
+    WriteRequest,
 };
 use crate::error::ApiError;
 use crate::store::ReleaseRecord;
@@ -33,6 +34,14 @@ pub struct Forward {
     pub dialogue_id: Option<String>,
     /// The event.
     pub event: External,
+}
+
+/// The actor of a dialogue, if one runs here (nothing is started).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<DialogueActor>>")]
+pub struct Running {
+    /// The dialogue.
+    pub dialogue_id: String,
 }
 
 /// How many dialogue actors are running (for tests and metrics).
@@ -123,6 +132,14 @@ impl Handler<Forward> for DialogueRegistry {
     }
 }
 
+impl Handler<Running> for DialogueRegistry {
+    type Result = Option<Addr<DialogueActor>>;
+
+    fn handle(&mut self, message: Running, _: &mut Self::Context) -> Self::Result {
+        self.actors.get(&message.dialogue_id).map(|(_, addr)| addr.clone()).filter(Addr::connected)
+    }
+}
+
 impl Handler<CountActors> for DialogueRegistry {
     type Result = usize;
 
@@ -170,7 +187,7 @@ impl Dialogues {
             match addr.send(make()).await {
                 Ok(result) => return Ok(result),
                 Err(MailboxError::Closed) => continue,
-                Err(MailboxError::Timeout) => return Err(ApiError::Unavailable),
+                Err(MailboxError::Timeout) => return Err(ApiError::Busy),
             }
         }
         Err(ApiError::Unavailable)
@@ -200,6 +217,16 @@ impl Dialogues {
             user_id: user_id.to_owned(),
         })
         .await?
+    }
+
+    /// Stops a dialogue's actor if it runs here and has nothing waiting to be stored, as an
+    /// idle timeout would (its live sessions are closed with 1001). Answers whether an actor
+    /// stopped. Used by operators' tools and by the tests that prove a dialogue loads again.
+    pub async fn evict(&self, dialogue_id: &str) -> bool {
+        let Ok(Some(addr)) = self.registry.send(Running { dialogue_id: dialogue_id.to_owned() }).await else {
+            return false;
+        };
+        addr.send(Evict).await.unwrap_or(false)
     }
 
     /// Hands a change-feed event to a running actor (or, with `None`, to every running actor).

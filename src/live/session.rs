@@ -11,21 +11,21 @@ use std::time::{Duration, Instant};
 use std::num::NonZeroU32;
 
 use actix::Addr;
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::events::AccessEvent;
 use super::protocol::{self, ClientFrame, MAX_FRAME_BYTES, close};
 use crate::auth::{Action, Caller, Principal};
+use crate::config::Settings;
 use crate::dialogue::WriteRequest;
 use crate::dialogue::actor::{DialogueActor, Join, Leave, SessionLink, SessionPatch, SetPresence};
 use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::Access;
 use crate::error::ApiError;
-use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::{new_id, now_millis};
 

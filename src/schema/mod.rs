@@ -24,6 +24,8 @@ const BASE_URI: &str = "https://dialogue-server.local/schemas/";
 
 /// At most this many errors are reported for one body.
 const MAX_ERRORS: usize = 50;
+/// Values larger than this (serialized) get their first problem reported, not all of them.
+const FULL_REPORT_BYTES: usize = 64 * 1024;
 /// Offending values longer than this (serialized) are not quoted in error messages.
 const QUOTED_VALUE_BYTES: usize = 100;
 
@@ -224,7 +226,18 @@ fn read_only_present(read_only: &[String], value: &Value) -> Vec<FieldError> {
 /// values nested in a larger body).
 pub fn field_errors(validator: &Validator, value: &Value, prefix: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    for error in validator.iter_errors(value) {
+    if validator.is_valid(value) {
+        return errors;
+    }
+    // Listing every problem of a large value can cost far more memory than the value itself
+    // (one error per offending item of a long array): of a large value, report the first.
+    let found: Box<dyn Iterator<Item = jsonschema::ValidationError<'_>>> = if serialized_len(value) > FULL_REPORT_BYTES
+    {
+        Box::new(validator.validate(value).err().into_iter())
+    } else {
+        Box::new(validator.iter_errors(value))
+    };
+    for error in found {
         let base = format!("{prefix}{}", error.instance_path().as_str());
         match error.kind() {
             ValidationErrorKind::Required { property } => {

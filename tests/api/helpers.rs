@@ -25,19 +25,47 @@ pub fn test_database_uri() -> String {
         .expect("DIALOGUE_TEST_MONGODB_URI is not set: run the suite with scripts/test, which starts a local database")
 }
 
-/// A running application and a client for it.
+/// A running application in this process, and a client for it (`Deref` to [`Api`]).
 pub struct TestApp {
-    /// `http://127.0.0.1:<port>`.
-    pub address: String,
+    api: Api,
     /// The database name this test owns.
     pub database: String,
     /// Where mail lands.
     pub outbox: PathBuf,
-    /// A token of the bootstrap administrator.
-    pub admin_token: String,
     /// The application's shared state, for subscribing to events.
     pub state: actix_web::web::Data<dialogue_server::state::AppState>,
+}
+
+/// An HTTP client for one server (in this process or another), signed in as the bootstrap
+/// administrator once the database is ready.
+pub struct Api {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// A token of the bootstrap administrator.
+    pub admin_token: String,
     client: awc::Client,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    /// A client for the server at `address`, signed in as the bootstrap administrator.
+    pub async fn connect(address: &str) -> Self {
+        let mut api = Self::anonymous(address);
+        api.admin_token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        api
+    }
+
+    fn anonymous(address: &str) -> Self {
+        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        Self { address: address.to_owned(), admin_token: String::new(), client }
+    }
 }
 
 /// A response, read whole.
@@ -100,19 +128,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let port = application.port();
     let state = application.state();
     actix_web::rt::spawn(application.run_until_stopped());
-    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
-    let mut app = TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        database,
-        outbox,
-        admin_token: String::new(),
-        state,
-        client,
-    };
-    if app.state.is_store_ready() {
-        app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let mut api = Api::anonymous(&format!("http://127.0.0.1:{port}"));
+    if state.is_store_ready() {
+        api.admin_token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     }
-    app
+    TestApp { api, database, outbox, state }
 }
 
 impl Drop for TestApp {
@@ -122,7 +142,7 @@ impl Drop for TestApp {
     }
 }
 
-impl TestApp {
+impl Api {
     /// Sends a request with an optional bearer token and an optional raw body.
     pub async fn send(
         &self,
@@ -228,7 +248,9 @@ impl TestApp {
         assert_eq!(response.status, 201, "grant failed: {}", response.body);
         response.body
     }
+}
 
+impl TestApp {
     /// Waits for the next mail sent by the app (subscribe before causing it).
     pub async fn next_mail(receiver: &mut tokio::sync::broadcast::Receiver<Mail>) -> Mail {
         tokio::time::timeout(Duration::from_secs(30), receiver.recv())
@@ -280,7 +302,7 @@ pub fn sample_dialogue(title: &str) -> Value {
     })
 }
 
-impl TestApp {
+impl Api {
     /// Creates a project, asserting success; returns its id.
     pub async fn create_project(&self, token: &str, title: &str) -> String {
         let response = self.post("/projects/", token, &json!({ "title": title })).await;
@@ -325,7 +347,7 @@ pub fn replay(initial: &Value, revisions: &[Value]) -> Value {
     state
 }
 
-impl TestApp {
+impl Api {
     /// Every revision of a dialogue, oldest first.
     pub async fn all_revisions(&self, token: &str, dialogue_path: &str) -> Vec<Value> {
         let mut all = Vec::new();

@@ -103,3 +103,36 @@ async fn the_invite_lifecycle() {
         .await
         .assert_error(401, "unauthorized");
 }
+
+#[actix_web::test]
+async fn one_user_accepting_at_once_many_times_spends_one_use() {
+    let app = spawn_app().await;
+    let project = app.create_project(&app.admin_token, "Invites").await;
+    let path = format!("/projects/{project}/invites/");
+    let created =
+        app.post(&path, &app.admin_token, &json!({ "permission": "project:dialogues:read", "max_uses": 3 })).await;
+    let accept = format!("/invites/{}/accept", created.body["code"].as_str().unwrap());
+    let (user, token) = app.create_user(&unique_email("eager")).await;
+
+    let attempts = (0..10).map(|_| app.send(Method::POST, &accept, Some(&token), None, None));
+    let answers = futures_util::future::join_all(attempts).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    let granted = &answers[0].body;
+    assert!(answers.iter().all(|a| a.body["id"] == granted["id"]), "one grant, the same in every answer");
+    assert_eq!(app.get(&path, &app.admin_token).await.body[0]["uses"], 1);
+    let grants = app.get(&format!("/users/{user}/permissions/"), &app.admin_token).await;
+    assert_eq!(grants.body.as_array().unwrap().len(), 1);
+
+    // The two other seats are still there for two other people, and then it is used up.
+    for name in ["second", "third"] {
+        let (_, other) = app.create_user(&unique_email(name)).await;
+        assert_eq!(app.send(Method::POST, &accept, Some(&other), None, None).await.status, 200);
+    }
+    let (_, fourth) = app.create_user(&unique_email("fourth")).await;
+    app.send(Method::POST, &accept, Some(&fourth), None, None).await.assert_error(404, "not_found");
+    // A user who accepted before still gets their grant, without spending anything.
+    let again = app.send(Method::POST, &accept, Some(&token), None, None).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["id"], granted["id"]);
+    assert_eq!(app.get(&path, &app.admin_token).await.body[0]["uses"], 3);
+}

@@ -453,8 +453,18 @@ async fn editors_on_two_servers_see_each_other_in_order() {
         let response = writer.patch(&path, token, &append_block(&format!("n{n}"))).await;
         assert_eq!(response.status, 200, "{}", response.body);
     }
-    catch_up(&mut on_first, &mut first_replica, 5).await;
-    catch_up(&mut on_second, &mut second_replica, 5).await;
+    // Then both at once, so that each server's writes race the other's revisions arriving from
+    // the change feed (and reloads after lost races): the sessions must still see every number
+    // once, in order (the replicas refuse a duplicate or a gap).
+    async fn burst(name: &str, server: &crate::helpers::TestApp, path: &str) {
+        for n in 0..20 {
+            let response = server.patch(path, &server.admin_token, &append_block(&format!("{name}{n}"))).await;
+            assert_eq!(response.status, 200, "{}", response.body);
+        }
+    }
+    futures_util::future::join(burst("f", &first, &path), burst("s", &second, &path)).await;
+    catch_up(&mut on_first, &mut first_replica, 45).await;
+    catch_up(&mut on_second, &mut second_replica, 45).await;
     let head = content_of(&first.get(&path, &first.admin_token).await.body);
     assert_eq!(first_replica.content, head);
     assert_eq!(second_replica.content, head);

@@ -65,6 +65,17 @@ impl ServerProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process's resident memory, in bytes.
+    pub fn resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc is readable");
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("a VmRSS line");
+        kib * 1024
+    }
+
     /// Sends a signal by name (`TERM`, `INT`, `KILL`).
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill").args([format!("-{name}"), self.child.id().to_string()]).status();
@@ -96,11 +107,13 @@ async fn sigterm_and_sigint_stop_the_server_cleanly() {
     }
 }
 
-/// A SecantusDB process of the test's own, which the test can kill and restart.
-struct OwnDatabase {
+/// A SecantusDB process of the test's own, which the test can freeze, kill and restart.
+pub struct OwnDatabase {
     child: Child,
-    port: u16,
-    storage: PathBuf,
+    /// Its port.
+    pub port: u16,
+    /// Where its data lives.
+    pub storage: PathBuf,
 }
 
 impl OwnDatabase {
@@ -115,7 +128,19 @@ impl OwnDatabase {
         }
     }
 
-    fn start(storage: &Path, port: u16) -> Self {
+    /// A database in a fresh directory, on a free port.
+    pub fn fresh() -> Self {
+        let storage = std::env::temp_dir().join(format!("dialogue-own-db-{}", uuid::Uuid::new_v4().simple()));
+        Self::start(&storage, 0)
+    }
+
+    /// Its connection string.
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/?directConnection=true", self.port)
+    }
+
+    /// Starts a database with its data in `storage`, on `port` (0: a free one).
+    pub fn start(storage: &Path, port: u16) -> Self {
         let mut child = Command::new(Self::binary())
             .args(["--port", &port.to_string(), "--storage-path"])
             .arg(storage)
@@ -135,9 +160,23 @@ impl OwnDatabase {
         Self { child, port, storage: storage.to_owned() }
     }
 
-    fn kill(&mut self) {
+    /// Kills it with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same data and port, after `kill`.
+    pub fn restart(&mut self) {
+        self.kill();
+        let again = Self::start(&self.storage, self.port);
+        *self = again;
+    }
+
+    /// Sends a signal by name (`STOP` freezes it, `CONT` thaws it).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([format!("-{name}"), self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
     }
 }
 

@@ -1,0 +1,233 @@
+//! Faults under load: a database that freezes, a database that is killed and comes back. Each
+//! test runs a database of its own (loopback only), bounded in time, and kills only what it
+//! started. What must hold: clients get `503` (REST) or `error` frames (live) and never a hang,
+//! a session never sees two revisions with one number, every acknowledged revision is stored,
+//! and the history has no gap and replays to what `GET` returns.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use dialogue_load_tests::client::{ClientError, LiveClient, Replica, ServerFrame};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::helpers::{TestApp, append_block, content_of, replay, sample_dialogue, spawn_app_with};
+use crate::process::OwnDatabase;
+
+/// How long a fault test may run before it is declared stuck.
+const TEST_BOUND: Duration = Duration::from_secs(120);
+
+/// An app on a database of its own, with a one-second database deadline.
+async fn app_on(database: &OwnDatabase) -> TestApp {
+    let uri = database.uri();
+    spawn_app_with(|settings| {
+        settings.mongodb_uri = secrecy::SecretString::from(uri);
+        settings.database_timeout_secs = 1;
+    })
+    .await
+}
+
+/// Creates a project and a dialogue; returns (project, dialogue id, path, initial content).
+async fn dialogue(app: &TestApp) -> (String, String, String, Value) {
+    let project = app.create_project(&app.admin_token, "Faults").await;
+    let created = app.create_dialogue(&app.admin_token, &project, &sample_dialogue("Faults")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    (project, id, created["url"].as_str().unwrap().to_owned(), content_of(&created))
+}
+
+/// What the clients saw, for the checks at the end.
+#[derive(Default)]
+struct Seen {
+    /// Revision ids acknowledged to a client (live `ack` or REST `200`).
+    acknowledged: BTreeSet<String>,
+    /// Refusals by type (`unavailable`, closes, …), for the report.
+    refusals: Vec<String>,
+}
+
+/// An editor that appends blocks over a live session until `stop`, reconnecting after any
+/// close: with `since` after a close that allows it, from a new welcome after `4009`.
+async fn live_editor(app: &TestApp, project: &str, dialogue_id: &str, name: &str, stop: watch::Receiver<bool>) -> Seen {
+    let mut seen = Seen::default();
+    let mut replica: Option<Replica> = None;
+    let mut sent = 0;
+    while !*stop.borrow() {
+        let since = replica.as_ref().map(|r| r.number);
+        let (mut client, welcome) =
+            match LiveClient::connect(&app.address, project, dialogue_id, &app.admin_token, since).await {
+                Ok(session) => session,
+                Err(error) => {
+                    seen.refusals.push(format!("connect: {error}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+        client.set_timeout(Duration::from_secs(10));
+        if let Some(fresh) = welcome.replica() {
+            replica = Some(fresh);
+        }
+        let Some(mut local) = replica.take() else { continue };
+        let closed = loop {
+            if *stop.borrow() {
+                break None;
+            }
+            let reference = format!("{name}-{sent}");
+            sent += 1;
+            if client.send_patch(&reference, local.number, append_block(&reference)).await.is_err() {
+                break Some(None);
+            }
+            // Read until this patch is answered, applying every revision in order: `apply`
+            // refuses a number seen twice or a gap, which would fail the test.
+            let outcome = loop {
+                match client.next().await {
+                    Ok(ServerFrame::Revision { revision }) => {
+                        local.apply(&revision).expect("revisions in order, once each")
+                    }
+                    Ok(ServerFrame::Ack { reference: acked, revision }) if acked == reference => {
+                        local.apply(&revision).expect("the ack is the next revision");
+                        seen.acknowledged.insert(revision["id"].as_str().unwrap().to_owned());
+                        break None;
+                    }
+                    Ok(ServerFrame::Error { reference: Some(refused), error }) if refused == reference => {
+                        seen.refusals.push(error["type"].as_str().unwrap_or_default().to_owned());
+                        break None;
+                    }
+                    Ok(_) => {}
+                    Err(ClientError::Closed(code)) => break Some(code),
+                    Err(ClientError::Timeout) => break Some(None),
+                    Err(other) => panic!("{name}: {other}"),
+                }
+            };
+            if let Some(code) = outcome {
+                break Some(code);
+            }
+        };
+        match closed {
+            Some(code) => {
+                seen.refusals.push(format!("closed {code:?}"));
+                // 4009: what this session was sent is not all stored; start from a welcome.
+                if code != Some(4009) {
+                    replica = Some(local);
+                }
+            }
+            None => {
+                client.close().await;
+                break;
+            }
+        }
+    }
+    seen
+}
+
+/// A REST writer appending blocks until `stop`.
+async fn rest_writer(app: &TestApp, path: &str, stop: watch::Receiver<bool>) -> Seen {
+    let mut seen = Seen::default();
+    let mut n = 0;
+    while !*stop.borrow() {
+        n += 1;
+        let response = app.patch(path, &app.admin_token, &append_block(&format!("rest-{n}"))).await;
+        match response.status {
+            200 => {
+                seen.acknowledged.insert(response.body["revision_id"].as_str().unwrap().to_owned());
+            }
+            503 => {
+                assert!(response.header("retry-after").is_some());
+                seen.refusals.push("503".into());
+            }
+            other => panic!("REST write: unexpected {other}: {}", response.body),
+        }
+    }
+    seen
+}
+
+/// Waits (bounded) until `ready` holds, polling: the database coming back is not an event the
+/// test can subscribe to.
+async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + TEST_BOUND;
+    while !ready().await {
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The checks every fault test ends with.
+async fn every_acknowledged_revision_is_stored(app: &TestApp, path: &str, initial: &Value, seen: &[Seen]) {
+    let revisions = app.all_revisions(&app.admin_token, path).await;
+    let acks: usize = seen.iter().map(|s| s.acknowledged.len()).sum();
+    let refusals: Vec<&String> = seen.iter().flat_map(|s| s.refusals.iter()).collect();
+    eprintln!("{} revisions stored, {acks} acknowledged, {} refusals: {refusals:?}", revisions.len(), refusals.len());
+    for (index, revision) in revisions.iter().enumerate() {
+        assert_eq!(revision["number"], index as i64 + 1, "no gap in the history");
+    }
+    let stored: BTreeSet<&str> = revisions.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let acknowledged: BTreeSet<&str> = seen.iter().flat_map(|s| s.acknowledged.iter().map(String::as_str)).collect();
+    let lost: Vec<&&str> = acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} acknowledged revisions are not stored: {lost:?}", lost.len());
+    let head = app.get(path, &app.admin_token).await;
+    assert_eq!(head.status, 200, "{}", head.body);
+    assert_eq!(replay(initial, &revisions), content_of(&head.body), "GET equals the replay");
+}
+
+#[actix_web::test]
+async fn a_frozen_database_gives_503s_and_loses_nothing() {
+    let mut database = OwnDatabase::fresh();
+    let app = app_on(&database).await;
+    let (project, dialogue_id, path, initial) = dialogue(&app).await;
+    let (stop, stopped) = watch::channel(false);
+    let editors = futures_util::future::join3(
+        live_editor(&app, &project, &dialogue_id, "a", stopped.clone()),
+        live_editor(&app, &project, &dialogue_id, "b", stopped.clone()),
+        rest_writer(&app, &path, stopped.clone()),
+    );
+    let fault = async {
+        eventually("first writes", async || app.all_revisions(&app.admin_token, &path).await.len() >= 20).await;
+        database.signal("STOP");
+        // While it is frozen, REST answers 503 within the deadline: the request returns.
+        let frozen = app.patch(&path, &app.admin_token, &append_block("during-freeze")).await;
+        frozen.assert_error(503, "unavailable");
+        assert!(frozen.header("retry-after").is_some());
+        database.signal("CONT");
+        eventually("writes after the thaw", async || {
+            let response = app.get(&format!("{path}/revisions/?per_page=1"), &app.admin_token).await;
+            response.status == 200 && response.header("x-total-count").and_then(|n| n.parse::<usize>().ok()) > Some(40)
+        })
+        .await;
+        let _ = stop.send(true);
+    };
+    let ((a, b, rest), ()) =
+        tokio::time::timeout(TEST_BOUND, futures_util::future::join(editors, fault)).await.expect("bounded");
+    every_acknowledged_revision_is_stored(&app, &path, &initial, &[a, b, rest]).await;
+    database.kill();
+    let _ = std::fs::remove_dir_all(&database.storage);
+}
+
+#[actix_web::test]
+async fn a_killed_database_loses_no_acknowledged_revision_and_no_session_sees_a_number_twice() {
+    let mut database = OwnDatabase::fresh();
+    let app = app_on(&database).await;
+    let (project, dialogue_id, path, initial) = dialogue(&app).await;
+    let (stop, stopped) = watch::channel(false);
+    let editors = futures_util::future::join4(
+        live_editor(&app, &project, &dialogue_id, "a", stopped.clone()),
+        live_editor(&app, &project, &dialogue_id, "b", stopped.clone()),
+        live_editor(&app, &project, &dialogue_id, "c", stopped.clone()),
+        rest_writer(&app, &path, stopped.clone()),
+    );
+    let fault = async {
+        eventually("first writes", async || app.all_revisions(&app.admin_token, &path).await.len() >= 30).await;
+        database.kill();
+        let down = app.patch(&path, &app.admin_token, &append_block("while-down")).await;
+        down.assert_error(503, "unavailable");
+        database.restart();
+        eventually("writes after the restart", async || {
+            let response = app.get(&format!("{path}/revisions/?per_page=1"), &app.admin_token).await;
+            response.status == 200 && response.header("x-total-count").and_then(|n| n.parse::<usize>().ok()) > Some(60)
+        })
+        .await;
+        let _ = stop.send(true);
+    };
+    let ((a, b, c, rest), ()) =
+        tokio::time::timeout(TEST_BOUND, futures_util::future::join(editors, fault)).await.expect("bounded");
+    every_acknowledged_revision_is_stored(&app, &path, &initial, &[a, b, c, rest]).await;
+    database.kill();
+    let _ = std::fs::remove_dir_all(&database.storage);
+}

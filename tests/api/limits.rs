@@ -1,0 +1,369 @@
+//! Hardening: what a client sends can neither crash the server, nor make a dialogue unreadable,
+//! nor make a response or the server's memory grow with it. Each test here is a finding of the
+//! hardening review, reproduced and refused.
+
+use actix_web::http::Method;
+use dialogue_load_tests::client::{LiveClient, ServerFrame};
+use serde_json::{Value, json};
+
+use crate::helpers::{Api, content_of, sample_dialogue, spawn_app, spawn_app_with};
+use crate::process::ServerProcess;
+
+/// A project with one small dialogue whose first block is a `set-field` holding an object;
+/// returns (project id, dialogue id, dialogue path).
+async fn dialogue_with_a_value(app: &Api, token: &str) -> (String, String, String) {
+    let project = app.create_project(token, "Limits").await;
+    let mut body = sample_dialogue("Limits");
+    body["sequences"][0]["blocks"][0] =
+        json!({ "id": "set", "type": "set-field", "properties": { "field": "f", "value": { "a": "0123456789" } } });
+    let created = app.create_dialogue(token, &project, &body).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    (project, id, created["url"].as_str().unwrap().to_owned())
+}
+
+/// `n` operations, each copying the value into a new child of itself: the document doubles
+/// with every one.
+fn copy_bomb(n: usize) -> Value {
+    let value = "/sequences/0/blocks/0/properties/value";
+    Value::Array((0..n).map(|k| json!({ "op": "copy", "from": value, "path": format!("{value}/k{k}") })).collect())
+}
+
+/// A value nested `levels` arrays deep.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!("leaf"), |inner, _| json!([inner]))
+}
+
+#[actix_web::test]
+async fn a_copy_bomb_is_refused_before_it_grows() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let before = app.get(&path, &app.admin_token).await.body;
+
+    let refused = app.patch(&path, &app.admin_token, &copy_bomb(22)).await;
+    refused.assert_error(413, "payload_too_large");
+    assert_eq!(refused.body["details"]["limit"], 2 * 1024 * 1024);
+    assert!(refused.body["details"]["size"].as_u64().unwrap() > 2 * 1024 * 1024);
+    assert_eq!(app.get(&path, &app.admin_token).await.body, before, "nothing of it was stored");
+
+    // The live twin: an error frame, the socket stays open, nothing is applied.
+    let (mut client, welcome) =
+        LiveClient::connect(&app.address, &project, &dialogue_id, &app.admin_token, None).await.unwrap();
+    client.send_patch("bomb", welcome.revision.number, copy_bomb(22)).await.unwrap();
+    let error = loop {
+        if let ServerFrame::Error { reference, error } = client.next().await.unwrap() {
+            assert_eq!(reference.as_deref(), Some("bomb"));
+            break error;
+        }
+    };
+    assert_eq!(error["type"], "payload_too_large");
+    client.send_ping("still-open").await.unwrap();
+    assert!(matches!(client.next().await.unwrap(), ServerFrame::Pong { .. }));
+    assert_eq!(app.all_revisions(&app.admin_token, &path).await.len(), 0);
+}
+
+#[actix_web::test]
+async fn copy_bombs_leave_the_server_process_bounded() {
+    // A server process of its own, so its resident memory is its alone.
+    let app = spawn_app().await;
+    let (_, _, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let server = ServerProcess::start(&app.database);
+    let remote = Api::connect(&server.address()).await;
+    let bomb = copy_bomb(30);
+    for _ in 0..2 {
+        remote.patch(&path, &remote.admin_token, &bomb).await.assert_error(413, "payload_too_large");
+    }
+    let after_two = server.resident_bytes();
+    for _ in 0..8 {
+        remote.patch(&path, &remote.admin_token, &bomb).await.assert_error(413, "payload_too_large");
+    }
+    let after_ten = server.resident_bytes();
+    // The document may grow to the size limit (2 MiB as JSON, a few hundred MiB at most as a
+    // tree of tiny objects) before the bomb is refused, and no further; and refused bombs leave
+    // nothing behind, however many there are.
+    assert!(after_two < 512 * 1024 * 1024, "resident after two bombs: {after_two} bytes");
+    assert!(after_ten <= after_two + after_two / 5 + 16 * 1024 * 1024, "{after_two} then {after_ten} bytes");
+}
+
+#[actix_web::test]
+async fn values_nested_too_deep_are_refused_and_the_deepest_accepted_loads_again() {
+    let app = spawn_app().await;
+    let (_, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let at = "/sequences/0/blocks/0/properties/value";
+    // The value sits 6 levels down: with the default limit of 64 it may nest 58 deep.
+    let deep = json!([{ "op": "replace", "path": at, "value": nested(124) }]);
+    app.patch(&path, &app.admin_token, &deep).await.assert_error(422, "validation_error");
+    let too_deep = json!([{ "op": "replace", "path": at, "value": nested(59) }]);
+    let refused = app.patch(&path, &app.admin_token, &too_deep).await;
+    refused.assert_error(422, "validation_error");
+    assert_eq!(refused.body["details"]["errors"][0]["type"], "maxDepth");
+
+    let deepest = json!([{ "op": "replace", "path": at, "value": nested(58) }]);
+    let accepted = app.patch(&path, &app.admin_token, &deepest).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert!(app.state.dialogues.evict(&dialogue_id).await, "the actor was idle");
+    let reloaded = app.get(&path, &app.admin_token).await;
+    assert_eq!(reloaded.status, 200, "{}", reloaded.body);
+    assert_eq!(reloaded.body, accepted.body, "what was accepted loads again");
+
+    // Every other entry point refuses the same depth: a PUT, a body of another resource.
+    let mut put = accepted.body.clone();
+    put["sequences"][0]["blocks"][0]["properties"]["value"] = nested(124);
+    app.put(&path, &app.admin_token, &put).await.assert_error(400, "parse_error");
+    put["sequences"][0]["blocks"][0]["properties"]["value"] = nested(70);
+    app.put(&path, &app.admin_token, &put).await.assert_error(422, "validation_error");
+    let project = app.create_project(&app.admin_token, "Contacts").await;
+    let contact = json!({ "address": "+1", "state": { "deep": nested(80) } });
+    app.post(&format!("/projects/{project}/contacts/"), &app.admin_token, &contact)
+        .await
+        .assert_error(422, "validation_error");
+}
+
+#[actix_web::test]
+async fn a_dialogue_cannot_outgrow_its_limit_and_what_was_accepted_loads_again() {
+    let app = spawn_app_with(|settings| settings.max_dialogue_bytes = 450 * 1024).await;
+    let (_, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let chunk = "x".repeat(100 * 1024);
+    let mut accepted = 0;
+    let last = loop {
+        let patch = json!([{ "op": "add", "path": format!("/sequences/0/blocks/0/properties/value/c{accepted}"), "value": chunk }]);
+        let response = app.patch(&path, &app.admin_token, &patch).await;
+        if response.status != 200 {
+            response.assert_error(413, "payload_too_large");
+            assert_eq!(response.body["details"]["limit"], 450 * 1024);
+            break app.get(&path, &app.admin_token).await.body;
+        }
+        accepted += 1;
+        assert!(accepted < 10, "the limit was never reached");
+    };
+    assert_eq!(accepted, 4, "four 100 KiB values fit in 450 KiB, a fifth does not");
+    assert!(app.state.dialogues.evict(&dialogue_id).await);
+    assert_eq!(app.get(&path, &app.admin_token).await.body, last);
+    // A PUT over the limit is refused the same way.
+    let mut put = last.clone();
+    put["sequences"][0]["blocks"][0]["properties"]["value"]["big"] = json!("y".repeat(200 * 1024));
+    app.put(&path, &app.admin_token, &put).await.assert_error(413, "payload_too_large");
+}
+
+#[actix_web::test]
+async fn error_bodies_stay_small_whatever_the_request_holds() {
+    let app = spawn_app().await;
+    let project = app.create_project(&app.admin_token, "Big").await;
+    // About 4 MiB of `1,`: two million invalid sequences.
+    let mut body = String::from(r#"{"title":"t","sequences":["#);
+    body.push_str(&"1,".repeat(2_000_000 - 1));
+    body.push_str("1]}");
+    let response = app
+        .send(
+            Method::POST,
+            &format!("/projects/{project}/dialogues/"),
+            Some(&app.admin_token),
+            Some("application/json"),
+            Some(body.into_bytes()),
+        )
+        .await;
+    response.assert_error(422, "validation_error");
+    assert!(response.raw.len() < 64 * 1024, "a {} byte error body", response.raw.len());
+    let errors = response.body["details"]["errors"].as_array().unwrap();
+    assert!(!errors.is_empty() && errors.len() <= 50);
+    assert!(errors.iter().all(|e| e["message"].as_str().unwrap().chars().count() <= 201));
+
+    // A long id in a path comes back cut.
+    let long_id = "z".repeat(5000);
+    let missing = app.get(&format!("/projects/{long_id}"), &app.admin_token).await;
+    missing.assert_error(404, "not_found");
+    assert!(missing.raw.len() < 2048, "{}", missing.raw.len());
+}
+
+#[actix_web::test]
+async fn endpoints_anyone_may_call_take_small_bodies() {
+    let app = spawn_app().await;
+    let big = json!({ "email": "x@example.org", "password": "p".repeat(64 * 1024) });
+    for path in ["/auth/tokens", "/auth/sessions", "/password-resets/", "/password-confirmations/"] {
+        let response = app.json(Method::POST, path, None, &big).await;
+        response.assert_error(413, "payload_too_large");
+        assert_eq!(response.body["details"]["limit"], 16 * 1024, "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn page_numbers_past_the_last_representable_are_422s() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let lists = [
+        "/projects/".to_owned(),
+        "/users/".to_owned(),
+        "/providers/".to_owned(),
+        "/channels/".to_owned(),
+        format!("/projects/{project}/dialogues/"),
+        format!("{path}/revisions/"),
+        format!("{path}/releases/"),
+        format!("/projects/{project}/invites/"),
+        format!("/projects/{project}/contacts/"),
+    ];
+    for list in &lists {
+        for page in ["307445734561825862", "18446744073709551615"] {
+            let response = app.get(&format!("{list}?page={page}"), &app.admin_token).await;
+            response.assert_error(422, "validation_error");
+            assert_eq!(response.body["details"]["errors"][0]["path"], "/page", "{list}");
+        }
+        // The last representable page is an ordinary (empty) page.
+        let last = app.get(&format!("{list}?page=307445734561825861"), &app.admin_token).await;
+        assert_eq!(last.status, 200, "{list}: {}", last.body);
+    }
+    let _ = dialogue_id;
+}
+
+#[actix_web::test]
+async fn head_answers_wherever_get_does() {
+    let app = spawn_app().await;
+    let (_, _, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    for target in ["/healthz".to_owned(), "/projects/".to_owned(), path.clone(), format!("{path}/revisions/")] {
+        let get = app.send(Method::GET, &target, Some(&app.admin_token), None, None).await;
+        let head = app.send(Method::HEAD, &target, Some(&app.admin_token), None, None).await;
+        assert_eq!(head.status, get.status, "{target}");
+        assert!(head.raw.is_empty(), "HEAD {target} has no body");
+        for header in ["etag", "x-total-count", "content-type"] {
+            assert_eq!(head.header(header), get.header(header), "{header} of {target}");
+        }
+    }
+    let missing = app.send(Method::HEAD, "/projects/nope", Some(&app.admin_token), None, None).await;
+    assert_eq!(missing.status, 404);
+}
+
+#[actix_web::test]
+async fn live_patches_are_rate_limited_per_session() {
+    let app = spawn_app_with(|settings| {
+        settings.live_patches_per_second = 1;
+        settings.live_patch_burst = 3;
+    })
+    .await;
+    let (project, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let (mut client, welcome) =
+        LiveClient::connect(&app.address, &project, &dialogue_id, &app.admin_token, None).await.unwrap();
+    let retitle = |n: usize| json!([{ "op": "replace", "path": "/title", "value": format!("t{n}") }]);
+    for n in 0..5 {
+        client.send_patch(&format!("p{n}"), welcome.revision.number + n as i64, retitle(n)).await.unwrap();
+    }
+    let (mut acked, mut limited) = (Vec::new(), Vec::new());
+    while acked.len() + limited.len() < 5 {
+        match client.next().await.unwrap() {
+            ServerFrame::Ack { reference, .. } => acked.push(reference),
+            ServerFrame::Error { reference, error } => {
+                assert_eq!(error["type"], "rate_limited", "{error}");
+                assert!(error["details"]["retry_after"].as_u64().is_some_and(|s| s >= 1));
+                limited.push(reference.unwrap());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(acked, ["p0", "p1", "p2"], "the burst passes");
+    assert_eq!(limited, ["p3", "p4"], "the rest is refused, nothing applied");
+    assert_eq!(app.all_revisions(&app.admin_token, &path).await.len(), 3);
+    client.send_ping("open").await.unwrap();
+    assert!(matches!(client.next().await.unwrap(), ServerFrame::Pong { .. }));
+}
+
+#[actix_web::test]
+async fn sessions_past_the_limit_are_refused_with_429() {
+    let app = spawn_app_with(|settings| settings.max_sessions_per_dialogue = 2).await;
+    let (project, dialogue_id, _) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let connect = || LiveClient::connect(&app.address, &project, &dialogue_id, &app.admin_token, None);
+    let (first, _) = connect().await.unwrap();
+    let (_second, _) = connect().await.unwrap();
+    match connect().await {
+        Err(dialogue_load_tests::client::ClientError::Socket(
+            dialogue_load_tests::client::tungstenite::Error::Http(response),
+        )) => {
+            assert_eq!(response.status().as_u16(), 429);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["type"], "rate_limited");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a third session was accepted"),
+    }
+    // A seat frees when a session leaves.
+    first.close().await;
+    let mut opened = None;
+    for _ in 0..100 {
+        if let Ok(session) = connect().await {
+            opened = Some(session);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(opened.is_some(), "the freed seat was given to a new session");
+}
+
+/// A write drawn at random, with the values that are hard to store: keys BSON refuses, huge and
+/// tiny numbers, unicode, nesting.
+fn random_write(rng: &mut impl rand::Rng, step: usize) -> Value {
+    let keys = ["$where", "a.b", "", "~/", "ключ", "\u{0}", "_id", "k"];
+    let values = [
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(-0.0),
+        json!(1e308),
+        json!(5e-324),
+        json!("\u{1F600} \" \\ \n"),
+        json!(null),
+        nested(20),
+        json!({ "$set": { "x.y": [1, { "$oid": "5" }] } }),
+    ];
+    let key = keys[rng.random_range(0..keys.len())];
+    let value = values[rng.random_range(0..values.len())].clone();
+    let at = "/sequences/0/blocks/0/properties/value";
+    match rng.random_range(0..5) {
+        0 => {
+            json!([{ "op": "add", "path": format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), "value": value }])
+        }
+        1 => {
+            json!([{ "op": "replace", "path": "/sequences/0/blocks/1/properties/text", "value": format!("text {step} {key}") }])
+        }
+        2 => {
+            json!([{ "op": "add", "path": "/sequences/0/blocks/-", "value": { "id": format!("b{step}"), "type": "set-field", "properties": { "field": key, "value": value } } }])
+        }
+        3 => json!([{ "op": "remove", "path": format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")) }]),
+        _ => json!([{ "op": "copy", "from": at, "path": format!("/sequences/0/blocks/0/properties/value/c{step}") }]),
+    }
+}
+
+#[actix_web::test]
+async fn any_sequence_of_accepted_writes_survives_eviction_and_reload() {
+    use rand::SeedableRng;
+    let app = spawn_app_with(|settings| settings.max_dialogue_bytes = 64 * 1024).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut total_accepted = 0;
+    for case in 0..12 {
+        let (_, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+        let mut accepted = 0;
+        for step in 0..15 {
+            let response = app.patch(&path, &app.admin_token, &random_write(&mut rng, step)).await;
+            match response.status {
+                200 => accepted += 1,
+                409 | 413 | 422 => {}
+                other => panic!("case {case} step {step}: unexpected {other}: {}", response.body),
+            }
+            if step % 5 == 4 {
+                let before = app.get(&path, &app.admin_token).await.body;
+                assert!(app.state.dialogues.evict(&dialogue_id).await);
+                let after = app.get(&path, &app.admin_token).await;
+                assert_eq!(after.status, 200, "case {case}: {}", after.body);
+                assert_eq!(after.body, before, "case {case} step {step}: the reloaded dialogue differs");
+            }
+        }
+        // The history replays to the same state, and a cold load agrees.
+        let head = app.get(&path, &app.admin_token).await.body;
+        let revisions = app.all_revisions(&app.admin_token, &path).await;
+        assert_eq!(revisions.len(), accepted);
+        let created = app.get(&format!("{path}/revisions/"), &app.admin_token).await;
+        assert_eq!(created.status, 200);
+        let initial = {
+            let mut body = sample_dialogue("Limits");
+            body["sequences"][0]["blocks"][0] = json!({ "id": "set", "type": "set-field", "properties": { "field": "f", "value": { "a": "0123456789" } } });
+            json!({ "title": "Limits", "sequences": body["sequences"], "is_archived": false })
+        };
+        assert_eq!(crate::helpers::replay(&initial, &revisions), content_of(&head), "case {case}");
+        total_accepted += accepted;
+    }
+    assert!(total_accepted >= 60, "only {total_accepted} of 180 random writes were accepted");
+}
