@@ -212,7 +212,10 @@ impl Settings {
             limits,
             max_sessions: self.max_sessions_per_dialogue.max(1),
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
-            snapshot_interval: self.snapshot_interval.max(1),
+            checkpoints: crate::dialogue::checkpoints::CheckpointPolicy {
+                snapshot_interval: self.snapshot_interval.max(1),
+                head_max_lag: 1,
+            },
             log_capacity: 1000,
             max_pending: 10_000,
         }

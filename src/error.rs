@@ -27,17 +27,8 @@ impl FieldError {
     }
 }
 
-/// The body every error response carries.
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorBody {
-    /// Stable, programmatically usable error type.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Human readable message.
-    pub message: String,
-    /// Type-specific data.
-    pub details: Value,
-}
+/// The body every error response carries (the same in WebSocket `error` frames).
+pub use dialogue_protocol::ErrorBody;
 
 /// Every error the API reports. Each variant maps to exactly one row of the contract's table.
 #[allow(missing_docs)] // variant fields are the error's details, named as in the contract
@@ -212,7 +203,7 @@ impl ApiError {
             | Self::Internal(_) => json!({}),
         };
         ErrorBody {
-            kind: self.kind(),
+            kind: self.kind().to_owned(),
             message: truncate(self.to_string(), MAX_MESSAGE_CHARS),
             details: bounded(details),
         }

@@ -1,10 +1,9 @@
-//! The load-test harness of dialogue-server (`dialogue-load`), and `client`: a small library
-//! that speaks the live-collaboration protocol (`../shared/contracts/live-protocol.md`), used by
-//! the harness and by the server's own integration tests.
+//! The load-test harness of dialogue-server (`dialogue-load`). It drives the server through
+//! its REST API and, for live sessions, through `dialogue_client` (re-exported as `client`).
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod client;
+pub use dialogue_client as client;
 pub mod report;
 pub mod scenarios;
 pub mod sharedb;

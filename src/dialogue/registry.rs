@@ -8,10 +8,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use actix::prelude::*;
 
-use super::actor::{
-    ActorDeps, ActorStopped, CreateRelease, Describe, DialogueActor, Evict, External, Head, Submit, WriteOutcome,
-    WriteRequest,
-};
+use super::actor::{ActorDeps, DialogueActor};
+use super::head::Head;
+use super::messages::{ActorStopped, CreateRelease, Describe, Evict, External, Submit, WriteOutcome, WriteRequest};
 use crate::error::ApiError;
 use crate::store::ReleaseRecord;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dialogue::actor::External;
+use crate::dialogue::messages::External;
 use crate::live::events::AccessEvent;
 use crate::state::AppState;
 use crate::store::{FeedEvent, FeedStart};

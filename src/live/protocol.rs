@@ -1,186 +1,107 @@
-//! The live protocol's frames (`../shared/contracts/live-protocol.md`): building server frames
-//! (serialized once, shared by every recipient) and parsing client frames.
+//! The live protocol on the server's side: frames of `dialogue_protocol` serialized once into
+//! shared text (a [`Frame`] costs a reference count per recipient, never a copy), and client
+//! frames parsed and checked against the server's limits into an [`Incoming`] request.
 
-use std::sync::Arc;
-
+use bytestring::ByteString;
+pub use dialogue_protocol::{ClientFrame, MAX_FRAME_BYTES, MAX_SELECTION_BYTES, ServerFrame, close};
+use json_patch::Patch;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::limits::Limits;
 
 /// A serialized text frame, shared between every session that receives it.
-pub type Frame = Arc<str>;
+pub type Frame = ByteString;
 
-/// Largest frame accepted from a client.
-pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
-/// Largest presence selection, serialized.
-pub const MAX_SELECTION_BYTES: usize = 4 * 1024;
-
-/// Close codes of the protocol.
-pub mod close {
-    /// The server is shutting down.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Binary frames are not accepted.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// A frame over the size limit.
-    pub const TOO_BIG: u16 = 1009;
-    /// The session's token was revoked or expired.
-    pub const TOKEN_REVOKED: u16 = 4401;
-    /// The user lost access to the dialogue.
-    pub const ACCESS_REVOKED: u16 = 4403;
-    /// The dialogue or its project was deleted.
-    pub const DELETED: u16 = 4404;
-    /// The session fell too far behind: reconnect with `since`.
-    pub const TOO_SLOW: u16 = 4008;
-    /// Revisions this session was sent are not stored (the database lost them after
-    /// acknowledging them): reconnect without `since`, from a new `welcome`.
-    pub const RESYNC: u16 = 4009;
-    /// The client stopped answering pings.
-    pub const UNRESPONSIVE: u16 = 1011;
-}
-
-fn frame(value: Value) -> Frame {
-    Arc::from(value.to_string())
+/// Serializes a frame once, for any number of recipients.
+pub fn frame(frame: &ServerFrame) -> Frame {
+    ByteString::from(frame.to_text())
 }
 
 /// `revision`: a revision made by someone else.
-pub fn revision(description: &Value) -> Frame {
-    frame(json!({ "type": "revision", "revision": description }))
+pub fn revision(description: Value) -> Frame {
+    frame(&ServerFrame::Revision { revision: description })
 }
 
 /// `ack`: the sender's own patch is stored.
-pub fn ack(reference: &str, description: &Value) -> Frame {
-    frame(json!({ "type": "ack", "ref": reference, "revision": description }))
+pub fn ack(reference: &str, description: Value) -> Frame {
+    frame(&ServerFrame::Ack { reference: reference.to_owned(), revision: description })
 }
 
 /// `error`: a client frame was refused; the connection stays open.
 pub fn error(reference: Option<&str>, error: &ApiError) -> Frame {
-    error_body(reference, &error.body())
+    frame(&ServerFrame::Error { reference: reference.map(str::to_owned), error: error.body() })
 }
 
-/// `error` from an already built body.
-pub fn error_body(reference: Option<&str>, body: &ErrorBody) -> Frame {
-    let mut value = json!({ "type": "error", "error": body });
-    if let Some(reference) = reference {
-        value["ref"] = json!(reference);
-    }
-    frame(value)
-}
-
-/// `invalid_message` error: a malformed frame.
+/// `invalid_message`: a malformed frame.
 pub fn invalid(reference: Option<&str>, message: impl Into<String>) -> Frame {
-    error_body(reference, &ErrorBody { kind: "invalid_message", message: message.into(), details: json!({}) })
+    error(reference, &ApiError::InvalidMessage(message.into()))
 }
 
-/// `joined`.
-pub fn joined(session_id: &str, user: &Value) -> Frame {
-    frame(json!({ "type": "joined", "session_id": session_id, "user": user }))
-}
-
-/// `left`.
-pub fn left(session_id: &str) -> Frame {
-    frame(json!({ "type": "left", "session_id": session_id }))
-}
-
-/// `presence`.
-pub fn presence(session_id: &str, selection: &Value) -> Frame {
-    frame(json!({ "type": "presence", "session_id": session_id, "selection": selection }))
-}
-
-/// `release`.
-pub fn release(description: &Value) -> Frame {
-    frame(json!({ "type": "release", "release": description }))
-}
-
-/// `pong`.
-pub fn pong(reference: Option<&Value>) -> Frame {
-    frame(json!({ "type": "pong", "ref": reference.cloned().unwrap_or(Value::Null) }))
-}
-
-/// `welcome`.
-pub fn welcome(fields: Value) -> Frame {
-    let mut value = json!({ "type": "welcome" });
-    if let (Value::Object(target), Value::Object(source)) = (&mut value, fields) {
-        target.extend(source);
-    }
-    frame(value)
-}
-
-/// A client frame, checked for shape.
+/// What a client asked, checked.
 #[derive(Debug)]
-pub enum ClientFrame {
+pub enum Incoming {
     /// Submit a change.
     Patch {
         /// Echoed back in `ack` or `error`.
         reference: String,
         /// The revision the patch was made against.
         base_revision: i64,
-        /// The RFC 6902 patch.
-        patch: json_patch::Patch,
+        /// The RFC 6902 patch, within the operation limit.
+        patch: Patch,
         /// Stored on the revision.
         edit_type: Option<String>,
-        /// Stored on the revision.
+        /// Stored on the revision (an object).
         details: Value,
     },
-    /// What this editor is looking at.
+    /// What this editor is looking at (at most 4 KiB).
     Presence {
-        /// Any JSON, at most 4 KiB.
+        /// Any JSON.
         selection: Value,
     },
     /// Application-level liveness check.
     Ping {
         /// Echoed back.
-        reference: Option<Value>,
+        reference: Value,
     },
 }
 
-/// A refused client frame: its `ref` (when it had one) and the error frame to send.
+/// A refused client frame: the `error` frame to send back.
 pub type Refusal = Frame;
 
 /// Parses a client text frame, within the server's limits (nesting depth, patch operations).
-pub fn parse(text: &str, limits: &Limits) -> Result<ClientFrame, Refusal> {
+pub fn parse(text: &str, limits: &Limits) -> Result<Incoming, Refusal> {
     let value: Value = serde_json::from_str(text).map_err(|e| invalid(None, format!("Not JSON: {e}")))?;
     let reference = value.get("ref").and_then(Value::as_str).map(str::to_owned);
-    let refuse = |message: &str| invalid(reference.as_deref(), message);
+    let refuse = |message: String| invalid(reference.as_deref(), message);
     if let Err(error) = limits.check_depth(&value) {
         return Err(self::error(reference.as_deref(), &error));
     }
-    let max_operations = limits.max_patch_ops;
-    let Some(kind) = value.get("type").and_then(Value::as_str) else {
-        return Err(refuse("A frame is a JSON object with a string `type`"));
-    };
-    match kind {
-        "ping" => Ok(ClientFrame::Ping { reference: value.get("ref").cloned() }),
-        "presence" => {
-            let selection = value.get("selection").cloned().unwrap_or(Value::Null);
-            if selection.to_string().len() > MAX_SELECTION_BYTES {
-                return Err(refuse("A selection is at most 4 KiB"));
+    if !value.get("type").is_some_and(Value::is_string) {
+        return Err(refuse("A frame is a JSON object with a string `type`".into()));
+    }
+    let frame: ClientFrame = serde_json::from_value(value).map_err(|e| refuse(format!("Malformed frame: {e}")))?;
+    match frame {
+        ClientFrame::Ping { reference } => Ok(Incoming::Ping { reference }),
+        ClientFrame::Presence { selection } => {
+            if crate::limits::serialized_len(&selection) > MAX_SELECTION_BYTES {
+                return Err(refuse("A selection is at most 4 KiB".into()));
             }
-            Ok(ClientFrame::Presence { selection })
+            Ok(Incoming::Presence { selection })
         }
-        "patch" => {
-            let reference = reference.clone().ok_or_else(|| refuse("A patch needs a string `ref`"))?;
-            let base_revision = value
-                .get("base_revision")
-                .and_then(Value::as_i64)
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| refuse("A patch needs `base_revision`, a revision number"))?;
-            let raw = value.get("patch").cloned().ok_or_else(|| refuse("A patch needs `patch`, an RFC 6902 array"))?;
-            let patch = crate::patch::parse_patch(raw, max_operations)
-                .map_err(|error| crate::live::protocol::error(Some(&reference), &error))?;
-            let edit_type = match value.get("edit_type") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(edit_type)) => Some(edit_type.clone()),
-                Some(_) => return Err(refuse("`edit_type` is a string")),
-            };
-            let details = match value.get("details") {
+        ClientFrame::Patch { reference, base_revision, patch, edit_type, details } => {
+            if base_revision < 0 {
+                return Err(refuse("`base_revision` is a revision number, 0 or more".into()));
+            }
+            let patch = crate::patch::parse_patch(patch, limits.max_patch_ops)
+                .map_err(|error| self::error(Some(&reference), &error))?;
+            let details = match details {
                 None | Some(Value::Null) => json!({}),
-                Some(details @ Value::Object(_)) => details.clone(),
-                Some(_) => return Err(refuse("`details` is an object")),
+                Some(details @ Value::Object(_)) => details,
+                Some(_) => return Err(refuse("`details` is an object".into())),
             };
-            Ok(ClientFrame::Patch { reference, base_revision, patch, edit_type, details })
+            Ok(Incoming::Patch { reference, base_revision, patch, edit_type, details })
         }
-        other => Err(refuse(&format!("Unknown frame type {other:?}"))),
     }
 }
 
@@ -199,6 +120,9 @@ mod tests {
         assert_eq!(refused(r#"{"type":"dance","ref":"r1"}"#)["ref"], "r1");
         assert_eq!(refused(r#"{"type":"patch","ref":"r","patch":[]}"#)["error"]["type"], "invalid_message");
         assert_eq!(refused(r#"{"type":"patch","base_revision":0,"patch":[]}"#)["error"]["type"], "invalid_message");
+        assert_eq!(refused(r#"{"type":"patch","ref":"r","base_revision":-1,"patch":[]}"#)["ref"], "r");
+        assert_eq!(refused(r#"{"type":"patch","ref":"r","base_revision":0,"patch":[],"details":3}"#)["ref"], "r");
+        assert_eq!(refused(r#"{"type":"patch","ref":"r","base_revision":0,"patch":[],"edit_type":3}"#)["ref"], "r");
         let big = format!(r#"{{"type":"presence","selection":"{}"}}"#, "x".repeat(5000));
         assert_eq!(refused(&big)["error"]["type"], "invalid_message");
     }
@@ -209,7 +133,7 @@ mod tests {
             r#"{"type":"patch","ref":"a","base_revision":3,"patch":[{"op":"remove","path":"/x"}],"edit_type":"t"}"#,
             &Limits::DEFAULT,
         );
-        let Ok(ClientFrame::Patch { reference, base_revision, patch, edit_type, details }) = frame else {
+        let Ok(Incoming::Patch { reference, base_revision, patch, edit_type, details }) = frame else {
             panic!("expected a patch");
         };
         assert_eq!((reference.as_str(), base_revision, patch.len(), edit_type.as_deref()), ("a", 3, 1, Some("t")));

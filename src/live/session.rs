@@ -6,25 +6,25 @@
 //! fills, the actor drops it and signals close code 4008, so one slow reader never slows the
 //! others. Writes to the socket happen only here.
 
-use std::time::{Duration, Instant};
-
 use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use dialogue_protocol::User;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use serde_json::json;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::events::AccessEvent;
-use super::protocol::{self, ClientFrame, MAX_FRAME_BYTES, close};
-use crate::auth::{Action, Caller, Principal};
+use super::protocol::{self, Incoming, MAX_FRAME_BYTES, ServerFrame, close};
+use crate::auth::{Caller, Principal};
 use crate::config::Settings;
 use crate::dialogue::WriteRequest;
-use crate::dialogue::actor::{DialogueActor, Join, Leave, SessionLink, SessionPatch, SetPresence};
+use crate::dialogue::actor::DialogueActor;
 use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::Access;
+use crate::dialogue::messages::{Join, Leave, SessionLink, SessionPatch, SetPresence};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{new_id, now_millis};
@@ -75,7 +75,7 @@ pub async fn join(params: SessionParams) -> Result<Joined, ApiError> {
     let user = &params.caller.user;
     let link = SessionLink {
         session_id: session_id.clone(),
-        user: json!({ "id": user.id, "first_name": user.first_name, "last_name": user.last_name }),
+        user: User { id: user.id.clone(), first_name: user.first_name.clone(), last_name: user.last_name.clone() },
         frames: frames_tx,
         close: close_tx,
     };
@@ -201,12 +201,12 @@ async fn on_client_frame(
         Err(refusal) => return Some(refusal),
     };
     match frame {
-        ClientFrame::Ping { reference } => Some(protocol::pong(reference.as_ref())),
-        ClientFrame::Presence { selection } => {
+        Incoming::Ping { reference } => Some(protocol::frame(&ServerFrame::Pong { reference })),
+        Incoming::Presence { selection } => {
             params.actor.do_send(SetPresence { session_id: session_id.to_owned(), selection });
             None
         }
-        ClientFrame::Patch { reference, base_revision, patch, edit_type, details } => {
+        Incoming::Patch { reference, base_revision, patch, edit_type, details } => {
             if !params.can_edit {
                 let error = ApiError::Forbidden("This session may watch but not edit".into());
                 return Some(protocol::error(Some(&reference), &error));
@@ -217,15 +217,9 @@ async fn on_client_frame(
             if let Err(error) = params.state.schemas.check_patch_paths("dialogue", &patch) {
                 return Some(protocol::error(Some(&reference), &error));
             }
-            let (project, dialogue) = (params.project_id.as_str(), params.dialogue_id.as_str());
-            let request = WriteRequest {
-                project_id: project.to_owned(),
-                changes: vec![Change { kind: ChangeKind::Edit { patch, edit_type }, details, created: None }],
-                user_id: params.caller.user.id.clone(),
-                if_match: None,
-                may_archive: params.caller.may(Action::ArchiveDialogue { project, dialogue }),
-                base_revision: Some(base_revision),
-            };
+            let change = Change { kind: ChangeKind::Edit { patch, edit_type }, details, created: None };
+            let request = WriteRequest::by(&params.caller, &params.project_id, &params.dialogue_id, vec![change])
+                .based_on(base_revision);
             let message = SessionPatch { session_id: session_id.to_owned(), reference: reference.clone(), request };
             match params.actor.send(message).await {
                 Ok(()) => None,

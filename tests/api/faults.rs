@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use dialogue_load_tests::client::{ClientError, LiveClient, Replica, ServerFrame};
+use dialogue_client::{ClientError, LiveClient, Replica, ServerFrame, WelcomeExt};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -88,7 +88,7 @@ async fn live_editor(app: &TestApp, project: &str, dialogue_id: &str, name: &str
                         break None;
                     }
                     Ok(ServerFrame::Error { reference: Some(refused), error }) if refused == reference => {
-                        seen.refusals.push(error["type"].as_str().unwrap_or_default().to_owned());
+                        seen.refusals.push(error.kind.clone());
                         break None;
                     }
                     Ok(_) => {}

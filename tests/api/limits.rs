@@ -3,7 +3,7 @@
 //! hardening review, reproduced and refused.
 
 use actix_web::http::Method;
-use dialogue_load_tests::client::{LiveClient, ServerFrame};
+use dialogue_client::{LiveClient, ServerFrame};
 use serde_json::{Value, json};
 
 use crate::helpers::{Api, content_of, sample_dialogue, spawn_app, spawn_app_with};
@@ -55,7 +55,7 @@ async fn a_copy_bomb_is_refused_before_it_grows() {
             break error;
         }
     };
-    assert_eq!(error["type"], "payload_too_large");
+    assert_eq!(error.kind, "payload_too_large");
     client.send_ping("still-open").await.unwrap();
     assert!(matches!(client.next().await.unwrap(), ServerFrame::Pong { .. }));
     assert_eq!(app.all_revisions(&app.admin_token, &path).await.len(), 0);
@@ -249,8 +249,8 @@ async fn live_patches_are_rate_limited_per_session() {
         match client.next().await.unwrap() {
             ServerFrame::Ack { reference, .. } => acked.push(reference),
             ServerFrame::Error { reference, error } => {
-                assert_eq!(error["type"], "rate_limited", "{error}");
-                assert!(error["details"]["retry_after"].as_u64().is_some_and(|s| s >= 1));
+                assert_eq!(error.kind, "rate_limited", "{error:?}");
+                assert!(error.details["retry_after"].as_u64().is_some_and(|s| s >= 1));
                 limited.push(reference.unwrap());
             }
             _ => {}
@@ -271,9 +271,7 @@ async fn sessions_past_the_limit_are_refused_with_429() {
     let (first, _) = connect().await.unwrap();
     let (_second, _) = connect().await.unwrap();
     match connect().await {
-        Err(dialogue_load_tests::client::ClientError::Socket(
-            dialogue_load_tests::client::tungstenite::Error::Http(response),
-        )) => {
+        Err(dialogue_client::ClientError::Socket(dialogue_client::tungstenite::Error::Http(response))) => {
             assert_eq!(response.status().as_u16(), 429);
             let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
             assert_eq!(body["type"], "rate_limited");

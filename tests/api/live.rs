@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dialogue_load_tests::client::{ClientError, LiveClient, Replica, ServerFrame, Welcome, content_of};
+use dialogue_client::{ClientError, LiveClient, Replica, ServerFrame, Welcome, WelcomeExt, content_of};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, append_block, sample_dialogue, spawn_app, spawn_app_with};
@@ -77,9 +77,9 @@ async fn three_editors_converge_on_what_get_returns() {
                     acked += 1;
                 }
                 ServerFrame::Error { error, .. } => {
-                    assert_eq!(error["type"], "conflict", "{error}");
+                    assert_eq!(error.kind, "conflict", "{error:?}");
                     // Catch up to the head named in the refusal, then retry.
-                    let head = error["details"]["head_revision"].as_i64().unwrap();
+                    let head = error.details["head_revision"].as_i64().unwrap();
                     catch_up(client, replica, head).await;
                     sent -= 1;
                 }
@@ -140,7 +140,7 @@ async fn a_stale_insert_is_rebased_past_a_concurrent_insert() {
     bob.send_patch("b", base, insert("from-bob")).await.unwrap();
     let rebased = until(&mut bob, |f| match f {
         ServerFrame::Ack { revision, .. } => Some(revision.clone()),
-        ServerFrame::Error { error, .. } => panic!("refused: {error}"),
+        ServerFrame::Error { error, .. } => panic!("refused: {error:?}"),
         _ => None,
     })
     .await;
@@ -174,15 +174,15 @@ async fn a_genuine_conflict_is_refused_then_succeeds_after_catching_up() {
     })
     .await;
     assert_eq!(error.0.as_deref(), Some("b1"));
-    assert_eq!(error.1["type"], "conflict");
-    assert_eq!(error.1["details"]["head_revision"], 1);
+    assert_eq!(error.1.kind, "conflict");
+    assert_eq!(error.1.details["head_revision"], 1);
     assert_eq!(app.get(&path, &app.admin_token).await.body["title"], "Alice's", "nothing was overwritten");
 
     bob_replica.number = 1; // Bob has now seen revision 1 (read above).
     bob.send_patch("b2", bob_replica.number, retitle("Bob's")).await.unwrap();
     let ack = until(&mut bob, |f| match f {
         ServerFrame::Ack { reference, revision } => Some((reference.clone(), revision.clone())),
-        ServerFrame::Error { error, .. } => panic!("refused again: {error}"),
+        ServerFrame::Error { error, .. } => panic!("refused again: {error:?}"),
         _ => None,
     })
     .await;
@@ -204,7 +204,7 @@ async fn refusals_keep_the_connection_open() {
             _ => None,
         })
         .await;
-        assert_eq!(error["type"], kind, "{error}");
+        assert_eq!(error.kind, kind, "{error:?}");
     };
     expect_error("not json".into(), "invalid_message").await;
     expect_error(json!({ "type": "dance" }).to_string(), "invalid_message").await;
@@ -258,7 +258,7 @@ async fn a_read_only_session_watches_but_cannot_submit() {
     })
     .await;
     assert_eq!(error.0.as_deref(), Some("r"));
-    assert_eq!(error.1["type"], "forbidden");
+    assert_eq!(error.1.kind, "forbidden");
 
     // It still receives everyone else's changes, including REST writes.
     assert_eq!(app.patch(&path, &app.admin_token, &append_block("rest")).await.status, 200);
@@ -277,7 +277,7 @@ async fn upgrades_are_refused_with_json_errors() {
     let (_, stranger) = app.user_with("stranger", Value::Null).await;
     for (token, status) in [("bad-token", 401), (stranger.as_str(), 404)] {
         match LiveClient::connect(&app.address, &project, &dialogue_id, token, None).await {
-            Err(ClientError::Socket(dialogue_load_tests::client::tungstenite::Error::Http(response))) => {
+            Err(ClientError::Socket(dialogue_client::tungstenite::Error::Http(response))) => {
                 assert_eq!(response.status().as_u16(), status);
                 let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
                 assert!(body["type"].is_string(), "{body}");
@@ -288,7 +288,7 @@ async fn upgrades_are_refused_with_json_errors() {
     }
     let missing = LiveClient::connect(&app.address, &project, "no-such-dialogue", &app.admin_token, None).await;
     assert!(
-        matches!(missing, Err(ClientError::Socket(dialogue_load_tests::client::tungstenite::Error::Http(r))) if r.status() == 404)
+        matches!(missing, Err(ClientError::Socket(dialogue_client::tungstenite::Error::Http(r))) if r.status() == 404)
     );
     // The access token may also travel in the query string.
     let url = format!(
@@ -296,8 +296,7 @@ async fn upgrades_are_refused_with_json_errors() {
         app.address.replace("http", "ws"),
         app.admin_token
     );
-    let request =
-        dialogue_load_tests::client::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    let request = dialogue_client::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
     let (_, welcome) = LiveClient::open(request).await.expect("query-string tokens work for upgrades");
     assert!(welcome.can_edit);
 }
@@ -309,14 +308,15 @@ async fn presence_joined_and_left_are_delivered() {
     let (mut alice, alice_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
     let (mut bob, bob_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
     assert_eq!(bob_welcome.peers.len(), 1);
-    assert_eq!(bob_welcome.peers[0]["session_id"], alice_welcome.session_id.as_str());
+    assert_eq!(bob_welcome.peers[0].session_id, alice_welcome.session_id);
     let joined = until(&mut alice, |f| match f {
         ServerFrame::Joined { session_id, user } => Some((session_id.clone(), user.clone())),
         _ => None,
     })
     .await;
     assert_eq!(joined.0, bob_welcome.session_id);
-    assert!(joined.1["id"].is_string() && joined.1.get("email").is_none());
+    // Other sessions learn the user's id and names; the frame's `User` has no e-mail field.
+    assert!(!joined.1.id.is_empty());
 
     let selection = json!({ "sequence_id": "start", "block_id": "rate" });
     bob.send_presence(selection.clone()).await.unwrap();
@@ -327,8 +327,8 @@ async fn presence_joined_and_left_are_delivered() {
     .await;
     assert_eq!(presence, (bob_welcome.session_id.clone(), selection.clone()));
     let (_carol_client, carol) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
-    let bobs = carol.peers.iter().find(|p| p["session_id"] == bob_welcome.session_id.as_str()).unwrap();
-    assert_eq!(bobs["selection"], selection, "peers carry their selection");
+    let bobs = carol.peers.iter().find(|p| p.session_id == bob_welcome.session_id).unwrap();
+    assert_eq!(bobs.selection, selection, "peers carry their selection");
 
     bob.close().await;
     let left = until(&mut alice, |f| match f {

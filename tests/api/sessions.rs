@@ -1,5 +1,5 @@
 use actix_web::http::Method;
-use dialogue_load_tests::client::{LiveClient, tungstenite};
+use dialogue_client::{LiveClient, tungstenite};
 use serde_json::json;
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestResponse, append_block, sample_dialogue, spawn_app};

@@ -1,0 +1,152 @@
+//! The messages a `DialogueActor` answers, each routed to the parts that do the work.
+
+use std::time::Instant;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::{DialogueActor, Loaded, SESSIONS_FULL_RETRY_SECS};
+use crate::dialogue::head::Head;
+use crate::dialogue::messages::{
+    CreateRelease, Describe, Evict, External, Join, Leave, SessionPatch, SetPresence, Submit, WriteOutcome,
+};
+use crate::dialogue::releases::create_release;
+use crate::dialogue::write_queue::Reply;
+use crate::error::ApiError;
+use crate::live::protocol::close;
+use crate::store::{ReleaseMark, ReleaseRecord};
+
+impl Handler<Submit> for DialogueActor {
+    type Result = ResponseFuture<Result<WriteOutcome, ApiError>>;
+
+    fn handle(&mut self, Submit(request): Submit, ctx: &mut Self::Context) -> Self::Result {
+        let (reply, answer) = oneshot::channel();
+        self.accept(request, 0, Reply::Rest(reply));
+        self.flush(ctx);
+        Box::pin(async move { answer.await.unwrap_or(Err(ApiError::Unavailable)) })
+    }
+}
+
+impl Handler<SessionPatch> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, patch: SessionPatch, ctx: &mut Self::Context) {
+        let reply = Reply::Session { session_id: patch.session_id, reference: patch.reference };
+        self.accept(patch.request, 0, reply);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<Describe> for DialogueActor {
+    type Result = Result<Head, ApiError>;
+
+    fn handle(&mut self, message: Describe, ctx: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let head = self.ready_head(&message.project_id).cloned();
+        if matches!(self.loaded, Loaded::Missing) {
+            ctx.stop();
+        }
+        head
+    }
+}
+
+impl Handler<CreateRelease> for DialogueActor {
+    type Result = AtomicResponse<Self, Result<ReleaseRecord, ApiError>>;
+
+    fn handle(&mut self, message: CreateRelease, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let head = match self.ready_head(&message.project_id) {
+            Ok(head) => head.clone(),
+            Err(error) => return AtomicResponse::new(Box::pin(fut::ready(Err(error)))),
+        };
+        let known = self.log.find(&message.revision_id).map(|revision| revision.number());
+        let store = self.deps.store.clone();
+        let number = self.last_release_number + 1;
+        let work = async move { create_release(&store, &head, message, known, number).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
+            let (release, mark) = result?;
+            actor.learn_release(&release, mark);
+            Ok(release)
+        })))
+    }
+}
+
+impl Handler<Join> for DialogueActor {
+    type Result = Result<(), ApiError>;
+
+    fn handle(&mut self, join: Join, _: &mut Self::Context) -> Self::Result {
+        self.last_activity = Instant::now();
+        let head = self.ready_head(&join.project_id)?.clone();
+        if self.subscribers.len() >= self.deps.settings.max_sessions {
+            return Err(ApiError::RateLimited { retry_after: SESSIONS_FULL_RETRY_SECS });
+        }
+        for frame in self.welcome(&join, &head) {
+            join.link.frames.try_send(frame).map_err(|_| ApiError::Unavailable)?;
+        }
+        self.subscribers.add(join.link);
+        Ok(())
+    }
+}
+
+impl Handler<Leave> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, leave: Leave, _: &mut Self::Context) {
+        self.last_activity = Instant::now();
+        self.subscribers.remove(&leave.session_id);
+    }
+}
+
+impl Handler<SetPresence> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, presence: SetPresence, _: &mut Self::Context) {
+        self.subscribers.select(&presence.session_id, presence.selection);
+    }
+}
+
+impl Handler<Evict> for DialogueActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: Evict, ctx: &mut Self::Context) -> bool {
+        let quiet = self.queue.is_quiet();
+        if quiet {
+            ctx.stop();
+        }
+        quiet
+    }
+}
+
+impl Handler<External> for DialogueActor {
+    type Result = ();
+
+    fn handle(&mut self, event: External, ctx: &mut Self::Context) {
+        if !matches!(self.loaded, Loaded::Ready) {
+            return;
+        }
+        match event {
+            External::Revision(record) => self.apply_external(record, ctx),
+            External::Release(release) => {
+                let mark = ReleaseMark {
+                    number: release.number,
+                    id: release.id.clone(),
+                    revision_number: release.revision_number,
+                };
+                self.learn_release(&release, mark);
+            }
+            External::Resync => match self.queue.start_reload() {
+                Some(retry) => self.reload(Vec::new(), retry, ctx),
+                None => self.queue.mark_behind(),
+            },
+            External::ProjectDeleted(project_id) => {
+                if self.durable.as_ref().is_some_and(|head| head.project_id == project_id) {
+                    self.loaded = Loaded::Missing;
+                    self.subscribers.close_all(close::DELETED);
+                    let dialogue_id = self.dialogue_id.clone();
+                    self.fail_all(|| ApiError::not_found("Dialogue", &dialogue_id));
+                    ctx.stop();
+                }
+            }
+        }
+    }
+}

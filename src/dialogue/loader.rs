@@ -1,0 +1,172 @@
+//! Loading a dialogue: its stored head, and in the same query the recent log together with any
+//! revisions stored after the head (they exist when the head write lagged behind: the head is
+//! derived data). One read, so the log never runs ahead of the head it is loaded with: a
+//! revision stored by another process meanwhile arrives through the change feed, once.
+
+use std::sync::Arc;
+
+use super::head::Head;
+use super::log::RevisionLog;
+use super::revision::Revision;
+use crate::error::ApiError;
+use crate::limits::serialized_len;
+use crate::patch;
+use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Store, StoreError};
+
+/// A loaded dialogue.
+pub struct LoadedState {
+    /// Its newest state.
+    pub head: Head,
+    /// Its newest revisions.
+    pub log: RevisionLog,
+    /// The revision its newest snapshot is at.
+    pub last_snapshot: i64,
+    /// The revision its stored head is at (before any repair).
+    pub head_stored: i64,
+    /// Its newest release's number (0: none).
+    pub last_release_number: i64,
+}
+
+/// Why a dialogue could not be loaded: the database is unreachable (`503`, retried by the next
+/// request), or the stored dialogue does not read back (`500`; the cause is in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadFailure {
+    /// The database did not answer.
+    Unavailable,
+    /// The stored dialogue is unreadable.
+    Unreadable,
+}
+
+impl LoadFailure {
+    /// The failure a store error means.
+    pub fn of(error: &StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self::Unavailable,
+            _ => Self::Unreadable,
+        }
+    }
+
+    /// The error to answer requests with.
+    pub fn error(self) -> ApiError {
+        match self {
+            Self::Unavailable => ApiError::Unavailable,
+            Self::Unreadable => ApiError::internal(anyhow::anyhow!("the dialogue's stored state cannot be loaded")),
+        }
+    }
+}
+
+/// The head record brought up to the newest revision of `records` (the recent log and anything
+/// after the head, oldest first), and the log of at most `capacity` revisions.
+fn assemble(
+    record: DialogueRecord,
+    records: Vec<RevisionRecord>,
+    capacity: usize,
+) -> Result<(Head, RevisionLog), String> {
+    let mut head = Head::from_record(record).map_err(|e| format!("its head does not parse: {e}"))?;
+    let mut content = None;
+    let mut revisions = Vec::with_capacity(records.len());
+    for record in records {
+        let revision = Revision::from_record(record).map_err(|e| format!("a revision does not parse: {e}"))?;
+        let number = revision.number();
+        if number > head.revision_number {
+            if number != head.revision_number + 1 {
+                return Err(format!("revision {number} follows {}", head.revision_number));
+            }
+            let content = content.get_or_insert_with(|| (*head.content).clone());
+            patch::replay(content, &revision.patch).map_err(|e| format!("revision {number} does not apply: {e}"))?;
+            head.revision_number = number;
+            head.revision_id = Some(revision.record.id.clone());
+        }
+        revisions.push(Arc::new(revision));
+    }
+    if let Some(content) = content {
+        head.content_size = serialized_len(&content);
+        head.content = Arc::new(content);
+    }
+    Ok((head, RevisionLog::new(revisions, capacity)))
+}
+
+/// Loads a dialogue (`None`: it does not exist). The head record is rewritten when it lagged.
+pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<Option<LoadedState>, StoreError> {
+    let Some(record) = store.dialogue_by_id_any_project(dialogue_id).await? else {
+        return Ok(None);
+    };
+    let head_stored = record.revision_number;
+    let window = i64::try_from(capacity.min(200)).unwrap_or(200);
+    let records = store.revisions_between(dialogue_id, (head_stored - window).max(0), i64::MAX).await?;
+    let (mut head, log) = assemble(record, records, capacity)
+        .map_err(|why| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {why}")))?;
+    if head.revision_number > head_stored {
+        tracing::info!(%dialogue_id, repaired = head.revision_number - head_stored, "head repaired from stored revisions");
+    }
+    let last_snapshot = store.snapshot_at_or_before(dialogue_id, i64::MAX).await?.map_or(0, |s| s.number);
+    let latest_release = store.latest_release(dialogue_id).await?;
+    if let Some(release) = &latest_release {
+        let mark =
+            ReleaseMark { number: release.number, id: release.id.clone(), revision_number: release.revision_number };
+        if head.release.as_ref().is_none_or(|known| known.number < mark.number) {
+            head.release = Some(mark);
+        }
+    }
+    let last_release_number = latest_release.map_or(0, |r| r.number);
+    Ok(Some(LoadedState { head, log, last_snapshot, head_stored, last_release_number }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(number: i64) -> DialogueRecord {
+        DialogueRecord {
+            id: "d".into(),
+            project_id: "p".into(),
+            title: "T".into(),
+            is_archived: false,
+            content: json!({ "title": "T", "sequences": [], "is_archived": false }).to_string(),
+            revision_number: number,
+            revision_id: Some(format!("r{number}")),
+            release: None,
+            created: 0,
+        }
+    }
+
+    fn revision(number: i64) -> RevisionRecord {
+        RevisionRecord {
+            id: format!("r{number}"),
+            dialogue_id: "d".into(),
+            project_id: "p".into(),
+            number,
+            user_id: "u".into(),
+            created: 0,
+            kind: "edit".into(),
+            edit_type: None,
+            reverted_to: None,
+            patch: json!([{ "op": "replace", "path": "/title", "value": format!("T{number}") }]).to_string(),
+            details: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn the_head_catches_up_with_revisions_stored_after_it() {
+        let (head, log) = assemble(record(3), (1..=6).map(revision).collect(), 100).unwrap();
+        assert_eq!(head.revision_number, 6);
+        assert_eq!(head.content["title"], "T6");
+        assert_eq!(head.content_size, serialized_len(&head.content));
+        let numbers: Vec<i64> = log.after(0).map(|r| r.number()).collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "the log ends at the head, never past it");
+    }
+
+    #[test]
+    fn a_gap_or_an_unreadable_revision_is_an_unreadable_dialogue() {
+        let gap = assemble(record(3), vec![revision(2), revision(3), revision(5)], 100);
+        assert!(gap.unwrap_err().contains("revision 5 follows 3"));
+        let mut broken = revision(4);
+        broken.patch = "not json".into();
+        assert!(assemble(record(3), vec![broken], 100).is_err());
+        let mut head = record(0);
+        head.content = "{".into();
+        assert!(assemble(head, Vec::new(), 100).is_err());
+    }
+}

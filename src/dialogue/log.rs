@@ -1,0 +1,134 @@
+//! `RevisionLog`: a dialogue's newest stored revisions in memory, oldest first, for catching a
+//! session up (`since`), rebasing stale patches over what came after them, and finding the
+//! revision a release names.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::rebase::Effects;
+use super::revision::Revision;
+
+/// The newest revisions, at most `capacity`, numbered without gaps.
+#[derive(Debug, Default)]
+pub struct RevisionLog {
+    revisions: VecDeque<Arc<Revision>>,
+    capacity: usize,
+}
+
+impl RevisionLog {
+    /// A log of `revisions` (oldest first), keeping at most `capacity`.
+    pub fn new(revisions: impl IntoIterator<Item = Arc<Revision>>, capacity: usize) -> Self {
+        let mut log = Self { revisions: revisions.into_iter().collect(), capacity };
+        log.trim();
+        log
+    }
+
+    fn trim(&mut self) {
+        while self.revisions.len() > self.capacity {
+            self.revisions.pop_front();
+        }
+    }
+
+    /// Appends the next stored revision.
+    pub fn push(&mut self, revision: Arc<Revision>) {
+        self.revisions.push_back(revision);
+        self.trim();
+    }
+
+    /// The revisions numbered after `number`, oldest first.
+    pub fn after(&self, number: i64) -> impl Iterator<Item = &Arc<Revision>> {
+        let newest = self.revisions.back().map_or(0, |r| r.number());
+        let wanted = usize::try_from(newest - number).unwrap_or(0).min(self.revisions.len());
+        self.revisions.iter().skip(self.revisions.len() - wanted)
+    }
+
+    /// Every revision from `since + 1` to `newest`, when the log still holds them all.
+    pub fn catch_up(&self, since: i64, newest: i64) -> Option<Vec<Arc<Revision>>> {
+        let missing: Vec<Arc<Revision>> = self.after(since).filter(|r| r.number() <= newest).cloned().collect();
+        let complete = i64::try_from(missing.len()).ok() == Some(newest - since)
+            && missing.first().is_none_or(|first| first.number() == since + 1);
+        complete.then_some(missing)
+    }
+
+    /// A revision by id.
+    pub fn find(&self, id: &str) -> Option<Arc<Revision>> {
+        self.revisions.iter().rev().find(|r| r.record.id == id).cloned()
+    }
+
+    /// The effects of every revision after `base` up to `newest`: the stored ones from the log,
+    /// then `queued` (accepted, not stored yet, in order). `None` when some are no longer in
+    /// memory, or the numbers do not follow each other.
+    pub fn effects_since<'a>(
+        &'a self,
+        base: i64,
+        queued: impl Iterator<Item = &'a Arc<Revision>>,
+        newest: i64,
+    ) -> Option<Vec<&'a Effects>> {
+        let mut expected = base + 1;
+        let mut effects = Vec::new();
+        for revision in self.after(base).chain(queued) {
+            if revision.number() != expected {
+                return None;
+            }
+            effects.push(&revision.effects);
+            expected += 1;
+        }
+        (expected == newest + 1).then_some(effects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::RevisionRecord;
+
+    fn revision(number: i64) -> Arc<Revision> {
+        let record = RevisionRecord {
+            id: format!("r{number}"),
+            dialogue_id: "d".into(),
+            project_id: "p".into(),
+            number,
+            user_id: "u".into(),
+            created: 0,
+            kind: "edit".into(),
+            edit_type: None,
+            reverted_to: None,
+            patch: json!([{ "op": "add", "path": "/a/0", "value": number }]).to_string(),
+            details: "{}".into(),
+        };
+        Arc::new(Revision::from_record(record).unwrap())
+    }
+
+    #[test]
+    fn it_keeps_the_newest_revisions() {
+        let mut log = RevisionLog::new((1..=3).map(revision), 3);
+        log.push(revision(4));
+        let numbers: Vec<i64> = log.after(0).map(|r| r.number()).collect();
+        assert_eq!(numbers, [2, 3, 4]);
+        assert_eq!(log.after(3).map(|r| r.number()).collect::<Vec<_>>(), [4]);
+        assert!(log.find("r1").is_none() && log.find("r3").is_some());
+    }
+
+    #[test]
+    fn catch_up_needs_every_revision() {
+        let log = RevisionLog::new((5..=9).map(revision), 10);
+        assert_eq!(log.catch_up(6, 9).unwrap().iter().map(|r| r.number()).collect::<Vec<_>>(), [7, 8, 9]);
+        assert_eq!(log.catch_up(9, 9).unwrap().len(), 0);
+        assert!(log.catch_up(2, 9).is_none(), "3 and 4 are gone");
+        assert!(log.catch_up(6, 8).unwrap().iter().all(|r| r.number() <= 8), "never past the head");
+    }
+
+    #[test]
+    fn effects_come_from_the_log_then_the_queue() {
+        let log = RevisionLog::new((1..=4).map(revision), 10);
+        let queued = [revision(5), revision(6)];
+        assert_eq!(log.effects_since(2, queued.iter(), 6).map(|e| e.len()), Some(4));
+        assert!(log.effects_since(2, queued.iter(), 7).is_none(), "one is missing");
+        let gap = [revision(6)];
+        assert!(log.effects_since(2, gap.iter(), 6).is_none(), "5 is missing");
+        let short = RevisionLog::new((3..=4).map(revision), 10);
+        assert!(short.effects_since(1, [].iter(), 4).is_none(), "2 is no longer in memory");
+    }
+}

@@ -1,0 +1,284 @@
+//! Turning a write request into numbered revisions on a dialogue's speculative head: the
+//! `If-Match` check, rebasing a live patch made against an older revision, applying and
+//! checking each change, and numbering what it made. Pure: the actor calls it with its state,
+//! and unit tests call it without one.
+
+use std::sync::Arc;
+
+use json_patch::Patch;
+use serde_json::{Value, json};
+
+use super::change::{Change, ChangeKind, Rules};
+use super::head::Head;
+use super::messages::WriteRequest;
+use super::rebase::{Effects, rebase_over};
+use super::revision::Revision;
+use crate::error::ApiError;
+use crate::limits::{Limits, MAX_RECORD_BYTES, too_large};
+use crate::schema::Schemas;
+use crate::store::{RevisionRecord, new_id, now_millis};
+
+/// What a request is checked and applied against.
+pub struct Context<'a> {
+    /// Validation.
+    pub schemas: &'a Schemas,
+    /// Size and depth limits.
+    pub limits: &'a Limits,
+    /// The effects of the revisions after `base` (a live patch's `base_revision`), oldest
+    /// first; `None` when they are no longer in memory.
+    pub effects_since: &'a dyn Fn(i64) -> Option<Vec<&'a Effects>>,
+}
+
+/// Applies every change of `request` to `head` (its content in place, copied first only when
+/// it is shared), and numbers the revisions they make. All or nothing: on an error, the
+/// changes already applied are taken back and `head` is as it was.
+pub fn prepare(head: &mut Head, request: &WriteRequest, context: &Context<'_>) -> Result<Vec<Arc<Revision>>, ApiError> {
+    if let Some(if_match) = &request.if_match
+        && !head.matches(if_match)
+    {
+        return Err(ApiError::PreconditionFailed {
+            message: "The dialogue has changed since the given revision".into(),
+            details: json!({ "revision_id": head.revision_id, "revision_number": head.revision_number }),
+        });
+    }
+    let rebased;
+    let changes: &[Change] = match request.base_revision {
+        Some(base) if base > head.revision_number => return Err(ahead(base, head.revision_number)),
+        Some(base) if base < head.revision_number => {
+            rebased = rebase(&request.changes, base, head.revision_number, context)?;
+            &rebased
+        }
+        _ => &request.changes,
+    };
+    let rules = Rules { schemas: context.schemas, limits: context.limits, may_archive: request.may_archive };
+    let content = Arc::make_mut(&mut head.content);
+    let mut size = head.content_size;
+    let mut number = head.revision_number;
+    let mut applied = Vec::new();
+    let mut revisions = Vec::new();
+    for (index, change) in changes.iter().enumerate() {
+        let outcome = change.apply(content, size, rules).and_then(|done| match done {
+            Some(done) => revision_text(&done.patch, &change.details).map(|text| Some((done, text))),
+            None => Ok(None),
+        });
+        let (done, (patch_text, details_text)) = match outcome {
+            Ok(Some(done)) => done,
+            Ok(None) => continue,
+            Err(error) => {
+                for earlier in applied.into_iter().rev() {
+                    super::change::Applied::revert(earlier, content);
+                }
+                return Err(at_index(error, index, changes));
+            }
+        };
+        size = done.size;
+        number += 1;
+        let (edit_type, reverted_to) = match &change.kind {
+            ChangeKind::Edit { edit_type, .. } => (edit_type.clone(), None),
+            ChangeKind::Replace { .. } => (None, None),
+            ChangeKind::Revert { revision_id, .. } => (None, Some(revision_id.clone())),
+        };
+        let record = RevisionRecord {
+            id: new_id(),
+            dialogue_id: head.dialogue_id.clone(),
+            project_id: head.project_id.clone(),
+            number,
+            user_id: request.user_id.clone(),
+            created: change.created.unwrap_or_else(now_millis),
+            kind: change.revision_kind().to_owned(),
+            edit_type,
+            reverted_to,
+            patch: patch_text,
+            details: details_text,
+        };
+        let effects = Effects::of(&done.patch);
+        revisions.push(Arc::new(Revision {
+            record,
+            patch: done.patch.clone(),
+            details: change.details.clone(),
+            effects,
+        }));
+        applied.push(done);
+    }
+    head.content_size = size;
+    if let Some(last) = revisions.last() {
+        head.revision_number = last.number();
+        head.revision_id = Some(last.record.id.clone());
+    }
+    Ok(revisions)
+}
+
+/// A live patch's changes moved past every revision accepted after `base`; `409 conflict`
+/// when one of those touched what the patch touches.
+fn rebase(changes: &[Change], base: i64, newest: i64, context: &Context<'_>) -> Result<Vec<Change>, ApiError> {
+    let conflict = || ApiError::Conflict {
+        message: "The patch collides with changes made since its base revision; catch up and retry".into(),
+        details: json!({ "head_revision": newest }),
+    };
+    let since = (context.effects_since)(base).ok_or_else(conflict)?;
+    changes
+        .iter()
+        .map(|change| {
+            let kind = match &change.kind {
+                ChangeKind::Edit { patch, edit_type } => ChangeKind::Edit {
+                    patch: rebase_over(patch, &since).map_err(|_| conflict())?,
+                    edit_type: edit_type.clone(),
+                },
+                other => other.clone(),
+            };
+            Ok(Change { kind, ..change.clone() })
+        })
+        .collect()
+}
+
+/// A revision's patch and details as stored text; a revision too large for the database is
+/// refused before it is acknowledged.
+fn revision_text(patch: &Patch, details: &Value) -> Result<(String, String), ApiError> {
+    let patch = serde_json::to_string(patch).map_err(ApiError::internal)?;
+    let details = details.to_string();
+    let size = patch.len() + details.len();
+    if size > MAX_RECORD_BYTES {
+        return Err(too_large(MAX_RECORD_BYTES, size));
+    }
+    Ok((patch, details))
+}
+
+/// `invalid_message`: a live patch claims a base revision the dialogue has not reached.
+fn ahead(base: i64, newest: i64) -> ApiError {
+    ApiError::InvalidMessage(format!("base_revision {base} is ahead of the newest revision {newest}"))
+}
+
+/// Marks an error of the `index`-th change of a bulk request with its position.
+fn at_index(error: ApiError, index: usize, changes: &[Change]) -> ApiError {
+    if changes.len() == 1 {
+        return error;
+    }
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.message = format!("revision {index}: {}", e.message);
+                    e
+                })
+                .collect(),
+        ),
+        ApiError::PatchConflict { index: op, op: name, path, reason } => {
+            ApiError::PatchConflict { index: op, op: name, path, reason: format!("revision {index}: {reason}") }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::serialized_len;
+
+    fn head() -> Head {
+        let content =
+            json!({ "title": "T", "sequences": [{ "id": "s", "title": "S", "blocks": [] }], "is_archived": false });
+        Head {
+            dialogue_id: "d".into(),
+            project_id: "p".into(),
+            content_size: serialized_len(&content),
+            content: Arc::new(content),
+            revision_number: 4,
+            revision_id: Some("r4".into()),
+            release: None,
+            created: 0,
+        }
+    }
+
+    fn edit(patch: Value) -> Change {
+        Change {
+            kind: ChangeKind::Edit { patch: serde_json::from_value(patch).unwrap(), edit_type: None },
+            details: json!({}),
+            created: None,
+        }
+    }
+
+    fn request(changes: Vec<Change>) -> WriteRequest {
+        WriteRequest {
+            project_id: "p".into(),
+            changes,
+            user_id: "u".into(),
+            if_match: None,
+            may_archive: true,
+            base_revision: None,
+        }
+    }
+
+    fn run(
+        head: &mut Head,
+        request: &WriteRequest,
+        since: Option<Vec<Effects>>,
+    ) -> Result<Vec<Arc<Revision>>, ApiError> {
+        let schemas = Schemas::load(None).unwrap();
+        let since =
+            since.map(|effects| effects.into_iter().map(|e| Box::leak(Box::new(e)) as &Effects).collect::<Vec<_>>());
+        let effects_since = move |_| since.clone();
+        prepare(head, request, &Context { schemas: &schemas, limits: &Limits::DEFAULT, effects_since: &effects_since })
+    }
+
+    fn add_block(at: &str, id: &str) -> Value {
+        json!([{ "op": "add", "path": at, "value": { "id": id, "type": "message", "properties": { "text": id } } }])
+    }
+
+    #[test]
+    fn revisions_are_numbered_after_the_head() {
+        let mut head = head();
+        let write =
+            request(vec![edit(add_block("/sequences/0/blocks/-", "a")), edit(add_block("/sequences/0/blocks/-", "b"))]);
+        let revisions = run(&mut head, &write, None).unwrap();
+        assert_eq!(revisions.iter().map(|r| r.number()).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(head.revision_number, 6);
+        assert_eq!(head.revision_id.as_deref(), Some(revisions[1].record.id.as_str()));
+        assert_eq!(head.content_size, serialized_len(&head.content));
+    }
+
+    #[test]
+    fn a_bulk_write_is_all_or_nothing() {
+        let mut head = head();
+        let before = head.content.clone();
+        let write = request(vec![
+            edit(add_block("/sequences/0/blocks/-", "a")),
+            edit(json!([{ "op": "remove", "path": "/nope" }])),
+        ]);
+        let error = run(&mut head, &write, None).unwrap_err();
+        assert_eq!(error.kind(), "patch_conflict");
+        assert_eq!(head.content, before);
+        assert_eq!(head.revision_number, 4);
+    }
+
+    #[test]
+    fn if_match_and_base_revisions_are_checked() {
+        let mut head = head();
+        let stale = request(vec![edit(add_block("/sequences/0/blocks/-", "a"))]).if_match(Some("\"r3\"".into()));
+        assert_eq!(run(&mut head, &stale, None).unwrap_err().kind(), "precondition_failed");
+        let ahead = request(vec![edit(add_block("/sequences/0/blocks/-", "a"))]).based_on(5);
+        assert_eq!(run(&mut head, &ahead, None).unwrap_err().kind(), "invalid_message");
+        let forgotten = request(vec![edit(add_block("/sequences/0/blocks/-", "a"))]).based_on(1);
+        let refused = run(&mut head, &forgotten, None).unwrap_err();
+        assert_eq!(refused.kind(), "conflict", "what came since is no longer in memory");
+    }
+
+    #[test]
+    fn a_stale_patch_is_rebased_past_what_came_since() {
+        let mut head = head();
+        // Since revision 3, revision 4 retitled the dialogue.
+        let since: Patch =
+            serde_json::from_value(json!([{ "op": "replace", "path": "/title", "value": "Theirs" }])).unwrap();
+        let elsewhere =
+            request(vec![edit(json!([{ "op": "replace", "path": "/sequences/0/title", "value": "Mine" }]))])
+                .based_on(3);
+        let revisions = run(&mut head, &elsewhere, Some(vec![Effects::of(&since)])).unwrap();
+        assert_eq!(revisions[0].number(), 5);
+        assert_eq!(head.content["sequences"][0]["title"], "Mine");
+        let same_place =
+            request(vec![edit(json!([{ "op": "replace", "path": "/title", "value": "Mine" }]))]).based_on(3);
+        let conflict = run(&mut head, &same_place, Some(vec![Effects::of(&since)])).unwrap_err();
+        assert_eq!(conflict.kind(), "conflict");
+        assert_eq!(head.revision_number, 5, "nothing of the refused patch stayed");
+    }
+}

@@ -1,0 +1,289 @@
+//! `Subscribers`: the live sessions of one dialogue, as its actor sees them, and the one way
+//! frames reach them. Each session has a bounded queue that its own task drains; a session
+//! whose queue is full is dropped at once with close code 4008, so a slow reader never slows
+//! the others. Revisions go out through [`Subscribers::announce`], which sends each number once
+//! and in order: the protocol's first guarantee, kept in one place.
+
+use std::sync::Arc;
+
+use dialogue_protocol::{Peer, ServerFrame};
+use serde_json::Value;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::messages::SessionLink;
+use super::revision::Revision;
+use crate::live::protocol::{self, Frame, close};
+
+/// A live session as the actor knows it.
+struct Subscriber {
+    link: SessionLink,
+    selection: Value,
+}
+
+/// What became of a revision given to [`Subscribers::announce`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// Sent to every session: `ack` to its author, `revision` to the others.
+    Sent,
+    /// Its number was sent before: nothing was sent again.
+    AlreadySent,
+    /// Numbers before it were never sent: every session was closed with 4009 to start over.
+    Gap,
+}
+
+/// The sessions of one dialogue.
+pub struct Subscribers {
+    sessions: Vec<Subscriber>,
+    /// The newest revision number the sessions have (in their welcome, or sent since).
+    announced: i64,
+    dialogue_id: String,
+}
+
+impl Subscribers {
+    /// No sessions yet; the sessions will start from revision `announced`.
+    pub fn new(dialogue_id: &str, announced: i64) -> Self {
+        Self { sessions: Vec::new(), announced, dialogue_id: dialogue_id.to_owned() }
+    }
+
+    /// How many sessions there are.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// The newest revision number the sessions have.
+    pub fn announced(&self) -> i64 {
+        self.announced
+    }
+
+    /// The sessions start again from revision `number` (after they were all closed, or when
+    /// the state they would get in a welcome moved on without them).
+    pub fn restart_at(&mut self, number: i64) {
+        self.announced = number;
+    }
+
+    /// The sessions, for a newcomer's `welcome`.
+    pub fn peers(&self) -> Vec<Peer> {
+        self.sessions
+            .iter()
+            .map(|s| Peer {
+                session_id: s.link.session_id.clone(),
+                user: s.link.user.clone(),
+                selection: s.selection.clone(),
+            })
+            .collect()
+    }
+
+    /// Adds a session whose `welcome` is already in its queue; the others hear it joined.
+    pub fn add(&mut self, link: SessionLink) {
+        let joined =
+            protocol::frame(&ServerFrame::Joined { session_id: link.session_id.clone(), user: link.user.clone() });
+        self.broadcast(&joined, None);
+        self.sessions.push(Subscriber { link, selection: Value::Null });
+    }
+
+    /// Removes a session that closed; the others hear it left. `false` when it was not here.
+    pub fn remove(&mut self, session_id: &str) -> bool {
+        let before = self.sessions.len();
+        self.sessions.retain(|s| s.link.session_id != session_id);
+        let removed = self.sessions.len() != before;
+        if removed {
+            self.broadcast(&left(session_id), None);
+        }
+        removed
+    }
+
+    /// A session's new selection, told to the others.
+    pub fn select(&mut self, session_id: &str, selection: Value) {
+        let Some(subscriber) = self.sessions.iter_mut().find(|s| s.link.session_id == session_id) else { return };
+        subscriber.selection = selection.clone();
+        let frame = protocol::frame(&ServerFrame::Presence { session_id: session_id.to_owned(), selection });
+        self.broadcast(&frame, Some(session_id));
+    }
+
+    /// Queues a frame for one session.
+    pub fn send_to(&mut self, session_id: &str, frame: Frame) {
+        let Some(position) = self.sessions.iter().position(|s| s.link.session_id == session_id) else { return };
+        if let Err(error) = self.sessions[position].link.frames.try_send(frame) {
+            let dropped = self.sessions.swap_remove(position);
+            self.dropped(dropped, &error);
+        }
+    }
+
+    /// Queues a frame for every session but `except`.
+    pub fn broadcast(&mut self, frame: &Frame, except: Option<&str>) {
+        let mut index = 0;
+        while index < self.sessions.len() {
+            let subscriber = &self.sessions[index];
+            if except == Some(subscriber.link.session_id.as_str()) {
+                index += 1;
+                continue;
+            }
+            match subscriber.link.frames.try_send(frame.clone()) {
+                Ok(()) => index += 1,
+                Err(error) => {
+                    let dropped = self.sessions.swap_remove(index);
+                    self.dropped(dropped, &error);
+                }
+            }
+        }
+    }
+
+    /// A session whose queue is full (too slow: close 4008) or gone; the others hear it left.
+    fn dropped(&mut self, subscriber: Subscriber, error: &TrySendError<Frame>) {
+        if let TrySendError::Full(_) = error {
+            tracing::info!(dialogue_id = %self.dialogue_id, session_id = %subscriber.link.session_id, "session too far behind; closing");
+            let _ = subscriber.link.close.send(Some(close::TOO_SLOW));
+        }
+        self.broadcast(&left(&subscriber.link.session_id), None);
+    }
+
+    /// Sends a stored revision, once and in order: `ack` to `origin` (its session and `ref`),
+    /// `revision` to every other session. A number already sent is not sent again; a gap
+    /// closes every session with 4009, since a skipped number can never be sent in order.
+    pub fn announce(&mut self, revision: &Arc<Revision>, origin: Option<(&str, &str)>) -> Announced {
+        let number = revision.number();
+        if number <= self.announced {
+            tracing::debug!(dialogue_id = %self.dialogue_id, number, "revision already announced");
+            return Announced::AlreadySent;
+        }
+        if number != self.announced + 1 {
+            tracing::error!(dialogue_id = %self.dialogue_id, number, announced = self.announced, "gap in announced revisions");
+            self.close_all(close::RESYNC);
+            self.announced = number;
+            return Announced::Gap;
+        }
+        self.announced = number;
+        let description = revision.describe();
+        self.broadcast(&protocol::revision(description.clone()), origin.map(|(session_id, _)| session_id));
+        if let Some((session_id, reference)) = origin {
+            self.send_to(session_id, protocol::ack(reference, description));
+        }
+        Announced::Sent
+    }
+
+    /// Closes every session with `code`.
+    pub fn close_all(&mut self, code: u16) {
+        for subscriber in self.sessions.drain(..) {
+            let _ = subscriber.link.close.send(Some(code));
+        }
+    }
+}
+
+fn left(session_id: &str) -> Frame {
+    protocol::frame(&ServerFrame::Left { session_id: session_id.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use dialogue_protocol::User;
+    use serde_json::json;
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::store::RevisionRecord;
+
+    struct Session {
+        frames: mpsc::Receiver<Frame>,
+        close: watch::Receiver<Option<u16>>,
+    }
+
+    impl Session {
+        fn types(&mut self) -> Vec<String> {
+            let mut types = Vec::new();
+            while let Ok(frame) = self.frames.try_recv() {
+                let value: Value = serde_json::from_str(&frame).unwrap();
+                let kind = value["type"].as_str().unwrap().to_owned();
+                types.push(match value["revision"]["number"].as_i64() {
+                    Some(number) => format!("{kind} {number}"),
+                    None => kind,
+                });
+            }
+            types
+        }
+    }
+
+    fn session(subscribers: &mut Subscribers, id: &str, capacity: usize) -> Session {
+        let (frames_tx, frames) = mpsc::channel(capacity);
+        let (close_tx, close) = watch::channel(None);
+        let user = User { id: "u".into(), first_name: "F".into(), last_name: "L".into() };
+        subscribers.add(SessionLink { session_id: id.into(), user, frames: frames_tx, close: close_tx });
+        Session { frames, close }
+    }
+
+    fn revision(number: i64) -> Arc<Revision> {
+        let record = RevisionRecord {
+            id: format!("r{number}"),
+            dialogue_id: "d".into(),
+            project_id: "p".into(),
+            number,
+            user_id: "u".into(),
+            created: 0,
+            kind: "edit".into(),
+            edit_type: None,
+            reverted_to: None,
+            patch: "[]".into(),
+            details: "{}".into(),
+        };
+        Arc::new(Revision::from_record(record).unwrap())
+    }
+
+    #[test]
+    fn each_number_goes_out_once_and_in_order() {
+        let mut subscribers = Subscribers::new("d", 2);
+        let mut a = session(&mut subscribers, "a", 16);
+        let mut b = session(&mut subscribers, "b", 16);
+        assert_eq!(a.types(), ["joined"]);
+        assert_eq!(subscribers.announce(&revision(3), Some(("a", "ref"))), Announced::Sent);
+        assert_eq!(a.types(), ["ack 3"]);
+        assert_eq!(b.types(), ["revision 3"]);
+        // A reload announced 4, then the change feed brings 4 again: it is not resent.
+        assert_eq!(subscribers.announce(&revision(4), None), Announced::Sent);
+        assert_eq!(subscribers.announce(&revision(4), None), Announced::AlreadySent);
+        assert_eq!(subscribers.announce(&revision(3), None), Announced::AlreadySent);
+        assert_eq!(a.types(), ["revision 4"]);
+        assert_eq!(b.types(), ["revision 4"]);
+        // A gap: the sessions start over rather than miss a number.
+        assert_eq!(subscribers.announce(&revision(7), None), Announced::Gap);
+        assert_eq!(*a.close.borrow(), Some(close::RESYNC));
+        assert!(subscribers.is_empty());
+        assert_eq!(subscribers.announced(), 7);
+    }
+
+    #[test]
+    fn a_session_that_stops_reading_is_closed_and_the_others_keep_receiving() {
+        let mut subscribers = Subscribers::new("d", 0);
+        let mut slow = session(&mut subscribers, "slow", 2);
+        let mut fast = session(&mut subscribers, "fast", 64);
+        assert_eq!(slow.types(), ["joined"], "it heard the fast one join, then stops reading");
+        for number in 1..=5 {
+            subscribers.announce(&revision(number), None);
+        }
+        assert_eq!(*slow.close.borrow(), Some(close::TOO_SLOW));
+        assert_eq!(subscribers.len(), 1);
+        let heard = fast.types();
+        assert!(heard.contains(&"left".to_owned()), "{heard:?}");
+        let revisions: Vec<&String> = heard.iter().filter(|t| t.starts_with("revision")).collect();
+        assert_eq!(revisions.len(), 5, "the fast one got every revision: {heard:?}");
+    }
+
+    #[test]
+    fn presence_goes_to_the_others_and_into_the_peer_list() {
+        let mut subscribers = Subscribers::new("d", 0);
+        let mut a = session(&mut subscribers, "a", 16);
+        let mut b = session(&mut subscribers, "b", 16);
+        a.types();
+        subscribers.select("b", json!({ "block_id": "x" }));
+        assert_eq!(a.types(), ["presence"]);
+        assert!(b.types().is_empty(), "not echoed to its author");
+        let peers = subscribers.peers();
+        assert_eq!(peers.iter().find(|p| p.session_id == "b").unwrap().selection, json!({ "block_id": "x" }));
+        assert!(subscribers.remove("b"));
+        assert_eq!(a.types(), ["left"]);
+        assert!(!subscribers.remove("b"));
+    }
+}
