@@ -138,7 +138,7 @@ async fn authenticate_with_csrf(state: &AppState, secret: &str) -> Result<(Calle
     let token = state.store.live_token(&hash).await?.ok_or_else(invalid)?;
     let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(invalid)?;
     let principal = Principal { user_id: user.id.clone(), permissions: user.permissions.clone() };
-    let token_expires_at = token.expires_at_millis();
+    let token_expires_at = token.expires_at;
     let caller = Caller { user, principal, token_hash: hash, token_kind: token.kind, token_expires_at };
     state.callers.put(&caller, token.csrf_hash.clone());
     Ok((caller, token.csrf_hash))

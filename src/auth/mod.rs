@@ -11,8 +11,6 @@ pub mod secrets;
 pub use caller::{Caller, MaybeCaller};
 pub use permissions::{Action, Permission, PermissionKind, Principal};
 
-use mongodb::bson::DateTime;
-
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{TokenKind, TokenRecord, now_millis};
@@ -49,7 +47,7 @@ pub async fn issue_token(state: &AppState, user_id: &str, kind: TokenKind) -> Re
         user_id: user_id.to_owned(),
         kind,
         created: now,
-        expires_at: DateTime::from_millis(now.saturating_add(ttl)),
+        expires_at: now.saturating_add(ttl),
         csrf_hash: csrf.as_deref().map(secrets::digest),
     };
     state.store.insert_token(&record).await?;

@@ -48,7 +48,7 @@ async fn follow(state: Arc<AppState>) {
             match feed.next().await {
                 Ok(Some(event)) => {
                     route(&state, event);
-                    resume = feed.resume_token().or(resume);
+                    resume = feed.position().or(resume);
                 }
                 Ok(None) => break,
                 Err(error) => {

@@ -61,7 +61,7 @@ async fn create_token(
     Ok(HttpResponse::Created().json(json!({
         "token": issued.secret,
         "token_type": "Bearer",
-        "expires_at": issued.record.expires_at_millis(),
+        "expires_at": issued.record.expires_at,
         "user": describe_user(&user, true),
     })))
 }
@@ -91,7 +91,7 @@ async fn create_session(
     Ok(HttpResponse::Ok().cookie(session_cookie(&state, issued.secret, ttl)).json(json!({
         "user": describe_user(&user, true),
         "csrf_token": issued.csrf,
-        "expires_at": issued.record.expires_at_millis(),
+        "expires_at": issued.record.expires_at,
     })))
 }
 

@@ -4,7 +4,6 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use mongodb::bson::doc;
 use serde_json::{Value, json};
 
 use super::projects::viewable_project;
@@ -13,7 +12,7 @@ use crate::error::ApiError;
 use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::{self, PageRequest};
 use crate::state::AppState;
-use crate::store::{ContactFilter, ContactRecord, new_id, now_millis};
+use crate::store::{ContactFilter, ContactRecord, ContactUpdate, new_id, now_millis};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -205,14 +204,12 @@ async fn bulk_update(
     project_access(&state, &caller, &project_id, true).await?;
     state.schemas.validate("contact-bulk-update", &value)?;
     let ids: Vec<String> = serde_json::from_value(value["ids"].clone()).map_err(ApiError::internal)?;
-    let mut set = doc! { "updated": now_millis() };
-    if let Some(status) = value["update"].get("bot_status").and_then(Value::as_str) {
-        set.insert("bot_status", status);
-    }
-    if let Some(contact_state) = value["update"].get("state") {
-        set.insert("state", contact_state.to_string());
-    }
-    let updated = state.store.update_contacts(&project_id, &ids, set).await?.ok_or_else(|| ApiError::NotFound {
+    let update = ContactUpdate {
+        bot_status: value["update"].get("bot_status").and_then(Value::as_str).map(str::to_owned),
+        state: value["update"].get("state").map(Value::to_string),
+        updated: now_millis(),
+    };
+    let updated = state.store.update_contacts(&project_id, &ids, &update).await?.ok_or_else(|| ApiError::NotFound {
         message: "Some of the contacts do not exist in this project; none was changed".into(),
         details: json!({ "ids": ids, "project_id": project_id }),
     })?;

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use mongodb::bson::DateTime;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -92,7 +91,7 @@ async fn send_reset_mail(state: &AppState, email: &str) -> anyhow::Result<()> {
         .insert_password_reset(&PasswordReset {
             hash: secrets::digest(&token),
             user_id: user.id.clone(),
-            expires_at: DateTime::from_millis(now_millis() + lifetime),
+            expires_at: now_millis() + lifetime,
         })
         .await?;
     let link = format!("{}/password-confirmations?token={token}", state.settings.public_url());

@@ -174,4 +174,10 @@ impl Store {
     pub async fn delete_channel(&self, id: &str) -> StoreResult<bool> {
         self.bounded(async { Ok(self.channels().delete_one(doc! { "_id": id }).await?.deleted_count == 1) }).await
     }
+
+    /// Frees the channels a deleted project held (part of the project cascade).
+    pub(super) async fn forget_project_channels(&self, project_id: &str) -> StoreResult<()> {
+        self.channels().update_many(doc! { "project_id": project_id }, doc! { "$set": { "project_id": null } }).await?;
+        Ok(())
+    }
 }

@@ -2,7 +2,7 @@
 //! (project, channel, address), with a bot status and a state shared across the project's
 //! dialogues (kept as JSON text, so any key survives).
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,17 @@ pub struct ContactRecord {
     /// Creation time, ms since the epoch.
     pub created: i64,
     /// Last change, ms since the epoch.
+    pub updated: i64,
+}
+
+/// The same change to several contacts: the fields to set (`None`: leave as it is).
+#[derive(Debug, Default)]
+pub struct ContactUpdate {
+    /// New bot status.
+    pub bot_status: Option<String>,
+    /// New state, as JSON text.
+    pub state: Option<String>,
+    /// When, ms since the epoch.
     pub updated: i64,
 }
 
@@ -107,14 +118,21 @@ impl Store {
         .await
     }
 
-    /// Applies `set` to every listed contact of a project, or to none: the ids must all exist.
-    /// Returns the updated contacts, or `None` when an id is unknown.
+    /// Applies `update` to every listed contact of a project, or to none: the ids must all
+    /// exist. Returns the updated contacts, or `None` when an id is unknown.
     pub async fn update_contacts(
         &self,
         project_id: &str,
         ids: &[String],
-        set: Document,
+        update: &ContactUpdate,
     ) -> StoreResult<Option<Vec<ContactRecord>>> {
+        let mut set = doc! { "updated": update.updated };
+        if let Some(status) = &update.bot_status {
+            set.insert("bot_status", status);
+        }
+        if let Some(state) = &update.state {
+            set.insert("state", state);
+        }
         self.bounded(async {
             let filter = doc! { "project_id": project_id, "_id": { "$in": ids } };
             let contacts = self.contacts();
@@ -142,5 +160,11 @@ impl Store {
             Ok(updated)
         })
         .await
+    }
+
+    /// Removes what belongs to a deleted project (part of the project cascade).
+    pub(super) async fn forget_project_contacts(&self, project_id: &str) -> StoreResult<()> {
+        self.contacts().delete_many(doc! { "project_id": project_id }).await?;
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! The `dialogues` collection: one head document per dialogue with its current description,
-//! plus the `snapshots` collection that keeps the description at revision 0 and every N
-//! revisions, so any past state can be rebuilt from a nearby snapshot.
+//! The `dialogues` collection: one head document per dialogue with its current description (a
+//! copy that may lag behind the revisions; loading repairs it), its title and archive flag for
+//! listings, and its newest release.
 //!
 //! Descriptions are stored as JSON text, not as BSON trees: they are opaque to queries, keep
 //! every JSON number and key exactly (BSON refuses some keys, such as ones starting with `$`),
@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreResult};
+use super::{Snapshot, Store, StoreResult};
 
 /// The newest release of a dialogue, kept on its head for the `is_published`/`has_changes` flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,49 +48,16 @@ pub struct DialogueRecord {
     pub created: i64,
 }
 
-/// A stored snapshot of a dialogue's description.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// `<dialogue id>:<revision number>`.
-    #[serde(rename = "_id")]
-    pub id: String,
-    /// The dialogue.
-    pub dialogue_id: String,
-    /// Its project (for cascading deletes).
-    pub project_id: String,
-    /// The revision the description is as of (0: as created).
-    pub number: i64,
-    /// The description as JSON text.
-    pub content: String,
-}
-
-impl Snapshot {
-    /// The snapshot of `dialogue` at revision `number`.
-    pub fn new(dialogue: &DialogueRecord, number: i64, content: String) -> Self {
-        Self {
-            id: format!("{}:{number}", dialogue.id),
-            dialogue_id: dialogue.id.clone(),
-            project_id: dialogue.project_id.clone(),
-            number,
-            content,
-        }
-    }
-}
-
 impl Store {
     pub(super) fn dialogues(&self) -> mongodb::Collection<DialogueRecord> {
         self.db.collection("dialogues")
-    }
-
-    pub(super) fn snapshots(&self) -> mongodb::Collection<Snapshot> {
-        self.db.collection("snapshots")
     }
 
     /// Stores a new dialogue: its revision-0 snapshot first, then its head, so that a head never
     /// exists without the state it started from.
     pub async fn insert_dialogue(&self, dialogue: &DialogueRecord) -> StoreResult<()> {
         self.bounded(async {
-            self.snapshots().insert_one(Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
+            self.insert_snapshot(&Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
             self.dialogues().insert_one(dialogue).await?;
             Ok(())
         })
@@ -128,5 +95,47 @@ impl Store {
             Ok(self.dialogues().count_documents(doc! { "_id": id, "project_id": project_id }).limit(1).await? > 0)
         })
         .await
+    }
+
+    /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another
+    /// writer already moved further is left alone, since it contains this one).
+    pub async fn advance_dialogue_head(&self, head: &DialogueRecord) -> StoreResult<()> {
+        self.bounded(async {
+            self.dialogues()
+                .update_one(
+                    doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
+                    doc! { "$set": {
+                        "title": &head.title,
+                        "is_archived": head.is_archived,
+                        "content": &head.content,
+                        "revision_number": head.revision_number,
+                        "revision_id": &head.revision_id,
+                    } },
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a newer release on a dialogue's head.
+    pub async fn mark_release(&self, dialogue_id: &str, release: &ReleaseMark) -> StoreResult<()> {
+        self.bounded(async {
+        let mark = mongodb::bson::to_bson(release).map_err(anyhow::Error::from)?;
+        self.dialogues()
+            .update_one(
+                doc! { "_id": dialogue_id, "$or": [ { "release": null }, { "release.number": { "$lt": release.number } } ] },
+                doc! { "$set": { "release": mark } },
+            )
+            .await?;
+        Ok(())
+        })
+        .await
+    }
+
+    /// Removes what belongs to a deleted project (part of the project cascade).
+    pub(super) async fn forget_project_dialogues(&self, project_id: &str) -> StoreResult<()> {
+        self.dialogues().delete_many(doc! { "project_id": project_id }).await?;
+        Ok(())
     }
 }

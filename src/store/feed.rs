@@ -38,12 +38,16 @@ pub struct Feed {
     stream: ChangeStream<ChangeStreamEvent<Document>>,
 }
 
+/// Where a feed stopped, to resume right after it (opaque: the driver's resume token).
+#[derive(Debug, Clone)]
+pub struct FeedPosition(ResumeToken);
+
 /// Where a feed starts.
 pub enum FeedStart {
     /// From now on.
     Now,
-    /// Right after the event with this token.
-    After(ResumeToken),
+    /// Right after this position.
+    After(FeedPosition),
 }
 
 impl Store {
@@ -56,7 +60,7 @@ impl Store {
         let watch = self.db.watch().pipeline(pipeline);
         let stream = match start {
             FeedStart::Now => watch.await?,
-            FeedStart::After(token) => watch.resume_after(token).await?,
+            FeedStart::After(FeedPosition(token)) => watch.resume_after(token).await?,
         };
         Ok(Feed { stream: stream.with_type() })
     }
@@ -75,8 +79,8 @@ impl Feed {
     }
 
     /// Where to resume after the last event read.
-    pub fn resume_token(&self) -> Option<ResumeToken> {
-        self.stream.resume_token()
+    pub fn position(&self) -> Option<FeedPosition> {
+        self.stream.resume_token().map(FeedPosition)
     }
 }
 

@@ -1,8 +1,11 @@
 //! The MongoDB boundary: owns the client, every collection, every index and every query.
 //!
-//! Handlers and actors call typed methods on [`Store`] and never see a BSON document or a driver
-//! type. Driver errors are classified once, here, into [`StoreError`]: a duplicate key, an
-//! unreachable database, or anything else.
+//! Handlers and actors call typed methods on [`Store`] with typed records (timestamps are `i64`
+//! milliseconds) and never see a BSON document or a driver type. Each collection is read and
+//! written by its own module; a write that spans collections (creating a project with its
+//! creator's grant, a project's cascade) calls each module for its part. Every call has the
+//! database deadline. Driver errors are classified once, here, into [`StoreError`]: a duplicate
+//! key, an unavailable database (unreachable, or past the deadline), or anything else.
 
 mod attempts;
 mod channels;
@@ -15,6 +18,7 @@ mod password_resets;
 mod projects;
 mod releases;
 mod revisions;
+mod snapshots;
 mod tokens;
 mod users;
 
@@ -27,14 +31,15 @@ use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use channels::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord};
-pub use contacts::{ContactFilter, ContactRecord};
-pub use dialogues::{DialogueRecord, ReleaseMark, Snapshot};
-pub use feed::{Feed, FeedEvent, FeedStart};
+pub use contacts::{ContactFilter, ContactRecord, ContactUpdate};
+pub use dialogues::{DialogueRecord, ReleaseMark};
+pub use feed::{Feed, FeedEvent, FeedPosition, FeedStart};
 pub use invites::InviteRecord;
 pub use password_resets::PasswordReset;
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;
 pub use revisions::{RevisionOrder, RevisionRecord};
+pub use snapshots::Snapshot;
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
 
@@ -89,7 +94,7 @@ impl From<mongodb::error::Error> for StoreError {
 }
 
 /// True when the error is a unique index violation, however the driver wrapped it.
-pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     match error.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(write)) => write.code == DUPLICATE_KEY,
         ErrorKind::InsertMany(insert) => {
@@ -113,7 +118,7 @@ fn is_unavailable(error: &mongodb::error::Error) -> bool {
 }
 
 /// Marks a duplicate-key error with the words the client should see.
-pub(crate) trait DuplicateAs<T> {
+trait DuplicateAs<T> {
     /// Renames a [`StoreError::Duplicate`] to describe `what` was duplicated.
     fn duplicate_as(self, what: &str) -> StoreResult<T>;
 }
@@ -159,7 +164,7 @@ impl Store {
 
     /// Runs one store call within the deadline: past it, the call is abandoned and reported as
     /// [`StoreError::Unavailable`] (for a write, its outcome is then unknown).
-    pub(crate) async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         match tokio::time::timeout(self.deadline, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
@@ -189,7 +194,7 @@ impl Store {
 
 /// One page of the documents of `collection` matching `filter`, in `sort` order, and how many
 /// match in all: every paginated list of the API is one of these.
-pub(crate) async fn page<T>(
+async fn page<T>(
     collection: &mongodb::Collection<T>,
     filter: mongodb::bson::Document,
     sort: mongodb::bson::Document,
@@ -203,6 +208,21 @@ where
     let total = collection.count_documents(filter.clone()).await?;
     let items = collection.find(filter).sort(sort).skip(skip).limit(limit).await?.try_collect().await?;
     Ok((items, total))
+}
+
+/// Stores an `i64` of milliseconds since the epoch as a BSON date (which TTL indexes need), so
+/// that records outside the store speak milliseconds only.
+mod millis_as_date {
+    use mongodb::bson::DateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(millis: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&DateTime::from_millis(*millis), serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        Ok(DateTime::deserialize(deserializer)?.timestamp_millis())
+    }
 }
 
 /// Milliseconds since the Unix epoch: the API's timestamp unit.

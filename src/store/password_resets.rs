@@ -13,8 +13,9 @@ pub struct PasswordReset {
     pub hash: String,
     /// Whose password it resets.
     pub user_id: String,
-    /// After this the token is refused (and the TTL index removes it).
-    pub expires_at: DateTime,
+    /// After this (ms since the epoch) the token is refused, and the TTL index removes it.
+    #[serde(with = "super::millis_as_date")]
+    pub expires_at: i64,
 }
 
 impl Store {

@@ -1,6 +1,6 @@
 //! The `projects` collection, and the cascade that removes a project with everything under it.
 
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::doc;
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
@@ -50,22 +50,14 @@ impl Store {
         self.bounded(async {
             let record =
                 ProjectRecord { id: new_id(), title: title.to_owned(), is_archived, created: now_millis(), version: 0 };
-            let grant = bson::to_bson(&creator_grant(&record.id)).map_err(anyhow::Error::from)?;
+            let grant = creator_grant(&record.id);
             let projects = self.projects();
-            let users = self.db.collection::<Document>("users");
             let mut session = self.client.start_session().await?;
             session
                 .start_transaction()
                 .and_run2(async |session| {
                     projects.insert_one(&record).session(&mut *session).await?;
-                    users
-                        .update_one(
-                            doc! { "_id": creator_id },
-                            doc! { "$push": { "permissions": grant.clone() }, "$inc": { "version": 1 } },
-                        )
-                        .session(&mut *session)
-                        .await?;
-                    Ok(())
+                    self.push_permission_in(session, creator_id, &grant).await
                 })
                 .await?;
             Ok(record)
@@ -125,13 +117,13 @@ impl Store {
             if !deleted {
                 return Ok(false);
             }
-            for collection in ["dialogues", "revisions", "snapshots", "releases", "invites", "contacts"] {
-                self.db.collection::<Document>(collection).delete_many(doc! { "project_id": id }).await?;
-            }
-            self.db
-                .collection::<Document>("channels")
-                .update_many(doc! { "project_id": id }, doc! { "$set": { "project_id": null } })
-                .await?;
+            self.forget_project_dialogues(id).await?;
+            self.forget_project_revisions(id).await?;
+            self.forget_project_snapshots(id).await?;
+            self.forget_project_releases(id).await?;
+            self.forget_project_invites(id).await?;
+            self.forget_project_contacts(id).await?;
+            self.forget_project_channels(id).await?;
             self.pull_project_permissions(id).await?;
             Ok(true)
         })

@@ -71,4 +71,10 @@ impl Store {
         })
         .await
     }
+
+    /// Removes what belongs to a deleted project (part of the project cascade).
+    pub(super) async fn forget_project_releases(&self, project_id: &str) -> StoreResult<()> {
+        self.releases().delete_many(doc! { "project_id": project_id }).await?;
+        Ok(())
+    }
 }

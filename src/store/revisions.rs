@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::{DialogueRecord, ReleaseMark, Snapshot, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 
 /// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,44 +100,6 @@ impl Store {
         Ok(())
     }
 
-    /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another
-    /// writer already moved further is left alone, since it contains this one).
-    pub async fn advance_dialogue_head(&self, head: &DialogueRecord) -> StoreResult<()> {
-        self.bounded(async {
-            self.db
-                .collection::<Document>("dialogues")
-                .update_one(
-                    doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
-                    doc! { "$set": {
-                        "title": &head.title,
-                        "is_archived": head.is_archived,
-                        "content": &head.content,
-                        "revision_number": head.revision_number,
-                        "revision_id": &head.revision_id,
-                    } },
-                )
-                .await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Records a newer release on a dialogue's head.
-    pub async fn mark_release(&self, dialogue_id: &str, release: &ReleaseMark) -> StoreResult<()> {
-        self.bounded(async {
-        let mark = mongodb::bson::to_bson(release).map_err(anyhow::Error::from)?;
-        self.db
-            .collection::<Document>("dialogues")
-            .update_one(
-                doc! { "_id": dialogue_id, "$or": [ { "release": null }, { "release.number": { "$lt": release.number } } ] },
-                doc! { "$set": { "release": mark } },
-            )
-            .await?;
-        Ok(())
-        })
-        .await
-    }
-
     /// Revisions of a dialogue with numbers in `(after, up_to]`, oldest first.
     pub async fn revisions_between(
         &self,
@@ -195,27 +157,10 @@ impl Store {
         .await
     }
 
-    /// Stores a snapshot (an existing one for the same revision is left as it is).
-    pub async fn insert_snapshot(&self, snapshot: &Snapshot) -> StoreResult<()> {
-        self.bounded(async {
-            match self.snapshots().insert_one(snapshot).await {
-                Err(error) if super::is_duplicate_key(&error) => Ok(()),
-                other => other.map(|_| ()).map_err(Into::into),
-            }
-        })
-        .await
-    }
-
-    /// The newest snapshot of a dialogue at or before revision `number`.
-    pub async fn snapshot_at_or_before(&self, dialogue_id: &str, number: i64) -> StoreResult<Option<Snapshot>> {
-        self.bounded(async {
-            Ok(self
-                .snapshots()
-                .find_one(doc! { "dialogue_id": dialogue_id, "number": { "$lte": number } })
-                .sort(doc! { "number": -1 })
-                .await?)
-        })
-        .await
+    /// Removes what belongs to a deleted project (part of the project cascade).
+    pub(super) async fn forget_project_revisions(&self, project_id: &str) -> StoreResult<()> {
+        self.revisions().delete_many(doc! { "project_id": project_id }).await?;
+        Ok(())
     }
 }
 

@@ -27,18 +27,12 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     /// Creation time, ms since the epoch.
     pub created: i64,
-    /// Expiry; also drives the TTL index that deletes stale tokens.
-    pub expires_at: DateTime,
+    /// Expiry, ms since the epoch; also drives the TTL index that deletes stale tokens.
+    #[serde(with = "super::millis_as_date")]
+    pub expires_at: i64,
     /// CSRF secret of a browser session (hash of it), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csrf_hash: Option<String>,
-}
-
-impl TokenRecord {
-    /// Expiry in ms since the epoch.
-    pub fn expires_at_millis(&self) -> i64 {
-        self.expires_at.timestamp_millis()
-    }
 }
 
 impl Store {

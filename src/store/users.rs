@@ -179,4 +179,19 @@ impl Store {
         })
         .await
     }
+
+    /// Grants a permission inside `session`'s transaction (a new project's creator).
+    pub(super) async fn push_permission_in(
+        &self,
+        session: &mut mongodb::ClientSession,
+        user_id: &str,
+        permission: &Permission,
+    ) -> mongodb::error::Result<()> {
+        let grant = mongodb::bson::to_bson(permission)?;
+        self.users()
+            .update_one(doc! { "_id": user_id }, doc! { "$push": { "permissions": grant }, "$inc": { "version": 1 } })
+            .session(session)
+            .await?;
+        Ok(())
+    }
 }
