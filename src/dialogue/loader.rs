@@ -133,19 +133,8 @@ mod tests {
     }
 
     fn revision(number: i64) -> RevisionRecord {
-        RevisionRecord {
-            id: format!("r{number}"),
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            number,
-            user_id: "u".into(),
-            created: 0,
-            kind: "edit".into(),
-            edit_type: None,
-            reverted_to: None,
-            patch: json!([{ "op": "replace", "path": "/title", "value": format!("T{number}") }]).to_string(),
-            details: "{}".into(),
-        }
+        let patch = json!([{ "op": "replace", "path": "/title", "value": format!("T{number}") }]).to_string();
+        crate::dialogue::revision::fixture_record(number, &patch)
     }
 
     #[test]

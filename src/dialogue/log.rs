@@ -82,23 +82,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::RevisionRecord;
 
     fn revision(number: i64) -> Arc<Revision> {
-        let record = RevisionRecord {
-            id: format!("r{number}"),
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            number,
-            user_id: "u".into(),
-            created: 0,
-            kind: "edit".into(),
-            edit_type: None,
-            reverted_to: None,
-            patch: json!([{ "op": "add", "path": "/a/0", "value": number }]).to_string(),
-            details: "{}".into(),
-        };
-        Arc::new(Revision::from_record(record).unwrap())
+        let patch = json!([{ "op": "add", "path": "/a/0", "value": number }]).to_string();
+        crate::dialogue::revision::fixture(number, &patch)
     }
 
     #[test]

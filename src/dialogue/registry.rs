@@ -152,14 +152,16 @@ impl Handler<CountActors> for DialogueRegistry {
 pub struct Dialogues {
     registry: Addr<DialogueRegistry>,
     arbiters: Vec<ArbiterHandle>,
+    store: crate::store::Store,
 }
 
 impl Dialogues {
     /// Starts the registry on the current arbiter.
     pub fn start(deps: ActorDeps, threads: usize) -> Self {
+        let store = deps.store.clone();
         let registry = DialogueRegistry::new(deps, threads);
         let arbiters = registry.arbiters.clone();
-        Self { registry: registry.start(), arbiters }
+        Self { registry: registry.start(), arbiters, store }
     }
 
     /// Stops the actors' threads (at the end of shutdown, once requests are done): nothing of
@@ -195,6 +197,22 @@ impl Dialogues {
     /// The stored state of a dialogue, from its actor's memory.
     pub async fn describe(&self, project_id: &str, dialogue_id: &str) -> Result<Head, ApiError> {
         self.ask(dialogue_id, || Describe { project_id: project_id.to_owned() }).await?
+    }
+
+    /// Whether the dialogue exists in the project: its actor answers when one runs here (it
+    /// knows best), the store otherwise; no actor is started for it.
+    pub async fn exists(&self, project_id: &str, dialogue_id: &str) -> Result<bool, ApiError> {
+        let running = self.registry.send(Running { dialogue_id: dialogue_id.to_owned() }).await.ok().flatten();
+        if let Some(addr) = running
+            && let Ok(answer) = addr.send(Describe { project_id: project_id.to_owned() }).await
+        {
+            return match answer {
+                Ok(_) => Ok(true),
+                Err(ApiError::NotFound { .. }) => Ok(false),
+                Err(other) => Err(other),
+            };
+        }
+        Ok(self.store.dialogue_exists(project_id, dialogue_id).await?)
     }
 
     /// Applies and stores a write.

@@ -57,3 +57,27 @@ impl Revision {
         })
     }
 }
+
+/// A stored revision for unit tests: number `number`, with `patch` (JSON text).
+#[cfg(test)]
+pub(crate) fn fixture(number: i64, patch: &str) -> std::sync::Arc<Revision> {
+    std::sync::Arc::new(Revision::from_record(fixture_record(number, patch)).expect("a fixture parses"))
+}
+
+/// The record of [`fixture`].
+#[cfg(test)]
+pub(crate) fn fixture_record(number: i64, patch: &str) -> RevisionRecord {
+    RevisionRecord {
+        id: format!("r{number}"),
+        dialogue_id: "d".into(),
+        project_id: "p".into(),
+        number,
+        user_id: "u".into(),
+        created: 0,
+        kind: "edit".into(),
+        edit_type: None,
+        reverted_to: None,
+        patch: patch.to_owned(),
+        details: "{}".into(),
+    }
+}

@@ -185,7 +185,6 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     use super::*;
-    use crate::store::RevisionRecord;
 
     struct Session {
         frames: mpsc::Receiver<Frame>,
@@ -216,20 +215,7 @@ mod tests {
     }
 
     fn revision(number: i64) -> Arc<Revision> {
-        let record = RevisionRecord {
-            id: format!("r{number}"),
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            number,
-            user_id: "u".into(),
-            created: 0,
-            kind: "edit".into(),
-            edit_type: None,
-            reverted_to: None,
-            patch: "[]".into(),
-            details: "{}".into(),
-        };
-        Arc::new(Revision::from_record(record).unwrap())
+        crate::dialogue::revision::fixture(number, "[]")
     }
 
     #[test]

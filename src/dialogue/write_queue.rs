@@ -239,7 +239,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::RevisionRecord;
 
     fn head(number: i64) -> Head {
         Head {
@@ -255,20 +254,7 @@ mod tests {
     }
 
     fn revision(number: i64) -> Arc<Revision> {
-        let record = RevisionRecord {
-            id: format!("r{number}"),
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            number,
-            user_id: "u".into(),
-            created: 0,
-            kind: "edit".into(),
-            edit_type: None,
-            reverted_to: None,
-            patch: "[]".into(),
-            details: "{}".into(),
-        };
-        Arc::new(Revision::from_record(record).unwrap())
+        crate::dialogue::revision::fixture(number, "[]")
     }
 
     /// A write of the given revision numbers, answered on a session `ref` named after them.

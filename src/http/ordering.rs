@@ -1,8 +1,25 @@
 //! The `ordering` query parameter of revision and release lists: `number`, `-number`,
 //! `created`, `-created`, repeatable, applied in the order given; default `-number`.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
 use crate::error::ApiError;
 use crate::store::RevisionOrder;
+
+/// The `ordering` a list request asks for.
+pub struct Ordering(pub RevisionOrder);
+
+impl FromRequest for Ordering {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(from_query(req.query_string()).map(Self))
+    }
+}
 
 /// Reads every `ordering` parameter of a query string.
 pub fn from_query(query: &str) -> Result<RevisionOrder, ApiError> {

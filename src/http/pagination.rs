@@ -1,7 +1,9 @@
 //! Lists: `page`/`per_page` parsing, and the `X-Total-Count` and RFC 8288 `Link` headers.
 
-use actix_web::HttpRequest;
-use actix_web::HttpResponse;
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -78,14 +80,53 @@ fn positive(value: &str, name: &str) -> Result<u64, ApiError> {
     }
 }
 
-/// A `200` with the page as a plain JSON array, plus `X-Total-Count` and `Link`.
-pub fn respond<T: Serialize>(req: &HttpRequest, page: PageRequest, total: u64, items: &[T]) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    response.insert_header(("X-Total-Count", total.to_string()));
-    if let Some(link) = link_header(req.path(), req.query_string(), page, total) {
-        response.insert_header(("Link", link));
+/// A list request: the page it asks for, and what its answer's `Link` header needs.
+pub struct Page {
+    /// The page asked for.
+    pub request: PageRequest,
+    path: String,
+    query: String,
+}
+
+impl FromRequest for Page {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(PageRequest::from_query(req.query_string()).map(|request| Self {
+            request,
+            path: req.path().to_owned(),
+            query: req.query_string().to_owned(),
+        }))
     }
-    response.json(items)
+}
+
+impl Page {
+    /// Items to skip.
+    pub fn skip(&self) -> u64 {
+        self.request.skip()
+    }
+
+    /// Items to return.
+    pub fn limit(&self) -> i64 {
+        self.request.limit()
+    }
+
+    /// A `200` with the page of a list held whole in memory, plus `X-Total-Count` and `Link`.
+    pub fn of<T: Serialize>(&self, items: Vec<T>) -> HttpResponse {
+        let total = items.len() as u64;
+        self.respond(total, &self.request.slice(items))
+    }
+
+    /// A `200` with the page as a plain JSON array, plus `X-Total-Count` and `Link`.
+    pub fn respond<T: Serialize>(&self, total: u64, items: &[T]) -> HttpResponse {
+        let mut response = HttpResponse::Ok();
+        response.insert_header(("X-Total-Count", total.to_string()));
+        if let Some(link) = link_header(&self.path, &self.query, self.request, total) {
+            response.insert_header(("Link", link));
+        }
+        response.json(items)
+    }
 }
 
 /// The RFC 8288 `Link` value: `first` and `last` always, `prev` and `next` where they exist.

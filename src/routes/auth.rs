@@ -2,14 +2,15 @@
 
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::context::Anonymous;
 use super::describe_user;
 use crate::auth::login_throttle::AttemptKeys;
-use crate::auth::{self, Caller, passwords};
+use crate::auth::{self, Caller, IssuedToken, passwords};
 use crate::error::ApiError;
 use crate::http::body::AnonymousJsonBody;
 use crate::state::AppState;
@@ -29,15 +30,11 @@ struct Credentials {
 }
 
 /// Checks e-mail and password (throttled); the same `401` whichever one is wrong.
-pub(crate) async fn verify_credentials(
-    state: &AppState,
-    req: &HttpRequest,
-    value: Value,
-) -> Result<UserRecord, ApiError> {
-    state.schemas.validate("credentials", &value)?;
-    let credentials: Credentials = serde_json::from_value(value).map_err(ApiError::internal)?;
+pub(crate) async fn verify_credentials(anonymous: &Anonymous, value: Value) -> Result<UserRecord, ApiError> {
+    let state = &anonymous.state;
+    let credentials: Credentials = state.schemas.parse("credentials", value)?;
     let email = auth::normalize_email(&credentials.email);
-    let keys = AttemptKeys::sign_in(&email, req.peer_addr().map(|addr| addr.ip()));
+    let keys = AttemptKeys::sign_in(&email, anonymous.client);
     state.login_throttle.check(&state.store, &keys).await?;
     let user = state.store.user_by_email(&email).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
@@ -50,14 +47,19 @@ pub(crate) async fn verify_credentials(
     }
 }
 
+/// Checks the credentials in `value` and issues a credential of `kind` for their user.
+async fn sign_in(anonymous: &Anonymous, value: Value, kind: TokenKind) -> Result<(UserRecord, IssuedToken), ApiError> {
+    let user = verify_credentials(anonymous, value).await?;
+    let issued = auth::issue_token(&anonymous.state, &user.id, kind).await?;
+    tracing::info!(user_id = %user.id, kind = ?kind, "signed in");
+    Ok((user, issued))
+}
+
 async fn create_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    anonymous: Anonymous,
     AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let user = verify_credentials(&state, &req, value).await?;
-    let issued = auth::issue_token(&state, &user.id, TokenKind::Bearer).await?;
-    tracing::info!(user_id = %user.id, "bearer token issued");
+    let (user, issued) = sign_in(&anonymous, value, TokenKind::Bearer).await?;
     Ok(HttpResponse::Created().json(json!({
         "token": issued.secret,
         "token_type": "Bearer",
@@ -80,15 +82,12 @@ fn session_cookie(state: &AppState, value: String, max_age_secs: i64) -> Cookie<
 /// Signs a browser in: sets an `HttpOnly`, `SameSite=Strict` session cookie and returns the
 /// CSRF token its unsafe requests must carry in `X-CSRF-Token`.
 async fn create_session(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    anonymous: Anonymous,
     AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let user = verify_credentials(&state, &req, value).await?;
-    let issued = auth::issue_token(&state, &user.id, TokenKind::Session).await?;
-    let ttl = i64::try_from(state.settings.token_ttl().as_secs()).unwrap_or(i64::MAX);
-    tracing::info!(user_id = %user.id, "browser session started");
-    Ok(HttpResponse::Ok().cookie(session_cookie(&state, issued.secret, ttl)).json(json!({
+    let (user, issued) = sign_in(&anonymous, value, TokenKind::Session).await?;
+    let ttl = i64::try_from(anonymous.state.settings.token_ttl().as_secs()).unwrap_or(i64::MAX);
+    Ok(HttpResponse::Ok().cookie(session_cookie(&anonymous.state, issued.secret, ttl)).json(json!({
         "user": describe_user(&user, true),
         "csrf_token": issued.csrf,
         "expires_at": issued.record.expires_at,

@@ -4,15 +4,14 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::projects::viewable_project;
-use crate::auth::{Action, Caller};
+use super::context::{Ctx, InProject, created};
+use crate::auth::Action;
 use crate::error::ApiError;
 use crate::http::body::{JsonBody, JsonPatchBody};
-use crate::http::pagination::{self, PageRequest};
+use crate::http::pagination::Page;
 use crate::state::AppState;
 use crate::store::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord, new_id, now_millis};
 use crate::vault::{Sealed, VaultError};
@@ -99,42 +98,32 @@ async fn check_project(state: &AppState, project_id: Option<&str>) -> Result<(),
     Ok(())
 }
 
-async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::ManageChannels)?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let (channels, total) = state.store.list_channels(None, page.skip(), page.limit()).await?;
-    Ok(pagination::respond(&req, page, total, &describe_all(&state, &channels).await?))
+async fn list(ctx: Ctx, page: Page) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    let (channels, total) = ctx.state.store.list_channels(None, page.skip(), page.limit()).await?;
+    Ok(page.respond(total, &describe_all(&ctx.state, &channels).await?))
 }
 
-async fn list_for_project(
-    req: HttpRequest,
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let project = viewable_project(&state, &caller, &path).await?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let (channels, total) =
-        state.store.list_channels(Some(("project_id", &project.id)), page.skip(), page.limit()).await?;
-    Ok(pagination::respond(&req, page, total, &describe_all(&state, &channels).await?))
+async fn list_for_project(project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
+    let store = &project.state.store;
+    let (channels, total) = store.list_channels(Some(("project_id", project.id())), page.skip(), page.limit()).await?;
+    Ok(page.respond(total, &describe_all(&project.state, &channels).await?))
 }
 
-async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let channel = state.store.channel_by_id(&path).await?.ok_or_else(|| channel_not_found(&path))?;
+async fn get(path: web::Path<String>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let channel = ctx.state.store.channel_by_id(&path).await?.ok_or_else(|| channel_not_found(&path))?;
+    let caller = &ctx.caller;
     let allowed = caller.may(Action::ManageChannels)
         || channel.project_id.as_deref().is_some_and(|project| caller.may(Action::ViewProject { project }));
     if !allowed {
         return Err(ApiError::Forbidden("Only admins and the project using a channel may see it".into()));
     }
-    Ok(HttpResponse::Ok().json(describe_one(&state, &channel).await?))
+    Ok(HttpResponse::Ok().json(describe_one(&ctx.state, &channel).await?))
 }
 
-async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::ManageChannels)?;
+async fn create(ctx: Ctx, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    let state = &ctx.state;
     state.schemas.validate_new("new-channel", &value)?;
     let text = |field: &str| value.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
     let provider_id = text("provider_id");
@@ -142,10 +131,10 @@ async fn create(
         return Err(ApiError::invalid("reference", "/provider_id", format!("No provider {provider_id} exists")));
     }
     let project_id = value.get("project_id").and_then(Value::as_str).map(str::to_owned);
-    check_project(&state, project_id.as_deref()).await?;
+    check_project(state, project_id.as_deref()).await?;
     let id = new_id();
     let credentials = match value.get("credentials") {
-        Some(credentials @ Value::Object(_)) => Some(seal(&state, credentials, &id)?),
+        Some(credentials @ Value::Object(_)) => Some(seal(state, credentials, &id)?),
         _ => None,
     };
     let channel = ChannelRecord {
@@ -159,10 +148,8 @@ async fn create(
         created: now_millis(),
     };
     state.store.insert_channel(&channel).await?;
-    tracing::info!(channel_id = %channel.id, by = %caller.user.id, "channel registered");
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/channels/{}", channel.id)))
-        .json(describe_one(&state, &channel).await?))
+    tracing::info!(channel_id = %channel.id, by = %ctx.caller.user.id, "channel registered");
+    Ok(created(describe_one(state, &channel).await?))
 }
 
 /// What a PUT or PATCH asks of a channel: its project, and its credentials (`None`: leave
@@ -206,45 +193,41 @@ async fn apply_update(
     Ok(HttpResponse::Ok().json(describe_one(state, &stored).await?))
 }
 
-async fn admin_channel(state: &AppState, caller: &Caller, id: &str) -> Result<ChannelRecord, ApiError> {
-    caller.require(Action::ManageChannels)?;
-    state.store.channel_by_id(id).await?.ok_or_else(|| channel_not_found(id))
+/// The channel a path names, for an admin.
+async fn admin_channel(ctx: &Ctx, id: &str) -> Result<ChannelRecord, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    ctx.state.store.channel_by_id(id).await?.ok_or_else(|| channel_not_found(id))
 }
 
-async fn replace(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(mut value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let channel = admin_channel(&state, &caller, &path).await?;
-    state.schemas.validate_replacement("channel", &mut value)?;
+async fn replace(path: web::Path<String>, ctx: Ctx, JsonBody(mut value): JsonBody) -> Result<HttpResponse, ApiError> {
+    let channel = admin_channel(&ctx, &path).await?;
+    ctx.state.schemas.validate_replacement("channel", &mut value)?;
     let update = ChannelUpdate {
         project_id: value.get("project_id").and_then(Value::as_str).map(str::to_owned),
         credentials: value.get("credentials").cloned(),
     };
-    apply_update(&state, channel, update).await
+    apply_update(&ctx.state, channel, update).await
 }
 
 async fn patch_channel(
     path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
+    ctx: Ctx,
     JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
-    let channel = admin_channel(&state, &caller, &path).await?;
-    let current = describe_one(&state, &channel).await?;
+    let channel = admin_channel(&ctx, &path).await?;
+    let state = &ctx.state;
+    let current = describe_one(state, &channel).await?;
     let description = state.schemas.patched("channel", current, &operations, &state.limits)?;
     let update = ChannelUpdate {
         project_id: description.get("project_id").and_then(Value::as_str).map(str::to_owned),
         credentials: description.get("credentials").cloned(),
     };
-    apply_update(&state, channel, update).await
+    apply_update(state, channel, update).await
 }
 
-async fn delete(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::ManageChannels)?;
-    if !state.store.delete_channel(&path).await? {
+async fn delete(path: web::Path<String>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    if !ctx.state.store.delete_channel(&path).await? {
         return Err(channel_not_found(&path));
     }
     Ok(HttpResponse::NoContent().finish())

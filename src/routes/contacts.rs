@@ -2,15 +2,14 @@
 //! admin API's users whose bot can be muted for a human to take over), with their state shared
 //! across the project's dialogues.
 
-use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::projects::viewable_project;
-use crate::auth::{Action, Caller};
+use super::context::{InProject, created};
+use crate::auth::Action;
 use crate::error::ApiError;
 use crate::http::body::{JsonBody, JsonPatchBody};
-use crate::http::pagination::{self, PageRequest};
+use crate::http::pagination::Page;
 use crate::state::AppState;
 use crate::store::{ContactFilter, ContactRecord, ContactUpdate, new_id, now_millis};
 
@@ -44,13 +43,9 @@ fn describe(contact: &ContactRecord) -> Result<Value, ApiError> {
 }
 
 /// Contacts need read access to the whole project to read, write access to write.
-async fn project_access(state: &AppState, caller: &Caller, project_id: &str, write: bool) -> Result<(), ApiError> {
-    viewable_project(state, caller, project_id).await?;
-    if write {
-        caller.require(Action::WriteProject { project: project_id })
-    } else {
-        caller.require(Action::ReadProject { project: project_id })
-    }
+fn require(project: &InProject, write: bool) -> Result<(), ApiError> {
+    let id = project.id();
+    project.require(if write { Action::WriteProject { project: id } } else { Action::ReadProject { project: id } })
 }
 
 fn contact_not_found(project_id: &str, id: &str) -> ApiError {
@@ -86,19 +81,13 @@ fn fields(value: &Value, base: ContactRecord) -> ContactRecord {
     }
 }
 
-async fn create(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let project_id = path.into_inner();
-    project_access(&state, &caller, &project_id, true).await?;
-    state.schemas.validate_new("contact", &value)?;
+async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    require(&project, true)?;
+    project.state.schemas.validate_new("contact", &value)?;
     let now = now_millis();
     let base = ContactRecord {
         id: new_id(),
-        project_id: project_id.clone(),
+        project_id: project.id().to_owned(),
         address: String::new(),
         channel_id: None,
         bot_status: String::new(),
@@ -107,22 +96,13 @@ async fn create(
         updated: now,
     };
     let contact = fields(&value, base);
-    check_channel(&state, &project_id, contact.channel_id.as_deref()).await?;
-    state.store.insert_contact(&contact).await?;
-    let description = describe(&contact)?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, description["url"].as_str().unwrap_or_default().to_owned()))
-        .json(description))
+    check_channel(&project.state, project.id(), contact.channel_id.as_deref()).await?;
+    project.state.store.insert_contact(&contact).await?;
+    Ok(created(describe(&contact)?))
 }
 
-async fn list(
-    req: HttpRequest,
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    project_access(&state, &caller, &path, false).await?;
-    let page = PageRequest::from_query(req.query_string())?;
+async fn list(req: HttpRequest, project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
+    require(&project, false)?;
     let mut filter = ContactFilter::default();
     for (key, value) in form_urlencoded::parse(req.query_string().as_bytes()) {
         match key.as_ref() {
@@ -139,23 +119,20 @@ async fn list(
             _ => {}
         }
     }
-    let (contacts, total) = state.store.list_contacts(&path, &filter, page.skip(), page.limit()).await?;
+    let (contacts, total) = project.state.store.list_contacts(project.id(), &filter, page.skip(), page.limit()).await?;
     let descriptions = contacts.iter().map(describe).collect::<Result<Vec<_>, _>>()?;
-    Ok(pagination::respond(&req, page, total, &descriptions))
+    Ok(page.respond(total, &descriptions))
 }
 
-async fn load(state: &AppState, project_id: &str, id: &str) -> Result<ContactRecord, ApiError> {
-    state.store.contact_by_id(project_id, id).await?.ok_or_else(|| contact_not_found(project_id, id))
+/// The contact a path names (`…/contacts/{contact_id}`), in the caller's project.
+async fn load(project: &InProject, path: web::Path<(String, String)>) -> Result<ContactRecord, ApiError> {
+    let id = path.into_inner().1;
+    project.state.store.contact_by_id(project.id(), &id).await?.ok_or_else(|| contact_not_found(project.id(), &id))
 }
 
-async fn get(
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, id) = path.into_inner();
-    project_access(&state, &caller, &project_id, false).await?;
-    Ok(HttpResponse::Ok().json(describe(&load(&state, &project_id, &id).await?)?))
+async fn get(project: InProject, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    require(&project, false)?;
+    Ok(HttpResponse::Ok().json(describe(&load(&project, path).await?)?))
 }
 
 async fn store_replacement(state: &AppState, value: &Value, current: ContactRecord) -> Result<HttpResponse, ApiError> {
@@ -167,52 +144,44 @@ async fn store_replacement(state: &AppState, value: &Value, current: ContactReco
 }
 
 async fn replace(
+    project: InProject,
     path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
     JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (project_id, id) = path.into_inner();
-    project_access(&state, &caller, &project_id, true).await?;
-    let current = load(&state, &project_id, &id).await?;
-    state.schemas.validate_replacement("contact", &mut value)?;
-    store_replacement(&state, &value, current).await
+    require(&project, true)?;
+    let current = load(&project, path).await?;
+    project.state.schemas.validate_replacement("contact", &mut value)?;
+    store_replacement(&project.state, &value, current).await
 }
 
 async fn patch_contact(
+    project: InProject,
     path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
     JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (project_id, id) = path.into_inner();
-    project_access(&state, &caller, &project_id, true).await?;
-    let current = load(&state, &project_id, &id).await?;
+    require(&project, true)?;
+    let current = load(&project, path).await?;
+    let state = &project.state;
     let description = state.schemas.patched("contact", describe(&current)?, &operations, &state.limits)?;
-    store_replacement(&state, &description, current).await
+    store_replacement(state, &description, current).await
 }
 
 /// `{"ids":[…],"update":{…}}`: the same update for every listed contact, all or nothing; an
 /// unknown id fails the whole request.
-async fn bulk_update(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let project_id = path.into_inner();
-    project_access(&state, &caller, &project_id, true).await?;
-    state.schemas.validate("contact-bulk-update", &value)?;
+async fn bulk_update(project: InProject, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    require(&project, true)?;
+    project.state.schemas.validate("contact-bulk-update", &value)?;
     let ids: Vec<String> = serde_json::from_value(value["ids"].clone()).map_err(ApiError::internal)?;
     let update = ContactUpdate {
         bot_status: value["update"].get("bot_status").and_then(Value::as_str).map(str::to_owned),
         state: value["update"].get("state").map(Value::to_string),
         updated: now_millis(),
     };
-    let updated = state.store.update_contacts(&project_id, &ids, &update).await?.ok_or_else(|| ApiError::NotFound {
-        message: "Some of the contacts do not exist in this project; none was changed".into(),
-        details: json!({ "ids": ids, "project_id": project_id }),
-    })?;
+    let updated =
+        project.state.store.update_contacts(project.id(), &ids, &update).await?.ok_or_else(|| ApiError::NotFound {
+            message: "Some of the contacts do not exist in this project; none was changed".into(),
+            details: json!({ "ids": ids, "project_id": project.id() }),
+        })?;
     let descriptions = updated.iter().map(describe).collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(descriptions))
 }

@@ -1,18 +1,16 @@
 //! `/projects/{project_id}/dialogues/`: creating, listing and reading dialogues.
 
-use actix_web::http::header::{ETAG, IF_MATCH, LOCATION};
+use actix_web::http::header::ETAG;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::projects::viewable_project;
-use crate::auth::{Action, Caller};
+use super::context::{EditableDialogue, InDialogue, InProject, created, etag};
+use crate::auth::Action;
 use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::description::{self, Access, Flags};
-use crate::dialogue::{Head, WriteRequest};
 use crate::error::ApiError;
 use crate::http::body::{JsonBody, JsonPatchBody};
-use crate::http::pagination::{self, PageRequest};
-use crate::state::AppState;
+use crate::http::pagination::Page;
 use crate::store::{DialogueRecord, new_id, now_millis};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,19 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(replace))
             .route(web::patch().to(patch_dialogue)),
     );
-}
-
-/// The `ETag` of a dialogue state: its revision id, or `""` before the first revision.
-pub(crate) fn etag(revision_id: Option<&str>) -> String {
-    format!("\"{}\"", revision_id.unwrap_or_default())
-}
-
-/// `404` for a dialogue, with the ids from the request.
-pub(crate) fn dialogue_not_found(project_id: &str, dialogue_id: &str) -> ApiError {
-    ApiError::NotFound {
-        message: format!("Dialogue {dialogue_id} not found"),
-        details: serde_json::json!({ "id": dialogue_id, "project_id": project_id }),
-    }
 }
 
 /// The dialogue filters of the seed, each `true`, `false` or absent.
@@ -90,41 +75,28 @@ impl DialogueFilters {
     }
 }
 
-async fn list(
-    req: HttpRequest,
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(req.query_string())?;
+async fn list(req: HttpRequest, project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
     let filters = DialogueFilters::from_query(req.query_string())?;
-    let project = viewable_project(&state, &caller, &path).await?;
-    let heads = state.store.list_dialogue_heads(&project.id).await?;
+    let heads = project.state.store.list_dialogue_heads(project.id()).await?;
     let summaries: Vec<Value> = heads
         .iter()
-        .map(|head| (head, Access::of(&caller.principal, &project.id, &head.id)))
+        .map(|head| (head, Access::of(&project.caller.principal, project.id(), &head.id)))
         .filter(|(_, access)| access.can_view)
         .filter(|(head, access)| filters.keeps(head, *access))
         .map(|(head, access)| description::summarize(head, access))
         .collect();
-    let total = summaries.len() as u64;
-    Ok(pagination::respond(&req, page, total, &page.slice(summaries)))
+    Ok(page.of(summaries))
 }
 
-async fn create(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let project = viewable_project(&state, &caller, &path).await?;
-    caller.require(Action::CreateDialogue { project: &project.id })?;
+async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    project.require(Action::CreateDialogue { project: project.id() })?;
+    let state = &project.state;
     state.schemas.validate_new("dialogue", &value)?;
     let content = description::content_from(&value);
     state.schemas.validate_dialogue(&content)?;
     let record = DialogueRecord {
         id: new_id(),
-        project_id: project.id.clone(),
+        project_id: project.id().to_owned(),
         title: content["title"].as_str().unwrap_or_default().to_owned(),
         is_archived: content["is_archived"].as_bool().unwrap_or(false),
         content: content.to_string(),
@@ -134,98 +106,35 @@ async fn create(
         created: now_millis(),
     };
     state.store.insert_dialogue(&record).await?;
-    tracing::info!(project_id = %project.id, dialogue_id = %record.id, by = %caller.user.id, "dialogue created");
-    let access = Access::of(&caller.principal, &project.id, &record.id);
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/projects/{}/dialogues/{}", project.id, record.id)))
-        .insert_header((ETAG, etag(None)))
-        .json(description::describe(&record, &content, access)))
+    tracing::info!(project_id = %project.id(), dialogue_id = %record.id, by = %project.caller.user.id, "dialogue created");
+    let access = Access::of(&project.caller.principal, project.id(), &record.id);
+    let mut response = created(description::describe(&record, &content, access));
+    response.headers_mut().insert(ETAG, etag(None).parse().map_err(ApiError::internal)?);
+    Ok(response)
 }
 
-/// The caller's access to a dialogue: `404` when they cannot see it.
-pub(crate) fn viewable(caller: &Caller, project_id: &str, dialogue_id: &str) -> Result<Access, ApiError> {
-    let access = Access::of(&caller.principal, project_id, dialogue_id);
-    if access.can_view { Ok(access) } else { Err(dialogue_not_found(project_id, dialogue_id)) }
+async fn get(dialogue: InDialogue) -> Result<HttpResponse, ApiError> {
+    let head = dialogue.head().await?;
+    Ok(dialogue.respond(&head))
 }
 
-/// The caller's access to a dialogue they want to change: `404` when they cannot see it, `403`
-/// when they cannot edit it.
-pub(crate) fn editable(caller: &Caller, project_id: &str, dialogue_id: &str) -> Result<Access, ApiError> {
-    let access = viewable(caller, project_id, dialogue_id)?;
-    if access.can_edit { Ok(access) } else { Err(ApiError::Forbidden("You cannot edit this dialogue".into())) }
-}
-
-/// The request's `If-Match` header, if any.
-pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
-    req.headers().get(IF_MATCH).and_then(|value| value.to_str().ok()).map(str::to_owned)
-}
-
-/// A `200` with a dialogue's description and its `ETag`.
-pub(crate) fn respond_with(head: &Head, access: Access) -> HttpResponse {
-    HttpResponse::Ok().insert_header((ETAG, etag(head.revision_id.as_deref()))).json(description::describe(
-        &head.to_record(false),
-        &head.content,
-        access,
-    ))
-}
-
-/// A write request for one change made by `caller`.
-fn single_change(
-    req: &HttpRequest,
-    caller: &Caller,
-    project_id: &str,
-    dialogue_id: &str,
-    kind: ChangeKind,
-) -> WriteRequest {
-    WriteRequest {
-        project_id: project_id.to_owned(),
-        changes: vec![Change { kind, details: json!({}), created: None }],
-        user_id: caller.user.id.clone(),
-        if_match: if_match(req),
-        may_archive: caller.may(Action::ArchiveDialogue { project: project_id, dialogue: dialogue_id }),
-        base_revision: None,
-    }
-}
-
-async fn get(
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    let access = viewable(&caller, &project_id, &dialogue_id)?;
-    let head = state.dialogues.describe(&project_id, &dialogue_id).await?;
-    Ok(respond_with(&head, access))
-}
-
-async fn replace(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(mut value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    let access = editable(&caller, &project_id, &dialogue_id)?;
-    state.schemas.validate_replacement("dialogue", &mut value)?;
+async fn replace(dialogue: EditableDialogue, JsonBody(mut value): JsonBody) -> Result<HttpResponse, ApiError> {
+    dialogue.state.schemas.validate_replacement("dialogue", &mut value)?;
     let content = description::content_from(&value);
-    let request = single_change(&req, &caller, &project_id, &dialogue_id, ChangeKind::Replace { content });
-    let outcome = state.dialogues.write(&dialogue_id, request).await?;
-    Ok(respond_with(&outcome.head, access))
+    write(&dialogue, ChangeKind::Replace { content }).await
 }
 
 async fn patch_dialogue(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
+    dialogue: EditableDialogue,
     JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    let access = editable(&caller, &project_id, &dialogue_id)?;
-    state.schemas.check_patch_paths("dialogue", &operations)?;
-    let kind = ChangeKind::Edit { patch: operations, edit_type: None };
-    let request = single_change(&req, &caller, &project_id, &dialogue_id, kind);
-    let outcome = state.dialogues.write(&dialogue_id, request).await?;
-    Ok(respond_with(&outcome.head, access))
+    dialogue.state.schemas.check_patch_paths("dialogue", &operations)?;
+    write(&dialogue, ChangeKind::Edit { patch: operations, edit_type: None }).await
+}
+
+/// Stores one change and answers with the dialogue after it.
+async fn write(dialogue: &InDialogue, kind: ChangeKind) -> Result<HttpResponse, ApiError> {
+    let request = dialogue.write(vec![Change { kind, details: json!({}), created: None }]);
+    let outcome = dialogue.state.dialogues.write(&dialogue.dialogue_id, request).await?;
+    Ok(dialogue.respond(&outcome.head))
 }

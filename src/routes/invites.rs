@@ -4,24 +4,20 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::projects::viewable_project;
+use super::context::{Ctx, InProject, created, until_unchanged};
 use crate::auth::permissions::{PermissionKind, PermissionScope};
-use crate::auth::{Action, Caller, Permission, secrets};
+use crate::auth::{Action, Permission, secrets};
 use crate::error::ApiError;
 use crate::http::body::JsonBody;
-use crate::http::pagination::{self, PageRequest};
-use crate::state::AppState;
+use crate::http::pagination::Page;
 use crate::store::{InviteRecord, new_id, now_millis};
 
 /// How long an invite is valid when the request does not say.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Optimistic grants retry this many times.
-const GRANT_ATTEMPTS: usize = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -44,11 +40,6 @@ fn describe(invite: &InviteRecord) -> Value {
     })
 }
 
-async fn administered_project(state: &AppState, caller: &Caller, project_id: &str) -> Result<(), ApiError> {
-    viewable_project(state, caller, project_id).await?;
-    caller.require(Action::AdministerProject { project: project_id })
-}
-
 #[derive(Deserialize)]
 struct NewInvite {
     permission: PermissionKind,
@@ -56,16 +47,9 @@ struct NewInvite {
     max_uses: Option<i64>,
 }
 
-async fn create(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let project_id = path.into_inner();
-    administered_project(&state, &caller, &project_id).await?;
-    state.schemas.validate_new("invite", &value)?;
-    let new: NewInvite = serde_json::from_value(value).map_err(ApiError::internal)?;
+async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    project.require(Action::AdministerProject { project: project.id() })?;
+    let new: NewInvite = project.state.schemas.parse_new("invite", value)?;
     let now = now_millis();
     let lifetime = i64::try_from(DEFAULT_LIFETIME.as_millis()).unwrap_or(i64::MAX);
     let expires_at = new.expires_at.unwrap_or(now + lifetime);
@@ -75,48 +59,36 @@ async fn create(
     let code = secrets::generate();
     let invite = InviteRecord {
         id: new_id(),
-        project_id,
+        project_id: project.id().to_owned(),
         code_hash: secrets::digest(&code),
         permission: new.permission,
         expires_at,
         max_uses: new.max_uses.unwrap_or(1),
         uses: 0,
         accepted_by: Vec::new(),
-        created_by: caller.user.id.clone(),
+        created_by: project.caller.user.id.clone(),
         created: now,
     };
-    state.store.insert_invite(&invite).await?;
+    project.state.store.insert_invite(&invite).await?;
     let mut description = describe(&invite);
     description["code"] = json!(code);
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, description["url"].as_str().unwrap_or_default().to_owned()))
-        .json(description))
+    Ok(created(description))
 }
 
-async fn list(
-    req: HttpRequest,
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    administered_project(&state, &caller, &path).await?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let (invites, total) = state.store.list_invites(&path, page.skip(), page.limit()).await?;
+async fn list(project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
+    project.require(Action::AdministerProject { project: project.id() })?;
+    let (invites, total) = project.state.store.list_invites(project.id(), page.skip(), page.limit()).await?;
     let descriptions: Vec<Value> = invites.iter().map(describe).collect();
-    Ok(pagination::respond(&req, page, total, &descriptions))
+    Ok(page.respond(total, &descriptions))
 }
 
-async fn revoke(
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, invite_id) = path.into_inner();
-    administered_project(&state, &caller, &project_id).await?;
-    if !state.store.delete_invite(&project_id, &invite_id).await? {
+async fn revoke(project: InProject, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    project.require(Action::AdministerProject { project: project.id() })?;
+    let invite_id = path.into_inner().1;
+    if !project.state.store.delete_invite(project.id(), &invite_id).await? {
         return Err(ApiError::NotFound {
             message: format!("Invite {invite_id} not found"),
-            details: json!({ "id": invite_id, "project_id": project_id }),
+            details: json!({ "id": invite_id, "project_id": project.id() }),
         });
     }
     Ok(HttpResponse::NoContent().finish())
@@ -126,7 +98,8 @@ async fn revoke(
 /// it. A holder of the grant, or a user who already accepted the code, gets the grant again and
 /// spends nothing, however many times and however concurrently they accept. Unknown, expired,
 /// used-up and revoked codes all get the same answer.
-async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn accept(path: web::Path<String>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let Ctx { caller, state } = ctx;
     let refused = || ApiError::NotFound {
         message: "This invite code is not valid: it may be mistyped, expired, used up or revoked".into(),
         details: json!({}),
@@ -150,20 +123,22 @@ async fn accept(path: web::Path<String>, caller: Caller, state: web::Data<AppSta
             return Err(refused());
         }
     }
-    for _ in 0..GRANT_ATTEMPTS {
+    let granted = until_unchanged("The account", async || {
         let user = state
             .store
             .user_by_id(&caller.user.id)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("The account no longer exists".into()))?;
         if let Some(held) = user.permissions.iter().find(|held| held.same_grant(&permission)) {
-            return Ok(HttpResponse::Ok().json(held));
+            return Ok(Some(held.clone()));
         }
-        if state.store.push_permission(&user.id, user.version, &permission).await? {
-            state.callers.forget_user(&user.id);
-            tracing::info!(user_id = %user.id, project_id = %invite.project_id, invite = %invite.id, "invite accepted");
-            return Ok(HttpResponse::Ok().json(&permission));
-        }
+        let pushed = state.store.push_permission(&user.id, user.version, &permission).await?;
+        Ok(pushed.then(|| permission.clone()))
+    })
+    .await?;
+    if granted.id == permission.id {
+        state.callers.forget_user(&caller.user.id);
+        tracing::info!(user_id = %caller.user.id, project_id = %invite.project_id, invite = %invite.id, "invite accepted");
     }
-    Err(ApiError::conflict("The account was changed concurrently; retry"))
+    Ok(HttpResponse::Ok().json(granted))
 }

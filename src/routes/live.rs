@@ -3,11 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::dialogues::{dialogue_not_found, viewable};
-use crate::auth::Caller;
+use super::context::InDialogue;
 use crate::error::ApiError;
 use crate::live::session::{self, SessionParams};
-use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/projects/{project_id}/dialogues/{dialogue_id}/live").route(web::get().to(live)));
@@ -25,32 +23,25 @@ fn since(query: &str) -> Result<Option<i64>, ApiError> {
     Ok(None)
 }
 
-async fn live(
-    req: HttpRequest,
-    payload: web::Payload,
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    let access = viewable(&caller, &project_id, &dialogue_id)?;
+async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> Result<HttpResponse, ApiError> {
     let since = since(req.query_string())?;
     // Only a real upgrade joins the dialogue (and is announced to its other sessions).
     actix_http::ws::handshake(req.head())
         .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
-    let actor = state.dialogues.actor(&dialogue_id).await?;
-    let not_found = || dialogue_not_found(&project_id, &dialogue_id);
+    let not_found = dialogue.not_found();
+    let InDialogue { ctx, project_id, dialogue_id, access, .. } = dialogue;
+    let actor = ctx.state.dialogues.actor(&dialogue_id).await?;
     let params = SessionParams {
-        state,
-        caller,
-        project_id: project_id.clone(),
-        dialogue_id: dialogue_id.clone(),
+        state: ctx.state,
+        caller: ctx.caller,
+        project_id,
+        dialogue_id,
         since,
         can_edit: access.can_edit,
         actor,
     };
     let joined = session::join(params).await.map_err(|error| match error {
-        ApiError::NotFound { .. } => not_found(),
+        ApiError::NotFound { .. } => not_found,
         other => other,
     })?;
     match actix_ws::handle(&req, payload) {

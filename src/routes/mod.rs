@@ -4,6 +4,7 @@ mod auth;
 mod block_types;
 mod channels;
 mod contacts;
+mod context;
 mod dialogues;
 mod health;
 mod invites;

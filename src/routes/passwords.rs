@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::context::{Anonymous, Ctx};
 use crate::auth::login_throttle::AttemptKeys;
-use crate::auth::{self, Caller, passwords, secrets};
+use crate::auth::{self, passwords, secrets};
 use crate::error::ApiError;
 use crate::http::body::{AnonymousJsonBody, JsonBody};
 use crate::mail::Mail;
@@ -29,13 +30,9 @@ struct PasswordChange {
     new_password: SecretString,
 }
 
-async fn change(
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    state.schemas.validate("password-change", &value)?;
-    let request: PasswordChange = serde_json::from_value(value).map_err(ApiError::internal)?;
+async fn change(ctx: Ctx, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    let Ctx { caller, state } = ctx;
+    let request: PasswordChange = state.schemas.parse("password-change", value)?;
     if !passwords::verify(request.old_password, Some(caller.user.password_hash.clone())).await? {
         return Err(ApiError::Forbidden("The old password is wrong".into()));
     }
@@ -60,14 +57,13 @@ struct ResetRequest {
 /// Always `204`, whether or not the address belongs to a user; the lookup and the mail happen
 /// after the response, so that timing does not tell either.
 async fn request_reset(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    anonymous: Anonymous,
     AnonymousJsonBody(value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    state.schemas.validate("password-reset", &value)?;
-    let request: ResetRequest = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let state = anonymous.state;
+    let request: ResetRequest = state.schemas.parse("password-reset", value)?;
     let email = auth::normalize_email(&request.email);
-    let keys = AttemptKeys::reset(&email, req.peer_addr().map(|addr| addr.ip()));
+    let keys = AttemptKeys::reset(&email, anonymous.client);
     state.login_throttle.check(&state.store, &keys).await?;
     state.login_throttle.count(&state.store, &keys).await?;
     let state = state.into_inner();
@@ -110,12 +106,9 @@ struct Confirmation {
     password: SecretString,
 }
 
-async fn confirm(
-    state: web::Data<AppState>,
-    AnonymousJsonBody(value): AnonymousJsonBody,
-) -> Result<HttpResponse, ApiError> {
-    state.schemas.validate("password-confirmation", &value)?;
-    let request: Confirmation = serde_json::from_value(value).map_err(ApiError::internal)?;
+async fn confirm(anonymous: Anonymous, AnonymousJsonBody(value): AnonymousJsonBody) -> Result<HttpResponse, ApiError> {
+    let state = &anonymous.state;
+    let request: Confirmation = state.schemas.parse("password-confirmation", value)?;
     // Check the new password before consuming the single-use token, so a weak choice can be retried.
     passwords::check_strength(request.password.expose_secret(), state.settings.password_min_length, "/password")?;
     let reset = state

@@ -1,20 +1,17 @@
 //! `/users/{user_id}/permissions/`: granting, listing and revoking permissions.
 
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::context::{Ctx, until_unchanged};
 use crate::auth::permissions::{PermissionKind, PermissionScope};
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use crate::http::body::JsonBody;
-use crate::http::pagination::{self, PageRequest};
-use crate::state::AppState;
+use crate::http::pagination::Page;
 use crate::store::{UserRecord, new_id};
-
-/// Optimistic grants retry this many times before answering `409`.
-const GRANT_ATTEMPTS: usize = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -37,7 +34,8 @@ fn visible(caller: &Caller, owner: &str, permission: &Permission) -> bool {
 
 /// Loads the user whose permissions are asked about. Callers who could never see any of them
 /// (not admin, not the user, not a project admin anywhere) are refused outright.
-async fn owner(state: &AppState, caller: &Caller, user_id: &str) -> Result<UserRecord, ApiError> {
+async fn owner(ctx: &Ctx, user_id: &str) -> Result<UserRecord, ApiError> {
+    let Ctx { caller, state } = ctx;
     let manages_a_project = caller.principal.permissions.iter().any(|p| p.kind == PermissionKind::ProjectAdmin);
     if !(caller.principal.is_admin() || caller.user.id == user_id || manages_a_project) {
         return Err(ApiError::Forbidden("You cannot see this user's permissions".into()));
@@ -52,31 +50,27 @@ fn permission_not_found(user_id: &str, permission_id: &str) -> ApiError {
     }
 }
 
-async fn list(
-    req: HttpRequest,
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::from_query(req.query_string())?;
-    let user = owner(&state, &caller, &path).await?;
-    let shown: Vec<Permission> = user.permissions.into_iter().filter(|p| visible(&caller, &user.id, p)).collect();
-    let total = shown.len() as u64;
-    Ok(pagination::respond(&req, page, total, &page.slice(shown)))
+async fn list(path: web::Path<String>, ctx: Ctx, page: Page) -> Result<HttpResponse, ApiError> {
+    let user = owner(&ctx, &path).await?;
+    let shown: Vec<Permission> = user.permissions.into_iter().filter(|p| visible(&ctx.caller, &user.id, p)).collect();
+    Ok(page.of(shown))
 }
 
-async fn get(
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+/// The permission a path names (`/users/{user_id}/permissions/{permission_id}`), if the caller
+/// may see it.
+async fn find(ctx: &Ctx, path: web::Path<(String, String)>) -> Result<(String, Permission), ApiError> {
     let (user_id, permission_id) = path.into_inner();
-    let user = owner(&state, &caller, &user_id).await?;
+    let user = owner(ctx, &user_id).await?;
     let permission = user
         .permissions
         .into_iter()
-        .find(|p| p.id == permission_id && visible(&caller, &user_id, p))
+        .find(|p| p.id == permission_id && visible(&ctx.caller, &user_id, p))
         .ok_or_else(|| permission_not_found(&user_id, &permission_id))?;
+    Ok((user_id, permission))
+}
+
+async fn get(path: web::Path<(String, String)>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let (_, permission) = find(&ctx, path).await?;
     Ok(HttpResponse::Ok().json(permission))
 }
 
@@ -88,57 +82,43 @@ struct NewPermission {
     properties: PermissionScope,
 }
 
-async fn grant(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
+async fn grant(path: web::Path<String>, ctx: Ctx, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    state.schemas.validate_new("permission", &value)?;
-    let new: NewPermission = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let state = &ctx.state;
+    let new: NewPermission = state.schemas.parse_new("permission", value)?;
     let permission = Permission { id: new_id(), kind: new.kind, properties: new.properties };
-    if !caller.principal.may_grant(&permission) {
+    if !ctx.caller.principal.may_grant(&permission) {
         return Err(ApiError::Forbidden("You cannot grant this permission".into()));
     }
-    crate::routes::check_permission_target(&state, &permission).await?;
-    for _ in 0..GRANT_ATTEMPTS {
+    crate::routes::check_permission_target(state, &permission).await?;
+    until_unchanged("The user", async || {
         let user = state.store.user_by_id(&user_id).await?.ok_or_else(|| ApiError::not_found("User", &user_id))?;
         if user.permissions.iter().any(|held| held.same_grant(&permission)) {
             return Err(ApiError::conflict("The user already holds this permission"));
         }
-        if state.store.push_permission(&user.id, user.version, &permission).await? {
-            state.callers.forget_user(&user.id);
-            tracing::info!(user_id = %user.id, kind = permission.kind.as_str(), by = %caller.user.id, "permission granted");
-            return Ok(HttpResponse::Created()
-                .insert_header((LOCATION, format!("/users/{user_id}/permissions/{}", permission.id)))
-                .json(&permission));
-        }
-    }
-    Err(ApiError::conflict("The user was changed concurrently; retry"))
+        Ok(state.store.push_permission(&user.id, user.version, &permission).await?.then_some(()))
+    })
+    .await?;
+    state.callers.forget_user(&user_id);
+    tracing::info!(user_id = %user_id, kind = permission.kind.as_str(), by = %ctx.caller.user.id, "permission granted");
+    let mut response = HttpResponse::Created();
+    response.insert_header((LOCATION, format!("/users/{user_id}/permissions/{}", permission.id)));
+    Ok(response.json(&permission))
 }
 
-async fn revoke(
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (user_id, permission_id) = path.into_inner();
-    let user = owner(&state, &caller, &user_id).await?;
-    let permission = user
-        .permissions
-        .iter()
-        .find(|p| p.id == permission_id && visible(&caller, &user_id, p))
-        .ok_or_else(|| permission_not_found(&user_id, &permission_id))?;
-    if !caller.principal.may_grant(permission) {
+async fn revoke(path: web::Path<(String, String)>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let (user_id, permission) = find(&ctx, path).await?;
+    let permission_id = permission.id.clone();
+    if !ctx.caller.principal.may_grant(&permission) {
         return Err(ApiError::Forbidden("You cannot revoke this permission".into()));
     }
-    let revoked = state
+    let revoked = ctx
+        .state
         .store
         .pull_permission(&user_id, &permission_id)
         .await?
         .ok_or_else(|| permission_not_found(&user_id, &permission_id))?;
-    state.callers.forget_user(&user_id);
-    tracing::info!(user_id = %user_id, kind = revoked.kind.as_str(), by = %caller.user.id, "permission revoked");
+    ctx.state.callers.forget_user(&user_id);
+    tracing::info!(user_id = %user_id, kind = revoked.kind.as_str(), by = %ctx.caller.user.id, "permission revoked");
     Ok(HttpResponse::Ok().json(revoked))
 }

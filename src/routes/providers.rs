@@ -1,15 +1,14 @@
 //! `/providers/`: who offers the channels (an operator, a social network).
 
-use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
 use super::channels::{summarize_channel, summarize_provider};
-use crate::auth::{Action, Caller};
+use super::context::{Ctx, created};
+use crate::auth::Action;
 use crate::error::ApiError;
 use crate::http::body::JsonBody;
-use crate::http::pagination::{self, PageRequest};
-use crate::state::AppState;
+use crate::http::pagination::Page;
 use crate::store::{ProviderRecord, new_id, now_millis};
 
 /// Most channels listed in one provider's description.
@@ -20,19 +19,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/providers/{provider_id}").route(web::get().to(get)));
 }
 
-async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::ManageChannels)?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let (providers, total) = state.store.list_providers(page.skip(), page.limit()).await?;
+async fn list(ctx: Ctx, page: Page) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    let (providers, total) = ctx.state.store.list_providers(page.skip(), page.limit()).await?;
     let summaries: Vec<Value> = providers.iter().map(summarize_provider).collect();
-    Ok(pagination::respond(&req, page, total, &summaries))
+    Ok(page.respond(total, &summaries))
 }
 
 /// Admins see every channel of the provider; others see the ones their projects use, and are
 /// refused when there is none.
-async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let provider = state.store.provider_by_id(&path).await?.ok_or_else(|| ApiError::not_found("Provider", &path))?;
-    let (channels, _) = state.store.list_channels(Some(("provider_id", &provider.id)), 0, MAX_CHANNELS_SHOWN).await?;
+async fn get(path: web::Path<String>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let store = &ctx.state.store;
+    let provider = store.provider_by_id(&path).await?.ok_or_else(|| ApiError::not_found("Provider", &path))?;
+    let (channels, _) = store.list_channels(Some(("provider_id", &provider.id)), 0, MAX_CHANNELS_SHOWN).await?;
+    let caller = &ctx.caller;
     let admin = caller.may(Action::ManageChannels);
     let visible: Vec<Value> = channels
         .iter()
@@ -47,17 +47,13 @@ async fn get(path: web::Path<String>, caller: Caller, state: web::Data<AppState>
     Ok(HttpResponse::Ok().json(description))
 }
 
-async fn create(
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::ManageChannels)?;
-    state.schemas.validate_new("provider", &value)?;
+async fn create(ctx: Ctx, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::ManageChannels)?;
+    ctx.state.schemas.validate_new("provider", &value)?;
     let title = value.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
     let provider = ProviderRecord { id: new_id(), title, created: now_millis() };
-    state.store.insert_provider(&provider).await?;
+    ctx.state.store.insert_provider(&provider).await?;
     let mut description = summarize_provider(&provider);
     description["channels"] = Value::Array(Vec::new());
-    Ok(HttpResponse::Created().insert_header((LOCATION, format!("/providers/{}", provider.id))).json(description))
+    Ok(created(description))
 }

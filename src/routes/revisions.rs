@@ -1,20 +1,19 @@
 //! `/projects/{p}/dialogues/{d}/revisions/`: a dialogue's history, and new revisions (single or
 //! bulk, edits and reverts), which go through the dialogue's actor like every other write.
 
-use actix_web::http::header::{ETAG, LOCATION};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::ETAG;
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::dialogues::{dialogue_not_found, editable, etag, if_match, viewable};
-use crate::auth::{Action, Caller};
+use super::context::{EditableDialogue, InDialogue, created, etag};
 use crate::dialogue::change::{Change, ChangeKind};
+use crate::dialogue::history;
 use crate::dialogue::revision::Revision;
-use crate::dialogue::{WriteRequest, history};
 use crate::error::{ApiError, FieldError};
 use crate::http::body::JsonBody;
-use crate::http::ordering;
-use crate::http::pagination::{self, PageRequest};
+use crate::http::ordering::Ordering;
+use crate::http::pagination::Page;
 use crate::patch;
 use crate::state::AppState;
 
@@ -36,42 +35,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn list(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    viewable(&caller, &project_id, &dialogue_id)?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let order = ordering::from_query(req.query_string())?;
-    // Answers 404 for a dialogue that does not exist (or is in another project).
-    state.dialogues.describe(&project_id, &dialogue_id).await?;
-    let (records, total) = state.store.list_revisions(&dialogue_id, &order, page.skip(), page.limit()).await?;
+async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Result<HttpResponse, ApiError> {
+    dialogue.exists().await?;
+    let store = &dialogue.state.store;
+    let (records, total) = store.list_revisions(&dialogue.dialogue_id, &order, page.skip(), page.limit()).await?;
     let descriptions = records
         .into_iter()
         .map(|record| Revision::from_record(record).map(|r| r.describe()))
         .collect::<anyhow::Result<Vec<Value>>>()
         .map_err(ApiError::internal)?;
-    Ok(pagination::respond(&req, page, total, &descriptions))
+    Ok(page.respond(total, &descriptions))
 }
 
-async fn get(
-    path: web::Path<(String, String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id, revision_id) = path.into_inner();
-    viewable(&caller, &project_id, &dialogue_id)?;
-    let record = state
+async fn get(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+    let revision_id = path.into_inner().2;
+    let record = dialogue
+        .state
         .store
-        .revision_by_id(&dialogue_id, &revision_id)
+        .revision_by_id(&dialogue.dialogue_id, &revision_id)
         .await?
-        .filter(|record| record.project_id == project_id)
+        .filter(|record| record.project_id == dialogue.project_id)
         .ok_or_else(|| ApiError::NotFound {
             message: format!("Revision {revision_id} not found"),
-            details: json!({ "id": revision_id, "dialogue_id": dialogue_id }),
+            details: json!({ "id": revision_id, "dialogue_id": dialogue.dialogue_id }),
         })?;
     Ok(HttpResponse::Ok().json(Revision::from_record(record).map_err(ApiError::internal)?.describe()))
 }
@@ -131,15 +117,7 @@ async fn to_change(state: &AppState, dialogue_id: &str, value: Value, prefix: &s
     Ok(Change { kind, details: new.details, created })
 }
 
-async fn create(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    caller: Caller,
-    state: web::Data<AppState>,
-    JsonBody(value): JsonBody,
-) -> Result<HttpResponse, ApiError> {
-    let (project_id, dialogue_id) = path.into_inner();
-    editable(&caller, &project_id, &dialogue_id)?;
+async fn create(dialogue: EditableDialogue, JsonBody(value): JsonBody) -> Result<HttpResponse, ApiError> {
     let (bulk, items) = match value {
         Value::Array(items) => (true, items),
         single => (false, vec![single]),
@@ -152,34 +130,23 @@ async fn create(
         ));
     }
     // Refuse early (and cheaply) when the dialogue does not exist here.
-    state.dialogues.describe(&project_id, &dialogue_id).await.map_err(|error| match error {
-        ApiError::NotFound { .. } => dialogue_not_found(&project_id, &dialogue_id),
-        other => other,
-    })?;
+    dialogue.exists().await?;
     let mut changes = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let prefix = if bulk { format!("/{index}") } else { String::new() };
-        changes.push(to_change(&state, &dialogue_id, item, &prefix).await?);
+        changes.push(to_change(&dialogue.state, &dialogue.dialogue_id, item, &prefix).await?);
     }
-    let request = WriteRequest {
-        project_id: project_id.clone(),
-        changes,
-        user_id: caller.user.id.clone(),
-        if_match: if_match(&req),
-        may_archive: caller.may(Action::ArchiveDialogue { project: &project_id, dialogue: &dialogue_id }),
-        base_revision: None,
+    let outcome = dialogue.state.dialogues.write(&dialogue.dialogue_id, dialogue.write(changes)).await?;
+    let mut descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
+    let tag = etag(outcome.head.revision_id.as_deref());
+    let mut response = match (bulk, descriptions.pop()) {
+        (false, Some(single)) => created(single),
+        (false, None) => return Err(ApiError::internal(anyhow::anyhow!("no revision made"))),
+        (true, last) => {
+            descriptions.extend(last);
+            HttpResponse::Created().json(descriptions)
+        }
     };
-    let outcome = state.dialogues.write(&dialogue_id, request).await?;
-    let descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
-    let mut response = HttpResponse::Created();
-    response.insert_header((ETAG, etag(outcome.head.revision_id.as_deref())));
-    if bulk {
-        return Ok(response.json(descriptions));
-    }
-    let single =
-        descriptions.into_iter().next().ok_or_else(|| ApiError::internal(anyhow::anyhow!("no revision made")))?;
-    if let Some(url) = single.get("url").and_then(Value::as_str) {
-        response.insert_header((LOCATION, url.to_owned()));
-    }
-    Ok(response.json(single))
+    response.headers_mut().insert(ETAG, tag.parse().map_err(ApiError::internal)?);
+    Ok(response)
 }

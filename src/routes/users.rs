@@ -1,20 +1,17 @@
 //! `/user` and `/users/`: accounts.
 
-use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::context::{Ctx, created, until_unchanged};
 use crate::auth::{self, Action, Caller, MaybeCaller, passwords};
 use crate::error::ApiError;
 use crate::http::body::{AnonymousJsonBody, JsonBody, JsonPatchBody};
-use crate::http::pagination::{self, PageRequest};
+use crate::http::pagination::Page;
 use crate::state::AppState;
 use crate::store::{NewUser, UserRecord};
-
-/// Optimistic updates retry this many times before answering `409`.
-const UPDATE_ATTEMPTS: usize = 5;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/user").route(web::get().to(current_user)));
@@ -48,12 +45,11 @@ async fn current_user(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(describe_user(&caller.user, true))
 }
 
-async fn list_users(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    caller.require(Action::AdministerUsers)?;
-    let page = PageRequest::from_query(req.query_string())?;
-    let (users, total) = state.store.list_users(page.skip(), page.limit()).await?;
+async fn list_users(ctx: Ctx, page: Page) -> Result<HttpResponse, ApiError> {
+    ctx.require(Action::AdministerUsers)?;
+    let (users, total) = ctx.state.store.list_users(page.skip(), page.limit()).await?;
     let descriptions: Vec<Value> = users.iter().map(|user| describe_user(user, false)).collect();
-    Ok(pagination::respond(&req, page, total, &descriptions))
+    Ok(page.respond(total, &descriptions))
 }
 
 #[derive(Deserialize)]
@@ -75,8 +71,7 @@ async fn create_user(
         let caller = caller.0.ok_or_else(|| ApiError::Unauthorized("Authentication required".into()))?;
         caller.require(Action::AdministerUsers)?;
     }
-    state.schemas.validate_new("new-user", &value)?;
-    let new: NewUserBody = serde_json::from_value(value).map_err(ApiError::internal)?;
+    let new: NewUserBody = state.schemas.parse_new("new-user", value)?;
     passwords::check_strength(
         secrecy::ExposeSecret::expose_secret(&new.password),
         state.settings.password_min_length,
@@ -93,68 +88,60 @@ async fn create_user(
         })
         .await?;
     tracing::info!(user_id = %user.id, "user created");
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/users/{}", user.id)))
-        .json(describe_user(&user, false)))
+    Ok(created(describe_user(&user, false)))
 }
 
 /// Loads the user a self-or-admin endpoint is about.
-async fn target_user(state: &AppState, caller: &Caller, user_id: &str) -> Result<UserRecord, ApiError> {
-    caller.require(Action::ManageAccount { user: user_id })?;
-    state.store.user_by_id(user_id).await?.ok_or_else(|| ApiError::not_found("User", user_id))
+async fn target_user(ctx: &Ctx, user_id: &str) -> Result<UserRecord, ApiError> {
+    ctx.require(Action::ManageAccount { user: user_id })?;
+    ctx.state.store.user_by_id(user_id).await?.ok_or_else(|| ApiError::not_found("User", user_id))
 }
 
-async fn get_user(
-    path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let user = target_user(&state, &caller, &path).await?;
+async fn get_user(path: web::Path<String>, ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    let user = target_user(&ctx, &path).await?;
     Ok(HttpResponse::Ok().json(describe_user(&user, false)))
 }
 
 /// Writes new names with optimistic concurrency: `edit` turns the current description into the
 /// new one, and is re-run on a fresh read if someone else updated the user meanwhile.
 async fn update_names(
-    state: &AppState,
-    mut user: UserRecord,
+    path: web::Path<String>,
+    ctx: Ctx,
     edit: impl Fn(&UserRecord) -> Result<Value, ApiError>,
-) -> Result<UserRecord, ApiError> {
-    for _ in 0..UPDATE_ATTEMPTS {
+) -> Result<HttpResponse, ApiError> {
+    let mut user = target_user(&ctx, &path).await?;
+    let store = &ctx.state.store;
+    let stored = until_unchanged("The user", async || {
         let updated = edit(&user)?;
         let text = |field: &str| updated.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let (first_name, last_name) = (text("first_name"), text("last_name"));
-        if let Some(stored) = state.store.update_user_names(&user.id, user.version, &first_name, &last_name).await? {
-            state.callers.forget_user(&stored.id);
-            return Ok(stored);
+        let stored = store.update_user_names(&user.id, user.version, &text("first_name"), &text("last_name")).await?;
+        if stored.is_none() {
+            user = store.user_by_id(&user.id).await?.ok_or_else(|| ApiError::not_found("User", &user.id))?;
         }
-        user = state.store.user_by_id(&user.id).await?.ok_or_else(|| ApiError::not_found("User", &user.id))?;
-    }
-    Err(ApiError::conflict("The user was changed concurrently; retry"))
+        Ok(stored)
+    })
+    .await?;
+    ctx.state.callers.forget_user(&stored.id);
+    Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
 }
 
 async fn replace_user(
     path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
+    ctx: Ctx,
     JsonBody(mut value): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let user = target_user(&state, &caller, &path).await?;
-    state.schemas.validate_replacement("user", &mut value)?;
-    let stored = update_names(&state, user, |_| Ok(value.clone())).await?;
-    Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
+    ctx.state.schemas.validate_replacement("user", &mut value)?;
+    update_names(path, ctx, |_| Ok(value.clone())).await
 }
 
 async fn patch_user(
     path: web::Path<String>,
-    caller: Caller,
-    state: web::Data<AppState>,
+    ctx: Ctx,
     JsonPatchBody(operations): JsonPatchBody,
 ) -> Result<HttpResponse, ApiError> {
-    let user = target_user(&state, &caller, &path).await?;
-    let stored = update_names(&state, user, |current| {
+    let state = ctx.state.clone();
+    update_names(path, ctx, |current| {
         state.schemas.patched("user", describe_user(current, false), &operations, &state.limits)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(describe_user(&stored, false)))
+    .await
 }

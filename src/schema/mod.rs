@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Registry, Validator};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{ApiError, FieldError};
@@ -116,6 +117,19 @@ impl Schemas {
     pub fn validate(&self, name: &str, value: &Value) -> Result<(), ApiError> {
         let errors = field_errors(&self.get(name)?.validator, value, "");
         if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    }
+
+    /// Validates `value` against schema `name` and reads it as a `T` (the handler's view of the
+    /// body): a `422` names every problem, and the conversion cannot then fail.
+    pub fn parse<T: DeserializeOwned>(&self, name: &str, value: Value) -> Result<T, ApiError> {
+        self.validate(name, &value)?;
+        serde_json::from_value(value).map_err(ApiError::internal)
+    }
+
+    /// Like [`Self::parse`], for the body of a POST: read-only fields are refused too.
+    pub fn parse_new<T: DeserializeOwned>(&self, name: &str, value: Value) -> Result<T, ApiError> {
+        self.validate_new(name, &value)?;
+        serde_json::from_value(value).map_err(ApiError::internal)
     }
 
     /// Validates the body of a POST: read-only fields are refused, then the schema applies.
