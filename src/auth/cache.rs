@@ -1,68 +1,66 @@
 //! Authenticated callers cached by token hash, so that a request costs no database round trip
-//! to authenticate. An entry lives at most `ttl`. Revocations and grant changes made in this
-//! process drop entries at once; those made by other processes arrive through the change feed
-//! (token deletions, user changes), and a feed resynchronization drops everything.
+//! to authenticate. An entry lives at most `ttl` (a `moka` cache, which also bounds how many
+//! are kept and evicts the least used). Revocations and grant changes made in this process drop
+//! entries at once; those made by other processes arrive through the change feed (token
+//! deletions, user changes), and a feed resynchronization drops everything.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::sync::Cache;
 
 use super::caller::Caller;
 use crate::store::now_millis;
 
-/// Entries kept at most; past this the cache starts over (cheap, and bounds memory).
-const CAPACITY: usize = 100_000;
+/// Entries kept at most.
+const CAPACITY: u64 = 100_000;
 
 struct Entry {
     caller: Caller,
     csrf_hash: Option<String>,
-    fetched: Instant,
 }
 
 /// The cache.
 pub struct CallerCache {
-    entries: RwLock<HashMap<String, Entry>>,
-    ttl: Duration,
+    entries: Cache<String, Arc<Entry>>,
 }
 
 impl CallerCache {
     /// A cache whose entries live at most `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        Self { entries: RwLock::new(HashMap::new()), ttl }
+        let entries = Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).support_invalidation_closures().build();
+        Self { entries }
     }
 
     /// The caller for a token hash, if cached, fresh and unexpired.
     pub fn get(&self, hash: &str) -> Option<(Caller, Option<String>)> {
-        let entries = self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = entries.get(hash)?;
-        let fresh = entry.fetched.elapsed() < self.ttl && entry.caller.token_expires_at > now_millis();
-        fresh.then(|| (entry.caller.clone(), entry.csrf_hash.clone()))
+        let entry = self.entries.get(hash)?;
+        (entry.caller.token_expires_at > now_millis()).then(|| (entry.caller.clone(), entry.csrf_hash.clone()))
     }
 
     /// Remembers a caller just read from the store.
     pub fn put(&self, caller: &Caller, csrf_hash: Option<String>) {
-        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        let entry = Entry { caller: caller.clone(), csrf_hash, fetched: Instant::now() };
-        entries.insert(caller.token_hash.clone(), entry);
+        let entry = Entry { caller: caller.clone(), csrf_hash };
+        self.entries.insert(caller.token_hash.clone(), Arc::new(entry));
     }
 
     /// Drops one token (revoked).
     pub fn forget_token(&self, hash: &str) {
-        self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(hash);
+        self.entries.invalidate(hash);
     }
 
     /// Drops every token of a user (grants, password or account changed).
     pub fn forget_user(&self, user_id: &str) {
-        let mut entries = self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.retain(|_, entry| entry.caller.user.id != user_id);
+        let user_id = user_id.to_owned();
+        if self.entries.invalidate_entries_if(move |_, entry| entry.caller.user.id == user_id).is_err() {
+            // Only possible without invalidation closures, which the cache is built with.
+            self.entries.invalidate_all();
+        }
     }
 
     /// Drops everything (many users changed, or changes may have been missed).
     pub fn clear(&self) {
-        self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.entries.invalidate_all();
     }
 }
 

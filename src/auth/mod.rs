@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod caller;
+pub mod credentials;
 pub mod login_throttle;
 pub mod passwords;
 pub mod permissions;

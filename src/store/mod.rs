@@ -22,6 +22,8 @@ mod snapshots;
 mod tokens;
 mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::doc;
@@ -139,6 +141,31 @@ pub struct Store {
     db: Database,
     /// How long one store call may take before it is abandoned as unavailable.
     deadline: Duration,
+    counters: Arc<StoreCounters>,
+}
+
+/// What the store did, counted since start-up: the server's own measure of its database work.
+#[derive(Debug, Default)]
+pub struct StoreCounters {
+    /// Store calls (each one or a few round trips to the database).
+    pub calls: AtomicU64,
+    /// Inserts of revisions (each one round trip, or a transaction for a bulk write).
+    pub revision_batches: AtomicU64,
+    /// Revisions inserted.
+    pub revisions: AtomicU64,
+    /// Calls that failed because the database was unavailable or too slow.
+    pub unavailable: AtomicU64,
+}
+
+impl StoreCounters {
+    /// A counter's value now.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 impl Store {
@@ -159,16 +186,26 @@ impl Store {
         }
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        Ok(Self { client, db, deadline: timeout })
+        Ok(Self { client, db, deadline: timeout, counters: Arc::default() })
+    }
+
+    /// What the store did since start-up.
+    pub fn counters(&self) -> &StoreCounters {
+        &self.counters
     }
 
     /// Runs one store call within the deadline: past it, the call is abandoned and reported as
     /// [`StoreError::Unavailable`] (for a write, its outcome is then unknown).
     async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        match tokio::time::timeout(self.deadline, call).await {
+        StoreCounters::add(&self.counters.calls, 1);
+        let result = match tokio::time::timeout(self.deadline, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
+        };
+        if let Err(StoreError::Unavailable(_)) = &result {
+            StoreCounters::add(&self.counters.unavailable, 1);
         }
+        result
     }
 
     /// Answers whether the database responds to a `ping` right now.

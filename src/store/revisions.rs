@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreCounters, StoreError, StoreResult};
 
 /// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,11 +57,25 @@ impl Store {
     /// [`super::StoreError::Duplicate`].
     pub async fn insert_revisions(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
         let deadline = self.deadline;
-        match tokio::time::timeout(deadline, self.insert_revisions_now(batch, atomic)).await {
+        let counters = &self.counters;
+        StoreCounters::add(&counters.calls, 1);
+        StoreCounters::add(&counters.revision_batches, 1);
+        let result = match tokio::time::timeout(deadline, self.insert_revisions_now(batch, atomic)).await {
             Ok(result) => result,
             // Unknown: some, all or none of the batch may be stored.
             Err(_) => Err((0, StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis())))),
-        }
+        };
+        let stored = match &result {
+            Ok(()) => batch.len(),
+            Err((stored, error)) => {
+                if let StoreError::Unavailable(_) = error {
+                    StoreCounters::add(&counters.unavailable, 1);
+                }
+                *stored
+            }
+        };
+        StoreCounters::add(&counters.revisions, stored as u64);
+        result
     }
 
     async fn insert_revisions_now(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {

@@ -1,3 +1,4 @@
+use dialogue_server::store::StoreCounters;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
@@ -297,6 +298,8 @@ async fn idle_actors_stop_and_come_back_on_demand() {
 async fn a_failing_patch_in_a_busy_batch_fails_only_its_caller() {
     let app = spawn_app().await;
     let (path, initial) = dialogue(&app).await;
+    let counters = app.state.store.counters();
+    let batches_before = StoreCounters::get(&counters.revision_batches);
     let requests = (0..60).map(|i| {
         let path = path.clone();
         let app = &app;
@@ -324,4 +327,8 @@ async fn a_failing_patch_in_a_busy_batch_fails_only_its_caller() {
     let numbers: Vec<i64> = revisions.iter().map(|r| r["number"].as_i64().unwrap()).collect();
     assert_eq!(numbers, (1..=40).collect::<Vec<_>>());
     assert_eq!(replay(&content_of(&initial), &revisions), content_of(&app.get(&path, &app.admin_token).await.body));
+    // The 40 revisions were stored in fewer inserts than revisions: batches formed, and the
+    // refused patches among them failed only their callers.
+    let batches = StoreCounters::get(&counters.revision_batches) - batches_before;
+    assert!(batches < 40, "{batches} inserts for 40 revisions: no batch formed");
 }
