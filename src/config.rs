@@ -163,6 +163,15 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_SNAPSHOT_INTERVAL", default_value_t = 100)]
     pub snapshot_interval: i64,
 
+    /// A dialogue's stored head (derived data) is written once it lags this many revisions
+    /// behind; a cold load replays at most this many.
+    #[arg(long, env = "DIALOGUE_HEAD_MAX_LAG", default_value_t = 100)]
+    pub head_max_lag: i64,
+
+    /// A dialogue's stored head is written once it has lagged this many seconds.
+    #[arg(long, env = "DIALOGUE_HEAD_MAX_AGE_SECS", default_value_t = 10)]
+    pub head_max_age_secs: u64,
+
     /// Threads running dialogue actors; 0 means one per core.
     #[arg(long, env = "DIALOGUE_ACTOR_THREADS", default_value_t = 0)]
     pub actor_threads: usize,
@@ -214,7 +223,8 @@ impl Settings {
             idle_timeout: Duration::from_secs(self.actor_idle_secs.max(1)),
             checkpoints: crate::dialogue::checkpoints::CheckpointPolicy {
                 snapshot_interval: self.snapshot_interval.max(1),
-                head_max_lag: 1,
+                head_max_lag: self.head_max_lag.max(1),
+                head_max_age: Duration::from_secs(self.head_max_age_secs.max(1)),
             },
             log_capacity: 1000,
             max_pending: 10_000,

@@ -1,8 +1,15 @@
 //! `Checkpoints`: when a dialogue's derived records are written, its stored head and its
-//! snapshots. Both can be rebuilt from the revisions, so neither is on the way to an answer;
-//! how stale they may get bounds how much a cold load must replay. The stored head is written
-//! once it lags `head_max_lag` revisions behind (or on the actor's idle stop), one write at a
-//! time; a snapshot is taken every `snapshot_interval` revisions.
+//! snapshots. Both can be rebuilt from the revisions, so neither is on the way to an answer,
+//! and their staleness is bounded instead:
+//!
+//! - the stored head is written once it lags `head_max_lag` revisions behind, or has lagged for
+//!   `head_max_age`, or at once when what listings show of it changed (title, archived, has
+//!   changes), and whenever the actor stops; one write at a time, the newest state each time;
+//! - a snapshot is taken every `snapshot_interval` revisions.
+//!
+//! A cold load therefore replays at most `head_max_lag` revisions after the stored head.
+
+use std::time::{Duration, Instant};
 
 /// When to write the head and take snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +18,21 @@ pub struct CheckpointPolicy {
     pub snapshot_interval: i64,
     /// Write the head once it lags this many revisions behind.
     pub head_max_lag: i64,
+    /// Write the head once it has lagged this long.
+    pub head_max_age: Duration,
+}
+
+/// What listings show of a head: changing any of it makes the head due at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The revision it is at.
+    pub number: i64,
+    /// The title.
+    pub title: String,
+    /// Whether it is archived.
+    pub is_archived: bool,
+    /// Whether it has revisions after its newest release.
+    pub has_changes: bool,
 }
 
 /// What has been written, and what is under way.
@@ -19,16 +41,18 @@ pub struct Checkpoints {
     policy: CheckpointPolicy,
     /// The revision the newest snapshot is at.
     last_snapshot: i64,
-    /// The revision the stored head is known to be at.
-    head_stored: i64,
-    /// A head write under way, to this revision.
-    head_writing: Option<i64>,
+    /// What the stored head shows.
+    stored: Listing,
+    /// A head write under way.
+    writing: Option<Listing>,
+    /// Since when the stored head lags behind.
+    lagging_since: Option<Instant>,
 }
 
 impl Checkpoints {
-    /// After a load: the newest snapshot and the stored head are at these revisions.
-    pub fn new(policy: CheckpointPolicy, last_snapshot: i64, head_stored: i64) -> Self {
-        Self { policy, last_snapshot, head_stored, head_writing: None }
+    /// After a load: the newest snapshot is at `last_snapshot`, the stored head shows `stored`.
+    pub fn new(policy: CheckpointPolicy, last_snapshot: i64, stored: Listing) -> Self {
+        Self { policy, last_snapshot, stored, writing: None, lagging_since: None }
     }
 
     /// Whether revision `number` (now stored) calls for a snapshot; if so, it is counted taken.
@@ -40,37 +64,54 @@ impl Checkpoints {
         due
     }
 
-    /// Whether the head should be written now that revision `durable` is stored; `finishing`
-    /// (the actor is about to stop) writes any lag at all.
-    pub fn head_due(&self, durable: i64, finishing: bool) -> bool {
-        let lag = durable - self.head_stored;
-        self.head_writing.is_none() && lag > 0 && (finishing || lag >= self.policy.head_max_lag.max(1))
+    /// Whether the head should be written now that `durable` is stored; `finishing` (the actor
+    /// is about to stop) writes any lag at all.
+    pub fn head_due(&mut self, durable: &Listing, now: Instant, finishing: bool) -> bool {
+        let lag = durable.number - self.stored.number;
+        if lag <= 0 {
+            self.lagging_since = None;
+            return false;
+        }
+        let since = *self.lagging_since.get_or_insert(now);
+        let listed_differently = durable.title != self.stored.title
+            || durable.is_archived != self.stored.is_archived
+            || durable.has_changes != self.stored.has_changes;
+        self.writing.is_none()
+            && (finishing
+                || listed_differently
+                || lag >= self.policy.head_max_lag.max(1)
+                || now.duration_since(since) >= self.policy.head_max_age)
     }
 
-    /// A head write to revision `number` started.
-    pub fn head_write_started(&mut self, number: i64) {
-        self.head_writing = Some(number);
+    /// A head write of `listing` started.
+    pub fn head_write_started(&mut self, listing: Listing) {
+        self.writing = Some(listing);
     }
 
     /// The head write under way finished (`stored`: it succeeded).
     pub fn head_write_finished(&mut self, stored: bool) {
-        if let Some(number) = self.head_writing.take()
+        if let Some(listing) = self.writing.take()
             && stored
+            && listing.number >= self.stored.number
         {
-            self.head_stored = self.head_stored.max(number);
+            self.stored = listing;
+            self.lagging_since = None;
         }
     }
 
     /// Revision `number` was stored by another process, which writes the head and snapshots
     /// for it.
-    pub fn written_elsewhere(&mut self, number: i64) {
-        self.head_stored = self.head_stored.max(number);
-        self.last_snapshot = self.last_snapshot.max(number - number % self.policy.snapshot_interval.max(1));
+    pub fn written_elsewhere(&mut self, listing: Listing) {
+        if listing.number > self.stored.number {
+            self.stored = listing;
+        }
+        let interval = self.policy.snapshot_interval.max(1);
+        self.last_snapshot = self.last_snapshot.max(self.stored.number - self.stored.number % interval);
     }
 
     /// Whether the stored head is at `durable` and nothing is being written.
     pub fn head_clean(&self, durable: i64) -> bool {
-        self.head_writing.is_none() && self.head_stored >= durable
+        self.writing.is_none() && self.stored.number >= durable
     }
 }
 
@@ -78,44 +119,76 @@ impl Checkpoints {
 mod tests {
     use super::*;
 
-    const POLICY: CheckpointPolicy = CheckpointPolicy { snapshot_interval: 100, head_max_lag: 10 };
+    const POLICY: CheckpointPolicy =
+        CheckpointPolicy { snapshot_interval: 100, head_max_lag: 10, head_max_age: Duration::from_secs(10) };
+
+    fn listing(number: i64) -> Listing {
+        Listing { number, title: "T".into(), is_archived: false, has_changes: number > 0 }
+    }
+
+    fn write(checkpoints: &mut Checkpoints, at: &Listing) {
+        checkpoints.head_write_started(at.clone());
+        checkpoints.head_write_finished(true);
+    }
 
     #[test]
     fn snapshots_every_interval() {
-        let mut checkpoints = Checkpoints::new(POLICY, 0, 0);
+        let mut checkpoints = Checkpoints::new(POLICY, 0, listing(0));
         let taken: Vec<i64> = (1..=350).filter(|n| checkpoints.snapshot_due(*n)).collect();
         assert_eq!(taken, [100, 200, 300]);
         // Batches may jump over a multiple: the snapshot is taken at the first number past it.
-        let mut jumpy = Checkpoints::new(POLICY, 0, 0);
+        let mut jumpy = Checkpoints::new(POLICY, 0, listing(0));
         let taken: Vec<i64> = [40, 99, 130, 180, 240].into_iter().filter(|n| jumpy.snapshot_due(*n)).collect();
         assert_eq!(taken, [130, 240]);
     }
 
     #[test]
-    fn the_head_lags_at_most_the_bound() {
-        let mut checkpoints = Checkpoints::new(POLICY, 0, 0);
-        for durable in 1..=205 {
-            if checkpoints.head_due(durable, false) {
-                checkpoints.head_write_started(durable);
-                checkpoints.head_write_finished(true);
+    fn the_head_lags_at_most_the_bound_in_revisions() {
+        let mut checkpoints = Checkpoints::new(POLICY, 0, listing(1));
+        let now = Instant::now();
+        for number in 2..=205 {
+            if checkpoints.head_due(&listing(number), now, false) {
+                write(&mut checkpoints, &listing(number));
             }
-            assert!(durable - checkpoints.head_stored < POLICY.head_max_lag, "lag at {durable}");
+            assert!(number - checkpoints.stored.number < POLICY.head_max_lag, "lag at {number}");
         }
         assert!(!checkpoints.head_clean(205));
-        assert!(!checkpoints.head_due(205, false));
-        assert!(checkpoints.head_due(205, true), "stopping writes any lag");
+        assert!(!checkpoints.head_due(&listing(205), now, false));
+        assert!(checkpoints.head_due(&listing(205), now, true), "stopping writes any lag");
+    }
+
+    #[test]
+    fn the_head_lags_at_most_the_bound_in_time() {
+        let mut checkpoints = Checkpoints::new(POLICY, 0, listing(1));
+        let start = Instant::now();
+        assert!(!checkpoints.head_due(&listing(2), start, false));
+        assert!(!checkpoints.head_due(&listing(3), start + Duration::from_secs(9), false));
+        assert!(checkpoints.head_due(&listing(3), start + Duration::from_secs(10), false));
+    }
+
+    #[test]
+    fn what_listings_show_is_written_at_once() {
+        let mut checkpoints = Checkpoints::new(POLICY, 0, listing(1));
+        let now = Instant::now();
+        let renamed = Listing { title: "New".into(), ..listing(2) };
+        assert!(checkpoints.head_due(&renamed, now, false));
+        let archived = Listing { is_archived: true, ..listing(2) };
+        assert!(checkpoints.head_due(&archived, now, false));
+        let released = Checkpoints::new(POLICY, 0, Listing { has_changes: false, ..listing(5) });
+        let mut released = released;
+        assert!(released.head_due(&listing(6), now, false), "the first change after a release shows");
     }
 
     #[test]
     fn one_head_write_at_a_time_and_a_failed_one_is_redone() {
-        let mut checkpoints = Checkpoints::new(POLICY, 0, 0);
-        assert!(checkpoints.head_due(10, false));
-        checkpoints.head_write_started(10);
-        assert!(!checkpoints.head_due(25, false), "one at a time");
+        let mut checkpoints = Checkpoints::new(POLICY, 0, listing(0));
+        let now = Instant::now();
+        assert!(checkpoints.head_due(&listing(10), now, false));
+        checkpoints.head_write_started(listing(10));
+        assert!(!checkpoints.head_due(&listing(25), now, false), "one at a time");
         checkpoints.head_write_finished(false);
-        assert!(checkpoints.head_due(25, false), "the failed write is redone, with the newest head");
-        checkpoints.head_write_started(25);
-        checkpoints.head_write_finished(true);
+        assert!(checkpoints.head_due(&listing(25), now, false), "the failed write is redone, with the newest head");
+        write(&mut checkpoints, &listing(25));
         assert!(checkpoints.head_clean(25));
     }
 }

@@ -5,18 +5,21 @@
 
 use std::sync::Arc;
 
-use super::head::Head;
+use super::head::{Identity, Version};
 use super::log::RevisionLog;
 use super::revision::Revision;
 use crate::error::ApiError;
-use crate::limits::serialized_len;
-use crate::patch;
+use crate::patch::{self, Bounds};
 use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Store, StoreError};
 
 /// A loaded dialogue.
 pub struct LoadedState {
-    /// Its newest state.
-    pub head: Head,
+    /// What identifies it.
+    pub identity: Identity,
+    /// Its newest content.
+    pub version: Version,
+    /// Its newest release.
+    pub release: Option<ReleaseMark>,
     /// Its newest revisions.
     pub log: RevisionLog,
     /// The revision its newest snapshot is at.
@@ -55,35 +58,31 @@ impl LoadFailure {
     }
 }
 
-/// The head record brought up to the newest revision of `records` (the recent log and anything
-/// after the head, oldest first), and the log of at most `capacity` revisions.
+/// The head record's content brought up to the newest revision of `records` (the recent log
+/// and anything after the head, oldest first), and the log of at most `capacity` revisions.
 fn assemble(
-    record: DialogueRecord,
+    record: &DialogueRecord,
     records: Vec<RevisionRecord>,
     capacity: usize,
-) -> Result<(Head, RevisionLog), String> {
-    let mut head = Head::from_record(record).map_err(|e| format!("its head does not parse: {e}"))?;
-    let mut content = None;
+) -> Result<(Version, RevisionLog), String> {
+    let mut version = Version::from_record(record).map_err(|e| format!("its head does not parse: {e}"))?;
     let mut revisions = Vec::with_capacity(records.len());
     for record in records {
         let revision = Revision::from_record(record).map_err(|e| format!("a revision does not parse: {e}"))?;
         let number = revision.number();
-        if number > head.revision_number {
-            if number != head.revision_number + 1 {
-                return Err(format!("revision {number} follows {}", head.revision_number));
+        if number > version.number {
+            if number != version.number + 1 {
+                return Err(format!("revision {number} follows {}", version.number));
             }
-            let content = content.get_or_insert_with(|| (*head.content).clone());
-            patch::replay(content, &revision.patch).map_err(|e| format!("revision {number} does not apply: {e}"))?;
-            head.revision_number = number;
-            head.revision_id = Some(revision.record.id.clone());
+            let applied = patch::apply(&mut version.content, version.size, &revision.patch, Bounds::NONE)
+                .map_err(|e| format!("revision {number} does not apply: {e}"))?;
+            version.size = applied.size;
+            version.number = number;
+            version.id = Some(revision.record.id.clone());
         }
         revisions.push(Arc::new(revision));
     }
-    if let Some(content) = content {
-        head.content_size = serialized_len(&content);
-        head.content = Arc::new(content);
-    }
-    Ok((head, RevisionLog::new(revisions, capacity)))
+    Ok((version, RevisionLog::new(revisions, capacity)))
 }
 
 /// Loads a dialogue (`None`: it does not exist). The head record is rewritten when it lagged.
@@ -94,22 +93,23 @@ pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<O
     let head_stored = record.revision_number;
     let window = i64::try_from(capacity.min(200)).unwrap_or(200);
     let records = store.revisions_between(dialogue_id, (head_stored - window).max(0), i64::MAX).await?;
-    let (mut head, log) = assemble(record, records, capacity)
+    let (version, log) = assemble(&record, records, capacity)
         .map_err(|why| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {why}")))?;
-    if head.revision_number > head_stored {
-        tracing::info!(%dialogue_id, repaired = head.revision_number - head_stored, "head repaired from stored revisions");
+    if version.number > head_stored {
+        tracing::info!(%dialogue_id, repaired = version.number - head_stored, "head behind its revisions; caught up");
     }
     let last_snapshot = store.snapshot_at_or_before(dialogue_id, i64::MAX).await?.map_or(0, |s| s.number);
     let latest_release = store.latest_release(dialogue_id).await?;
-    if let Some(release) = &latest_release {
-        let mark =
-            ReleaseMark { number: release.number, id: release.id.clone(), revision_number: release.revision_number };
-        if head.release.as_ref().is_none_or(|known| known.number < mark.number) {
-            head.release = Some(mark);
-        }
+    let mut release = record.release.clone();
+    if let Some(latest) = &latest_release
+        && release.as_ref().is_none_or(|known| known.number < latest.number)
+    {
+        release =
+            Some(ReleaseMark { number: latest.number, id: latest.id.clone(), revision_number: latest.revision_number });
     }
     let last_release_number = latest_release.map_or(0, |r| r.number);
-    Ok(Some(LoadedState { head, log, last_snapshot, head_stored, last_release_number }))
+    let identity = Identity::of(&record);
+    Ok(Some(LoadedState { identity, version, release, log, last_snapshot, head_stored, last_release_number }))
 }
 
 #[cfg(test)]
@@ -139,23 +139,23 @@ mod tests {
 
     #[test]
     fn the_head_catches_up_with_revisions_stored_after_it() {
-        let (head, log) = assemble(record(3), (1..=6).map(revision).collect(), 100).unwrap();
-        assert_eq!(head.revision_number, 6);
+        let (head, log) = assemble(&record(3), (1..=6).map(revision).collect(), 100).unwrap();
+        assert_eq!(head.number, 6);
         assert_eq!(head.content["title"], "T6");
-        assert_eq!(head.content_size, serialized_len(&head.content));
+        assert_eq!(head.size, crate::limits::serialized_len(&head.content));
         let numbers: Vec<i64> = log.after(0).map(|r| r.number()).collect();
         assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "the log ends at the head, never past it");
     }
 
     #[test]
     fn a_gap_or_an_unreadable_revision_is_an_unreadable_dialogue() {
-        let gap = assemble(record(3), vec![revision(2), revision(3), revision(5)], 100);
+        let gap = assemble(&record(3), vec![revision(2), revision(3), revision(5)], 100);
         assert!(gap.unwrap_err().contains("revision 5 follows 3"));
         let mut broken = revision(4);
         broken.patch = "not json".into();
-        assert!(assemble(record(3), vec![broken], 100).is_err());
+        assert!(assemble(&record(3), vec![broken], 100).is_err());
         let mut head = record(0);
         head.content = "{".into();
-        assert!(assemble(head, Vec::new(), 100).is_err());
+        assert!(assemble(&head, Vec::new(), 100).is_err());
     }
 }

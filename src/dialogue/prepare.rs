@@ -9,7 +9,7 @@ use json_patch::Patch;
 use serde_json::{Value, json};
 
 use super::change::{Change, ChangeKind, Rules};
-use super::head::Head;
+use super::head::{Identity, Version};
 use super::messages::WriteRequest;
 use super::rebase::{Effects, rebase_over};
 use super::revision::Revision;
@@ -29,31 +29,36 @@ pub struct Context<'a> {
     pub effects_since: &'a dyn Fn(i64) -> Option<Vec<&'a Effects>>,
 }
 
-/// Applies every change of `request` to `head` (its content in place, copied first only when
-/// it is shared), and numbers the revisions they make. All or nothing: on an error, the
+/// Applies every change of `request` to `head` (the speculative version of the dialogue
+/// `identity`, in place) and numbers the revisions they make. All or nothing: on an error, the
 /// changes already applied are taken back and `head` is as it was.
-pub fn prepare(head: &mut Head, request: &WriteRequest, context: &Context<'_>) -> Result<Vec<Arc<Revision>>, ApiError> {
+pub fn prepare(
+    identity: &Identity,
+    head: &mut Version,
+    request: &WriteRequest,
+    context: &Context<'_>,
+) -> Result<Vec<Arc<Revision>>, ApiError> {
     if let Some(if_match) = &request.if_match
         && !head.matches(if_match)
     {
         return Err(ApiError::PreconditionFailed {
             message: "The dialogue has changed since the given revision".into(),
-            details: json!({ "revision_id": head.revision_id, "revision_number": head.revision_number }),
+            details: json!({ "revision_id": head.id, "revision_number": head.number }),
         });
     }
     let rebased;
     let changes: &[Change] = match request.base_revision {
-        Some(base) if base > head.revision_number => return Err(ahead(base, head.revision_number)),
-        Some(base) if base < head.revision_number => {
-            rebased = rebase(&request.changes, base, head.revision_number, context)?;
+        Some(base) if base > head.number => return Err(ahead(base, head.number)),
+        Some(base) if base < head.number => {
+            rebased = rebase(&request.changes, base, head.number, context)?;
             &rebased
         }
         _ => &request.changes,
     };
     let rules = Rules { schemas: context.schemas, limits: context.limits, may_archive: request.may_archive };
-    let content = Arc::make_mut(&mut head.content);
-    let mut size = head.content_size;
-    let mut number = head.revision_number;
+    let content = &mut head.content;
+    let mut size = head.size;
+    let mut number = head.number;
     let mut applied = Vec::new();
     let mut revisions = Vec::new();
     for (index, change) in changes.iter().enumerate() {
@@ -80,8 +85,8 @@ pub fn prepare(head: &mut Head, request: &WriteRequest, context: &Context<'_>) -
         };
         let record = RevisionRecord {
             id: new_id(),
-            dialogue_id: head.dialogue_id.clone(),
-            project_id: head.project_id.clone(),
+            dialogue_id: identity.dialogue_id.clone(),
+            project_id: identity.project_id.clone(),
             number,
             user_id: request.user_id.clone(),
             created: change.created.unwrap_or_else(now_millis),
@@ -100,10 +105,10 @@ pub fn prepare(head: &mut Head, request: &WriteRequest, context: &Context<'_>) -
         }));
         applied.push(done);
     }
-    head.content_size = size;
+    head.size = size;
     if let Some(last) = revisions.last() {
-        head.revision_number = last.number();
-        head.revision_id = Some(last.record.id.clone());
+        head.number = last.number();
+        head.id = Some(last.record.id.clone());
     }
     Ok(revisions)
 }
@@ -175,19 +180,10 @@ mod tests {
     use super::*;
     use crate::limits::serialized_len;
 
-    fn head() -> Head {
+    fn head() -> Version {
         let content =
             json!({ "title": "T", "sequences": [{ "id": "s", "title": "S", "blocks": [] }], "is_archived": false });
-        Head {
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            content_size: serialized_len(&content),
-            content: Arc::new(content),
-            revision_number: 4,
-            revision_id: Some("r4".into()),
-            release: None,
-            created: 0,
-        }
+        Version { size: serialized_len(&content), content, number: 4, id: Some("r4".into()) }
     }
 
     fn edit(patch: Value) -> Change {
@@ -210,7 +206,7 @@ mod tests {
     }
 
     fn run(
-        head: &mut Head,
+        head: &mut Version,
         request: &WriteRequest,
         since: Option<Vec<Effects>>,
     ) -> Result<Vec<Arc<Revision>>, ApiError> {
@@ -218,7 +214,9 @@ mod tests {
         let since =
             since.map(|effects| effects.into_iter().map(|e| Box::leak(Box::new(e)) as &Effects).collect::<Vec<_>>());
         let effects_since = move |_| since.clone();
-        prepare(head, request, &Context { schemas: &schemas, limits: &Limits::DEFAULT, effects_since: &effects_since })
+        let identity = Identity { dialogue_id: "d".into(), project_id: "p".into(), created: 0 };
+        let context = Context { schemas: &schemas, limits: &Limits::DEFAULT, effects_since: &effects_since };
+        prepare(&identity, head, request, &context)
     }
 
     fn add_block(at: &str, id: &str) -> Value {
@@ -232,9 +230,9 @@ mod tests {
             request(vec![edit(add_block("/sequences/0/blocks/-", "a")), edit(add_block("/sequences/0/blocks/-", "b"))]);
         let revisions = run(&mut head, &write, None).unwrap();
         assert_eq!(revisions.iter().map(|r| r.number()).collect::<Vec<_>>(), [5, 6]);
-        assert_eq!(head.revision_number, 6);
-        assert_eq!(head.revision_id.as_deref(), Some(revisions[1].record.id.as_str()));
-        assert_eq!(head.content_size, serialized_len(&head.content));
+        assert_eq!(head.number, 6);
+        assert_eq!(head.id.as_deref(), Some(revisions[1].record.id.as_str()));
+        assert_eq!(head.size, serialized_len(&head.content));
     }
 
     #[test]
@@ -248,7 +246,7 @@ mod tests {
         let error = run(&mut head, &write, None).unwrap_err();
         assert_eq!(error.kind(), "patch_conflict");
         assert_eq!(head.content, before);
-        assert_eq!(head.revision_number, 4);
+        assert_eq!(head.number, 4);
     }
 
     #[test]
@@ -279,6 +277,6 @@ mod tests {
             request(vec![edit(json!([{ "op": "replace", "path": "/title", "value": "Mine" }]))]).based_on(3);
         let conflict = run(&mut head, &same_place, Some(vec![Effects::of(&since)])).unwrap_err();
         assert_eq!(conflict.kind(), "conflict");
-        assert_eq!(head.revision_number, 5, "nothing of the refused patch stayed");
+        assert_eq!(head.number, 5, "nothing of the refused patch stayed");
     }
 }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::head::Head;
 use super::messages::{WriteOutcome, WriteRequest};
 use super::revision::Revision;
 use crate::error::ApiError;
@@ -54,13 +53,11 @@ pub struct PendingWrite {
     pub reply: Reply,
 }
 
-/// A batch being stored, and the state it leads to.
+/// A batch being stored.
 #[derive(Debug)]
 pub struct Batch {
     /// Its writes, in order.
     pub writes: Vec<PendingWrite>,
-    /// The dialogue right after them.
-    pub head: Head,
 }
 
 impl Batch {
@@ -155,13 +152,12 @@ impl WriteQueue {
         self.unstored().any(|w| w.revisions.iter().any(|r| r.record.id == revision_id))
     }
 
-    /// `Idle` with writes queued: they all leave as one batch leading to `head`, and the phase
-    /// is `Storing`.
-    pub fn take_batch(&mut self, head: Head) -> Option<&Batch> {
+    /// `Idle` with writes queued: they all leave as one batch, and the phase is `Storing`.
+    pub fn take_batch(&mut self) -> Option<&Batch> {
         if !matches!(self.phase, Phase::Idle) || self.pending.is_empty() {
             return None;
         }
-        self.phase = Phase::Storing(Batch { writes: std::mem::take(&mut self.pending), head });
+        self.phase = Phase::Storing(Batch { writes: std::mem::take(&mut self.pending) });
         match &self.phase {
             Phase::Storing(batch) => Some(batch),
             _ => None,
@@ -206,6 +202,12 @@ impl WriteQueue {
         Some(std::mem::take(&mut self.pending))
     }
 
+    /// Takes the writes queued behind the batch in flight (to apply them again on a state that
+    /// moved under them).
+    pub fn take_pending(&mut self) -> Vec<PendingWrite> {
+        std::mem::take(&mut self.pending)
+    }
+
     /// The reload is done: back to `Idle`.
     pub fn reloaded(&mut self) {
         self.phase = Phase::Idle;
@@ -236,22 +238,7 @@ impl WriteQueue {
 mod tests {
     use std::sync::Arc;
 
-    use serde_json::json;
-
     use super::*;
-
-    fn head(number: i64) -> Head {
-        Head {
-            dialogue_id: "d".into(),
-            project_id: "p".into(),
-            content: Arc::new(json!({})),
-            content_size: 2,
-            revision_number: number,
-            revision_id: None,
-            release: None,
-            created: 0,
-        }
-    }
 
     fn revision(number: i64) -> Arc<Revision> {
         crate::dialogue::revision::fixture(number, "[]")
@@ -288,15 +275,15 @@ mod tests {
     fn writes_queued_during_a_batch_leave_together_as_the_next() {
         let mut queue = WriteQueue::default();
         queue.push(write(&[1]));
-        assert_eq!(queue.take_batch(head(1)).map(|b| b.writes.len()), Some(1));
-        assert!(queue.take_batch(head(1)).is_none(), "one batch at a time");
+        assert_eq!(queue.take_batch().map(|b| b.writes.len()), Some(1));
+        assert!(queue.take_batch().is_none(), "one batch at a time");
         for n in 2..=4 {
             queue.push(write(&[n]));
         }
         assert!(queue.holds("r1") && queue.holds("r4") && !queue.holds("r5"));
         let Some(Settled::Stored(first)) = queue.settle(Ok(())) else { panic!("stored") };
         assert_eq!(first.writes.len(), 1);
-        let next = queue.take_batch(head(4)).unwrap();
+        let next = queue.take_batch().unwrap();
         assert_eq!(next.revisions().map(|r| r.number()).collect::<Vec<_>>(), [2, 3, 4]);
         assert!(!next.is_atomic());
         let Some(Settled::Stored(_)) = queue.settle(Ok(())) else { panic!("stored") };
@@ -309,7 +296,7 @@ mod tests {
         for n in 1..=3 {
             queue.push(write(&[n]));
         }
-        queue.take_batch(head(3));
+        queue.take_batch();
         queue.push(write(&[4]));
         // Revision 2 was taken by another process: 1 is stored, 2 and 3 must be applied again,
         // and so must 4, which was queued behind them.
@@ -322,7 +309,7 @@ mod tests {
         assert!(failed.is_empty());
         assert_eq!(references(&retry), ["[2]", "[3]", "[4]"]);
         assert!(!queue.is_idle(), "reloading");
-        assert!(queue.take_batch(head(9)).is_none(), "nothing is stored while reloading");
+        assert!(queue.take_batch().is_none(), "nothing is stored while reloading");
         queue.reloaded();
         assert!(queue.is_quiet());
     }
@@ -332,7 +319,7 @@ mod tests {
         let mut queue = WriteQueue::default();
         queue.push(write(&[1, 2]));
         queue.push(write(&[3]));
-        let batch = queue.take_batch(head(3)).unwrap();
+        let batch = queue.take_batch().unwrap();
         assert!(batch.is_atomic(), "a write of two revisions lands whole");
         queue.push(write(&[4]));
         let unavailable = StoreError::Unavailable("timed out".into());
@@ -349,7 +336,7 @@ mod tests {
         let mut queue = WriteQueue::default();
         queue.push(write(&[1]));
         queue.push(write(&[2, 3]));
-        queue.take_batch(head(3));
+        queue.take_batch();
         let Some(Settled::Failed { done, retry, .. }) =
             queue.settle(Err((2, StoreError::Duplicate { what: "revision".into() })))
         else {
@@ -363,7 +350,7 @@ mod tests {
     fn a_reload_asked_by_the_feed_waits_for_the_batch_in_flight() {
         let mut queue = WriteQueue::default();
         queue.push(write(&[1]));
-        queue.take_batch(head(1));
+        queue.take_batch();
         assert!(queue.start_reload().is_none());
         queue.mark_behind();
         let Some(Settled::Stored(_)) = queue.settle(Ok(())) else { panic!("stored") };

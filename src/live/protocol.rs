@@ -3,7 +3,7 @@
 //! frames parsed and checked against the server's limits into an [`Incoming`] request.
 
 use bytestring::ByteString;
-pub use dialogue_protocol::{ClientFrame, MAX_FRAME_BYTES, MAX_SELECTION_BYTES, ServerFrame, close};
+pub use dialogue_protocol::{ClientFrame, MAX_FRAME_BYTES, MAX_SELECTION_BYTES, ServerFrame, Welcome, close};
 use json_patch::Patch;
 use serde_json::{Value, json};
 
@@ -16,6 +16,19 @@ pub type Frame = ByteString;
 /// Serializes a frame once, for any number of recipients.
 pub fn frame(frame: &ServerFrame) -> Frame {
     ByteString::from(frame.to_text())
+}
+
+/// `welcome`, with the dialogue's description already serialized (`describe_json`), so that a
+/// session joining a large dialogue costs no serialization of it.
+pub fn welcome(welcome: &Welcome, dialogue: Option<&str>) -> Frame {
+    let fields = serde_json::to_string(welcome).unwrap_or_else(|_| "{}".into());
+    let rest = fields.strip_prefix('{').unwrap_or("}");
+    let comma = if rest.starts_with('}') { "" } else { "," };
+    let text = match dialogue {
+        Some(dialogue) => format!("{{\"type\":\"welcome\",\"dialogue\":{dialogue}{comma}{rest}"),
+        None => format!("{{\"type\":\"welcome\"{comma}{rest}"),
+    };
+    ByteString::from(text)
 }
 
 /// `revision`: a revision made by someone else.
@@ -111,6 +124,27 @@ mod tests {
 
     fn refused(text: &str) -> Value {
         serde_json::from_str(&parse(text, &Limits::DEFAULT).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn a_welcome_with_a_spliced_dialogue_parses_as_a_welcome() {
+        let welcome = Welcome {
+            session_id: "s".into(),
+            user: dialogue_protocol::User { id: "u".into(), first_name: "F".into(), last_name: "L".into() },
+            can_edit: true,
+            revision: dialogue_protocol::RevisionRef { number: 3, id: Some("r3".into()) },
+            dialogue: None,
+            peers: Vec::new(),
+        };
+        let dialogue = json!({ "id": "d", "title": "T", "sequences": [] });
+        let frame = super::welcome(&welcome, Some(&dialogue.to_string()));
+        let ServerFrame::Welcome(parsed) = serde_json::from_str(&frame).unwrap() else { panic!("a welcome") };
+        assert_eq!(parsed.dialogue, Some(dialogue));
+        assert_eq!(Welcome { dialogue: None, ..*parsed }, welcome);
+        let ServerFrame::Welcome(bare) = serde_json::from_str(&super::welcome(&welcome, None)).unwrap() else {
+            panic!("a welcome")
+        };
+        assert_eq!(*bare, welcome);
     }
 
     #[test]

@@ -135,14 +135,14 @@ async fn serve(
             }
             frame = frames.recv() => match frame {
                 Some(frame) => {
-                    if session.text(&*frame).await.is_err() {
+                    if session.text(frame).await.is_err() {
                         return None;
                     }
                     // Send what else is already queued before selecting again: one wake-up per
                     // burst instead of one per frame.
                     for _ in 0..BURST {
                         let Ok(frame) = frames.try_recv() else { break };
-                        if session.text(&*frame).await.is_err() {
+                        if session.text(frame).await.is_err() {
                             return None;
                         }
                     }
@@ -154,7 +154,7 @@ async fn serve(
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
                         if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await
-                            && session.text(&*reply).await.is_err()
+                            && session.text(reply).await.is_err()
                         {
                             return None;
                         }

@@ -225,13 +225,13 @@ impl InDialogue {
         WriteRequest::by(&self.caller, &self.project_id, &self.dialogue_id, changes).if_match(self.if_match.clone())
     }
 
-    /// A `200` with the dialogue's description and its `ETag`.
+    /// A `200` with the dialogue's description (its content serialized once per revision, not
+    /// per request) and its `ETag`.
     pub fn respond(&self, head: &Head) -> HttpResponse {
-        HttpResponse::Ok().insert_header((ETAG, etag(head.revision_id.as_deref()))).json(description::describe(
-            &head.to_record(false),
-            &head.content,
-            self.access,
-        ))
+        HttpResponse::Ok()
+            .insert_header((ETAG, etag(head.revision_id())))
+            .content_type("application/json")
+            .body(description::describe_json(head, self.access))
     }
 }
 

@@ -83,7 +83,7 @@ async fn released_dialogue(
     let head = dialogue.head().await?;
     let release = find(&dialogue, path).await?;
     let content = history::state_at(&dialogue.state.store, &dialogue.dialogue_id, release.revision_number).await?;
-    let mut record = head.to_record(false);
+    let mut record = head.record;
     record.revision_id = Some(release.revision_id.clone());
     record.title = content.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
     record.is_archived = content.get("is_archived").and_then(Value::as_bool).unwrap_or(false);

@@ -138,7 +138,7 @@ async fn create(dialogue: EditableDialogue, JsonBody(value): JsonBody) -> Result
     }
     let outcome = dialogue.state.dialogues.write(&dialogue.dialogue_id, dialogue.write(changes)).await?;
     let mut descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
-    let tag = etag(outcome.head.revision_id.as_deref());
+    let tag = etag(outcome.head.revision_id());
     let mut response = match (bulk, descriptions.pop()) {
         (false, Some(single)) => created(single),
         (false, None) => return Err(ApiError::internal(anyhow::anyhow!("no revision made"))),

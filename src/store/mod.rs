@@ -142,6 +142,10 @@ pub struct Store {
     /// How long one store call may take before it is abandoned as unavailable.
     deadline: Duration,
     counters: Arc<StoreCounters>,
+    /// Revisions of every dialogue, stored together.
+    committer: revisions::Committer,
+    /// Heads of every dialogue, written together.
+    heads: dialogues::HeadWriter,
 }
 
 /// What the store did, counted since start-up: the server's own measure of its database work.
@@ -149,8 +153,11 @@ pub struct Store {
 pub struct StoreCounters {
     /// Store calls (each one or a few round trips to the database).
     pub calls: AtomicU64,
-    /// Inserts of revisions (each one round trip, or a transaction for a bulk write).
+    /// Commands that inserted revisions (each one round trip, or a transaction for a bulk
+    /// write), for however many dialogues.
     pub revision_batches: AtomicU64,
+    /// Commands that wrote dialogue heads, for however many dialogues.
+    pub head_writes: AtomicU64,
     /// Revisions inserted.
     pub revisions: AtomicU64,
     /// Calls that failed because the database was unavailable or too slow.
@@ -170,6 +177,7 @@ impl StoreCounters {
 
 impl Store {
     /// Connects lazily: the driver dials on first use and reconnects by itself after outages.
+    /// Starts the shared committer and head writer on the current runtime.
     /// `timeout` bounds server selection, connecting, and every store call.
     pub async fn connect(uri: &SecretString, database: &str, timeout: Duration) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(uri.expose_secret()).await?;
@@ -186,7 +194,10 @@ impl Store {
         }
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        Ok(Self { client, db, deadline: timeout, counters: Arc::default() })
+        let counters: Arc<StoreCounters> = Arc::default();
+        let committer = revisions::Committer::spawn(db.collection("revisions"), timeout, counters.clone());
+        let heads = dialogues::HeadWriter::spawn(db.clone(), timeout, counters.clone());
+        Ok(Self { client, db, deadline: timeout, counters, committer, heads })
     }
 
     /// What the store did since start-up.

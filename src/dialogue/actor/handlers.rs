@@ -42,7 +42,7 @@ impl Handler<Describe> for DialogueActor {
 
     fn handle(&mut self, message: Describe, ctx: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let head = self.ready_head(&message.project_id).cloned();
+        let head = self.ready(&message.project_id).and_then(|()| self.head().ok_or(ApiError::Unavailable));
         if matches!(self.loaded, Loaded::Missing) {
             ctx.stop();
         }
@@ -55,14 +55,17 @@ impl Handler<CreateRelease> for DialogueActor {
 
     fn handle(&mut self, message: CreateRelease, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let head = match self.ready_head(&message.project_id) {
-            Ok(head) => head.clone(),
+        let identity = match self.ready(&message.project_id) {
+            Ok(()) => self.state.as_ref().map(|state| state.identity.clone()),
             Err(error) => return AtomicResponse::new(Box::pin(fut::ready(Err(error)))),
+        };
+        let Some(identity) = identity else {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(ApiError::Unavailable))));
         };
         let known = self.log.find(&message.revision_id).map(|revision| revision.number());
         let store = self.deps.store.clone();
         let number = self.last_release_number + 1;
-        let work = async move { create_release(&store, &head, message, known, number).await };
+        let work = async move { create_release(&store, &identity, message, known, number).await };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(|result, actor, _| {
             let (release, mark) = result?;
             actor.learn_release(&release, mark);
@@ -76,11 +79,11 @@ impl Handler<Join> for DialogueActor {
 
     fn handle(&mut self, join: Join, _: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let head = self.ready_head(&join.project_id)?.clone();
+        self.ready(&join.project_id)?;
         if self.subscribers.len() >= self.deps.settings.max_sessions {
             return Err(ApiError::RateLimited { retry_after: SESSIONS_FULL_RETRY_SECS });
         }
-        for frame in self.welcome(&join, &head) {
+        for frame in self.welcome(&join) {
             join.link.frames.try_send(frame).map_err(|_| ApiError::Unavailable)?;
         }
         self.subscribers.add(join.link);
@@ -139,7 +142,7 @@ impl Handler<External> for DialogueActor {
                 None => self.queue.mark_behind(),
             },
             External::ProjectDeleted(project_id) => {
-                if self.durable.as_ref().is_some_and(|head| head.project_id == project_id) {
+                if self.state.as_ref().is_some_and(|state| state.identity.project_id == project_id) {
                     self.loaded = Loaded::Missing;
                     self.subscribers.close_all(close::DELETED);
                     let dialogue_id = self.dialogue_id.clone();

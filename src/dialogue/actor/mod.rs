@@ -1,45 +1,49 @@
 //! `DialogueActor`: the one writer of a dialogue, a thin shell that routes its messages to the
-//! parts that do the work. It owns the dialogue's state (the durable head, as stored, and the
-//! speculative head, with everything accepted since), and:
+//! parts that do the work. It owns the dialogue's state: two versions of its content, the
+//! durable one (as stored) and the speculative one (with everything accepted since), each
+//! changed in place by every patch, so that nothing on the write path copies or serializes the
+//! whole dialogue. And:
 //!
 //! - [`prepare`](super::prepare) turns each write into numbered revisions on the speculative
-//!   head, at once, or refuses it;
+//!   version, at once, or refuses it;
 //! - the [`WriteQueue`] holds them and moves through its phases (idle, storing a batch,
-//!   reloading): one batch in flight, everything queued behind it leaving as the next;
+//!   reloading): one batch in flight, everything queued behind it leaving as the next, in the
+//!   store's shared commits with every other dialogue's batches;
 //! - [`Subscribers`] gets each stored revision to the live sessions, once and in order, after
-//!   the store acknowledged it and before or with the REST answer;
+//!   the store acknowledged it and with the REST answer;
 //! - the [`RevisionLog`] keeps the newest revisions for catch-up and rebasing;
 //! - [`Checkpoints`] says when to write the stored head and snapshots, in the background;
 //! - the [`loader`] (re)loads the state from the store.
 //!
+//! Readers get a [`Head`]: the durable state with its content serialized once per revision,
+//! when first asked for, and shared by every `GET` and `welcome` until it changes.
+//!
 //! The shell itself is three files: this one (the state and the write path), `handlers` (each
 //! message routed to the parts), and `recovery` (reloads, and revisions other processes stored).
-//!
-//! Recovery: a duplicate revision number means another process wrote first; the actor reloads
-//! and applies again what it had not stored. Any other store failure fails the batch in flight
-//! (its outcome is unknown), reloads, and applies again what was queued; when the reload fails
-//! too, the actor stops and the next request starts a fresh one from the store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use dialogue_protocol::{RevisionRef, ServerFrame, Welcome};
+use dialogue_protocol::{RevisionRef, Welcome};
 
-use super::checkpoints::{CheckpointPolicy, Checkpoints};
-use super::description::{self, Access};
-use super::head::Head;
+use super::checkpoints::{CheckpointPolicy, Checkpoints, Listing};
+use super::description::{self, Access, Flags};
+use super::head::{Head, Identity, Version};
 use super::loader::{self, LoadFailure, LoadedState};
 use super::log::RevisionLog;
 use super::messages::{ActorStopped, Join, WriteOutcome, WriteRequest};
 use super::prepare::{self, prepare};
+use super::revision::Revision;
 use super::subscribers::Subscribers;
-use super::write_queue::{PendingWrite, Reply, Settled, WriteQueue};
+use super::write_queue::{Batch, PendingWrite, Reply, Settled, WriteQueue};
 use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::live::protocol::{self, Frame, close};
+use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
-use crate::store::{ReleaseMark, ReleaseRecord, RevisionRecord, Snapshot, Store, StoreError};
+use crate::store::{ReleaseMark, RevisionRecord, Snapshot, Store, StoreError};
 
 mod handlers;
 mod recovery;
@@ -51,8 +55,8 @@ const MAX_ATTEMPTS: u32 = 20;
 const RETRY_JITTER: Duration = Duration::from_millis(2);
 /// Seconds a client refused for too many sessions is told to wait.
 const SESSIONS_FULL_RETRY_SECS: u64 = 5;
-/// How often an actor checks whether it has been idle long enough to stop.
-const IDLE_CHECK_PERIOD: Duration = Duration::from_secs(5);
+/// How often an actor checks whether it is idle, or its head has lagged too long.
+const CHECK_PERIOD: Duration = Duration::from_secs(5);
 
 /// Tunables shared by every dialogue actor.
 #[derive(Debug, Clone)]
@@ -88,9 +92,35 @@ enum Loaded {
     Loading,
     Ready,
     Missing,
-    /// Loading failed: requests get the failure until the actor stops (at its next idle
-    /// check), and the next request after that loads afresh.
+    /// Loading failed: requests get the failure until the actor stops (at its next check), and
+    /// the next request after that loads afresh.
     Failed(LoadFailure),
+}
+
+/// A loaded dialogue's state.
+struct State {
+    identity: Identity,
+    /// Its newest release.
+    release: Option<ReleaseMark>,
+    /// As stored.
+    durable: Version,
+    /// As stored, plus everything accepted since.
+    speculative: Version,
+    /// The durable state for readers, once asked for, until it changes.
+    head: Option<Head>,
+}
+
+impl State {
+    /// What listings show of the durable state.
+    fn listing(&self) -> Listing {
+        let record = self.identity.record(&self.durable, self.release.as_ref(), false);
+        Listing {
+            number: self.durable.number,
+            title: record.title.clone(),
+            is_archived: record.is_archived,
+            has_changes: Flags::of(&record).has_changes,
+        }
+    }
 }
 
 /// The per-dialogue actor.
@@ -100,22 +130,24 @@ pub struct DialogueActor {
     deps: ActorDeps,
     registry: Recipient<ActorStopped>,
     loaded: Loaded,
-    /// The stored state.
-    durable: Option<Head>,
-    /// The stored state plus everything accepted since.
-    speculative: Option<Head>,
+    state: Option<State>,
     log: RevisionLog,
     queue: WriteQueue,
     subscribers: Subscribers,
     checkpoints: Checkpoints,
     last_release_number: i64,
     last_activity: Instant,
+    /// Revisions other processes stored, waiting to be the next ones.
+    foreign: BTreeMap<i64, Arc<Revision>>,
+    /// Writes that lost a race, waiting for the winner's revisions from the feed.
+    waiting: Option<Vec<PendingWrite>>,
 }
 
 impl DialogueActor {
     /// An actor for `dialogue_id`; it loads the dialogue when started.
     pub fn new(dialogue_id: String, generation: u64, deps: ActorDeps, registry: Recipient<ActorStopped>) -> Self {
-        let checkpoints = Checkpoints::new(deps.settings.checkpoints, 0, 0);
+        let nothing = Listing { number: 0, title: String::new(), is_archived: false, has_changes: false };
+        let checkpoints = Checkpoints::new(deps.settings.checkpoints, 0, nothing);
         Self {
             subscribers: Subscribers::new(&dialogue_id, 0),
             dialogue_id,
@@ -123,13 +155,14 @@ impl DialogueActor {
             deps,
             registry,
             loaded: Loaded::Loading,
-            durable: None,
-            speculative: None,
+            state: None,
             log: RevisionLog::default(),
             queue: WriteQueue::default(),
             checkpoints,
             last_release_number: 0,
             last_activity: Instant::now(),
+            foreign: BTreeMap::new(),
+            waiting: None,
         }
     }
 
@@ -137,23 +170,49 @@ impl DialogueActor {
         ApiError::not_found("Dialogue", &self.dialogue_id)
     }
 
-    /// The loaded state, checking that it belongs to `project_id`.
-    fn ready_head(&self, project_id: &str) -> Result<&Head, ApiError> {
-        match (&self.loaded, &self.durable) {
-            (Loaded::Ready, Some(head)) if head.project_id == project_id => Ok(head),
+    /// `Ok` when the dialogue is loaded and belongs to `project_id`.
+    fn ready(&self, project_id: &str) -> Result<(), ApiError> {
+        match (&self.loaded, &self.state) {
+            (Loaded::Ready, Some(state)) if state.identity.project_id == project_id => Ok(()),
             (Loaded::Loading, _) => Err(ApiError::Unavailable),
             (Loaded::Failed(failure), _) => Err(failure.error()),
             _ => Err(self.not_found()),
         }
     }
 
+    /// The durable state for readers: its content is serialized on the first call after it
+    /// changed, and shared until the next change.
+    fn head(&mut self) -> Option<Head> {
+        let state = self.state.as_mut()?;
+        if state.head.is_none() {
+            let record = state.identity.record(&state.durable, state.release.as_ref(), false);
+            state.head = Some(Head { record, content_json: Arc::from(state.durable.content.to_string()) });
+        }
+        state.head.clone()
+    }
+
     /// Makes a freshly loaded state the actor's.
-    fn install(&mut self, state: LoadedState) {
-        self.checkpoints = Checkpoints::new(self.deps.settings.checkpoints, state.last_snapshot, state.head_stored);
-        self.durable = Some(state.head.clone());
-        self.speculative = Some(state.head);
-        self.log = state.log;
-        self.last_release_number = state.last_release_number;
+    fn install(&mut self, loaded: LoadedState) {
+        let stored = Listing {
+            number: loaded.head_stored,
+            title: String::new(),
+            is_archived: loaded.version.is_archived(),
+            has_changes: false,
+        };
+        let state = State {
+            identity: loaded.identity,
+            release: loaded.release,
+            speculative: loaded.version.clone(),
+            durable: loaded.version,
+            head: None,
+        };
+        // What the stored head shows is only known to be at `head_stored`; when the content
+        // moved on, the head is written at the first check.
+        let stored = if loaded.head_stored == state.durable.number { state.listing() } else { stored };
+        self.checkpoints = Checkpoints::new(self.deps.settings.checkpoints, loaded.last_snapshot, stored);
+        self.state = Some(state);
+        self.log = loaded.log;
+        self.last_release_number = loaded.last_release_number;
         self.loaded = Loaded::Ready;
     }
 
@@ -167,9 +226,9 @@ impl DialogueActor {
     /// Loads the dialogue when the actor starts; nothing else is handled meanwhile.
     fn load(&mut self, ctx: &mut Context<Self>) {
         ctx.wait(self.load_future().into_actor(self).map(|result, actor, ctx| match result {
-            Ok(Some(state)) => {
-                actor.subscribers.restart_at(state.head.revision_number);
-                actor.install(state);
+            Ok(Some(loaded)) => {
+                actor.subscribers.restart_at(loaded.version.number);
+                actor.install(loaded);
                 actor.write_head(ctx, false);
             }
             Ok(None) => actor.loaded = Loaded::Missing,
@@ -183,7 +242,7 @@ impl DialogueActor {
     /// Applies and queues a write, or refuses it at once.
     fn accept(&mut self, request: WriteRequest, attempts: u32, reply: Reply) {
         self.last_activity = Instant::now();
-        if let Err(error) = self.ready_head(&request.project_id) {
+        if let Err(error) = self.ready(&request.project_id) {
             self.answer_error(reply, error);
             return;
         }
@@ -191,13 +250,13 @@ impl DialogueActor {
             self.answer_error(reply, ApiError::Busy);
             return;
         }
-        let Self { speculative, log, queue, deps, .. } = self;
-        let Some(head) = speculative.as_mut() else { return };
-        let newest = head.revision_number;
+        let Self { state, log, queue, deps, .. } = self;
+        let Some(state) = state.as_mut() else { return };
+        let newest = state.speculative.number;
         let effects_since = |base| log.effects_since(base, queue.unstored().flat_map(|w| w.revisions.iter()), newest);
         let context =
             prepare::Context { schemas: &deps.schemas, limits: &deps.settings.limits, effects_since: &effects_since };
-        match prepare(head, &request, &context) {
+        match prepare(&state.identity, &mut state.speculative, &request, &context) {
             Ok(revisions) => self.queue.push(PendingWrite { request, attempts, revisions, reply }),
             Err(error) => self.answer_error(reply, error),
         }
@@ -217,8 +276,7 @@ impl DialogueActor {
 
     /// Sends everything queued to the store as one batch, unless a batch is in flight.
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        let Some(head) = self.speculative.clone() else { return };
-        let Some(batch) = self.queue.take_batch(head) else { return };
+        let Some(batch) = self.queue.take_batch() else { return };
         let records: Vec<RevisionRecord> = batch.revisions().map(|r| r.record.clone()).collect();
         let atomic = batch.is_atomic();
         let store = self.deps.store.clone();
@@ -231,24 +289,23 @@ impl DialogueActor {
         match self.queue.settle(result) {
             None => {}
             Some(Settled::Stored(batch)) => {
-                let head = batch.head.clone();
-                for write in batch.writes {
-                    self.announce(write, &head, true);
-                }
-                self.commit(head, ctx);
+                self.commit(batch, ctx);
                 if self.queue.take_behind() {
                     let retry = self.queue.start_reload().unwrap_or_default();
                     self.reload(Vec::new(), retry, ctx);
+                } else if self.foreign_follows() {
+                    self.absorb_foreign(Vec::new(), ctx);
                 } else {
                     self.flush(ctx);
                 }
             }
             Some(Settled::Failed { done, failed, retry, error }) => {
                 if let StoreError::Duplicate { .. } = error {
-                    tracing::info!(dialogue_id = %self.dialogue_id, "another writer stored first; reloading");
-                } else {
-                    tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
+                    tracing::debug!(dialogue_id = %self.dialogue_id, "another process stored first");
+                    self.lost_race(done, retry, ctx);
+                    return;
                 }
+                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
                 let unavailable = matches!(error, StoreError::Unavailable(_));
                 for write in failed {
                     let answer = if unavailable {
@@ -263,19 +320,44 @@ impl DialogueActor {
         }
     }
 
-    /// Makes a stored batch's head the durable state, and writes checkpoints when due.
-    fn commit(&mut self, head: Head, ctx: &mut Context<Self>) {
-        if self.checkpoints.snapshot_due(head.revision_number) {
-            self.store_snapshot(&head);
-        }
-        self.durable = Some(head);
-        self.last_activity = Instant::now();
+    /// Makes a stored batch durable, then writes checkpoints when due.
+    fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        self.commit_writes(batch.writes);
         self.write_head(ctx, false);
     }
 
+    /// Makes stored writes durable (their patches applied to the durable version), answers
+    /// them and tells the sessions; takes a snapshot when one is due.
+    fn commit_writes(&mut self, writes: Vec<PendingWrite>) {
+        let Some(state) = self.state.as_mut() else { return };
+        for revision in writes.iter().flat_map(|write| write.revisions.iter()) {
+            let durable = &mut state.durable;
+            match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
+                Ok(applied) => durable.size = applied.size,
+                Err(error) => {
+                    // It applied to the speculative version: only a bug gets here. The reload
+                    // after this batch rebuilds both versions from the store.
+                    tracing::error!(dialogue_id = %self.dialogue_id, error = %error, "a stored revision does not apply");
+                    self.queue.mark_behind();
+                }
+            }
+            durable.number = revision.number();
+            durable.id = Some(revision.record.id.clone());
+        }
+        state.head = None;
+        let number = state.durable.number;
+        if self.checkpoints.snapshot_due(number) {
+            self.store_snapshot();
+        }
+        for write in writes {
+            self.announce(write, true);
+        }
+        self.last_activity = Instant::now();
+    }
+
     /// Answers a stored write and tells the sessions, in order: its sender as `ack`, the others
-    /// as `revision`. Every write answers with `head`, the state stored with it.
-    fn announce(&mut self, write: PendingWrite, head: &Head, remember: bool) {
+    /// as `revision`. A REST write answers with the durable state.
+    fn announce(&mut self, write: PendingWrite, remember: bool) {
         let origin = match &write.reply {
             Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
             Reply::Rest(_) => None,
@@ -287,22 +369,25 @@ impl DialogueActor {
             self.subscribers
                 .announce(revision, origin.as_ref().map(|(id, reference)| (id.as_str(), reference.as_str())));
         }
-        if let Reply::Rest(sender) = write.reply {
-            let _ = sender.send(Ok(WriteOutcome { revisions: write.revisions, head: head.clone() }));
+        if let Reply::Rest(sender) = write.reply
+            && let Some(head) = self.head()
+        {
+            let _ = sender.send(Ok(WriteOutcome { revisions: write.revisions, head }));
         }
     }
 
     /// Writes the stored head in the background when it is due (one write at a time, always
-    /// the newest durable head): it is derived data, so no answer waits for it.
+    /// the newest durable state, in the store's shared head writes).
     fn write_head(&mut self, ctx: &mut Context<Self>, finishing: bool) {
-        let Some(head) = self.durable.as_ref() else { return };
-        if !self.checkpoints.head_due(head.revision_number, finishing) {
+        let Some(state) = self.state.as_ref() else { return };
+        let listing = state.listing();
+        if !self.checkpoints.head_due(&listing, Instant::now(), finishing) {
             return;
         }
-        let record = head.to_record(true);
-        self.checkpoints.head_write_started(head.revision_number);
+        let record = state.identity.record(&state.durable, state.release.as_ref(), true);
+        self.checkpoints.head_write_started(listing);
         let store = self.deps.store.clone();
-        let write = async move { store.advance_dialogue_head(&record).await };
+        let write = async move { store.write_head(record).await };
         ctx.spawn(write.into_actor(self).map(|result, actor, ctx| {
             if let Err(error) = &result {
                 // The next load repairs the head from the revisions.
@@ -313,8 +398,11 @@ impl DialogueActor {
         }));
     }
 
-    fn store_snapshot(&mut self, head: &Head) {
-        let snapshot = Snapshot::new(&head.to_record(false), head.revision_number, head.content.to_string());
+    /// Stores a snapshot of the durable state, in the background.
+    fn store_snapshot(&mut self) {
+        let Some(state) = self.state.as_ref() else { return };
+        let record = state.identity.record(&state.durable, None, false);
+        let snapshot = Snapshot::new(&record, state.durable.number, state.durable.content.to_string());
         let store = self.deps.store.clone();
         actix::spawn(async move {
             if let Err(error) = store.insert_snapshot(&snapshot).await {
@@ -331,7 +419,7 @@ impl DialogueActor {
     }
 
     fn is_idle(&self) -> bool {
-        let durable = self.durable.as_ref().map_or(0, |head| head.revision_number);
+        let durable = self.state.as_ref().map_or(0, |state| state.durable.number);
         self.subscribers.is_empty()
             && self.queue.is_quiet()
             && self.checkpoints.head_clean(durable)
@@ -339,37 +427,41 @@ impl DialogueActor {
     }
 
     /// Records a newer release and tells the sessions.
-    fn learn_release(&mut self, release: &ReleaseRecord, mark: ReleaseMark) {
+    fn learn_release(&mut self, release: &crate::store::ReleaseRecord, mark: ReleaseMark) {
         if release.number <= self.last_release_number {
             return;
         }
         self.last_release_number = release.number;
-        for head in [self.durable.as_mut(), self.speculative.as_mut()].into_iter().flatten() {
-            head.release = Some(mark.clone());
+        if let Some(state) = self.state.as_mut() {
+            state.release = Some(mark);
+            state.head = None;
         }
-        let frame = protocol::frame(&ServerFrame::Release { release: description::describe_release(release) });
+        let frame = protocol::frame(&dialogue_protocol::ServerFrame::Release {
+            release: description::describe_release(release),
+        });
         self.subscribers.broadcast(&frame, None);
     }
 
     /// The `welcome` frame (and catch-up frames) for a joining session.
-    fn welcome(&self, join: &Join, head: &Head) -> Vec<Frame> {
-        let catch_up = join.since.filter(|since| *since <= head.revision_number).and_then(|since| {
-            let missing = self.log.catch_up(since, head.revision_number)?;
+    fn welcome(&mut self, join: &Join) -> Vec<Frame> {
+        let Some(head) = self.head() else { return Vec::new() };
+        let number = head.revision_number();
+        let catch_up = join.since.filter(|since| *since <= number).and_then(|since| {
+            let missing = self.log.catch_up(since, number)?;
             (missing.len() + 2 < join.link.frames.capacity()).then_some(missing)
         });
-        let dialogue = catch_up.is_none().then(|| {
-            let access = Access { can_view: true, can_edit: join.can_edit };
-            description::describe(&head.to_record(false), &head.content, access)
-        });
+        let dialogue = catch_up
+            .is_none()
+            .then(|| description::describe_json(&head, Access { can_view: true, can_edit: join.can_edit }));
         let welcome = Welcome {
             session_id: join.link.session_id.clone(),
             user: join.link.user.clone(),
             can_edit: join.can_edit,
-            revision: RevisionRef { number: head.revision_number, id: head.revision_id.clone() },
-            dialogue,
+            revision: RevisionRef { number, id: head.revision_id().map(str::to_owned) },
+            dialogue: None,
             peers: self.subscribers.peers(),
         };
-        let mut frames = vec![protocol::frame(&ServerFrame::Welcome(Box::new(welcome)))];
+        let mut frames = vec![protocol::welcome(&welcome, dialogue.as_deref())];
         frames.extend(catch_up.unwrap_or_default().iter().map(|revision| protocol::revision(revision.describe())));
         frames
     }
@@ -382,16 +474,18 @@ impl Actor for DialogueActor {
         // Bounded mailbox: senders wait (back-pressure) instead of queueing without limit.
         ctx.set_mailbox_capacity(256);
         self.load(ctx);
-        ctx.run_interval(IDLE_CHECK_PERIOD.min(self.deps.settings.idle_timeout), |actor, ctx| {
+        let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
+        ctx.run_interval(period, |actor, ctx| {
             if matches!(actor.loaded, Loaded::Missing | Loaded::Failed(_)) || actor.is_idle() {
                 ctx.stop();
-            } else if actor.subscribers.is_empty()
-                && actor.queue.is_quiet()
-                && actor.last_activity.elapsed() >= actor.deps.settings.idle_timeout
-            {
-                // About to be idle: bring the stored head up to date first.
-                actor.write_head(ctx, true);
+                return;
             }
+            // About to be idle: bring the stored head up to date first; otherwise write it
+            // if it has lagged too long.
+            let finishing = actor.subscribers.is_empty()
+                && actor.queue.is_quiet()
+                && actor.last_activity.elapsed() >= actor.deps.settings.idle_timeout;
+            actor.write_head(ctx, finishing);
         });
     }
 

@@ -1,11 +1,21 @@
-//! Recovery: reloading the dialogue after a lost race or a store failure (and telling the
-//! sessions what they missed, or making them start over), and revisions other processes stored.
+//! Recovery, and revisions other processes stored.
+//!
+//! Revisions from other processes arrive through the change feed and wait in `foreign` until
+//! they are the next numbers; they are then applied to the durable version and sent to the
+//! sessions. When a batch of ours lost its numbers to another process (a duplicate), its writes
+//! are applied again on top of that process's revisions, rebased like any stale live patch:
+//! taken from `foreign` when the feed already brought them (no database round trip), after a
+//! short wait for the feed otherwise, and from a reload as the last resort. Any other store
+//! failure reloads the dialogue, tells the sessions what they missed (or makes them start
+//! over), and applies again what was queued.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
 use super::{DialogueActor, Loaded, MAX_ATTEMPTS, RETRY_JITTER};
+use crate::dialogue::checkpoints::Listing;
 use crate::dialogue::loader::{LoadFailure, LoadedState};
 use crate::dialogue::revision::Revision;
 use crate::dialogue::write_queue::PendingWrite;
@@ -14,7 +24,128 @@ use crate::live::protocol::close;
 use crate::patch::{self, Bounds};
 use crate::store::RevisionRecord;
 
+/// How long a batch that lost a race waits for the winner's revisions to come through the
+/// change feed before reloading from the store instead.
+const FEED_WAIT: Duration = Duration::from_millis(50);
+
 impl DialogueActor {
+    /// A revision another process stored (from the change feed).
+    pub(super) fn apply_external(&mut self, record: RevisionRecord, ctx: &mut Context<Self>) {
+        let Some(state) = self.state.as_ref() else { return };
+        if record.number <= state.durable.number || self.queue.holds(&record.id) {
+            return; // already known, or our own batch reported before its completion reached us
+        }
+        match Revision::from_record(record) {
+            Ok(revision) => {
+                self.foreign.insert(revision.number(), Arc::new(revision));
+            }
+            Err(error) => {
+                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from the feed");
+                self.queue.mark_behind();
+            }
+        }
+        if self.queue.is_quiet() {
+            self.absorb_foreign(Vec::new(), ctx);
+        } else if self.waiting.is_some() && self.foreign_follows() {
+            let retry = self.waiting.take().unwrap_or_default();
+            self.queue.reloaded();
+            self.absorb_foreign(retry, ctx);
+        } else if !self.queue.is_idle() {
+            // A batch of ours is in flight: it will lose to this revision or come before it;
+            // `stored` sorts it out.
+        }
+    }
+
+    /// Whether the next revision after the durable one came from another process.
+    pub(super) fn foreign_follows(&self) -> bool {
+        let next = self.state.as_ref().map_or(0, |state| state.durable.number + 1);
+        self.foreign.contains_key(&next)
+    }
+
+    /// Applies the foreign revisions that follow the durable version, then applies `retry` (our
+    /// writes that lost their numbers) again on top of them. A gap waits for the feed; a
+    /// revision that does not apply means the state is unknown, and the dialogue is reloaded.
+    pub(super) fn absorb_foreign(&mut self, mut retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
+        // Writes accepted meanwhile are on the old speculative version: they go again too.
+        retry.extend(self.queue.take_pending());
+        let Some(state) = self.state.as_mut() else { return };
+        let quiet = retry.is_empty() && self.queue.is_quiet();
+        self.foreign.retain(|number, _| *number > state.durable.number);
+        let mut applied = false;
+        while let Some(revision) = self.foreign.remove(&(state.durable.number + 1)) {
+            let durable = &mut state.durable;
+            match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
+                Ok(done) => durable.size = done.size,
+                Err(error) => {
+                    tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "a revision from another process does not apply");
+                    self.foreign.clear();
+                    self.reload(Vec::new(), retry, ctx);
+                    return;
+                }
+            }
+            durable.number = revision.number();
+            durable.id = Some(revision.record.id.clone());
+            if quiet {
+                // Nothing of ours is on the speculative version: it follows the same way.
+                let speculative = &mut state.speculative;
+                if let Ok(done) =
+                    patch::apply(&mut speculative.content, speculative.size, &revision.patch, Bounds::NONE)
+                {
+                    speculative.size = done.size;
+                    speculative.number = durable.number;
+                    speculative.id = durable.id.clone();
+                }
+            }
+            self.log.push(revision.clone());
+            self.subscribers.announce(&revision, None);
+            applied = true;
+        }
+        if applied {
+            state.head = None;
+            if !quiet {
+                // Our unstored writes are on the speculative version: start it again from the
+                // durable one, and apply them again below.
+                state.speculative = state.durable.clone();
+            }
+            let listing: Listing = state.listing();
+            // Another process wrote these: its head and snapshots are that process's to write.
+            self.checkpoints.written_elsewhere(listing);
+        }
+        self.retry(retry);
+        self.flush(ctx);
+    }
+
+    /// Applies writes again after they lost a race, in order; one that has lost too often fails.
+    fn retry(&mut self, retry: Vec<PendingWrite>) {
+        for write in retry {
+            if write.attempts + 1 >= MAX_ATTEMPTS {
+                self.answer_error(write.reply, ApiError::conflict("The dialogue is being changed by others; retry"));
+            } else {
+                self.accept(write.request, write.attempts + 1, write.reply);
+            }
+        }
+    }
+
+    /// A batch of ours lost its numbers to another process: `done` were stored before the
+    /// collision, `retry` must be applied again after the winner's revisions.
+    pub(super) fn lost_race(&mut self, done: Vec<PendingWrite>, retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
+        self.commit_writes(done);
+        if self.foreign_follows() {
+            self.queue.reloaded();
+            self.absorb_foreign(retry, ctx);
+            return;
+        }
+        // The feed has not brought the winner's revisions yet: wait for them a little, then
+        // reload from the store.
+        self.waiting = Some(retry);
+        ctx.run_later(FEED_WAIT, |actor, ctx| {
+            if let Some(mut retry) = actor.waiting.take() {
+                retry.extend(actor.queue.take_pending());
+                actor.reload(Vec::new(), retry, ctx);
+            }
+        });
+    }
+
     /// Reloads from the store (the queue is `Reloading`), answers `done` (writes found stored),
     /// sends the sessions what they missed, then applies `retry` again on what is stored.
     pub(super) fn reload(&mut self, done: Vec<PendingWrite>, retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
@@ -30,7 +161,7 @@ impl DialogueActor {
         ctx.wait(load.into_actor(self).map(move |result, actor, ctx| {
             actor.queue.reloaded();
             match result {
-                Ok(Some(state)) => actor.reloaded(state, done, retry, ctx),
+                Ok(Some(loaded)) => actor.reloaded(loaded, done, retry, ctx),
                 Ok(None) => {
                     actor.loaded = Loaded::Missing;
                     for write in done.into_iter().chain(retry) {
@@ -56,13 +187,14 @@ impl DialogueActor {
 
     fn reloaded(
         &mut self,
-        state: LoadedState,
+        loaded: LoadedState,
         done: Vec<PendingWrite>,
         retry: Vec<PendingWrite>,
         ctx: &mut Context<Self>,
     ) {
-        let stored = state.head.revision_number;
-        self.install(state);
+        let stored = loaded.version.number;
+        self.install(loaded);
+        self.foreign.retain(|number, _| *number > stored);
         if stored < self.subscribers.announced() {
             // The sessions were sent revisions the database no longer has: their numbers will
             // be issued again, so the sessions must start over.
@@ -75,10 +207,8 @@ impl DialogueActor {
             self.subscribers.close_all(close::RESYNC);
             self.subscribers.restart_at(stored);
         }
-        if let Some(head) = self.durable.clone() {
-            for write in done {
-                self.announce(write, &head, false);
-            }
+        for write in done {
+            self.announce(write, false);
         }
         let announced = self.subscribers.announced();
         match self.log.catch_up(announced, stored) {
@@ -93,67 +223,8 @@ impl DialogueActor {
                 self.subscribers.restart_at(stored);
             }
         }
-        for write in retry {
-            if write.attempts + 1 >= MAX_ATTEMPTS {
-                self.answer_error(write.reply, ApiError::conflict("The dialogue is being changed by others; retry"));
-            } else {
-                self.accept(write.request, write.attempts + 1, write.reply);
-            }
-        }
+        self.retry(retry);
         self.write_head(ctx, false);
         self.flush(ctx);
-    }
-
-    /// Applies a revision another process stored, when it is the next one and nothing of ours
-    /// is queued; otherwise the queued write's conflict, or a reload, brings it in.
-    pub(super) fn apply_external(&mut self, record: RevisionRecord, ctx: &mut Context<Self>) {
-        let Some(durable) = self.durable.as_ref() else { return };
-        if record.number <= durable.revision_number || self.queue.holds(&record.id) {
-            return; // already known, or our own batch reported before its completion reached us
-        }
-        if !self.queue.is_quiet() {
-            // Our queued writes may collide with it and reload; if they do not (it came after
-            // them), reload once our batch is stored.
-            self.queue.mark_behind();
-            return;
-        }
-        if record.number != durable.revision_number + 1 {
-            let retry = self.queue.start_reload().unwrap_or_default();
-            self.reload(Vec::new(), retry, ctx);
-            return;
-        }
-        let revision = match Revision::from_record(record) {
-            Ok(revision) => Arc::new(revision),
-            Err(error) => {
-                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from the feed");
-                let retry = self.queue.start_reload().unwrap_or_default();
-                self.reload(Vec::new(), retry, ctx);
-                return;
-            }
-        };
-        // Nothing is queued, so the speculative head is the durable one: let it go, and apply
-        // the revision in place (no copy when no one else holds the content).
-        self.speculative = None;
-        let Some(mut head) = self.durable.take() else { return };
-        let content = Arc::make_mut(&mut head.content);
-        match patch::apply(content, head.content_size, &revision.patch, Bounds::NONE) {
-            Ok(applied) => head.content_size = applied.size,
-            Err(error) => {
-                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "a revision from the feed does not apply");
-                self.speculative = Some(head.clone());
-                self.durable = Some(head);
-                let retry = self.queue.start_reload().unwrap_or_default();
-                self.reload(Vec::new(), retry, ctx);
-                return;
-            }
-        }
-        head.revision_number = revision.number();
-        head.revision_id = Some(revision.record.id.clone());
-        self.durable = Some(head.clone());
-        self.speculative = Some(head);
-        self.log.push(revision.clone());
-        self.subscribers.announce(&revision, None);
-        // Another process wrote it: its head and snapshots are that process's to write.
-        self.checkpoints.written_elsewhere(revision.number());
     }
 }

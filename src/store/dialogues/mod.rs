@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Snapshot, Store, StoreResult};
 
+mod heads;
+
+pub use heads::HeadWriter;
+
 /// The newest release of a dialogue, kept on its head for the `is_published`/`has_changes` flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseMark {
@@ -98,24 +102,10 @@ impl Store {
     }
 
     /// Moves a dialogue's stored head forward to `head` (never backwards: a head that another
-    /// writer already moved further is left alone, since it contains this one).
-    pub async fn advance_dialogue_head(&self, head: &DialogueRecord) -> StoreResult<()> {
-        self.bounded(async {
-            self.dialogues()
-                .update_one(
-                    doc! { "_id": &head.id, "revision_number": { "$lt": head.revision_number } },
-                    doc! { "$set": {
-                        "title": &head.title,
-                        "is_archived": head.is_archived,
-                        "content": &head.content,
-                        "revision_number": head.revision_number,
-                        "revision_id": &head.revision_id,
-                    } },
-                )
-                .await?;
-            Ok(())
-        })
-        .await
+    /// writer already moved further is left alone, since it contains this one), in the next
+    /// shared head write.
+    pub async fn write_head(&self, head: DialogueRecord) -> StoreResult<()> {
+        self.heads.write(head).await
     }
 
     /// Records a newer release on a dialogue's head.

@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreCounters, StoreError, StoreResult};
 
+mod commits;
+
+pub use commits::Committer;
+use commits::Outcome;
+
 /// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RevisionRecord {
@@ -56,52 +61,26 @@ impl Store {
     /// (always 0 with `atomic`). A duplicate number (another writer got there first) is a
     /// [`super::StoreError::Duplicate`].
     pub async fn insert_revisions(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
-        let deadline = self.deadline;
-        let counters = &self.counters;
-        StoreCounters::add(&counters.calls, 1);
-        StoreCounters::add(&counters.revision_batches, 1);
-        let result = match tokio::time::timeout(deadline, self.insert_revisions_now(batch, atomic)).await {
-            Ok(result) => result,
-            // Unknown: some, all or none of the batch may be stored.
-            Err(_) => Err((0, StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis())))),
-        };
-        let stored = match &result {
-            Ok(()) => batch.len(),
-            Err((stored, error)) => {
-                if let StoreError::Unavailable(_) = error {
-                    StoreCounters::add(&counters.unavailable, 1);
-                }
-                *stored
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if atomic && batch.len() > 1 {
+            return self.bounded(self.insert_atomically(batch)).await.map_err(|error| (0, error));
+        }
+        // A batch that an earlier batch's failure kept out of a shared command goes again.
+        loop {
+            match self.committer.commit(batch.to_vec()).await {
+                Outcome::Stored => return Ok(()),
+                Outcome::Failed { stored, error } => return Err((stored, error)),
+                Outcome::NotTried => continue,
             }
-        };
-        StoreCounters::add(&counters.revisions, stored as u64);
-        result
-    }
-
-    async fn insert_revisions_now(&self, batch: &[RevisionRecord], atomic: bool) -> Result<(), (usize, StoreError)> {
-        let revisions = self.revisions();
-        match batch {
-            [] => Ok(()),
-            [single] => revisions.insert_one(single).await.map(|_| ()).map_err(|e| (0, e.into())),
-            many if !atomic => match revisions.insert_many(many).ordered(true).await {
-                Ok(_) => Ok(()),
-                Err(error) => {
-                    let stored = match error.kind.as_ref() {
-                        mongodb::error::ErrorKind::InsertMany(failure) => failure
-                            .write_errors
-                            .as_ref()
-                            .and_then(|errors| errors.iter().map(|e| e.index).min())
-                            .unwrap_or(0),
-                        _ => 0,
-                    };
-                    Err((stored, error.into()))
-                }
-            },
-            many => self.insert_atomically(many).await.map_err(|e| (0, e)),
         }
     }
 
+    /// A bulk write's revisions, whole or not at all.
     async fn insert_atomically(&self, many: &[RevisionRecord]) -> StoreResult<()> {
+        StoreCounters::add(&self.counters.revision_batches, 1);
+        let stored = many.len() as u64;
         let revisions = self.revisions();
         let mut session = self.client.start_session().await?;
         session
@@ -111,6 +90,7 @@ impl Store {
                 Ok(())
             })
             .await?;
+        StoreCounters::add(&self.counters.revisions, stored);
         Ok(())
     }
 

@@ -1,0 +1,168 @@
+//! Shared commits: the revisions that every dialogue actor stores go to the database together.
+//! Each command is one ordered `insert_many` carrying every batch the actors submitted while
+//! the previous commands were in flight (group commit across dialogues); up to
+//! [`IN_FLIGHT`] commands run at once. An actor has at most one batch in flight, and its batch
+//! is contiguous in a command, so the ordered insert's answer maps back to each batch: stored
+//! whole; stored up to its failing revision (a duplicate number means another process wrote it
+//! first); or not tried, because an earlier batch of the command failed, in which case it goes
+//! out again with the next command. A command that fails as a whole (the database did not
+//! answer) leaves every batch in it with an unknown outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb::Collection;
+use mongodb::error::ErrorKind;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::RevisionRecord;
+use crate::store::{StoreCounters, StoreError};
+
+/// Commands in flight at once.
+pub const IN_FLIGHT: usize = 4;
+/// Revisions in one command at most (the driver splits larger ones by size anyway).
+const MAX_REVISIONS: usize = 10_000;
+
+/// How one batch fared in a command.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every revision is stored.
+    Stored,
+    /// The first `stored` revisions are stored; the next one failed with `error`, and the
+    /// rest were not tried.
+    Failed {
+        /// Revisions stored before the failure.
+        stored: usize,
+        /// Why the next one failed.
+        error: StoreError,
+    },
+    /// Not tried: an earlier batch of the command failed.
+    NotTried,
+}
+
+struct Request {
+    revisions: Vec<RevisionRecord>,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The way to the committer task.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl Committer {
+    /// Starts the committer task on the current runtime.
+    pub fn spawn(revisions: Collection<RevisionRecord>, deadline: Duration, counters: Arc<StoreCounters>) -> Self {
+        let (requests, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run(revisions, receiver, deadline, counters));
+        Self { requests }
+    }
+
+    /// Stores a batch of consecutive revisions of one dialogue, in the next shared command.
+    pub async fn commit(&self, revisions: Vec<RevisionRecord>) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        if self.requests.send(Request { revisions, reply }).is_err() {
+            return Outcome::Failed { stored: 0, error: StoreError::Unavailable("the committer has stopped".into()) };
+        }
+        answer.await.unwrap_or(Outcome::Failed {
+            stored: 0,
+            error: StoreError::Unavailable("the committer dropped the batch".into()),
+        })
+    }
+}
+
+async fn run(
+    revisions: Collection<RevisionRecord>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    deadline: Duration,
+    counters: Arc<StoreCounters>,
+) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = requests.recv().await {
+        // Wait for a free slot before gathering: what arrives meanwhile joins this command.
+        let Ok(slot) = in_flight.clone().acquire_owned().await else { return };
+        let mut count = first.revisions.len();
+        let mut command = vec![first];
+        while count < MAX_REVISIONS {
+            let Ok(next) = requests.try_recv() else { break };
+            count += next.revisions.len();
+            command.push(next);
+        }
+        let revisions = revisions.clone();
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            execute(&revisions, command, deadline, &counters).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Runs one command and tells each batch how it fared.
+async fn execute(
+    revisions: &Collection<RevisionRecord>,
+    command: Vec<Request>,
+    deadline: Duration,
+    counters: &StoreCounters,
+) {
+    StoreCounters::add(&counters.calls, 1);
+    StoreCounters::add(&counters.revision_batches, 1);
+    let all = command.iter().flat_map(|request| request.revisions.iter());
+    let result = tokio::time::timeout(deadline, revisions.insert_many(all).ordered(true)).await;
+    let failure = match result {
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => Some(first_failure(error)),
+        Err(_) => Some((0, StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis())), true)),
+    };
+    let mut start = 0;
+    for request in command {
+        let end = start + request.revisions.len();
+        let outcome = match &failure {
+            None => Outcome::Stored,
+            Some((at, _, _)) if end <= *at => Outcome::Stored,
+            Some((at, error, whole)) if *whole || start <= *at => {
+                let stored = at.saturating_sub(start).min(request.revisions.len());
+                Outcome::Failed { stored: if *whole { 0 } else { stored }, error: error.duplicate() }
+            }
+            Some(_) => Outcome::NotTried,
+        };
+        let stored = match &outcome {
+            Outcome::Stored => request.revisions.len(),
+            Outcome::Failed { stored, .. } => *stored,
+            Outcome::NotTried => 0,
+        };
+        StoreCounters::add(&counters.revisions, stored as u64);
+        let _ = request.reply.send(outcome);
+        start = end;
+    }
+    if let Some((_, StoreError::Unavailable(_), _)) = &failure {
+        StoreCounters::add(&counters.unavailable, 1);
+    }
+}
+
+/// Where an ordered insert stopped: the index of the first revision not stored, its error, and
+/// whether the command failed as a whole (then nothing is known of any revision).
+fn first_failure(error: mongodb::error::Error) -> (usize, StoreError, bool) {
+    let at = match error.kind.as_ref() {
+        ErrorKind::InsertMany(failure) => {
+            failure.write_errors.as_ref().and_then(|errors| errors.iter().map(|e| e.index).min())
+        }
+        _ => None,
+    };
+    match at {
+        Some(at) => (at, StoreError::from(error), false),
+        None => (0, StoreError::from(error), true),
+    }
+}
+
+impl StoreError {
+    /// A copy for one more batch (the driver's error is not `Clone`; the kind and words are
+    /// what callers act on).
+    fn duplicate(&self) -> Self {
+        match self {
+            Self::Duplicate { what } => Self::Duplicate { what: what.clone() },
+            Self::Unavailable(why) => Self::Unavailable(why.clone()),
+            Self::Other(error) => Self::Other(anyhow::anyhow!("{error:#}")),
+        }
+    }
+}
