@@ -27,6 +27,8 @@ use crate::store::{NewUser, Store, StoreError, new_id};
 /// How many bodies of the largest size may be handled at once (a parsed body takes up to about
 /// 25 times its size in memory).
 const BODY_BUDGET_BODIES: usize = 4;
+/// How long a graceful shutdown waits for the dialogues' stored heads to be brought up to date.
+const HEAD_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// How often start-up work against an unreachable database is retried.
 const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -126,6 +128,11 @@ impl Application {
             handle.stop(true).await;
         });
         let served = self.server.await;
+        let unwritten = self.state.dialogues.flush_heads(HEAD_FLUSH_DEADLINE).await;
+        if unwritten > 0 {
+            // Derived data: the next load repairs these heads from the revisions.
+            tracing::warn!(unwritten, "some dialogue heads were not brought up to date before stopping");
+        }
         self.state.dialogues.shutdown();
         served
     }

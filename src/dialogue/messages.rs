@@ -170,6 +170,12 @@ pub enum External {
 #[rtype(result = "bool")]
 pub struct Evict;
 
+/// Write the stored head now if it is behind (at shutdown). Answers whether the stored head is
+/// up to date.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct FlushHead;
+
 /// Told to the registry when an actor stops, so it forgets it.
 #[derive(Message)]
 #[rtype(result = "()")]

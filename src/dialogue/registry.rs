@@ -10,7 +10,9 @@ use actix::prelude::*;
 
 use super::actor::{ActorDeps, DialogueActor};
 use super::head::Head;
-use super::messages::{ActorStopped, CreateRelease, Describe, Evict, External, Submit, WriteOutcome, WriteRequest};
+use super::messages::{
+    ActorStopped, CreateRelease, Describe, Evict, External, FlushHead, Submit, WriteOutcome, WriteRequest,
+};
 use crate::error::ApiError;
 use crate::store::ReleaseRecord;
 
@@ -47,6 +49,11 @@ pub struct Running {
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct CountActors;
+
+/// Every running actor (to flush their heads at shutdown).
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<DialogueActor>>")]
+pub struct AllRunning;
 
 /// The registry actor.
 pub struct DialogueRegistry {
@@ -139,6 +146,14 @@ impl Handler<Running> for DialogueRegistry {
     }
 }
 
+impl Handler<AllRunning> for DialogueRegistry {
+    type Result = Vec<Addr<DialogueActor>>;
+
+    fn handle(&mut self, _: AllRunning, _: &mut Self::Context) -> Self::Result {
+        self.actors.values().map(|(_, addr)| addr.clone()).filter(Addr::connected).collect()
+    }
+}
+
 impl Handler<CountActors> for DialogueRegistry {
     type Result = usize;
 
@@ -162,6 +177,18 @@ impl Dialogues {
         let registry = DialogueRegistry::new(deps, threads);
         let arbiters = registry.arbiters.clone();
         Self { registry: registry.start(), arbiters, store }
+    }
+
+    /// Brings every running dialogue's stored head up to date (the last step of a graceful
+    /// shutdown, so the next start loads without replaying revisions); gives up after
+    /// `deadline`. Answers how many heads could not be written.
+    pub async fn flush_heads(&self, deadline: std::time::Duration) -> usize {
+        let actors = self.registry.send(AllRunning).await.unwrap_or_default();
+        let flushes = actors.iter().map(|addr| addr.send(FlushHead));
+        match tokio::time::timeout(deadline, futures_util::future::join_all(flushes)).await {
+            Ok(answers) => answers.into_iter().filter(|answer| !matches!(answer, Ok(true))).count(),
+            Err(_) => actors.len(),
+        }
     }
 
     /// Stops the actors' threads (at the end of shutdown, once requests are done): nothing of

@@ -99,8 +99,16 @@ impl Schemas {
     /// `properties` or `title` (so no id, type, sequence or structure changed), only those
     /// blocks are checked; otherwise the whole dialogue is. Same verdict, far less work for the
     /// small edits editors make all the time.
+    ///
+    /// A patch whose one change (besides `test`s) adds, replaces, moves or copies a whole block,
+    /// removes one, or sets the dialogue's `title` or `is_archived`, is checked where it landed
+    /// when that proves the dialogue sound; anything else (and any problem found, so that the
+    /// errors are exactly those of a full check) falls back to checking the whole dialogue.
     pub fn validate_dialogue_after(&self, dialogue: &Value, patch: &json_patch::Patch) -> Result<(), ApiError> {
         let Some(blocks) = touched_blocks(patch) else {
+            if self.sound_after_structural_change(dialogue, patch) {
+                return Ok(());
+            }
             return self.validate_dialogue(dialogue);
         };
         let Some(block_schema) = self.compiled.get("block") else {
@@ -124,6 +132,86 @@ impl Schemas {
         }
         if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
     }
+}
+
+impl Schemas {
+    /// Whether `dialogue`, sound before `patch`, is provably sound after it, checking only what
+    /// the patch's one structural change touched. `false` means "check it all", not "invalid".
+    fn sound_after_structural_change(&self, dialogue: &Value, patch: &json_patch::Patch) -> bool {
+        use json_patch::PatchOperation as Op;
+        let mut changes = patch.iter().filter(|op| !matches!(op, Op::Test(_)));
+        let (Some(change), None) = (changes.next(), changes.next()) else { return false };
+        match change {
+            Op::Remove(op) => block_position(op.path.as_str()).is_some() || op.path.as_str() == "/is_archived",
+            Op::Add(_) | Op::Replace(_) if top_level_field(change.path().as_str()) => self.sound_top_level(dialogue),
+            Op::Add(_) | Op::Replace(_) => self.sound_block_at(dialogue, change.path().as_str()),
+            Op::Move(op) => match (block_position(op.from.as_str()), block_position(op.path.as_str())) {
+                (Some((from, _)), Some((to, _))) if from == to => true,
+                (Some(_), Some(_)) => self.sound_block_at(dialogue, op.path.as_str()),
+                _ => false,
+            },
+            Op::Copy(op) => {
+                block_position(op.from.as_str()).is_some() && self.sound_block_at(dialogue, op.path.as_str())
+            }
+            Op::Test(_) => true,
+        }
+    }
+
+    /// The dialogue's `title` and `is_archived` are as the dialogue schema wants them.
+    fn sound_top_level(&self, dialogue: &Value) -> bool {
+        let title_ok = dialogue.get("title").and_then(Value::as_str).is_some_and(|t| t.chars().count() <= MAX_TITLE);
+        let archived_ok = dialogue.get("is_archived").is_none_or(Value::is_boolean);
+        title_ok && archived_ok
+    }
+
+    /// The whole block at `path` (`/sequences/s/blocks/b`, `b` possibly `-`) is sound, its id
+    /// is unique in its sequence, and the sequence is not over its size.
+    fn sound_block_at(&self, dialogue: &Value, path: &str) -> bool {
+        let Some((s, b)) = block_position(path) else { return false };
+        let Some(block_schema) = self.compiled.get("block") else { return false };
+        let sequences = dialogue.get("sequences").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let Some(blocks) = sequences.get(s).and_then(|seq| seq.get("blocks")).and_then(Value::as_array) else {
+            return false;
+        };
+        let index = match b {
+            Some(b) => b,
+            None => blocks.len().saturating_sub(1),
+        };
+        let Some(block) = blocks.get(index) else { return false };
+        if blocks.len() > MAX_BLOCKS {
+            return false;
+        }
+        let id = block.get("id").and_then(Value::as_str);
+        if blocks.iter().filter(|other| other.get("id").and_then(Value::as_str) == id).count() != 1 {
+            return false;
+        }
+        let at = format!("/sequences/{s}/blocks/{index}");
+        if !field_errors(&block_schema.validator, block, &at).is_empty() {
+            return false;
+        }
+        let sequence_ids: HashSet<&str> =
+            sequences.iter().filter_map(|s| s.get("id").and_then(Value::as_str)).collect();
+        self.block_errors(block, &at, &sequence_ids).is_empty()
+    }
+}
+
+/// `maxLength` of the dialogue's `title` in `schemas/dialogue.json`.
+const MAX_TITLE: usize = 500;
+/// `maxItems` of a sequence's `blocks` in `schemas/sequence.json`.
+const MAX_BLOCKS: usize = 1000;
+
+/// Whether `path` is the dialogue's `title` or `is_archived`.
+fn top_level_field(path: &str) -> bool {
+    matches!(path, "/title" | "/is_archived")
+}
+
+/// The sequence and block of a path naming a whole block: `/sequences/s/blocks/b` (`None` for
+/// `b` = `-`, the end).
+fn block_position(path: &str) -> Option<(usize, Option<usize>)> {
+    let tokens: Vec<&str> = path.split('/').skip(1).collect();
+    let ["sequences", s, "blocks", b] = tokens.as_slice() else { return None };
+    let b = if *b == "-" { None } else { Some(b.parse().ok()?) };
+    Some((s.parse().ok()?, b))
 }
 
 /// The blocks a patch changes, when it changes nothing but their `properties` or `title`.
@@ -237,6 +325,73 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn whole_block_changes_are_checked_where_they_land_with_the_same_verdict() {
+        let schemas = Schemas::load(None).unwrap();
+        let dialogue = json!({
+            "title": "Survey",
+            "sequences": [
+                { "id": "start", "title": "Start", "blocks": [
+                    { "id": "hello", "type": "message", "properties": { "text": "Hi" } },
+                    { "id": "ask", "type": "choice", "properties": { "question": "Ok?", "choices": [{ "label": "Yes", "next": "yes" }] } }
+                ] },
+                { "id": "yes", "title": "Yes", "blocks": [{ "id": "hello", "type": "end" }] }
+            ]
+        });
+        let good = json!({ "id": "more", "type": "message", "properties": { "text": "More" } });
+        let long_title = "t".repeat(501);
+        let patches = [
+            json!([{ "op": "remove", "path": "/sequences/0/blocks/0" }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/1", "value": good }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/-", "value": good }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/0", "value": { "id": "ask", "type": "end" } }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/0", "value": { "id": "x", "type": "teleport" } }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/0", "value": { "id": "Bad Id", "type": "end" } }]),
+            json!([{ "op": "add", "path": "/sequences/0/blocks/0", "value": { "id": "x", "type": "choice", "properties": { "question": "?", "choices": [{ "label": "a", "next": "nowhere" }] } } }]),
+            json!([{ "op": "replace", "path": "/sequences/0/blocks/1", "value": good }]),
+            json!([{ "op": "replace", "path": "/sequences/0/blocks/1", "value": { "id": "hello", "type": "end" } }]),
+            json!([{ "op": "move", "from": "/sequences/0/blocks/0", "path": "/sequences/0/blocks/1" }]),
+            json!([{ "op": "move", "from": "/sequences/0/blocks/1", "path": "/sequences/1/blocks/0" }]),
+            json!([{ "op": "move", "from": "/sequences/0/blocks/0", "path": "/sequences/1/blocks/-" }]),
+            json!([{ "op": "copy", "from": "/sequences/0/blocks/1", "path": "/sequences/1/blocks/0" }]),
+            json!([{ "op": "copy", "from": "/sequences/0/blocks/1", "path": "/sequences/0/blocks/0" }]),
+            json!([{ "op": "test", "path": "/title", "value": "Survey" }, { "op": "remove", "path": "/sequences/1/blocks/0" }]),
+            json!([{ "op": "replace", "path": "/title", "value": "Renamed" }]),
+            json!([{ "op": "replace", "path": "/title", "value": long_title }]),
+            json!([{ "op": "replace", "path": "/title", "value": 5 }]),
+            json!([{ "op": "add", "path": "/is_archived", "value": true }]),
+            json!([{ "op": "add", "path": "/is_archived", "value": "yes" }]),
+            json!([{ "op": "remove", "path": "/title" }]),
+            json!([{ "op": "remove", "path": "/sequences/1" }]),
+        ];
+        let mut fast = 0;
+        for patch_value in patches {
+            let patch: json_patch::Patch = serde_json::from_value(patch_value.clone()).unwrap();
+            let mut changed = dialogue.clone();
+            json_patch::patch(&mut changed, &patch).unwrap();
+            let full = schemas.validate_dialogue(&changed);
+            let after = schemas.validate_dialogue_after(&changed, &patch);
+            if schemas.sound_after_structural_change(&changed, &patch) {
+                fast += 1;
+                assert!(full.is_ok(), "proved sound but is not: {patch_value}");
+            }
+            match (after, full) {
+                (Ok(()), Ok(())) => {}
+                (Err(ApiError::Validation(a)), Err(ApiError::Validation(b))) => assert_eq!(a, b, "{patch_value}"),
+                (after, full) => panic!("{patch_value}: {after:?} but in full {full:?}"),
+            }
+        }
+        assert_eq!(fast, 10, "the sound structural changes are proved without a full check");
+    }
+
+    #[test]
+    fn the_limits_checked_locally_are_the_schemas() {
+        let dialogue: Value = serde_json::from_str(include_str!("../../schemas/dialogue.json")).unwrap();
+        assert_eq!(dialogue["properties"]["title"]["maxLength"], json!(MAX_TITLE));
+        let sequence: Value = serde_json::from_str(include_str!("../../schemas/sequence.json")).unwrap();
+        assert_eq!(sequence["properties"]["blocks"]["maxItems"], json!(MAX_BLOCKS));
     }
 
     #[test]

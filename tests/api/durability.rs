@@ -11,14 +11,14 @@ use crate::helpers::{
 use crate::process::ServerProcess;
 
 /// A minimal HTTP client for a server process.
-struct Remote {
+pub struct Remote {
     client: awc::Client,
     address: String,
     token: String,
 }
 
 impl Remote {
-    async fn connect(address: String) -> Self {
+    pub async fn connect(address: String) -> Self {
         let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
         let mut response = client
             .post(format!("{address}/auth/tokens"))
@@ -31,7 +31,7 @@ impl Remote {
 
     /// PATCHes a dialogue; the revision id when the server acknowledged, `None` on any failure.
     /// A `409 conflict` is retried, as the contract tells clients to.
-    async fn patch(&self, path: &str, patch: &Value) -> Option<String> {
+    pub async fn patch(&self, path: &str, patch: &Value) -> Option<String> {
         for _ in 0..10 {
             match self.patch_once(path, patch).await {
                 Err(409) => continue,
@@ -60,7 +60,7 @@ impl Remote {
 }
 
 /// Creates a project and dialogue through `app`; returns the dialogue path and initial content.
-async fn dialogue_in(app: &TestApp) -> (String, Value) {
+pub async fn dialogue_in(app: &TestApp) -> (String, Value) {
     let project = app.create_project(&app.admin_token, "Durable").await;
     let created = app.create_dialogue(&app.admin_token, &project, &sample_dialogue("D")).await;
     (created["url"].as_str().unwrap().to_owned(), content_of(&created))
@@ -68,7 +68,7 @@ async fn dialogue_in(app: &TestApp) -> (String, Value) {
 
 /// Asserts numbering 1..n without gaps, that every acknowledged id is stored, and that the head
 /// equals the replay of the stored patches. Reads through a fresh server on the same database.
-async fn assert_history(database: &str, path: &str, initial: &Value, acknowledged: &[String]) {
+pub async fn assert_history(database: &str, path: &str, initial: &Value, acknowledged: &[String]) {
     let fresh = spawn_app_with(|settings| settings.database = database.to_owned()).await;
     let revisions = fresh.all_revisions(&fresh.admin_token, path).await;
     let numbers: Vec<i64> = revisions.iter().map(|r| r["number"].as_i64().unwrap()).collect();

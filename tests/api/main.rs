@@ -22,3 +22,4 @@ mod releases;
 mod revisions;
 mod sessions;
 mod users;
+mod write_path;

@@ -35,6 +35,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on a free port against the test database `database`.
     pub fn start(database: &str) -> Self {
+        Self::start_with(database, &[])
+    }
+
+    /// Starts the binary with extra settings (`DIALOGUE_*` variables).
+    pub fn start_with(database: &str, settings: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dialogue-server"))
             .env_clear()
             .env("DIALOGUE_BIND", "127.0.0.1:0")
@@ -44,6 +49,7 @@ impl ServerProcess {
             .env("DIALOGUE_ADMIN_EMAIL", crate::helpers::ADMIN_EMAIL)
             .env("DIALOGUE_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
             .env("DIALOGUE_LOG_FORMAT", "json")
+            .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use super::{DialogueActor, Loaded, SESSIONS_FULL_RETRY_SECS};
 use crate::dialogue::head::Head;
 use crate::dialogue::messages::{
-    CreateRelease, Describe, Evict, External, Join, Leave, SessionPatch, SetPresence, Submit, WriteOutcome,
+    CreateRelease, Describe, Evict, External, FlushHead, Join, Leave, SessionPatch, SetPresence, Submit, WriteOutcome,
 };
 use crate::dialogue::releases::create_release;
 use crate::dialogue::write_queue::Reply;
@@ -117,6 +117,20 @@ impl Handler<Evict> for DialogueActor {
             ctx.stop();
         }
         quiet
+    }
+}
+
+impl Handler<FlushHead> for DialogueActor {
+    type Result = ResponseFuture<bool>;
+
+    fn handle(&mut self, _: FlushHead, _: &mut Self::Context) -> Self::Result {
+        let Some(state) = self.state.as_ref().filter(|state| !self.checkpoints.head_clean(state.durable.number)) else {
+            return Box::pin(async { true });
+        };
+        // Heads only move forward, so this may run beside a background head write.
+        let record = state.identity.record(&state.durable, state.release.as_ref(), true);
+        let store = self.deps.store.clone();
+        Box::pin(async move { store.write_head(record).await.is_ok() })
     }
 }
 
