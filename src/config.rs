@@ -45,6 +45,11 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
+    /// When set (for example `127.0.0.1:9464`), a second listener serves Prometheus metrics at
+    /// `GET /metrics`; port 0 picks a free port and the server logs the real one.
+    #[arg(long, env = "DIALOGUE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+
     /// MongoDB connection string (a replica set, or a wire-compatible server).
     #[arg(long, env = "DIALOGUE_MONGODB_URI", default_value = "mongodb://127.0.0.1:27017", hide_env_values = true)]
     pub mongodb_uri: SecretString,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod limits;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod patch;
 pub mod routes;
 pub mod schema;

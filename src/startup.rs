@@ -35,6 +35,7 @@ const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 /// A built, bound, not yet running server.
 pub struct Application {
     server: Server,
+    metrics: Option<Server>,
     port: u16,
     state: web::Data<AppState>,
     shutdown: watch::Sender<bool>,
@@ -103,7 +104,15 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { server, port: address.port(), state, shutdown })
+        let metrics = match &state.settings.metrics_bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind)?;
+                tracing::info!(address = %listener.local_addr()?, "metrics listening");
+                Some(crate::metrics::serve(listener, state.clone())?)
+            }
+            None => None,
+        };
+        Ok(Self { server, metrics, port: address.port(), state, shutdown })
     }
 
     /// The port actually bound (useful with port 0).
@@ -120,12 +129,20 @@ impl Application {
     /// tells long-lived sessions to close, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let metrics = self.metrics.map(|metrics| {
+            let handle = metrics.handle();
+            actix_web::rt::spawn(metrics);
+            handle
+        });
         let shutdown = self.shutdown;
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down");
             let _ = shutdown.send(true);
             handle.stop(true).await;
+            if let Some(metrics) = metrics {
+                metrics.stop(true).await;
+            }
         });
         let served = self.server.await;
         let unwritten = self.state.dialogues.flush_heads(HEAD_FLUSH_DEADLINE).await;
