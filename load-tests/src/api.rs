@@ -57,7 +57,12 @@ impl Api {
             .map(|i| json!({ "id": format!("b{i}"), "type": "message", "properties": { "text": "t" } }))
             .collect();
         let body = json!({ "title": "Bench", "sequences": [{ "id": "start", "title": "Start", "blocks": blocks }] });
-        let created = self.post(&format!("/projects/{project}/dialogues/"), &body).await?;
+        self.create_dialogue(project, &body).await
+    }
+
+    /// Creates a dialogue from a description (`title`, `sequences`); its id.
+    pub async fn create_dialogue(&self, project: &str, description: &Value) -> anyhow::Result<String> {
+        let created = self.post(&format!("/projects/{project}/dialogues/"), description).await?;
         Ok(created["id"].as_str().context("no dialogue id")?.to_owned())
     }
 }

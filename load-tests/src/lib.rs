@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod metrics;
 pub use dialogue_client as client;
 pub mod report;
 pub mod scenarios;

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dialogue_load_tests::api::Api;
+use dialogue_load_tests::metrics::MetricsProbe;
 use dialogue_load_tests::report;
 use dialogue_load_tests::scenarios::{self, Counters, Run, Samples};
 use dialogue_load_tests::sharedb;
-use dialogue_load_tests::stats::{ProcSample, RunResult};
+use dialogue_load_tests::stats::{ProcSample, ProcUsage, RunResult};
 
 #[derive(Parser)]
 #[command(name = "dialogue-load", about = "Load tests for dialogue-server, side by side with ShareDB")]
@@ -24,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a scenario at each client count.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Prints the ratios between two result files (ours, then the peer's).
     Compare {
         /// dialogue-server results (JSON).
@@ -44,11 +45,22 @@ enum Target {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
+    /// N editors on one dialogue.
     Hot,
+    /// One pipelined writer, N watchers.
     Fanout,
+    /// N dialogues with --per-dialogue editors each, at --rate patches/s in all.
     Many,
+    /// N HTTP clients reading (and optionally patching) a dialogue.
     Rest,
+    /// N sessions reconnecting with `since` while a writer edits.
     Reconnect,
+    /// hot on a dialogue of --dialogue-bytes, while one REST client GETs it in a loop.
+    Big,
+    /// Cold load on the second server of a dialogue with N revisions (needs --second-url).
+    Cold,
+    /// hot with the editors split over two server processes (needs --second-url).
+    Split,
 }
 
 #[derive(clap::Args)]
@@ -62,14 +74,22 @@ struct RunArgs {
     /// Server base URL (loopback).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Client counts to run, one run each (editors for hot, watchers for fanout, dialogues for
-    /// many, HTTP clients for rest, reconnecting sessions for reconnect).
+    /// Base URL of a second server process on the same database (cold, split).
+    #[arg(long)]
+    second_url: Option<String>,
+    /// `GET /metrics` URL of each server process (repeat, or a comma list), in the order of
+    /// --url and --second-url; round trips per revision are summed over them.
+    #[arg(long, value_delimiter = ',')]
+    metrics_url: Vec<String>,
+    /// Client counts to run, one run each (editors for hot, big and split, watchers for fanout,
+    /// dialogues for many, HTTP clients for rest, reconnecting sessions for reconnect,
+    /// revisions per dialogue for cold).
     #[arg(long, value_delimiter = ',', default_value = "1,10,50,200")]
     clients: Vec<usize>,
     /// Seconds each run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Open loop: patches/s in all (hot, many); 0 means closed loop.
+    /// Open loop: patches/s in all (hot, big, split, many); 0 means closed loop.
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
     /// fanout: patches the writer keeps in flight.
@@ -81,9 +101,16 @@ struct RunArgs {
     /// rest: one request in this many is a PATCH (0: reads only).
     #[arg(long, default_value_t = 0)]
     write_every: u64,
-    /// The server's process id, for its CPU and memory.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// big: the size of the dialogue's JSON, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    dialogue_bytes: usize,
+    /// cold: fresh dialogues loaded per revision count (each one is given all its revisions).
+    #[arg(long, default_value_t = 3)]
+    cold_dialogues: usize,
+    /// The server processes' ids (repeat, or a comma list), for their CPU and memory: summed
+    /// in `server`, one by one in `servers`.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Sign-in e-mail (dialogue-server).
     #[arg(long, env = "DIALOGUE_ADMIN_EMAIL", default_value = "admin@localhost")]
     email: String,
@@ -109,7 +136,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(run_all(args))
+            runtime.block_on(run_all(*args))
         }
     }
 }
@@ -125,20 +152,17 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         Scenario::Many => "many",
         Scenario::Rest => "rest",
         Scenario::Reconnect => "reconnect",
+        Scenario::Big => "big",
+        Scenario::Cold => "cold",
+        Scenario::Split => "split",
     };
+    if matches!(args.scenario, Scenario::Cold | Scenario::Split) && args.second_url.is_none() {
+        return Err(scenarios::second_server_missing(scenario_name));
+    }
     let mut results = Vec::new();
     for &clients in &args.clients {
         let result = run_one(&args, target_name, scenario_name, clients).await?;
-        let (value, unit) = report::throughput(&result);
-        eprintln!(
-            "\r{target_name} {scenario_name} clients={clients}: {value:.0} {unit}, ack p99 {:.2} ms, broadcast p99 {:.2} ms, errors {}, server CPU {:.2}, client CPU {:.2}{}",
-            result.ack.p99_ms,
-            result.broadcast.p99_ms,
-            result.errors,
-            result.server.cpu_cores,
-            result.client_cpu_cores,
-            " ".repeat(20)
-        );
+        eprintln!("\r{}{}", report::summary_line(&result), " ".repeat(20));
         results.push(result);
     }
     let name = args.name.clone().unwrap_or_else(|| format!("{scenario_name}-{target_name}"));
@@ -153,10 +177,13 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds) + Duration::from_secs(2);
     let progress = tokio::spawn(progress(counters.clone(), format!("{target} {scenario} clients={clients}")));
+    let metrics = Arc::new(MetricsProbe::new(args.metrics_url.clone()));
+    // Until the scenario says where its measured phase starts, it starts here.
+    metrics.mark_start().await;
     let (samples, baseline) = match args.target {
         Target::Sharedb => {
             let run = sharedb::Run { base: args.url.clone(), epoch: started, deadline, counters: counters.clone() };
-            let server = ProcSample::now(args.server_pid);
+            let server = server_samples(&args.server_pid);
             let client = ProcSample::now(None);
             let samples = match args.scenario {
                 Scenario::Hot => sharedb::hot(Arc::new(run), clients).await?,
@@ -167,8 +194,15 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
         }
         Target::Dialogue => {
             let api = Api::sign_in(&args.url, &args.email, &args.password).await?;
-            let run = Arc::new(Run { api, epoch: started, deadline, counters: counters.clone() });
-            let server = ProcSample::now(args.server_pid);
+            let run = Arc::new(Run {
+                api,
+                second_url: args.second_url.clone(),
+                epoch: started,
+                deadline,
+                counters: counters.clone(),
+                metrics: metrics.clone(),
+            });
+            let server = server_samples(&args.server_pid);
             let client = ProcSample::now(None);
             let samples: Samples = match args.scenario {
                 Scenario::Hot => scenarios::hot(run, clients, args.rate).await?,
@@ -179,15 +213,29 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
                 }
                 Scenario::Rest => scenarios::rest(run, clients, args.write_every).await?,
                 Scenario::Reconnect => scenarios::reconnect(run, clients).await?,
+                Scenario::Big => scenarios::big(run, clients, args.rate, args.dialogue_bytes).await?,
+                Scenario::Cold => scenarios::cold(run, clients, args.cold_dialogues).await?,
+                Scenario::Split => scenarios::split(run, clients, args.rate).await?,
             };
             (samples, (server, client))
         }
     };
+    metrics.mark_end().await;
     progress.abort();
     let measured_from = Duration::from_micros(counters.measured_from_us.load(Ordering::Relaxed));
-    let seconds = started.elapsed().saturating_sub(measured_from).as_secs_f64();
-    let server = baseline.0.map(|sample| sample.usage_since(args.server_pid)).unwrap_or_default();
+    let measured_until = match counters.measured_until_us.load(Ordering::Relaxed) {
+        0 => started.elapsed(),
+        until => Duration::from_micros(until),
+    };
+    let seconds = measured_until.saturating_sub(measured_from).as_secs_f64();
+    let servers: Vec<ProcUsage> = baseline
+        .0
+        .iter()
+        .zip(&args.server_pid)
+        .map(|(sample, &pid)| sample.map(|sample| sample.usage_since(Some(pid))).unwrap_or_default())
+        .collect();
     let client_cpu = baseline.1.map(|sample| sample.usage_since(None).cpu_cores).unwrap_or_default();
+    let store_work = metrics.work();
     let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
     let (committed, delivered, requests) =
         (get(&counters.committed), get(&counters.delivered), get(&counters.requests));
@@ -207,10 +255,24 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
         broadcast: scenarios::latency(&samples.broadcast),
         conflicts: get(&counters.conflicts),
         errors: get(&counters.errors),
+        refused: get(&counters.refused),
         skipped: get(&counters.skipped),
-        server,
+        store_round_trips: store_work.map(|work| work.round_trips.round() as u64),
+        revisions_stored: store_work.map(|work| work.revisions.round() as u64),
+        round_trips_per_revision: store_work.and_then(|work| work.round_trips_per_revision()),
+        get: scenarios::latency(&samples.get),
+        dialogue_bytes: samples.dialogue_bytes,
+        cold_load: scenarios::latency(&samples.cold_load),
+        cold_load_round_trips: samples.cold_load_round_trips,
+        server: ProcUsage::sum(&servers),
+        servers,
         client_cpu_cores: client_cpu,
     })
+}
+
+/// Every server process's CPU time now, in the order of their pids.
+fn server_samples(pids: &[u32]) -> Vec<Option<ProcSample>> {
+    pids.iter().map(|&pid| ProcSample::now(Some(pid))).collect()
 }
 
 /// A progress line on stderr, once a second.
@@ -222,7 +284,7 @@ async fn progress(counters: Arc<Counters>, label: String) {
         let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
         let seconds = started.elapsed().as_secs_f64().max(1e-9);
         eprint!(
-            "\r{label}  {:>5.1}s  committed {:>8} ({:>7.0}/s)  delivered {:>9} ({:>8.0}/s)  requests {:>8}  conflicts {:>5}  errors {:>5}   ",
+            "\r{label}  {:>5.1}s  committed {:>8} ({:>7.0}/s)  delivered {:>9} ({:>8.0}/s)  requests {:>8}  conflicts {:>5}  refused {:>5}  errors {:>5}   ",
             seconds,
             get(&counters.committed),
             get(&counters.committed) as f64 / seconds,
@@ -230,6 +292,7 @@ async fn progress(counters: Arc<Counters>, label: String) {
             get(&counters.delivered) as f64 / seconds,
             get(&counters.requests),
             get(&counters.conflicts),
+            get(&counters.refused),
             get(&counters.errors),
         );
     }

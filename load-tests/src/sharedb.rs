@@ -107,7 +107,11 @@ fn scan(text: &str) -> Scan {
 /// based on the newest version it knows (the server transforms the stale ones).
 async fn editor(run: Arc<Run>, blocks: Vec<usize>, window: usize, record_broadcasts: bool) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
-    samples.merge(Samples { ack: Some(histogram()), broadcast: record_broadcasts.then(histogram) });
+    samples.merge(Samples {
+        ack: Some(histogram()),
+        broadcast: record_broadcasts.then(histogram),
+        ..Samples::default()
+    });
     let (mut sink, mut stream, mut version) = subscribe(&run).await?;
     let mut texts: HashMap<usize, String> = blocks.iter().map(|b| (*b, "t".to_owned())).collect();
     let mut sent: HashMap<u64, Instant> = HashMap::new();
@@ -175,7 +179,7 @@ type Subscribed = (SplitSink<Socket, Message>, SplitStream<Socket>, i64);
 /// A watcher: counts the ops it receives until the deadline.
 async fn watcher(run: Arc<Run>, subscribed: Subscribed) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
-    samples.merge(Samples { ack: None, broadcast: Some(histogram()) });
+    samples.merge(Samples { broadcast: Some(histogram()), ..Samples::default() });
     let (mut sink, mut stream, mut version) = subscribed;
     loop {
         tokio::select! {

@@ -61,6 +61,18 @@ pub struct ProcUsage {
     pub rss_peak_mib: f64,
 }
 
+impl ProcUsage {
+    /// Several processes' usage added up: CPU and resident memory summed, and the peaks summed
+    /// too (an upper bound: the processes may peak at different moments).
+    pub fn sum(usages: &[ProcUsage]) -> Self {
+        usages.iter().fold(Self::default(), |total, one| Self {
+            cpu_cores: total.cpu_cores + one.cpu_cores,
+            rss_mib: total.rss_mib + one.rss_mib,
+            rss_peak_mib: total.rss_peak_mib + one.rss_peak_mib,
+        })
+    }
+}
+
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ; 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -106,9 +118,9 @@ impl ProcSample {
 pub struct RunResult {
     /// `dialogue-server` or `sharedb`.
     pub target: String,
-    /// `hot`, `fanout`, `many`, `rest`, `reconnect`.
+    /// `hot`, `fanout`, `many`, `rest`, `reconnect`, `big`, `cold`, `split`.
     pub scenario: String,
-    /// Editors (or watchers, or HTTP clients) in this run.
+    /// Editors (or watchers, or HTTP clients) in this run; for `cold`, revisions per dialogue.
     pub clients: usize,
     /// Open-loop rate asked for, patches/s (0: closed loop).
     pub rate: f64,
@@ -134,11 +146,40 @@ pub struct RunResult {
     pub conflicts: u64,
     /// Anything else that failed.
     pub errors: u64,
+    /// Patches answered with an `error` frame of any type, conflicts included.
+    #[serde(default)]
+    pub refused: u64,
     /// Open-loop sends skipped because too many patches were unacknowledged.
     #[serde(default)]
     pub skipped: u64,
-    /// The server's CPU and memory.
+    /// Database round trips during the measured phase, summed over the server processes
+    /// (`dialogue_store_round_trips_total`; `None` without metrics, as for ShareDB).
+    #[serde(default)]
+    pub store_round_trips: Option<u64>,
+    /// Revisions stored during the measured phase, summed over the server processes
+    /// (`dialogue_revisions_committed_total`; `None` without metrics).
+    #[serde(default)]
+    pub revisions_stored: Option<u64>,
+    /// `store_round_trips / revisions_stored` (`None` without metrics or without revisions).
+    #[serde(default)]
+    pub round_trips_per_revision: Option<f64>,
+    /// big: REST `GET` of the whole dialogue while it is edited.
+    #[serde(default)]
+    pub get: Latency,
+    /// big: the size of the dialogue's JSON as created, in bytes.
+    #[serde(default)]
+    pub dialogue_bytes: Option<u64>,
+    /// cold: from opening a WebSocket on a server that never loaded the dialogue to `welcome`.
+    #[serde(default)]
+    pub cold_load: Latency,
+    /// cold: database round trips the loading server made per cold load, on average.
+    #[serde(default)]
+    pub cold_load_round_trips: Option<f64>,
+    /// The server's CPU and memory: every server process's added up (see [`ProcUsage::sum`]).
     pub server: ProcUsage,
+    /// Each server process's CPU and memory, in the order their pids were given.
+    #[serde(default)]
+    pub servers: Vec<ProcUsage>,
     /// The harness's own CPU (a saturated client shows here).
     pub client_cpu_cores: f64,
 }

@@ -1,0 +1,249 @@
+//! What every live scenario shares: opening a session (on either server process), reading a
+//! server frame cheaply, the stamped patch frame, and the two session loops, the editor (closed
+//! or open loop) and the watcher.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{Run, Samples};
+use crate::client::LiveClient;
+use crate::stats::{histogram, micros, micros_since};
+
+/// A server frame, read cheaply: its type, revision number, `ref`, and stamp.
+pub(super) struct Scan<'a> {
+    /// `type`.
+    pub kind: &'a str,
+    /// The first `number` (the revision's).
+    pub number: Option<i64>,
+    /// `ref`, when a string.
+    pub reference: Option<&'a str>,
+    /// The stamp of the first stamped value (`@<µs>@`).
+    pub stamp: Option<u64>,
+}
+
+fn after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.find(key).map(|at| &text[at + key.len()..])
+}
+
+/// Reads a frame's type, number, `ref` and stamp without parsing it.
+pub(super) fn scan(text: &str) -> Scan<'_> {
+    // The server writes `type` first; anything else falls back to a full parse below.
+    let kind = text.strip_prefix("{\"type\":\"").and_then(|rest| rest.split('"').next()).unwrap_or_else(|| {
+        if text.contains("\"type\":\"ack\"") {
+            "ack"
+        } else if text.contains("\"type\":\"error\"") {
+            "error"
+        } else if text.contains("\"type\":\"revision\"") {
+            "revision"
+        } else {
+            "other"
+        }
+    });
+    let number = after(text, "\"number\":")
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .and_then(|digits| digits.parse().ok());
+    let reference = after(text, "\"ref\":\"").and_then(|rest| rest.split('"').next());
+    let stamp =
+        after(text, "\"value\":\"@").and_then(|rest| rest.split('@').next()).and_then(|digits| digits.parse().ok());
+    Scan { kind, number, reference, stamp }
+}
+
+/// The patch frame replacing block `block`'s text (in the first sequence), stamped now.
+pub(super) fn patch_frame(run: &Run, reference: &str, base: i64, block: usize, n: u64) -> String {
+    let text = format!("@{}@{block}-{n}", micros_since(run.epoch));
+    json!({
+        "type": "patch",
+        "ref": reference,
+        "base_revision": base,
+        "patch": [{ "op": "replace", "path": format!("/sequences/0/blocks/{block}/properties/text"), "value": text }],
+    })
+    .to_string()
+}
+
+/// Opens a live session on the first server; the client and the newest revision number.
+pub(super) async fn open(run: &Run, project: &str, dialogue: &str) -> anyhow::Result<(LiveClient, i64)> {
+    open_at(run, &run.api.base, project, dialogue).await
+}
+
+/// Opens a live session on the server at `base` (`http://host:port`) with the run's token.
+pub(super) async fn open_at(run: &Run, base: &str, project: &str, dialogue: &str) -> anyhow::Result<(LiveClient, i64)> {
+    let (client, welcome) = LiveClient::connect(base, project, dialogue, &run.api.token, None).await?;
+    Ok((client, welcome.revision.number))
+}
+
+/// Counts an `error` frame: as refused when it answers one of `sent`'s patches (which it
+/// removes), and as a conflict or an error.
+pub(super) fn count_error(run: &Run, text: &str, frame: &Scan<'_>, sent: &mut HashMap<u64, Instant>) {
+    let key = frame.reference.and_then(|r| r.parse::<u64>().ok());
+    if key.and_then(|k| sent.remove(&k)).is_some() {
+        run.counters.refused.fetch_add(1, Ordering::Relaxed);
+    }
+    let counter = if text.contains("\"conflict\"") { &run.counters.conflicts } else { &run.counters.errors };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// An editor: submits a patch, waits for its ack, repeats (closed loop); or submits at a fixed
+/// rate whatever the acks (open loop, latency measured from the scheduled time, at most
+/// `window` unacknowledged).
+pub async fn editor(
+    run: Arc<Run>,
+    client: LiveClient,
+    mut newest: i64,
+    block: usize,
+    interval: Option<Duration>,
+    window: usize,
+    first_send: Instant,
+) -> Samples {
+    let mut samples = Samples::new();
+    let (mut sink, mut stream) = client.into_inner().split();
+    let mut sent: HashMap<u64, Instant> = HashMap::new();
+    let mut n: u64 = 0;
+    let mut ticker = interval.map(|period| {
+        let mut ticker = tokio::time::interval_at(first_send.into(), period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        ticker
+    });
+    let mut next_due = first_send;
+    loop {
+        let now = Instant::now();
+        let sending = now < run.deadline;
+        if !sending && sent.is_empty() {
+            break;
+        }
+        // Closed loop: send when nothing is outstanding.
+        if ticker.is_none() && sending && sent.is_empty() {
+            n += 1;
+            let frame = patch_frame(&run, &n.to_string(), newest, block, n);
+            sent.insert(n, Instant::now());
+            if sink.send(Message::text(frame)).await.is_err() {
+                run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        let tick = async {
+            match ticker.as_mut() {
+                Some(ticker) if sending => {
+                    ticker.tick().await;
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        let grace = run.deadline + Duration::from_secs(10);
+        tokio::select! {
+            () = tick => {
+                if sent.len() < window {
+                    n += 1;
+                    let scheduled = next_due;
+                    next_due += interval.unwrap_or_default();
+                    let frame = patch_frame(&run, &n.to_string(), newest, block, n);
+                    sent.insert(n, scheduled.min(Instant::now()));
+                    if sink.send(Message::text(frame)).await.is_err() {
+                        run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                } else {
+                    run.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            message = stream.next() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    // Answer the server's heartbeat even while not sending anything.
+                    Some(Ok(Message::Ping(data))) => {
+                        let _ = sink.send(Message::Pong(data)).await;
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    _ => {
+                        if Instant::now() < run.deadline {
+                            run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
+                };
+                let frame = scan(text.as_str());
+                match frame.kind {
+                    "revision" => {
+                        newest = newest.max(frame.number.unwrap_or(newest));
+                        run.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
+                            let _ = h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                        }
+                    }
+                    "ack" => {
+                        newest = newest.max(frame.number.unwrap_or(newest));
+                        let key = frame.reference.and_then(|r| r.parse::<u64>().ok());
+                        if let Some(started) = key.and_then(|k| sent.remove(&k)) {
+                            run.counters.committed.fetch_add(1, Ordering::Relaxed);
+                            if let Some(h) = samples.ack.as_mut() {
+                                let _ = h.record(micros(started.elapsed()));
+                            }
+                        }
+                    }
+                    "error" => count_error(&run, text.as_str(), &frame, &mut sent),
+                    _ => {}
+                }
+            }
+            () = tokio::time::sleep_until(grace.into()) => break,
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    samples
+}
+
+/// A watcher: counts the revisions it receives and their broadcast latency until the deadline.
+pub async fn watcher(run: Arc<Run>, client: LiveClient) -> Samples {
+    let mut samples = Samples { broadcast: Some(histogram()), ..Samples::default() };
+    let (mut sink, mut stream) = client.into_inner().split();
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                if let Some(Ok(Message::Ping(data))) = message {
+                    let _ = sink.send(Message::Pong(data)).await;
+                    continue;
+                }
+                let Some(Ok(Message::Text(text))) = message else {
+                    if matches!(message, Some(Ok(_))) { continue; }
+                    if Instant::now() < run.deadline {
+                        run.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    break;
+                };
+                let frame = scan(text.as_str());
+                if frame.kind == "revision" {
+                    run.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
+                        let _ = h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(run.deadline.into()) => break,
+        }
+    }
+    let _ = sink.send(Message::Close(None)).await;
+    samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanning_reads_type_number_ref_and_stamp() {
+        let revision = r#"{"type":"revision","revision":{"id":"x","number":42,"properties":{"patch":[{"op":"replace","path":"/a","value":"@1234@7-3"}]}}}"#;
+        let frame = scan(revision);
+        assert_eq!((frame.kind, frame.number, frame.stamp), ("revision", Some(42), Some(1234)));
+        let ack = r#"{"type":"ack","ref":"17","revision":{"number":43}}"#;
+        let frame = scan(ack);
+        assert_eq!((frame.kind, frame.reference, frame.number), ("ack", Some("17"), Some(43)));
+        // Frames whose keys come in another order still parse.
+        let reordered = r#"{"ref":"9","error":{"type":"conflict"},"type":"error"}"#;
+        assert_eq!(scan(reordered).kind, "error");
+    }
+}
