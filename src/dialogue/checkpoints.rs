@@ -109,9 +109,48 @@ impl Checkpoints {
         self.last_snapshot = self.last_snapshot.max(self.stored.number - self.stored.number % interval);
     }
 
+    /// Whether listings, which read stored heads, show `durable` differently than the stored
+    /// head does: a REST write that made it so is answered once its head is stored.
+    pub fn listed_differently(&self, durable: &Listing) -> bool {
+        durable.title != self.stored.title || durable.is_archived != self.stored.is_archived
+    }
+
     /// Whether the stored head is at `durable` and nothing is being written.
     pub fn head_clean(&self, durable: i64) -> bool {
         self.writing.is_none() && self.stored.number >= durable
+    }
+}
+
+/// Answers held until the stored head reaches a revision: a REST write that changed what
+/// listings show is answered once listings show it (read your writes), or once writing the head
+/// failed (the revision is stored either way).
+#[derive(Debug)]
+pub struct HeldAnswers<T> {
+    held: Vec<(i64, T)>,
+}
+
+impl<T> Default for HeldAnswers<T> {
+    fn default() -> Self {
+        Self { held: Vec::new() }
+    }
+}
+
+impl<T> HeldAnswers<T> {
+    /// Holds `answer` until the stored head is at revision `number`.
+    pub fn hold(&mut self, number: i64, answer: T) {
+        self.held.push((number, answer));
+    }
+
+    /// The answers waiting for revision `number` or older, oldest first.
+    pub fn release(&mut self, number: i64) -> Vec<T> {
+        let (due, waiting) = std::mem::take(&mut self.held).into_iter().partition(|(at, _)| *at <= number);
+        self.held = waiting;
+        due.into_iter().map(|(_, answer)| answer).collect()
+    }
+
+    /// Every held answer.
+    pub fn release_all(&mut self) -> Vec<T> {
+        self.release(i64::MAX)
     }
 }
 
@@ -190,5 +229,25 @@ mod tests {
         assert!(checkpoints.head_due(&listing(25), now, false), "the failed write is redone, with the newest head");
         write(&mut checkpoints, &listing(25));
         assert!(checkpoints.head_clean(25));
+    }
+
+    #[test]
+    fn held_answers_go_once_the_head_reaches_them() {
+        let mut held = HeldAnswers::default();
+        held.hold(3, "a");
+        held.hold(5, "b");
+        held.hold(4, "c");
+        assert!(held.release(2).is_empty());
+        assert_eq!(held.release(4), ["a", "c"]);
+        assert_eq!(held.release_all(), ["b"]);
+        assert!(held.release_all().is_empty());
+    }
+
+    #[test]
+    fn a_new_title_or_archiving_is_listed_differently() {
+        let checkpoints = Checkpoints::new(POLICY, 0, listing(1));
+        assert!(!checkpoints.listed_differently(&listing(9)), "a later revision alone lists the same");
+        assert!(checkpoints.listed_differently(&Listing { title: "New".into(), ..listing(2) }));
+        assert!(checkpoints.listed_differently(&Listing { is_archived: true, ..listing(2) }));
     }
 }

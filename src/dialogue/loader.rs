@@ -10,7 +10,7 @@ use super::log::RevisionLog;
 use super::revision::Revision;
 use crate::error::ApiError;
 use crate::patch::{self, Bounds};
-use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Store, StoreError};
+use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Snapshot, Store, StoreError};
 
 /// A loaded dialogue.
 pub struct LoadedState {
@@ -58,18 +58,33 @@ impl LoadFailure {
     }
 }
 
-/// The head record's content brought up to the newest revision of `records` (the recent log
-/// and anything after the head, oldest first), and the log of at most `capacity` revisions.
+/// Where loading starts: the stored head, or the newest snapshot when the head lagged further
+/// behind than it (a snapshot carries no revision id; the log supplies it).
+fn starting_point(record: &DialogueRecord, snapshot: Option<Snapshot>) -> Result<Version, String> {
+    match snapshot {
+        Some(snapshot) if snapshot.number > record.revision_number => {
+            let content: serde_json::Value =
+                serde_json::from_str(&snapshot.content).map_err(|e| format!("its snapshot does not parse: {e}"))?;
+            Ok(Version { size: crate::limits::serialized_len(&content), content, number: snapshot.number, id: None })
+        }
+        _ => Version::from_record(record).map_err(|e| format!("its head does not parse: {e}")),
+    }
+}
+
+/// `version` brought up to the newest revision of `records` (the recent log and anything after
+/// it, oldest first), and the log of at most `capacity` revisions.
 fn assemble(
-    record: &DialogueRecord,
+    mut version: Version,
     records: Vec<RevisionRecord>,
     capacity: usize,
 ) -> Result<(Version, RevisionLog), String> {
-    let mut version = Version::from_record(record).map_err(|e| format!("its head does not parse: {e}"))?;
     let mut revisions = Vec::with_capacity(records.len());
     for record in records {
         let revision = Revision::from_record(record).map_err(|e| format!("a revision does not parse: {e}"))?;
         let number = revision.number();
+        if number == version.number && version.id.is_none() {
+            version.id = Some(revision.record.id.clone());
+        }
         if number > version.number {
             if number != version.number + 1 {
                 return Err(format!("revision {number} follows {}", version.number));
@@ -82,24 +97,35 @@ fn assemble(
         }
         revisions.push(Arc::new(revision));
     }
+    if version.number > 0 && version.id.is_none() {
+        return Err(format!("revision {} is missing", version.number));
+    }
     Ok((version, RevisionLog::new(revisions, capacity)))
 }
 
-/// Loads a dialogue (`None`: it does not exist). The head record is rewritten when it lagged.
+/// Loads a dialogue (`None`: it does not exist): its head, newest snapshot and newest release
+/// at once, then the revisions from a little before the newer of head and snapshot (the recent
+/// log, and whatever the head lags behind), so a cold load reads a bounded tail however long
+/// the history.
 pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<Option<LoadedState>, StoreError> {
-    let Some(record) = store.dialogue_by_id_any_project(dialogue_id).await? else {
+    let (record, snapshot, latest_release) = futures_util::try_join!(
+        store.dialogue_by_id_any_project(dialogue_id),
+        store.snapshot_at_or_before(dialogue_id, i64::MAX),
+        store.latest_release(dialogue_id),
+    )?;
+    let Some(record) = record else {
         return Ok(None);
     };
     let head_stored = record.revision_number;
-    let window = i64::try_from(capacity.min(200)).unwrap_or(200);
-    let records = store.revisions_between(dialogue_id, (head_stored - window).max(0), i64::MAX).await?;
-    let (version, log) = assemble(&record, records, capacity)
-        .map_err(|why| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {why}")))?;
+    let last_snapshot = snapshot.as_ref().map_or(0, |s| s.number);
+    let unreadable = |why: String| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {why}"));
+    let start = starting_point(&record, snapshot).map_err(unreadable)?;
+    let window = i64::try_from(capacity.clamp(1, 200)).unwrap_or(200);
+    let records = store.revisions_between(dialogue_id, (start.number - window).max(0), i64::MAX).await?;
+    let (version, log) = assemble(start, records, capacity).map_err(unreadable)?;
     if version.number > head_stored {
         tracing::info!(%dialogue_id, repaired = version.number - head_stored, "head behind its revisions; caught up");
     }
-    let last_snapshot = store.snapshot_at_or_before(dialogue_id, i64::MAX).await?.map_or(0, |s| s.number);
-    let latest_release = store.latest_release(dialogue_id).await?;
     let mut release = record.release.clone();
     if let Some(latest) = &latest_release
         && release.as_ref().is_none_or(|known| known.number < latest.number)
@@ -132,6 +158,10 @@ mod tests {
         }
     }
 
+    fn start(number: i64) -> Version {
+        starting_point(&record(number), None).unwrap()
+    }
+
     fn revision(number: i64) -> RevisionRecord {
         let patch = json!([{ "op": "replace", "path": "/title", "value": format!("T{number}") }]).to_string();
         crate::dialogue::revision::fixture_record(number, &patch)
@@ -139,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_head_catches_up_with_revisions_stored_after_it() {
-        let (head, log) = assemble(&record(3), (1..=6).map(revision).collect(), 100).unwrap();
+        let (head, log) = assemble(start(3), (1..=6).map(revision).collect(), 100).unwrap();
         assert_eq!(head.number, 6);
         assert_eq!(head.content["title"], "T6");
         assert_eq!(head.size, crate::limits::serialized_len(&head.content));
@@ -148,14 +178,33 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_ahead_of_a_lagging_head_is_where_loading_starts() {
+        let snapshot = |number: i64| Snapshot {
+            id: format!("d:{number}"),
+            dialogue_id: "d".into(),
+            project_id: "p".into(),
+            number,
+            content: json!({ "title": format!("T{number}"), "sequences": [], "is_archived": false }).to_string(),
+        };
+        let from = starting_point(&record(3), Some(snapshot(50))).unwrap();
+        assert_eq!((from.number, from.id.as_deref()), (50, None));
+        let (head, _) = assemble(from, (40..=52).map(revision).collect(), 100).unwrap();
+        assert_eq!((head.number, head.id.as_deref(), head.content["title"].as_str()), (52, Some("r52"), Some("T52")));
+        assert_eq!(head.size, crate::limits::serialized_len(&head.content));
+        assert_eq!(starting_point(&record(60), Some(snapshot(50))).unwrap().number, 60, "a newer head wins");
+        let missing = assemble(starting_point(&record(3), Some(snapshot(50))).unwrap(), Vec::new(), 100);
+        assert!(missing.unwrap_err().contains("revision 50 is missing"));
+    }
+
+    #[test]
     fn a_gap_or_an_unreadable_revision_is_an_unreadable_dialogue() {
-        let gap = assemble(&record(3), vec![revision(2), revision(3), revision(5)], 100);
+        let gap = assemble(start(3), vec![revision(2), revision(3), revision(5)], 100);
         assert!(gap.unwrap_err().contains("revision 5 follows 3"));
         let mut broken = revision(4);
         broken.patch = "not json".into();
-        assert!(assemble(&record(3), vec![broken], 100).is_err());
+        assert!(assemble(start(3), vec![broken], 100).is_err());
         let mut head = record(0);
         head.content = "{".into();
-        assert!(assemble(&head, Vec::new(), 100).is_err());
+        assert!(starting_point(&head, None).is_err());
     }
 }

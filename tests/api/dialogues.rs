@@ -145,3 +145,27 @@ async fn block_types_are_listed_with_their_schemas() {
     assert_eq!(choice["title"], "Choice");
     assert_eq!(choice["schema"]["type"], "object");
 }
+
+#[actix_web::test]
+async fn listings_show_a_rename_or_an_archive_as_soon_as_it_is_answered() {
+    let app = spawn_app().await;
+    let project = project(&app).await;
+    let created = app.create_dialogue(&app.admin_token, &project, &sample_dialogue("Original")).await;
+    let path = created["url"].as_str().unwrap();
+    let listing = format!("/projects/{project}/dialogues/");
+    for n in 0..10 {
+        let title = format!("Renamed {n}");
+        let renamed =
+            app.patch(path, &app.admin_token, &json!([{ "op": "replace", "path": "/title", "value": title }])).await;
+        assert_eq!(renamed.status, 200);
+        let listed = app.get(&listing, &app.admin_token).await;
+        assert_eq!(listed.body[0]["title"], title, "the listing after rename {n}");
+        let archived = n % 2 == 0;
+        let flagged = app
+            .patch(path, &app.admin_token, &json!([{ "op": "replace", "path": "/is_archived", "value": archived }]))
+            .await;
+        assert_eq!(flagged.status, 200);
+        let listed = app.get(&format!("{listing}?is_archived={archived}"), &app.admin_token).await;
+        assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "the listing after archived={archived}");
+    }
+}

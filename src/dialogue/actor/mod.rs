@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use dialogue_protocol::{RevisionRef, Welcome};
 
-use super::checkpoints::{CheckpointPolicy, Checkpoints, Listing};
+use super::checkpoints::{CheckpointPolicy, Checkpoints, HeldAnswers, Listing};
 use super::description::{self, Access, Flags};
 use super::head::{Head, Identity, Version};
 use super::loader::{self, LoadFailure, LoadedState};
@@ -141,7 +141,12 @@ pub struct DialogueActor {
     foreign: BTreeMap<i64, Arc<Revision>>,
     /// Writes that lost a race, waiting for the winner's revisions from the feed.
     waiting: Option<Vec<PendingWrite>>,
+    /// Answers to REST writes that changed what listings show, until the head is stored.
+    held: HeldAnswers<(RestReply, WriteOutcome)>,
 }
+
+/// Where a REST write's answer goes.
+type RestReply = tokio::sync::oneshot::Sender<Result<WriteOutcome, ApiError>>;
 
 impl DialogueActor {
     /// An actor for `dialogue_id`; it loads the dialogue when started.
@@ -163,6 +168,7 @@ impl DialogueActor {
             last_activity: Instant::now(),
             foreign: BTreeMap::new(),
             waiting: None,
+            held: HeldAnswers::default(),
         }
     }
 
@@ -372,7 +378,15 @@ impl DialogueActor {
         if let Reply::Rest(sender) = write.reply
             && let Some(head) = self.head()
         {
-            let _ = sender.send(Ok(WriteOutcome { revisions: write.revisions, head }));
+            let outcome = WriteOutcome { revisions: write.revisions, head };
+            match self.state.as_ref().map(State::listing) {
+                Some(listing) if self.checkpoints.listed_differently(&listing) => {
+                    self.held.hold(listing.number, (sender, outcome));
+                }
+                _ => {
+                    let _ = sender.send(Ok(outcome));
+                }
+            }
         }
     }
 
@@ -385,17 +399,27 @@ impl DialogueActor {
             return;
         }
         let record = state.identity.record(&state.durable, state.release.as_ref(), true);
+        let number = listing.number;
         self.checkpoints.head_write_started(listing);
         let store = self.deps.store.clone();
         let write = async move { store.write_head(record).await };
-        ctx.spawn(write.into_actor(self).map(|result, actor, ctx| {
+        ctx.spawn(write.into_actor(self).map(move |result, actor, ctx| {
             if let Err(error) = &result {
                 // The next load repairs the head from the revisions.
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "writing the dialogue head failed");
             }
             actor.checkpoints.head_write_finished(result.is_ok());
+            actor.release_answers(number);
             actor.write_head(ctx, false);
         }));
+    }
+
+    /// Sends the held answers of writes up to revision `number`: the head is stored (or could
+    /// not be; the revisions are stored either way).
+    fn release_answers(&mut self, number: i64) {
+        for (sender, outcome) in self.held.release(number) {
+            let _ = sender.send(Ok(outcome));
+        }
     }
 
     /// Stores a snapshot of the durable state, in the background.
@@ -495,6 +519,7 @@ impl Actor for DialogueActor {
             _ => LoadFailure::Unavailable,
         };
         self.fail_all(|| failure.error());
+        self.release_answers(i64::MAX);
         let code = if matches!(self.loaded, Loaded::Missing) { close::DELETED } else { close::GOING_AWAY };
         self.subscribers.close_all(code);
         self.registry.do_send(ActorStopped { dialogue_id: self.dialogue_id.clone(), generation: self.generation });

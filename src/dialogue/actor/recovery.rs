@@ -108,8 +108,10 @@ impl DialogueActor {
                 state.speculative = state.durable.clone();
             }
             let listing: Listing = state.listing();
+            let number = listing.number;
             // Another process wrote these: its head and snapshots are that process's to write.
             self.checkpoints.written_elsewhere(listing);
+            self.release_answers(number);
         }
         self.retry(retry);
         self.flush(ctx);
