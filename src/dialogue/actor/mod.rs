@@ -256,10 +256,13 @@ impl DialogueActor {
             self.answer_error(reply, ApiError::Busy);
             return;
         }
-        let Self { state, log, queue, deps, .. } = self;
+        let Self { state, log, queue, deps, waiting, .. } = self;
         let Some(state) = state.as_mut() else { return };
         let newest = state.speculative.number;
-        let effects_since = |base| log.effects_since(base, queue.unstored().flat_map(|w| w.revisions.iter()), newest);
+        // Unstored, in numbering order: writes that lost a race and wait for the winner's
+        // revisions (still on the speculative version), then the batch in flight and the queue.
+        let unstored = || waiting.iter().flatten().chain(queue.unstored()).flat_map(|w| w.revisions.iter());
+        let effects_since = |base| log.effects_since(base, unstored(), newest);
         let context =
             prepare::Context { schemas: &deps.schemas, limits: &deps.settings.limits, effects_since: &effects_since };
         match prepare(&state.identity, &mut state.speculative, &request, &context) {
@@ -321,7 +324,7 @@ impl DialogueActor {
                     };
                     self.answer_error(write.reply, answer);
                 }
-                self.reload(done, retry, ctx);
+                self.reload(done, recovery::lost(retry), ctx);
             }
         }
     }

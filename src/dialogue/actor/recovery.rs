@@ -4,13 +4,13 @@
 //! they are the next numbers; they are then applied to the durable version and sent to the
 //! sessions. When a batch of ours lost its numbers to another process (a duplicate), its writes
 //! are applied again on top of that process's revisions, rebased like any stale live patch:
-//! taken from `foreign` when the feed already brought them (no database round trip), after a
-//! short wait for the feed otherwise, and from a reload as the last resort. Any other store
+//! taken from `foreign` when the feed already brought them (no database round trip), read from
+//! the store otherwise (one round trip, sooner than the feed), and from a reload as the last
+//! resort. Any other store
 //! failure reloads the dialogue, tells the sessions what they missed (or makes them start
 //! over), and applies again what was queued.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -24,10 +24,6 @@ use crate::live::protocol::close;
 use crate::patch::{self, Bounds};
 use crate::store::RevisionRecord;
 
-/// How long a batch that lost a race waits for the winner's revisions to come through the
-/// change feed before reloading from the store instead.
-const FEED_WAIT: Duration = Duration::from_millis(50);
-
 impl DialogueActor {
     /// A revision another process stored (from the change feed).
     pub(super) fn apply_external(&mut self, record: RevisionRecord, ctx: &mut Context<Self>) {
@@ -35,15 +31,7 @@ impl DialogueActor {
         if record.number <= state.durable.number || self.queue.holds(&record.id) {
             return; // already known, or our own batch reported before its completion reached us
         }
-        match Revision::from_record(record) {
-            Ok(revision) => {
-                self.foreign.insert(revision.number(), Arc::new(revision));
-            }
-            Err(error) => {
-                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from the feed");
-                self.queue.mark_behind();
-            }
-        }
+        self.remember_foreign(record);
         if self.queue.is_quiet() {
             self.absorb_foreign(Vec::new(), ctx);
         } else if self.waiting.is_some() && self.foreign_follows() {
@@ -53,6 +41,19 @@ impl DialogueActor {
         } else if !self.queue.is_idle() {
             // A batch of ours is in flight: it will lose to this revision or come before it;
             // `stored` sorts it out.
+        }
+    }
+
+    /// Keeps a revision another process stored until it is the next one.
+    fn remember_foreign(&mut self, record: RevisionRecord) {
+        match Revision::from_record(record) {
+            Ok(revision) => {
+                self.foreign.insert(revision.number(), Arc::new(revision));
+            }
+            Err(error) => {
+                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from another process");
+                self.queue.mark_behind();
+            }
         }
     }
 
@@ -118,12 +119,14 @@ impl DialogueActor {
     }
 
     /// Applies writes again after they lost a race, in order; one that has lost too often fails.
+    /// `attempts` counts the times a write lost its numbers (or met a failed store); writes
+    /// merely applied again because others' revisions came first keep their count.
     fn retry(&mut self, retry: Vec<PendingWrite>) {
         for write in retry {
-            if write.attempts + 1 >= MAX_ATTEMPTS {
+            if write.attempts >= MAX_ATTEMPTS {
                 self.answer_error(write.reply, ApiError::conflict("The dialogue is being changed by others; retry"));
             } else {
-                self.accept(write.request, write.attempts + 1, write.reply);
+                self.accept(write.request, write.attempts, write.reply);
             }
         }
     }
@@ -131,21 +134,35 @@ impl DialogueActor {
     /// A batch of ours lost its numbers to another process: `done` were stored before the
     /// collision, `retry` must be applied again after the winner's revisions.
     pub(super) fn lost_race(&mut self, done: Vec<PendingWrite>, retry: Vec<PendingWrite>, ctx: &mut Context<Self>) {
+        let retry = lost(retry);
         self.commit_writes(done);
         if self.foreign_follows() {
             self.queue.reloaded();
             self.absorb_foreign(retry, ctx);
             return;
         }
-        // The feed has not brought the winner's revisions yet: wait for them a little, then
-        // reload from the store.
+        // The feed has not brought the winner's revisions yet: read them (one round trip,
+        // sooner than the feed), and reload only if that fails. Writes accepted meanwhile are
+        // rebased over `waiting` too, and go again with it.
         self.waiting = Some(retry);
-        ctx.run_later(FEED_WAIT, |actor, ctx| {
-            if let Some(mut retry) = actor.waiting.take() {
+        let Some(after) = self.state.as_ref().map(|state| state.durable.number) else { return };
+        let (store, dialogue_id) = (self.deps.store.clone(), self.dialogue_id.clone());
+        let read = async move { store.revisions_between(&dialogue_id, after, i64::MAX).await };
+        ctx.spawn(read.into_actor(self).map(|result, actor, ctx| {
+            if let Ok(records) = result {
+                for record in records {
+                    actor.remember_foreign(record);
+                }
+            }
+            let Some(mut retry) = actor.waiting.take() else { return };
+            if actor.foreign_follows() {
+                actor.queue.reloaded();
+                actor.absorb_foreign(retry, ctx);
+            } else {
                 retry.extend(actor.queue.take_pending());
                 actor.reload(Vec::new(), retry, ctx);
             }
-        });
+        }));
     }
 
     /// Reloads from the store (the queue is `Reloading`), answers `done` (writes found stored),
@@ -229,4 +246,12 @@ impl DialogueActor {
         self.write_head(ctx, false);
         self.flush(ctx);
     }
+}
+
+/// Writes that lost an attempt to be stored: each counts one more.
+pub(super) fn lost(mut writes: Vec<PendingWrite>) -> Vec<PendingWrite> {
+    for write in &mut writes {
+        write.attempts += 1;
+    }
+    writes
 }
