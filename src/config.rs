@@ -150,6 +150,12 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
 
+    /// Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR ranges
+    /// (for example `127.0.0.1,10.0.0.0/8`): behind them, the client address that throttles
+    /// count is the nearest address the header names that is not a trusted proxy.
+    #[arg(long, env = "DIALOGUE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Seconds to wait for the database before a request fails with `503`.
     #[arg(long, env = "DIALOGUE_DATABASE_TIMEOUT", default_value_t = 5)]
     pub database_timeout_secs: u64,
@@ -188,6 +194,15 @@ pub struct Settings {
     /// Worker threads serving HTTP; 0 means one per core.
     #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
     pub workers: usize,
+}
+
+/// An address or a CIDR range (an address alone is a range of one).
+fn parse_network(value: &str) -> Result<ipnet::IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{value:?} is neither an IP address nor a CIDR range"))
 }
 
 impl Settings {

@@ -5,11 +5,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// One entry of a `422 validation_error`'s `details.errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Programmatically usable kind, such as `required`, `type` or `readOnly`.
     #[serde(rename = "type")]
@@ -150,6 +150,41 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(kind, path, message)])
     }
 
+    /// The error whose [`body`](Self::body) this is: how an error made by another server
+    /// process (a write handed to it) reaches this one's client unchanged.
+    pub fn from_body(body: ErrorBody) -> Self {
+        let ErrorBody { kind, message, details } = body;
+        let text = |key: &str| details.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let number = |key: &str| details.get(key).and_then(Value::as_u64);
+        let size = |key: &str| number(key).and_then(|n| usize::try_from(n).ok());
+        match kind.as_str() {
+            "forbidden" => Self::Forbidden(message),
+            "not_found" => Self::NotFound { message, details },
+            "conflict" => Self::Conflict { message, details },
+            "precondition_failed" => Self::PreconditionFailed { message, details },
+            "patch_conflict" => Self::PatchConflict {
+                index: size("index").unwrap_or_default(),
+                op: text("op"),
+                path: text("path"),
+                reason: text("reason"),
+            },
+            "payload_too_large" => {
+                Self::PayloadTooLarge { limit: size("limit").unwrap_or_default(), size: size("size") }
+            }
+            "validation_error" => Self::Validation(
+                details
+                    .get("errors")
+                    .cloned()
+                    .and_then(|errors| serde_json::from_value(errors).ok())
+                    .unwrap_or_default(),
+            ),
+            "invalid_message" => Self::InvalidMessage(message),
+            "rate_limited" => Self::RateLimited { retry_after: number("retry_after").unwrap_or(1) },
+            "unavailable" => Self::Unavailable,
+            _ => Self::Internal(anyhow::anyhow!("another process answered: {kind}: {message}")),
+        }
+    }
+
     /// A `500` that logs `cause` and tells the client nothing about it.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
@@ -280,5 +315,35 @@ pub fn for_status(status: StatusCode) -> ApiError {
         StatusCode::FORBIDDEN => ApiError::Forbidden("Not allowed".into()),
         StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
         _ => ApiError::Internal(anyhow::anyhow!("unexpected status {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_passed_on_by_its_body_is_the_same_error() {
+        let errors = [
+            ApiError::Forbidden("no".into()),
+            ApiError::not_found("Dialogue", "d"),
+            ApiError::conflict("taken"),
+            ApiError::PreconditionFailed { message: "changed".into(), details: json!({ "revision_number": 3 }) },
+            ApiError::PatchConflict { index: 1, op: "remove".into(), path: "/a".into(), reason: "missing".into() },
+            ApiError::PayloadTooLarge { limit: 10, size: Some(20) },
+            ApiError::PayloadTooLarge { limit: 10, size: None },
+            ApiError::Validation(vec![FieldError::new("type", "/title", "not a string")]),
+            ApiError::InvalidMessage("base_revision 9 is ahead".into()),
+            ApiError::RateLimited { retry_after: 3 },
+            ApiError::Unavailable,
+        ];
+        for error in errors {
+            let passed = ApiError::from_body(error.body());
+            assert_eq!(passed.body(), error.body(), "{error:?}");
+            assert_eq!(passed.status_code(), error.status_code(), "{error:?}");
+        }
+        let internal = ApiError::from_body(ApiError::internal(anyhow::anyhow!("secret")).body());
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!internal.body().message.contains("secret"));
     }
 }

@@ -17,6 +17,7 @@ use crate::auth::login_throttle::LoginThrottle;
 use crate::auth::permissions::{Permission, PermissionKind, PermissionScope};
 use crate::auth::{normalize_email, passwords};
 use crate::config::Settings;
+use crate::dialogue::presence::PresenceRelay;
 use crate::dialogue::{ActorDeps, Dialogues};
 use crate::http::{access_log, head, json_errors};
 use crate::mail::Mailer;
@@ -47,12 +48,19 @@ impl Application {
         let limits = settings.limits()?;
         let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
         let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
+        let presence = PresenceRelay::new(store.clone());
+        presence.spawn();
         let actor_threads = match settings.actor_threads {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
             n => n,
         };
         let dialogues = Dialogues::start(
-            ActorDeps { store: store.clone(), schemas: schemas.clone(), settings: settings.actor_settings(limits) },
+            ActorDeps {
+                store: store.clone(),
+                schemas: schemas.clone(),
+                settings: settings.actor_settings(limits),
+                presence: presence.clone(),
+            },
             actor_threads,
         );
         let mailer = Mailer::from_settings(&settings)?;
@@ -145,6 +153,7 @@ impl Application {
             }
         });
         let served = self.server.await;
+        self.state.dialogues.presence().stop().await;
         let unwritten = self.state.dialogues.flush_heads(HEAD_FLUSH_DEADLINE).await;
         if unwritten > 0 {
             // Derived data: the next load repairs these heads from the revisions.

@@ -3,6 +3,7 @@
 //! that runs.
 
 use json_patch::Patch;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -11,7 +12,7 @@ use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
 
 /// What a client asked to change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ChangeKind {
     /// Apply this JSON Patch (PATCH, an `edit` revision, a live `patch` frame).
     Edit {
@@ -38,7 +39,7 @@ pub enum ChangeKind {
 }
 
 /// A change with the metadata its revision will carry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     /// What to do.
     pub kind: ChangeKind,

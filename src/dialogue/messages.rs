@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use dialogue_protocol::User;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
@@ -14,10 +15,11 @@ use super::revision::Revision;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::live::protocol::Frame;
-use crate::store::{ReleaseRecord, RevisionRecord as StoredRevision};
+use crate::store::{HandoffRecord, PresenceRecord, ReleaseRecord, RevisionRecord as StoredRevision};
 
-/// A request to change the dialogue.
-#[derive(Debug, Clone)]
+/// A request to change the dialogue. It serializes, so that a process can hand it to another
+/// (see `actor/handoff.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WriteRequest {
     /// The project in the request's path; must own the dialogue.
     pub project_id: String,
@@ -32,6 +34,9 @@ pub struct WriteRequest {
     /// For live patches: the revision the patch was made against; the patch is rebased over
     /// everything accepted since.
     pub base_revision: Option<i64>,
+    /// For a write another process handed off: the handoff's id, carried by its revisions.
+    #[serde(skip)]
+    pub handoff: Option<String>,
 }
 
 impl WriteRequest {
@@ -45,6 +50,7 @@ impl WriteRequest {
             if_match: None,
             may_archive: caller.may(Action::ArchiveDialogue { project, dialogue }),
             base_revision: None,
+            handoff: None,
         }
     }
 
@@ -162,6 +168,12 @@ pub enum External {
     Resync,
     /// A project was deleted: its dialogues' sessions close with 4404.
     ProjectDeleted(String),
+    /// A message from another process about this dialogue.
+    Handoff(HandoffRecord),
+    /// A session of another process joined, or changed its selection.
+    PeerPresent(PresenceRecord),
+    /// A session of another process left.
+    PeerGone(String),
 }
 
 /// Stop now if nothing is waiting to be stored (as an idle actor would): the next request loads

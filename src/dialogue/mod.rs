@@ -5,7 +5,8 @@
 //! - `prepare` turns a write into revisions on the speculative head (with `change` for what
 //!   each change does and `rebase` for stale live patches);
 //! - `write_queue` holds accepted writes and is the write path's state machine;
-//! - `subscribers` gets revisions and presence to the live sessions;
+//! - `subscribers` gets revisions and presence to the live sessions, and `presence` relays
+//!   presence to and from the other processes;
 //! - `log` keeps the newest revisions; `checkpoints` says when to write the head and snapshots;
 //! - `loader` loads a dialogue; `head`, `revision` and `description` are its views;
 //! - `history` rebuilds past states for reverts and releases.
@@ -20,6 +21,7 @@ pub mod loader;
 pub mod log;
 pub mod messages;
 pub mod prepare;
+pub mod presence;
 pub mod rebase;
 pub mod registry;
 pub mod releases;

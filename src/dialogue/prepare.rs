@@ -16,7 +16,7 @@ use super::revision::Revision;
 use crate::error::ApiError;
 use crate::limits::{Limits, MAX_RECORD_BYTES, too_large};
 use crate::schema::Schemas;
-use crate::store::{RevisionRecord, new_id, now_millis};
+use crate::store::{HandoffMark, RevisionRecord, new_id, now_millis};
 
 /// What a request is checked and applied against.
 pub struct Context<'a> {
@@ -27,6 +27,8 @@ pub struct Context<'a> {
     /// The effects of the revisions after `base` (a live patch's `base_revision`), oldest
     /// first; `None` when they are no longer in memory.
     pub effects_since: &'a dyn Fn(i64) -> Option<Vec<&'a Effects>>,
+    /// This server process, named on each revision it stores.
+    pub process_id: &'a str,
 }
 
 /// Applies every change of `request` to `head` (the speculative version of the dialogue
@@ -95,16 +97,17 @@ pub fn prepare(
             reverted_to,
             patch: patch_text,
             details: details_text,
+            process: Some(context.process_id.to_owned()),
+            handoff: request.handoff.as_ref().map(|id| HandoffMark { id: id.clone(), last: false }),
         };
         let effects = Effects::of(&done.patch);
-        revisions.push(Arc::new(Revision {
-            record,
-            patch: done.patch.clone(),
-            details: change.details.clone(),
-            effects,
-        }));
+        revisions.push(Revision { record, patch: done.patch.clone(), details: change.details.clone(), effects });
         applied.push(done);
     }
+    if let Some(mark) = revisions.last_mut().and_then(|last| last.record.handoff.as_mut()) {
+        mark.last = true;
+    }
+    let revisions: Vec<Arc<Revision>> = revisions.into_iter().map(Arc::new).collect();
     head.size = size;
     if let Some(last) = revisions.last() {
         head.number = last.number();
@@ -202,6 +205,7 @@ mod tests {
             if_match: None,
             may_archive: true,
             base_revision: None,
+            handoff: None,
         }
     }
 
@@ -215,7 +219,8 @@ mod tests {
             since.map(|effects| effects.into_iter().map(|e| Box::leak(Box::new(e)) as &Effects).collect::<Vec<_>>());
         let effects_since = move |_| since.clone();
         let identity = Identity { dialogue_id: "d".into(), project_id: "p".into(), created: 0 };
-        let context = Context { schemas: &schemas, limits: &Limits::DEFAULT, effects_since: &effects_since };
+        let context =
+            Context { schemas: &schemas, limits: &Limits::DEFAULT, effects_since: &effects_since, process_id: "test" };
         prepare(&identity, head, request, &context)
     }
 

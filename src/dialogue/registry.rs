@@ -13,6 +13,7 @@ use super::head::Head;
 use super::messages::{
     ActorStopped, CreateRelease, Describe, Evict, External, FlushHead, Submit, WriteOutcome, WriteRequest,
 };
+use super::presence::PresenceRelay;
 use crate::error::ApiError;
 use crate::store::ReleaseRecord;
 
@@ -35,6 +36,8 @@ pub struct Forward {
     pub dialogue_id: Option<String>,
     /// The event.
     pub event: External,
+    /// Start the dialogue's actor when none runs here (for events it must act on).
+    pub start: bool,
 }
 
 /// The actor of a dialogue, if one runs here (nothing is started).
@@ -85,27 +88,34 @@ impl Actor for DialogueRegistry {
     type Context = Context<Self>;
 }
 
-impl Handler<Lookup> for DialogueRegistry {
-    type Result = MessageResult<Lookup>;
-
-    fn handle(&mut self, message: Lookup, ctx: &mut Self::Context) -> Self::Result {
-        if let Some((_, addr)) = self.actors.get(&message.dialogue_id)
+impl DialogueRegistry {
+    /// The actor of a dialogue, started if none runs here.
+    fn actor_for(&mut self, dialogue_id: &str, ctx: &mut Context<Self>) -> Addr<DialogueActor> {
+        if let Some((_, addr)) = self.actors.get(dialogue_id)
             && addr.connected()
         {
-            return MessageResult(addr.clone());
+            return addr.clone();
         }
         self.next_generation += 1;
         let generation = self.next_generation;
         let deps = self.deps.clone();
         let registry = ctx.address().recipient();
-        let dialogue_id = message.dialogue_id.clone();
-        let make = move |_: &mut Context<DialogueActor>| DialogueActor::new(dialogue_id, generation, deps, registry);
-        let addr = match self.arbiter_for(&message.dialogue_id) {
+        let id = dialogue_id.to_owned();
+        let make = move |_: &mut Context<DialogueActor>| DialogueActor::new(id, generation, deps, registry);
+        let addr = match self.arbiter_for(dialogue_id) {
             Some(arbiter) => DialogueActor::start_in_arbiter(arbiter, make),
             None => DialogueActor::create(make),
         };
-        self.actors.insert(message.dialogue_id, (generation, addr.clone()));
-        MessageResult(addr)
+        self.actors.insert(dialogue_id.to_owned(), (generation, addr.clone()));
+        addr
+    }
+}
+
+impl Handler<Lookup> for DialogueRegistry {
+    type Result = MessageResult<Lookup>;
+
+    fn handle(&mut self, message: Lookup, ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.actor_for(&message.dialogue_id, ctx))
     }
 }
 
@@ -122,8 +132,9 @@ impl Handler<ActorStopped> for DialogueRegistry {
 impl Handler<Forward> for DialogueRegistry {
     type Result = ();
 
-    fn handle(&mut self, forward: Forward, _: &mut Self::Context) {
+    fn handle(&mut self, forward: Forward, ctx: &mut Self::Context) {
         match &forward.dialogue_id {
+            Some(dialogue_id) if forward.start => self.actor_for(dialogue_id, ctx).do_send(forward.event),
             Some(dialogue_id) => {
                 if let Some((_, addr)) = self.actors.get(dialogue_id) {
                     addr.do_send(forward.event);
@@ -168,15 +179,22 @@ pub struct Dialogues {
     registry: Addr<DialogueRegistry>,
     arbiters: Vec<ArbiterHandle>,
     store: crate::store::Store,
+    presence: PresenceRelay,
 }
 
 impl Dialogues {
     /// Starts the registry on the current arbiter.
     pub fn start(deps: ActorDeps, threads: usize) -> Self {
         let store = deps.store.clone();
+        let presence = deps.presence.clone();
         let registry = DialogueRegistry::new(deps, threads);
         let arbiters = registry.arbiters.clone();
-        Self { registry: registry.start(), arbiters, store }
+        Self { registry: registry.start(), arbiters, store, presence }
+    }
+
+    /// The relay of this process's live sessions to the other processes.
+    pub fn presence(&self) -> &PresenceRelay {
+        &self.presence
     }
 
     /// Brings every running dialogue's stored head up to date (the last step of a graceful
@@ -275,7 +293,13 @@ impl Dialogues {
 
     /// Hands a change-feed event to a running actor (or, with `None`, to every running actor).
     pub fn forward(&self, dialogue_id: Option<String>, event: External) {
-        self.registry.do_send(Forward { dialogue_id, event });
+        self.registry.do_send(Forward { dialogue_id, event, start: false });
+    }
+
+    /// Hands a change-feed event to a dialogue's actor, starting it if none runs here (a write
+    /// another process handed to this one). Events keep their order.
+    pub fn deliver(&self, dialogue_id: String, event: External) {
+        self.registry.do_send(Forward { dialogue_id: Some(dialogue_id), event, start: true });
     }
 
     /// The actor of a dialogue, started if needed (live sessions talk to it directly).

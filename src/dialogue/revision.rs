@@ -79,5 +79,7 @@ pub(crate) fn fixture_record(number: i64, patch: &str) -> RevisionRecord {
         reverted_to: None,
         patch: patch.to_owned(),
         details: "{}".into(),
+        process: None,
+        handoff: None,
     }
 }

@@ -2,8 +2,11 @@
 //! frames reach them. Each session has a bounded queue that its own task drains; a session
 //! whose queue is full is dropped at once with close code 4008, so a slow reader never slows
 //! the others. Revisions go out through [`Subscribers::announce`], which sends each number once
-//! and in order: the protocol's first guarantee, kept in one place.
+//! and in order: the protocol's first guarantee, kept in one place. Sessions of other processes
+//! (remote peers, from the change feed) are listed and announced beside the local ones, and the
+//! local ones are published to them through the [`PresenceRelay`].
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dialogue_protocol::{Peer, ServerFrame};
@@ -11,6 +14,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::messages::SessionLink;
+use super::presence::PresenceRelay;
 use super::revision::Revision;
 use crate::live::protocol::{self, Frame, close};
 
@@ -37,12 +41,28 @@ pub struct Subscribers {
     /// The newest revision number the sessions have (in their welcome, or sent since).
     announced: i64,
     dialogue_id: String,
+    /// Publishes the local sessions to other processes (none in unit tests).
+    relay: Option<PresenceRelay>,
+    /// The sessions of other processes, by session id.
+    remote: HashMap<String, Peer>,
 }
 
 impl Subscribers {
     /// No sessions yet; the sessions will start from revision `announced`.
     pub fn new(dialogue_id: &str, announced: i64) -> Self {
-        Self { sessions: Vec::new(), announced, dialogue_id: dialogue_id.to_owned() }
+        Self {
+            sessions: Vec::new(),
+            announced,
+            dialogue_id: dialogue_id.to_owned(),
+            relay: None,
+            remote: HashMap::new(),
+        }
+    }
+
+    /// Publishes the local sessions to other processes through `relay`.
+    pub fn with_relay(mut self, relay: PresenceRelay) -> Self {
+        self.relay = Some(relay);
+        self
     }
 
     /// How many sessions there are.
@@ -66,16 +86,14 @@ impl Subscribers {
         self.announced = number;
     }
 
-    /// The sessions, for a newcomer's `welcome`.
+    /// The sessions on every process, for a newcomer's `welcome`.
     pub fn peers(&self) -> Vec<Peer> {
-        self.sessions
-            .iter()
-            .map(|s| Peer {
-                session_id: s.link.session_id.clone(),
-                user: s.link.user.clone(),
-                selection: s.selection.clone(),
-            })
-            .collect()
+        let local = self.sessions.iter().map(|s| Peer {
+            session_id: s.link.session_id.clone(),
+            user: s.link.user.clone(),
+            selection: s.selection.clone(),
+        });
+        local.chain(self.remote.values().cloned()).collect()
     }
 
     /// Adds a session whose `welcome` is already in its queue; the others hear it joined.
@@ -83,6 +101,9 @@ impl Subscribers {
         let joined =
             protocol::frame(&ServerFrame::Joined { session_id: link.session_id.clone(), user: link.user.clone() });
         self.broadcast(&joined, None);
+        if let Some(relay) = &self.relay {
+            relay.joined(&self.dialogue_id, &link.session_id, &link.user);
+        }
         self.sessions.push(Subscriber { link, selection: Value::Null });
     }
 
@@ -92,7 +113,7 @@ impl Subscribers {
         self.sessions.retain(|s| s.link.session_id != session_id);
         let removed = self.sessions.len() != before;
         if removed {
-            self.broadcast(&left(session_id), None);
+            self.gone(session_id);
         }
         removed
     }
@@ -101,8 +122,57 @@ impl Subscribers {
     pub fn select(&mut self, session_id: &str, selection: Value) {
         let Some(subscriber) = self.sessions.iter_mut().find(|s| s.link.session_id == session_id) else { return };
         subscriber.selection = selection.clone();
+        if let Some(relay) = &self.relay {
+            relay.selected(&self.dialogue_id, session_id, &selection);
+        }
         let frame = protocol::frame(&ServerFrame::Presence { session_id: session_id.to_owned(), selection });
         self.broadcast(&frame, Some(session_id));
+    }
+
+    /// A session of another process joined or changed its selection.
+    pub fn remote_present(&mut self, peer: Peer) {
+        let session_id = peer.session_id.clone();
+        let selection = peer.selection.clone();
+        match self.remote.insert(session_id.clone(), peer.clone()) {
+            Some(known) if known.selection == selection => return,
+            Some(_) => {}
+            None => {
+                let joined = ServerFrame::Joined { session_id: session_id.clone(), user: peer.user };
+                self.broadcast(&protocol::frame(&joined), None);
+                if selection.is_null() {
+                    return;
+                }
+            }
+        }
+        self.broadcast(&protocol::frame(&ServerFrame::Presence { session_id, selection }), None);
+    }
+
+    /// A session of another process left.
+    pub fn remote_gone(&mut self, session_id: &str) {
+        if self.remote.remove(session_id).is_some() {
+            self.broadcast(&left(session_id), None);
+        }
+    }
+
+    /// The sessions of other processes, as just read from the store: the local sessions hear
+    /// who joined, moved or left since they last heard.
+    pub fn set_remote(&mut self, peers: Vec<Peer>) {
+        let listed: HashSet<String> = peers.iter().map(|peer| peer.session_id.clone()).collect();
+        let departed: Vec<String> = self.remote.keys().filter(|id| !listed.contains(*id)).cloned().collect();
+        for session_id in departed {
+            self.remote_gone(&session_id);
+        }
+        for peer in peers {
+            self.remote_present(peer);
+        }
+    }
+
+    /// A local session is gone: the others, here and on other processes, hear it left.
+    fn gone(&mut self, session_id: &str) {
+        if let Some(relay) = &self.relay {
+            relay.left(&self.dialogue_id, session_id);
+        }
+        self.broadcast(&left(session_id), None);
     }
 
     /// Queues a frame for one session.
@@ -117,6 +187,7 @@ impl Subscribers {
     /// Queues a frame for every session but `except`.
     pub fn broadcast(&mut self, frame: &Frame, except: Option<&str>) {
         let mut index = 0;
+        let mut dropped = Vec::new();
         while index < self.sessions.len() {
             let subscriber = &self.sessions[index];
             if except == Some(subscriber.link.session_id.as_str()) {
@@ -125,11 +196,13 @@ impl Subscribers {
             }
             match subscriber.link.frames.try_send(frame.clone()) {
                 Ok(()) => index += 1,
-                Err(error) => {
-                    let dropped = self.sessions.swap_remove(index);
-                    self.dropped(dropped, &error);
-                }
+                Err(error) => dropped.push((self.sessions.swap_remove(index), error)),
             }
+        }
+        // Only once every session had the frame: telling the others who left broadcasts too,
+        // and may drop more sessions (which must not reorder the ones this loop has to reach).
+        for (subscriber, error) in dropped {
+            self.dropped(subscriber, &error);
         }
     }
 
@@ -139,7 +212,7 @@ impl Subscribers {
             tracing::info!(dialogue_id = %self.dialogue_id, session_id = %subscriber.link.session_id, "session too far behind; closing");
             let _ = subscriber.link.close.send(Some(close::TOO_SLOW));
         }
-        self.broadcast(&left(&subscriber.link.session_id), None);
+        self.gone(&subscriber.link.session_id);
     }
 
     /// Sends a stored revision, once and in order: `ack` to `origin` (its session and `ref`),
@@ -170,6 +243,9 @@ impl Subscribers {
     pub fn close_all(&mut self, code: u16) {
         for subscriber in self.sessions.drain(..) {
             let _ = subscriber.link.close.send(Some(code));
+            if let Some(relay) = &self.relay {
+                relay.left(&self.dialogue_id, &subscriber.link.session_id);
+            }
         }
     }
 }

@@ -37,6 +37,14 @@ pub enum Reply {
         /// The client's `ref`.
         reference: String,
     },
+    /// Another process that handed this write over: it hears of the revisions through the
+    /// change feed, and of a refusal through a handoff back.
+    Handoff {
+        /// The handoff's id.
+        id: String,
+        /// The process it came from.
+        from: String,
+    },
 }
 
 /// A write accepted in memory: its request (kept for a retry), its revisions (made, not
@@ -254,6 +262,7 @@ mod tests {
                 if_match: None,
                 may_archive: false,
                 base_revision: None,
+                handoff: None,
             },
             attempts: 0,
             revisions: numbers.iter().map(|n| revision(*n)).collect(),
@@ -266,7 +275,7 @@ mod tests {
             .iter()
             .map(|w| match &w.reply {
                 Reply::Session { reference, .. } => reference.clone(),
-                Reply::Rest(_) => "rest".into(),
+                Reply::Rest(_) | Reply::Handoff { .. } => "elsewhere".into(),
             })
             .collect()
     }

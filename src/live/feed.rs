@@ -66,6 +66,19 @@ fn route(state: &AppState, event: FeedEvent) {
         FeedEvent::Revision(record) => {
             state.dialogues.forward(Some(record.dialogue_id.clone()), External::Revision(record));
         }
+        FeedEvent::Handoff(handoff) => {
+            if handoff.to == state.store.process_id() {
+                state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));
+            }
+        }
+        FeedEvent::Presence(record) => {
+            if record.process != state.store.process_id() {
+                state.dialogues.forward(Some(record.dialogue_id.clone()), External::PeerPresent(record));
+            }
+        }
+        FeedEvent::PresenceGone { dialogue_id, session_id } => {
+            state.dialogues.forward(Some(dialogue_id), External::PeerGone(session_id));
+        }
         FeedEvent::Release(release) => {
             state.dialogues.forward(Some(release.dialogue_id.clone()), External::Release(release));
         }

@@ -203,7 +203,9 @@ async fn on_client_frame(
     match frame {
         Incoming::Ping { reference } => Some(protocol::frame(&ServerFrame::Pong { reference })),
         Incoming::Presence { selection } => {
-            params.actor.do_send(SetPresence { session_id: session_id.to_owned(), selection });
+            // Best effort: when the actor's mailbox is full (it is loading, or flooded), the
+            // selection is dropped rather than queued without bound; the next one replaces it.
+            let _ = params.actor.try_send(SetPresence { session_id: session_id.to_owned(), selection });
             None
         }
         Incoming::Patch { reference, base_revision, patch, edit_type, details } => {

@@ -19,6 +19,7 @@ use crate::dialogue::change::Change;
 use crate::dialogue::description::{self, Access};
 use crate::dialogue::{Head, WriteRequest};
 use crate::error::ApiError;
+use crate::http::client_address::client_address;
 use crate::state::AppState;
 use crate::store::ProjectRecord;
 
@@ -65,7 +66,7 @@ impl FromRequest for Ctx {
 }
 
 /// A request that needs no authentication: the application state and the client's address
-/// (the TCP peer), which throttles count against.
+/// (the TCP peer, or the client behind trusted proxies), which throttles count against.
 pub struct Anonymous {
     /// The application.
     pub state: web::Data<AppState>,
@@ -78,7 +79,10 @@ impl FromRequest for Anonymous {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(state_of(req).map(|state| Self { state, client: req.peer_addr().map(|addr| addr.ip()) }))
+        ready(state_of(req).map(|state| {
+            let client = client_address(req, &state.settings.trusted_proxies);
+            Self { state, client }
+        }))
     }
 }
 

@@ -1,19 +1,21 @@
 //! The change feed: one MongoDB change stream over the collections whose changes other server
 //! processes must hear about, turned into typed events. Revisions and releases arrive whole; for
-//! tokens, users and projects only the key matters.
+//! tokens, users and projects only the key matters. Handoffs between processes arrive whole.
 
 use futures_util::StreamExt;
 use mongodb::bson::{self, Document, doc};
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 
-use super::{ReleaseRecord, RevisionRecord, Store, StoreError, StoreResult};
+use super::{HandoffRecord, PresenceRecord, ReleaseRecord, RevisionRecord, Store, StoreError, StoreResult};
 
 /// Something another process (or this one) changed.
 #[derive(Debug, Clone)]
 pub enum FeedEvent {
     /// A revision was stored.
     Revision(RevisionRecord),
+    /// A message from another process (or this one: the caller checks `to`).
+    Handoff(HandoffRecord),
     /// A release was stored.
     Release(ReleaseRecord),
     /// A token (bearer or session) was deleted: revoked, or expired by the TTL index.
@@ -25,6 +27,15 @@ pub enum FeedEvent {
     UserChanged {
         /// The user.
         user_id: String,
+    },
+    /// A live session joined, or changed its selection (on any process).
+    Presence(PresenceRecord),
+    /// A live session left (or its process died).
+    PresenceGone {
+        /// Its dialogue.
+        dialogue_id: String,
+        /// The session.
+        session_id: String,
     },
     /// A project was deleted.
     ProjectDeleted {
@@ -54,7 +65,7 @@ impl Store {
     /// Opens the feed.
     pub async fn watch(&self, start: FeedStart) -> StoreResult<Feed> {
         let pipeline = [doc! { "$match": {
-            "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects"] },
+            "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects", "handoffs", "presence"] },
             "operationType": { "$in": ["insert", "update", "replace", "delete"] },
         } }];
         let watch = self.db.watch().pipeline(pipeline);
@@ -72,8 +83,12 @@ impl Feed {
         loop {
             let Some(event) = self.stream.next().await else { return Ok(None) };
             let event = event?;
-            if let Some(parsed) = parse(event)? {
-                return Ok(Some(parsed));
+            match parse(event) {
+                Ok(Some(parsed)) => return Ok(Some(parsed)),
+                Ok(None) => {}
+                // One unreadable document must not stop the feed (resuming would read it again
+                // and again): it is skipped, and whoever needed it finds the gap and reloads.
+                Err(error) => tracing::error!(error = %error, "skipping an unreadable change-feed event"),
             }
         }
     }
@@ -100,6 +115,18 @@ fn parse(event: ChangeStreamEvent<Document>) -> StoreResult<Option<FeedEvent>> {
             Some(document) => Some(FeedEvent::Release(bson::from_document(document).map_err(anyhow_error)?)),
             None => None,
         },
+        ("handoffs", OperationType::Insert) => match whole(&event) {
+            Some(document) => Some(FeedEvent::Handoff(bson::from_document(document).map_err(anyhow_error)?)),
+            None => None,
+        },
+        ("presence", OperationType::Insert | OperationType::Replace) => match whole(&event) {
+            Some(document) => Some(FeedEvent::Presence(bson::from_document(document).map_err(anyhow_error)?)),
+            None => None,
+        },
+        ("presence", OperationType::Delete) => key(&event).and_then(|key| {
+            let (dialogue_id, session_id) = PresenceRecord::parse_key(&key)?;
+            Some(FeedEvent::PresenceGone { dialogue_id: dialogue_id.to_owned(), session_id: session_id.to_owned() })
+        }),
         ("tokens", OperationType::Delete) => key(&event).map(|hash| FeedEvent::TokenDeleted { hash }),
         ("users", OperationType::Update | OperationType::Replace | OperationType::Delete) => {
             key(&event).map(|user_id| FeedEvent::UserChanged { user_id })

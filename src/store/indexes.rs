@@ -53,6 +53,13 @@ fn specs() -> Vec<IndexSpec> {
             expire_after: Some(Duration::ZERO),
             ..spec("attempts", "expiry_ttl", doc! { "expires": 1 }, false)
         },
+        IndexSpec {
+            expire_after: Some(Duration::ZERO),
+            ..spec("handoffs", "expiry_ttl", doc! { "expires": 1 }, false)
+        },
+        spec("presence", "dialogue", doc! { "dialogue_id": 1 }, false),
+        spec("presence", "process", doc! { "process": 1 }, false),
+        spec("processes", "seen", doc! { "seen": 1 }, false),
     ]
 }
 

@@ -12,9 +12,11 @@ mod channels;
 mod contacts;
 mod dialogues;
 mod feed;
+mod handoffs;
 mod indexes;
 mod invites;
 mod password_resets;
+mod presence;
 mod projects;
 mod releases;
 mod revisions;
@@ -36,11 +38,13 @@ pub use channels::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord}
 pub use contacts::{ContactFilter, ContactRecord, ContactUpdate};
 pub use dialogues::{DialogueRecord, ReleaseMark};
 pub use feed::{Feed, FeedEvent, FeedPosition, FeedStart};
+pub use handoffs::{HandoffKind, HandoffRecord};
 pub use invites::InviteRecord;
 pub use password_resets::PasswordReset;
+pub use presence::PresenceRecord;
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;
-pub use revisions::{RevisionOrder, RevisionRecord};
+pub use revisions::{HandoffMark, RevisionOrder, RevisionRecord};
 pub use snapshots::Snapshot;
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
@@ -146,6 +150,8 @@ pub struct Store {
     committer: revisions::Committer,
     /// Heads of every dialogue, written together.
     heads: dialogues::HeadWriter,
+    /// This process, as other processes address it (random at each start).
+    process_id: Arc<str>,
 }
 
 /// What the store did, counted since start-up: the server's own measure of its database work.
@@ -197,7 +203,13 @@ impl Store {
         let counters: Arc<StoreCounters> = Arc::default();
         let committer = revisions::Committer::spawn(db.collection("revisions"), timeout, counters.clone());
         let heads = dialogues::HeadWriter::spawn(db.clone(), timeout, counters.clone());
-        Ok(Self { client, db, deadline: timeout, counters, committer, heads })
+        let process_id = Arc::from(new_id());
+        Ok(Self { client, db, deadline: timeout, counters, committer, heads, process_id })
+    }
+
+    /// This process, as other processes sharing the database address it.
+    pub fn process_id(&self) -> &str {
+        &self.process_id
     }
 
     /// What the store did since start-up.

@@ -94,6 +94,38 @@ async fn failed_sign_ins_are_rate_limited_on_every_process() {
     elsewhere.assert_error(429, "rate_limited");
 }
 
+/// A failed sign-in as `email`, with `X-Forwarded-For: from`.
+async fn guess_from(app: &TestApp, email: &str, from: &str) -> crate::helpers::TestResponse {
+    let body = json!({ "email": email, "password": "guess guess" }).to_string().into_bytes();
+    let headers = [("X-Forwarded-For", from)];
+    app.send_with(Method::POST, "/auth/tokens", None, Some("application/json"), Some(body), &headers).await
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget() {
+    let app = spawn_app_with(|settings| {
+        settings.login_attempts_per_minute = 2;
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let guess = guess_from;
+    // One client spends its budget over several e-mail addresses, however it fills the header's
+    // left side (only the hop the proxy appended counts).
+    guess(&app, "a@example.org", "203.0.113.7").await.assert_error(401, "unauthorized");
+    guess(&app, "b@example.org", "198.51.100.1, 203.0.113.7").await.assert_error(401, "unauthorized");
+    guess(&app, "c@example.org", "192.0.2.1, 203.0.113.7").await.assert_error(429, "rate_limited");
+    // Another client behind the same proxy still has its own.
+    guess(&app, "d@example.org", "203.0.113.8").await.assert_error(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = spawn_app_with(|settings| settings.login_attempts_per_minute = 2).await;
+    guess_from(&app, "a@example.org", "203.0.113.1").await.assert_error(401, "unauthorized");
+    guess_from(&app, "b@example.org", "203.0.113.2").await.assert_error(401, "unauthorized");
+    guess_from(&app, "c@example.org", "203.0.113.3").await.assert_error(429, "rate_limited");
+}
+
 #[actix_web::test]
 async fn the_bootstrap_admin_is_created_once() {
     let app = spawn_app().await;

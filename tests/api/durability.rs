@@ -171,6 +171,8 @@ async fn a_head_behind_its_revisions_is_repaired_on_load() {
         reverted_to: None,
         patch: append_block("orphan").to_string(),
         details: "{}".into(),
+        process: None,
+        handoff: None,
     };
     app.state.store.insert_revisions(&[orphan], false).await.expect("stored");
 

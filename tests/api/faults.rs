@@ -42,6 +42,26 @@ struct Seen {
     acknowledged: BTreeSet<String>,
     /// Refusals by type (`unavailable`, closes, …), for the report.
     refusals: Vec<String>,
+    /// Since when writes have been failing (`None` while they succeed).
+    failing_since: Option<Instant>,
+    /// The longest time from a first failure to the next success: how long recovery took.
+    longest_outage: Duration,
+}
+
+impl Seen {
+    /// A write or a connection failed.
+    fn failed(&mut self, what: String) {
+        self.refusals.push(what);
+        self.failing_since.get_or_insert_with(Instant::now);
+    }
+
+    /// A write was acknowledged: revision `id`.
+    fn acknowledged(&mut self, id: &str) {
+        self.acknowledged.insert(id.to_owned());
+        if let Some(since) = self.failing_since.take() {
+            self.longest_outage = self.longest_outage.max(since.elapsed());
+        }
+    }
 }
 
 /// An editor that appends blocks over a live session until `stop`, reconnecting after any
@@ -56,7 +76,7 @@ async fn live_editor(app: &TestApp, project: &str, dialogue_id: &str, name: &str
             match LiveClient::connect(&app.address, project, dialogue_id, &app.admin_token, since).await {
                 Ok(session) => session,
                 Err(error) => {
-                    seen.refusals.push(format!("connect: {error}"));
+                    seen.failed(format!("connect: {error}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -84,11 +104,11 @@ async fn live_editor(app: &TestApp, project: &str, dialogue_id: &str, name: &str
                     }
                     Ok(ServerFrame::Ack { reference: acked, revision }) if acked == reference => {
                         local.apply(&revision).expect("the ack is the next revision");
-                        seen.acknowledged.insert(revision["id"].as_str().unwrap().to_owned());
+                        seen.acknowledged(revision["id"].as_str().unwrap());
                         break None;
                     }
                     Ok(ServerFrame::Error { reference: Some(refused), error }) if refused == reference => {
-                        seen.refusals.push(error.kind.clone());
+                        seen.failed(error.kind.clone());
                         break None;
                     }
                     Ok(_) => {}
@@ -103,7 +123,7 @@ async fn live_editor(app: &TestApp, project: &str, dialogue_id: &str, name: &str
         };
         match closed {
             Some(code) => {
-                seen.refusals.push(format!("closed {code:?}"));
+                seen.failed(format!("closed {code:?}"));
                 // 4009: what this session was sent is not all stored; start from a welcome.
                 if code != Some(4009) {
                     replica = Some(local);
@@ -127,11 +147,11 @@ async fn rest_writer(app: &TestApp, path: &str, stop: watch::Receiver<bool>) -> 
         let response = app.patch(path, &app.admin_token, &append_block(&format!("rest-{n}"))).await;
         match response.status {
             200 => {
-                seen.acknowledged.insert(response.body["revision_id"].as_str().unwrap().to_owned());
+                seen.acknowledged(response.body["revision_id"].as_str().unwrap());
             }
             503 => {
                 assert!(response.header("retry-after").is_some());
-                seen.refusals.push("503".into());
+                seen.failed("503".into());
             }
             other => panic!("REST write: unexpected {other}: {}", response.body),
         }
@@ -150,11 +170,17 @@ async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
 }
 
 /// The checks every fault test ends with.
-async fn every_acknowledged_revision_is_stored(app: &TestApp, path: &str, initial: &Value, seen: &[Seen]) {
+async fn every_acknowledged_revision_is_stored(test: &str, app: &TestApp, path: &str, initial: &Value, seen: &[Seen]) {
     let revisions = app.all_revisions(&app.admin_token, path).await;
     let acks: usize = seen.iter().map(|s| s.acknowledged.len()).sum();
     let refusals: Vec<&String> = seen.iter().flat_map(|s| s.refusals.iter()).collect();
-    eprintln!("{} revisions stored, {acks} acknowledged, {} refusals: {refusals:?}", revisions.len(), refusals.len());
+    // Per client, in the order given (live editors, then the REST writer).
+    let outage: Vec<Duration> = seen.iter().map(|s| s.longest_outage).collect();
+    eprintln!(
+        "{test}: {} revisions stored, {acks} acknowledged, longest outage per client {outage:?}, {} refusals: {refusals:?}",
+        revisions.len(),
+        refusals.len()
+    );
     for (index, revision) in revisions.iter().enumerate() {
         assert_eq!(revision["number"], index as i64 + 1, "no gap in the history");
     }
@@ -180,12 +206,14 @@ async fn a_frozen_database_gives_503s_and_loses_nothing() {
     );
     let fault = async {
         eventually("first writes", async || app.all_revisions(&app.admin_token, &path).await.len() >= 20).await;
+        let frozen_at = Instant::now();
         database.signal("STOP");
         // While it is frozen, REST answers 503 within the deadline: the request returns.
         let frozen = app.patch(&path, &app.admin_token, &append_block("during-freeze")).await;
         frozen.assert_error(503, "unavailable");
         assert!(frozen.header("retry-after").is_some());
         database.signal("CONT");
+        eprintln!("frozen database: frozen for {:?}", frozen_at.elapsed());
         eventually("writes after the thaw", async || {
             let response = app.get(&format!("{path}/revisions/?per_page=1"), &app.admin_token).await;
             response.status == 200 && response.header("x-total-count").and_then(|n| n.parse::<usize>().ok()) > Some(40)
@@ -195,7 +223,7 @@ async fn a_frozen_database_gives_503s_and_loses_nothing() {
     };
     let ((a, b, rest), ()) =
         tokio::time::timeout(TEST_BOUND, futures_util::future::join(editors, fault)).await.expect("bounded");
-    every_acknowledged_revision_is_stored(&app, &path, &initial, &[a, b, rest]).await;
+    every_acknowledged_revision_is_stored("frozen database", &app, &path, &initial, &[a, b, rest]).await;
     database.kill();
     let _ = std::fs::remove_dir_all(&database.storage);
 }
@@ -214,10 +242,12 @@ async fn a_killed_database_loses_no_acknowledged_revision_and_no_session_sees_a_
     );
     let fault = async {
         eventually("first writes", async || app.all_revisions(&app.admin_token, &path).await.len() >= 30).await;
+        let killed_at = Instant::now();
         database.kill();
         let down = app.patch(&path, &app.admin_token, &append_block("while-down")).await;
         down.assert_error(503, "unavailable");
         database.restart();
+        eprintln!("killed database: down for {:?} (until it listens again)", killed_at.elapsed());
         eventually("writes after the restart", async || {
             let response = app.get(&format!("{path}/revisions/?per_page=1"), &app.admin_token).await;
             response.status == 200 && response.header("x-total-count").and_then(|n| n.parse::<usize>().ok()) > Some(60)
@@ -227,7 +257,7 @@ async fn a_killed_database_loses_no_acknowledged_revision_and_no_session_sees_a_
     };
     let ((a, b, c, rest), ()) =
         tokio::time::timeout(TEST_BOUND, futures_util::future::join(editors, fault)).await.expect("bounded");
-    every_acknowledged_revision_is_stored(&app, &path, &initial, &[a, b, c, rest]).await;
+    every_acknowledged_revision_is_stored("killed database", &app, &path, &initial, &[a, b, c, rest]).await;
     database.kill();
     let _ = std::fs::remove_dir_all(&database.storage);
 }

@@ -4,11 +4,15 @@
 mod access;
 mod auth;
 mod channels;
+mod cluster;
 mod contacts;
 mod dialogues;
 mod durability;
 mod errors;
+mod failover;
 mod faults;
+mod fuzz;
+mod half_open;
 mod health;
 mod helpers;
 mod invites;

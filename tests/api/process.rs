@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 
-use crate::helpers::{spawn_app_with, test_database_uri};
+use crate::helpers::{Api, content_of, sample_dialogue, spawn_app_with, test_database_uri};
 
 /// Reads a child's output lines until one satisfies `find`, returning what `find` extracted; the
 /// rest of the output is drained in the background so the child never writes to a closed pipe.
@@ -23,6 +23,10 @@ fn wait_for_line<R: std::io::Read + Send + 'static>(reader: R, find: impl Fn(&st
     }
     panic!("the process ended before printing the expected line");
 }
+
+/// A log filter for server processes in tests that only want warnings (and the `listening`
+/// line that `start` reads the port from).
+pub const QUIET_LOG: (&str, &str) = ("DIALOGUE_LOG", "warn,dialogue_server::startup=info");
 
 /// A `dialogue-server` process started from the built binary.
 pub struct ServerProcess {
@@ -228,4 +232,41 @@ async fn the_server_recovers_by_itself_when_the_database_returns() {
     }
     assert_eq!(app.send(Method::GET, "/readyz", None, None, None).await.status, 200);
     let _ = std::fs::remove_dir_all(&storage);
+}
+
+/// A server process on a fresh database of its own, with one dialogue to work on, for the
+/// tests that measure the process (its memory, its survival).
+pub struct Served {
+    /// The process.
+    pub server: ServerProcess,
+    /// A client for it, signed in as the bootstrap administrator.
+    pub api: Api,
+    /// The project.
+    pub project: String,
+    /// The dialogue.
+    pub dialogue_id: String,
+    /// The dialogue's path.
+    pub path: String,
+    /// Its content as created, which its revisions' patches apply to.
+    pub initial: serde_json::Value,
+}
+
+impl Served {
+    /// Starts the binary with extra settings (`DIALOGUE_*` variables) and creates the dialogue.
+    pub async fn start(settings: &[(&str, &str)]) -> Self {
+        let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let server = ServerProcess::start_with(&database, settings);
+        let api = Api::connect(&server.address()).await;
+        let project = api.create_project(&api.admin_token, "Faults").await;
+        let created = api.create_dialogue(&api.admin_token, &project, &sample_dialogue("Faults")).await;
+        let dialogue_id = created["id"].as_str().expect("an id").to_owned();
+        let path = created["url"].as_str().expect("a url").to_owned();
+        Self { server, api, project, dialogue_id, path, initial: content_of(&created) }
+    }
+
+    /// Whether the process is alive and `/healthz` answers `200`.
+    pub async fn healthy(&mut self) -> bool {
+        let alive = matches!(self.server.child.try_wait(), Ok(None));
+        alive && self.api.send(Method::GET, "/healthz", None, None, None).await.status == 200
+    }
 }

@@ -28,6 +28,8 @@ fn revision(dialogue_id: &str, number: i64) -> RevisionRecord {
         reverted_to: None,
         patch: "[]".into(),
         details: "{}".into(),
+        process: None,
+        handoff: None,
     }
 }
 

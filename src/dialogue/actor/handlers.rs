@@ -10,6 +10,7 @@ use crate::dialogue::head::Head;
 use crate::dialogue::messages::{
     CreateRelease, Describe, Evict, External, FlushHead, Join, Leave, SessionPatch, SetPresence, Submit, WriteOutcome,
 };
+use crate::dialogue::presence;
 use crate::dialogue::releases::create_release;
 use crate::dialogue::write_queue::Reply;
 use crate::error::ApiError;
@@ -143,6 +144,7 @@ impl Handler<External> for DialogueActor {
         }
         match event {
             External::Revision(record) => self.apply_external(record, ctx),
+            External::Handoff(handoff) => self.on_handoff(handoff, ctx),
             External::Release(release) => {
                 let mark = ReleaseMark {
                     number: release.number,
@@ -151,10 +153,19 @@ impl Handler<External> for DialogueActor {
                 };
                 self.learn_release(&release, mark);
             }
-            External::Resync => match self.queue.start_reload() {
-                Some(retry) => self.reload(Vec::new(), retry, ctx),
-                None => self.queue.mark_behind(),
-            },
+            External::Resync => {
+                match self.queue.start_reload() {
+                    Some(retry) => self.reload(Vec::new(), retry, ctx),
+                    None => self.queue.mark_behind(),
+                }
+                self.relist_remote_peers(ctx);
+            }
+            External::PeerPresent(record) => {
+                if let Some(peer) = presence::peer_of(&record) {
+                    self.subscribers.remote_present(peer);
+                }
+            }
+            External::PeerGone(session_id) => self.subscribers.remote_gone(&session_id),
             External::ProjectDeleted(project_id) => {
                 if self.state.as_ref().is_some_and(|state| state.identity.project_id == project_id) {
                     self.loaded = Loaded::Missing;

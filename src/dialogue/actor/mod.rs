@@ -18,15 +18,16 @@
 //! Readers get a [`Head`]: the durable state with its content serialized once per revision,
 //! when first asked for, and shared by every `GET` and `welcome` until it changes.
 //!
-//! The shell itself is three files: this one (the state and the write path), `handlers` (each
-//! message routed to the parts), and `recovery` (reloads, and revisions other processes stored).
+//! The shell itself is four files: this one (the state and the write path), `handlers` (each
+//! message routed to the parts), `recovery` (reloads, and revisions other processes stored) and
+//! `derived` (the stored head and snapshots, written in the background).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use dialogue_protocol::{RevisionRef, Welcome};
+use dialogue_protocol::{Peer, RevisionRef, Welcome};
 
 use super::checkpoints::{CheckpointPolicy, Checkpoints, HeldAnswers, Listing};
 use super::description::{self, Access, Flags};
@@ -35,6 +36,7 @@ use super::loader::{self, LoadFailure, LoadedState};
 use super::log::RevisionLog;
 use super::messages::{ActorStopped, Join, WriteOutcome, WriteRequest};
 use super::prepare::{self, prepare};
+use super::presence::{self, PresenceRelay};
 use super::revision::Revision;
 use super::subscribers::Subscribers;
 use super::write_queue::{Batch, PendingWrite, Reply, Settled, WriteQueue};
@@ -43,9 +45,11 @@ use crate::limits::Limits;
 use crate::live::protocol::{self, Frame, close};
 use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
-use crate::store::{ReleaseMark, RevisionRecord, Snapshot, Store, StoreError};
+use crate::store::{ReleaseMark, RevisionRecord, Store, StoreError};
 
+mod derived;
 mod handlers;
+mod handoff;
 mod recovery;
 
 /// How many times a change is applied again after losing a race with another process.
@@ -84,6 +88,8 @@ pub struct ActorDeps {
     pub schemas: Arc<Schemas>,
     /// Tunables.
     pub settings: ActorSettings,
+    /// Publishes the sessions to other processes.
+    pub presence: PresenceRelay,
 }
 
 /// Whether the dialogue is loaded.
@@ -143,6 +149,8 @@ pub struct DialogueActor {
     waiting: Option<Vec<PendingWrite>>,
     /// Answers to REST writes that changed what listings show, until the head is stored.
     held: HeldAnswers<(RestReply, WriteOutcome)>,
+    /// Writes handed to the process winning this dialogue's numbers, and handed from others.
+    handoffs: handoff::Handoffs,
 }
 
 /// Where a REST write's answer goes.
@@ -154,7 +162,7 @@ impl DialogueActor {
         let nothing = Listing { number: 0, title: String::new(), is_archived: false, has_changes: false };
         let checkpoints = Checkpoints::new(deps.settings.checkpoints, 0, nothing);
         Self {
-            subscribers: Subscribers::new(&dialogue_id, 0),
+            subscribers: Subscribers::new(&dialogue_id, 0).with_relay(deps.presence.clone()),
             dialogue_id,
             generation,
             deps,
@@ -169,6 +177,7 @@ impl DialogueActor {
             foreign: BTreeMap::new(),
             waiting: None,
             held: HeldAnswers::default(),
+            handoffs: handoff::Handoffs::default(),
         }
     }
 
@@ -229,18 +238,52 @@ impl DialogueActor {
         async move { loader::load(&store, &dialogue_id, capacity).await }
     }
 
-    /// Loads the dialogue when the actor starts; nothing else is handled meanwhile.
+    /// Loads the dialogue, and its sessions on other processes, when the actor starts; nothing
+    /// else is handled meanwhile (so presence events from the feed apply after the list).
     fn load(&mut self, ctx: &mut Context<Self>) {
-        ctx.wait(self.load_future().into_actor(self).map(|result, actor, ctx| match result {
-            Ok(Some(loaded)) => {
-                actor.subscribers.restart_at(loaded.version.number);
-                actor.install(loaded);
-                actor.write_head(ctx, false);
+        let both = futures_util::future::join(self.load_future(), self.remote_peers_future());
+        ctx.wait(both.into_actor(self).map(|(result, remote), actor, ctx| {
+            match result {
+                Ok(Some(loaded)) => {
+                    actor.subscribers.restart_at(loaded.version.number);
+                    actor.install(loaded);
+                    actor.write_head(ctx, false);
+                }
+                Ok(None) => actor.loaded = Loaded::Missing,
+                Err(error) => {
+                    tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "loading a dialogue failed");
+                    actor.loaded = Loaded::Failed(LoadFailure::of(&error));
+                }
             }
-            Ok(None) => actor.loaded = Loaded::Missing,
-            Err(error) => {
-                tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "loading a dialogue failed");
-                actor.loaded = Loaded::Failed(LoadFailure::of(&error));
+            if let Some(remote) = remote {
+                actor.subscribers.set_remote(remote);
+            }
+        }));
+    }
+
+    /// The dialogue's sessions on other processes; `None` when the store did not answer (they
+    /// are then learnt as they join or move).
+    fn remote_peers_future(&self) -> impl Future<Output = Option<Vec<Peer>>> + 'static {
+        let store = self.deps.store.clone();
+        let dialogue_id = self.dialogue_id.clone();
+        async move {
+            let records = match store.presence_of(&dialogue_id).await {
+                Ok(records) => records,
+                Err(error) => {
+                    tracing::debug!(%dialogue_id, error = %error, "reading the sessions of other processes failed");
+                    return None;
+                }
+            };
+            let others = records.iter().filter(|record| record.process != store.process_id());
+            Some(others.filter_map(presence::peer_of).collect())
+        }
+    }
+
+    /// Reads the sessions of other processes again (the feed may have missed their events).
+    fn relist_remote_peers(&mut self, ctx: &mut Context<Self>) {
+        ctx.wait(self.remote_peers_future().into_actor(self).map(|remote, actor, _| {
+            if let Some(remote) = remote {
+                actor.subscribers.set_remote(remote);
             }
         }));
     }
@@ -250,6 +293,14 @@ impl DialogueActor {
         self.last_activity = Instant::now();
         if let Err(error) = self.ready(&request.project_id) {
             self.answer_error(reply, error);
+            return;
+        }
+        // While another process is winning this dialogue's numbers, writes go to it (a write
+        // handed over is never handed on).
+        if request.handoff.is_none()
+            && let Some(to) = self.handoffs.target(Instant::now()).map(str::to_owned)
+        {
+            self.hand_off(request, reply, &to);
             return;
         }
         if self.queue.queued_revisions() >= self.deps.settings.max_pending {
@@ -263,8 +314,12 @@ impl DialogueActor {
         // revisions (still on the speculative version), then the batch in flight and the queue.
         let unstored = || waiting.iter().flatten().chain(queue.unstored()).flat_map(|w| w.revisions.iter());
         let effects_since = |base| log.effects_since(base, unstored(), newest);
-        let context =
-            prepare::Context { schemas: &deps.schemas, limits: &deps.settings.limits, effects_since: &effects_since };
+        let context = prepare::Context {
+            schemas: &deps.schemas,
+            limits: &deps.settings.limits,
+            effects_since: &effects_since,
+            process_id: deps.store.process_id(),
+        };
         match prepare(&state.identity, &mut state.speculative, &request, &context) {
             Ok(revisions) => self.queue.push(PendingWrite { request, attempts, revisions, reply }),
             Err(error) => self.answer_error(reply, error),
@@ -280,11 +335,13 @@ impl DialogueActor {
             Reply::Session { session_id, reference } => {
                 self.subscribers.send_to(&session_id, protocol::error(Some(&reference), &error));
             }
+            Reply::Handoff { id, from } => self.answer_handoff(&id, &from, Some(&error)),
         }
     }
 
     /// Sends everything queued to the store as one batch, unless a batch is in flight.
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        self.send_handoffs(ctx);
         let Some(batch) = self.queue.take_batch() else { return };
         let records: Vec<RevisionRecord> = batch.revisions().map(|r| r.record.clone()).collect();
         let atomic = batch.is_atomic();
@@ -305,6 +362,9 @@ impl DialogueActor {
                 } else if self.foreign_follows() {
                     self.absorb_foreign(Vec::new(), ctx);
                 } else {
+                    // Handed-off writes held back by revisions of others that this batch
+                    // overtook go now.
+                    self.accept_deferred();
                     self.flush(ctx);
                 }
             }
@@ -369,7 +429,7 @@ impl DialogueActor {
     fn announce(&mut self, write: PendingWrite, remember: bool) {
         let origin = match &write.reply {
             Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
-            Reply::Rest(_) => None,
+            Reply::Rest(_) | Reply::Handoff { .. } => None,
         };
         for revision in &write.revisions {
             if remember {
@@ -377,6 +437,11 @@ impl DialogueActor {
             }
             self.subscribers
                 .announce(revision, origin.as_ref().map(|(id, reference)| (id.as_str(), reference.as_str())));
+        }
+        if let Reply::Handoff { id, from } = &write.reply
+            && write.revisions.is_empty()
+        {
+            self.answer_handoff(id, from, None);
         }
         if let Reply::Rest(sender) = write.reply
             && let Some(head) = self.head()
@@ -393,51 +458,6 @@ impl DialogueActor {
         }
     }
 
-    /// Writes the stored head in the background when it is due (one write at a time, always
-    /// the newest durable state, in the store's shared head writes).
-    fn write_head(&mut self, ctx: &mut Context<Self>, finishing: bool) {
-        let Some(state) = self.state.as_ref() else { return };
-        let listing = state.listing();
-        if !self.checkpoints.head_due(&listing, Instant::now(), finishing) {
-            return;
-        }
-        let record = state.identity.record(&state.durable, state.release.as_ref(), true);
-        let number = listing.number;
-        self.checkpoints.head_write_started(listing);
-        let store = self.deps.store.clone();
-        let write = async move { store.write_head(record).await };
-        ctx.spawn(write.into_actor(self).map(move |result, actor, ctx| {
-            if let Err(error) = &result {
-                // The next load repairs the head from the revisions.
-                tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "writing the dialogue head failed");
-            }
-            actor.checkpoints.head_write_finished(result.is_ok());
-            actor.release_answers(number);
-            actor.write_head(ctx, false);
-        }));
-    }
-
-    /// Sends the held answers of writes up to revision `number`: the head is stored (or could
-    /// not be; the revisions are stored either way).
-    fn release_answers(&mut self, number: i64) {
-        for (sender, outcome) in self.held.release(number) {
-            let _ = sender.send(Ok(outcome));
-        }
-    }
-
-    /// Stores a snapshot of the durable state, in the background.
-    fn store_snapshot(&mut self) {
-        let Some(state) = self.state.as_ref() else { return };
-        let record = state.identity.record(&state.durable, None, false);
-        let snapshot = Snapshot::new(&record, state.durable.number, state.durable.content.to_string());
-        let store = self.deps.store.clone();
-        actix::spawn(async move {
-            if let Err(error) = store.insert_snapshot(&snapshot).await {
-                tracing::warn!(snapshot = %snapshot.id, error = %error, "storing a snapshot failed");
-            }
-        });
-    }
-
     /// Answers every unstored write with an error.
     fn fail_all(&mut self, error: impl Fn() -> ApiError) {
         for write in self.queue.drain() {
@@ -449,6 +469,7 @@ impl DialogueActor {
         let durable = self.state.as_ref().map_or(0, |state| state.durable.number);
         self.subscribers.is_empty()
             && self.queue.is_quiet()
+            && !self.handoffs.waiting()
             && self.checkpoints.head_clean(durable)
             && self.last_activity.elapsed() >= self.deps.settings.idle_timeout
     }
@@ -503,6 +524,7 @@ impl Actor for DialogueActor {
         self.load(ctx);
         let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
         ctx.run_interval(period, |actor, ctx| {
+            actor.expire_handoffs();
             if matches!(actor.loaded, Loaded::Missing | Loaded::Failed(_)) || actor.is_idle() {
                 ctx.stop();
                 return;
@@ -522,6 +544,7 @@ impl Actor for DialogueActor {
             _ => LoadFailure::Unavailable,
         };
         self.fail_all(|| failure.error());
+        self.abandon_handoffs();
         self.release_answers(i64::MAX);
         let code = if matches!(self.loaded, Loaded::Missing) { close::DELETED } else { close::GOING_AWAY };
         self.subscribers.close_all(code);

@@ -8,15 +8,19 @@
 //! the store otherwise (one round trip, sooner than the feed), and from a reload as the last
 //! resort. Any other store
 //! failure reloads the dialogue, tells the sessions what they missed (or makes them start
-//! over), and applies again what was queued.
+//! over), and applies again what was queued. A batch that lost a race also makes this process
+//! hand its next writes to the winner for a while (`handoff.rs`).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
+use super::handoff::Claim;
 use super::{DialogueActor, Loaded, MAX_ATTEMPTS, RETRY_JITTER};
 use crate::dialogue::checkpoints::Listing;
 use crate::dialogue::loader::{LoadFailure, LoadedState};
+use crate::dialogue::messages::WriteOutcome;
 use crate::dialogue::revision::Revision;
 use crate::dialogue::write_queue::PendingWrite;
 use crate::error::ApiError;
@@ -44,8 +48,13 @@ impl DialogueActor {
         }
     }
 
-    /// Keeps a revision another process stored until it is the next one.
+    /// Keeps a revision another process stored until it is the next one (one already applied,
+    /// as a read that overlapped the feed may return, is not kept: an entry left behind would
+    /// hold handed-off writes back).
     fn remember_foreign(&mut self, record: RevisionRecord) {
+        if self.state.as_ref().is_some_and(|state| record.number <= state.durable.number) {
+            return;
+        }
         match Revision::from_record(record) {
             Ok(revision) => {
                 self.foreign.insert(revision.number(), Arc::new(revision));
@@ -54,6 +63,13 @@ impl DialogueActor {
                 tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "unreadable revision from another process");
                 self.queue.mark_behind();
             }
+        }
+    }
+
+    /// Drops the revisions of other processes that the durable version already has.
+    pub(super) fn forget_applied_foreign(&mut self) {
+        if let Some(state) = self.state.as_ref() {
+            self.foreign.retain(|number, _| *number > state.durable.number);
         }
     }
 
@@ -72,7 +88,7 @@ impl DialogueActor {
         let Some(state) = self.state.as_mut() else { return };
         let quiet = retry.is_empty() && self.queue.is_quiet();
         self.foreign.retain(|number, _| *number > state.durable.number);
-        let mut applied = false;
+        let mut absorbed = Vec::new();
         while let Some(revision) = self.foreign.remove(&(state.durable.number + 1)) {
             let durable = &mut state.durable;
             match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
@@ -98,10 +114,9 @@ impl DialogueActor {
                 }
             }
             self.log.push(revision.clone());
-            self.subscribers.announce(&revision, None);
-            applied = true;
+            absorbed.push(revision);
         }
-        if applied {
+        if !absorbed.is_empty() {
             state.head = None;
             if !quiet {
                 // Our unstored writes are on the speculative version: start it again from the
@@ -114,8 +129,46 @@ impl DialogueActor {
             self.checkpoints.written_elsewhere(listing);
             self.release_answers(number);
         }
+        self.announce_foreign(&absorbed);
         self.retry(retry);
+        self.accept_deferred();
         self.flush(ctx);
+    }
+
+    /// Sends revisions another process stored to the sessions, in order: as the `ack` of a
+    /// write this process handed over, or as a `revision`; a REST write handed over is answered
+    /// with its revisions.
+    fn announce_foreign(&mut self, revisions: &[Arc<Revision>]) {
+        let mut answers = Vec::new();
+        for revision in revisions {
+            match self.claim(revision) {
+                Claim::Ack { session_id, reference } => {
+                    self.subscribers.announce(revision, Some((&session_id, &reference)));
+                }
+                Claim::Answer(sender, revisions) => {
+                    self.subscribers.announce(revision, None);
+                    answers.push((sender, revisions));
+                }
+                Claim::None => {
+                    self.subscribers.announce(revision, None);
+                }
+            }
+        }
+        for (sender, revisions) in answers {
+            if let Some(head) = self.head() {
+                let _ = sender.send(Ok(WriteOutcome { revisions, head }));
+            }
+        }
+    }
+
+    /// The process that stored the revision after the durable one (it won a race with this
+    /// one) gets this process's writes for a while.
+    fn hand_to_winner(&mut self) {
+        let next = self.state.as_ref().map_or(0, |state| state.durable.number + 1);
+        let winner = self.foreign.get(&next).and_then(|revision| revision.record.process.clone());
+        if let Some(winner) = winner.filter(|winner| winner != self.deps.store.process_id()) {
+            self.handoffs.winning(&winner, Instant::now());
+        }
     }
 
     /// Applies writes again after they lost a race, in order; one that has lost too often fails.
@@ -137,6 +190,7 @@ impl DialogueActor {
         let retry = lost(retry);
         self.commit_writes(done);
         if self.foreign_follows() {
+            self.hand_to_winner();
             self.queue.reloaded();
             self.absorb_foreign(retry, ctx);
             return;
@@ -156,6 +210,7 @@ impl DialogueActor {
             }
             let Some(mut retry) = actor.waiting.take() else { return };
             if actor.foreign_follows() {
+                actor.hand_to_winner();
                 actor.queue.reloaded();
                 actor.absorb_foreign(retry, ctx);
             } else {
@@ -232,9 +287,7 @@ impl DialogueActor {
         let announced = self.subscribers.announced();
         match self.log.catch_up(announced, stored) {
             Some(missed) => {
-                for revision in &missed {
-                    self.subscribers.announce(revision, None);
-                }
+                self.announce_foreign(&missed);
             }
             None => {
                 // More happened than the log holds: sessions catch up from a new welcome.
@@ -243,6 +296,7 @@ impl DialogueActor {
             }
         }
         self.retry(retry);
+        self.accept_deferred();
         self.write_head(ctx, false);
         self.flush(ctx);
     }

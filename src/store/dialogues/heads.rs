@@ -1,7 +1,9 @@
 //! Shared head writes: the dialogues' stored heads (derived data: a load repairs a head from
 //! the revisions after it) are written together, in one `update` command with a statement per
-//! dialogue, one command at a time; while it runs, the next heads gather, and of several heads
-//! of one dialogue only the newest is written. A head only moves forward: a statement matches
+//! dialogue, one command at a time and at most one every [`COMMAND_INTERVAL`]; meanwhile the
+//! next heads gather, and of several heads of one dialogue only the newest is written. (With
+//! thousands of dialogues each writing its head now and then, commands of a few heads would
+//! otherwise take a large share of the database's durable commits from the revisions.) A head only moves forward: a statement matches
 //! only when the stored head is at an older revision.
 
 use std::collections::HashMap;
@@ -17,6 +19,8 @@ use std::sync::Arc;
 
 /// Heads in one command at most.
 const MAX_HEADS: usize = 1000;
+/// Commands start at least this far apart.
+const COMMAND_INTERVAL: Duration = Duration::from_millis(20);
 
 struct Request {
     head: DialogueRecord,
@@ -60,7 +64,12 @@ async fn run(
     deadline: Duration,
     counters: Arc<StoreCounters>,
 ) {
+    let mut last_command: Option<tokio::time::Instant> = None;
     while let Some(first) = requests.recv().await {
+        if let Some(last) = last_command {
+            tokio::time::sleep_until(last + COMMAND_INTERVAL).await;
+        }
+        last_command = Some(tokio::time::Instant::now());
         let mut heads: HashMap<String, Gathered> = HashMap::new();
         let mut add = |request: Request| {
             let entry = heads

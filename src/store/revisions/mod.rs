@@ -46,6 +46,22 @@ pub struct RevisionRecord {
     pub patch: String,
     /// The client's `details` object, as JSON text.
     pub details: String,
+    /// The server process that stored it (absent on revisions stored before processes were
+    /// named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
+    /// For a write another process handed off: which, and whether this is its last revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffMark>,
+}
+
+/// The handed-off write a revision came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffMark {
+    /// The handoff's id.
+    pub id: String,
+    /// Whether this is the write's last revision.
+    pub last: bool,
 }
 
 /// How a revision list is sorted: fields with a direction, in priority order.

@@ -1,0 +1,312 @@
+//! Handing writes to the process that is winning a dialogue's numbers.
+//!
+//! When two processes write one dialogue at once, their batches race for the next numbers and
+//! the database lets one win. Racing again after every loss is not fair: the process that
+//! reacts more slowly can lose every time. So a process whose batch lost hands its writes to
+//! the winner instead (a `write` handoff, through the database and the change feed), for as
+//! long as the winner keeps writing ([`HANDOFF_WINDOW`] after its latest revision), then goes
+//! back to storing its own. The winner accepts a handed-off write like one of its own (rebased,
+//! checked, numbered, batched with the rest) and its revisions name the handoff, so the process
+//! that handed it over answers its client (an `ack`, or the REST answer) when those revisions
+//! come back through the feed. A refusal, or a write that changed nothing, comes back as a
+//! handoff. A handed-off write is never handed on, one with no answer within
+//! [`HANDOFF_TIMEOUT`] gets `503`, and the winner drops one it would take up more than half
+//! that after it was sent (so a write whose client got `503` is never stored afterwards). Two processes that lost to each other at once settle on the
+//! one with the smaller id.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::{DialogueActor, RestReply};
+use crate::dialogue::messages::WriteRequest;
+use crate::dialogue::revision::Revision;
+use crate::dialogue::write_queue::Reply;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::{HandoffKind, HandoffRecord, new_id, now_millis};
+
+/// How long after the winner's latest revision writes are still handed to it.
+pub const HANDOFF_WINDOW: Duration = Duration::from_secs(1);
+/// How long a handed-off write waits for its answer.
+pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(5);
+/// A handed-off write is only taken up this soon after it was sent (well within the sender's
+/// timeout): an older one, replayed by a feed that resumed late or held back behind other
+/// revisions, may already have been answered `503`, and storing it then would store a write
+/// its client was told failed.
+const TAKEN_WITHIN_MILLIS: i64 = 2_500;
+
+/// The actor's handoffs: where writes go while another process is winning, what was handed
+/// over and waits for an answer, and handed-off writes received before the revisions they were
+/// made against.
+#[derive(Debug, Default)]
+pub struct Handoffs {
+    /// The winning process, until when.
+    target: Option<(String, Instant)>,
+    /// Handoffs to send with the next insert.
+    outbox: Vec<HandoffRecord>,
+    /// Writes handed over, by handoff id.
+    sent: HashMap<String, Sent>,
+    /// Writes handed to this process while revisions of another were still to be applied.
+    deferred: Vec<(WriteRequest, Reply, i64)>,
+}
+
+#[derive(Debug)]
+struct Sent {
+    reply: Reply,
+    at: Instant,
+    revisions: Vec<Arc<Revision>>,
+}
+
+/// What a revision that came back means for a write handed over.
+pub enum Claim {
+    /// Nothing of ours.
+    None,
+    /// A session's write: `ack` it with this revision.
+    Ack {
+        /// The session.
+        session_id: String,
+        /// Its `ref`.
+        reference: String,
+    },
+    /// A REST write's last revision: answer it with these.
+    Answer(RestReply, Vec<Arc<Revision>>),
+}
+
+impl Handoffs {
+    /// The process writes go to now, if any.
+    pub fn target(&self, now: Instant) -> Option<&str> {
+        self.target.as_ref().filter(|(_, until)| now < *until).map(|(process, _)| process.as_str())
+    }
+
+    /// `process` won a race for the dialogue's numbers, or stored another revision: writes go
+    /// to it for the next [`HANDOFF_WINDOW`].
+    pub fn winning(&mut self, process: &str, now: Instant) {
+        self.target = Some((process.to_owned(), now + HANDOFF_WINDOW));
+    }
+
+    /// A write handed over by `from`, to this process `me`. Two processes that lost to each
+    /// other at once hand their writes to each other: the one with the smaller id then stops,
+    /// and stores both's (the other keeps handing its writes over).
+    pub fn handed_from(&mut self, from: &str, me: &str) {
+        if self.target.as_ref().is_some_and(|(target, _)| target == from) && me < from {
+            self.target = None;
+        }
+    }
+
+    /// `process` stored a revision: if writes go to it, they keep going.
+    pub fn heard_from(&mut self, process: &str, now: Instant) {
+        if self.target.as_ref().is_some_and(|(target, _)| target == process) {
+            self.winning(process, now);
+        }
+    }
+
+    /// Whether handed-off writes wait for an answer.
+    pub fn waiting(&self) -> bool {
+        !self.sent.is_empty() || !self.outbox.is_empty() || !self.deferred.is_empty()
+    }
+}
+
+impl DialogueActor {
+    /// Hands `request` to process `to` with the next [`send_handoffs`](Self::send_handoffs).
+    pub(super) fn hand_off(&mut self, request: WriteRequest, reply: Reply, to: &str) {
+        let id = new_id();
+        let body = match serde_json::to_string(&request) {
+            Ok(body) => body,
+            Err(error) => return self.answer_error(reply, ApiError::internal(error)),
+        };
+        let from = self.deps.store.process_id();
+        self.handoffs.outbox.push(HandoffRecord::new(HandoffKind::Write, &id, &self.dialogue_id, from, to, body));
+        self.handoffs.sent.insert(id, Sent { reply, at: Instant::now(), revisions: Vec::new() });
+    }
+
+    /// Sends the gathered handoffs, in one insert; the writes among them fail with `503` if
+    /// the database does not take them.
+    pub(super) fn send_handoffs(&mut self, ctx: &mut Context<Self>) {
+        if self.handoffs.outbox.is_empty() {
+            return;
+        }
+        let outbox = std::mem::take(&mut self.handoffs.outbox);
+        // Answer the writes among them on time if their process never does (it died): the
+        // periodic check alone answers them up to a check period late.
+        if outbox.iter().any(|h| h.kind == HandoffKind::Write) {
+            ctx.run_later(HANDOFF_TIMEOUT, |actor, _| actor.expire_handoffs());
+        }
+        let store = self.deps.store.clone();
+        let send = async move {
+            let result = store.send_handoffs(&outbox).await;
+            (outbox, result)
+        };
+        ctx.spawn(send.into_actor(self).map(|(outbox, result), actor, _| {
+            if let Err(error) = result {
+                tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "handing writes over failed");
+                for handoff in outbox.iter().filter(|h| h.kind == HandoffKind::Write) {
+                    if let Some(sent) = actor.handoffs.sent.remove(&handoff.id) {
+                        actor.answer_error(sent.reply, ApiError::Unavailable);
+                    }
+                }
+            }
+        }));
+    }
+
+    /// A handoff addressed to this process.
+    pub(super) fn on_handoff(&mut self, handoff: HandoffRecord, ctx: &mut Context<Self>) {
+        match handoff.kind {
+            HandoffKind::Write => {
+                let sent = handoff.sent_millis();
+                if now_millis() - sent > TAKEN_WITHIN_MILLIS {
+                    tracing::warn!(dialogue_id = %self.dialogue_id, handoff = %handoff.write_id, "a handed-off write arrived too late; dropped");
+                    return;
+                }
+                let reply = Reply::Handoff { id: handoff.write_id.clone(), from: handoff.from.clone() };
+                let mut request: WriteRequest = match serde_json::from_str(&handoff.body) {
+                    Ok(request) => request,
+                    Err(error) => {
+                        let error = ApiError::InvalidMessage(format!("an unreadable handed-off write: {error}"));
+                        return self.answer_error(reply, error);
+                    }
+                };
+                request.handoff = Some(handoff.write_id);
+                self.handoffs.handed_from(&handoff.from, self.deps.store.process_id());
+                self.forget_applied_foreign();
+                if self.foreign.is_empty() {
+                    self.accept(request, 0, reply);
+                    self.flush(ctx);
+                } else {
+                    // It may be made against a revision still waiting in `foreign`.
+                    self.handoffs.deferred.push((request, reply, sent));
+                }
+            }
+            HandoffKind::Refusal => {
+                let Some(sent) = self.handoffs.sent.remove(&handoff.write_id) else { return };
+                let error = serde_json::from_str::<ErrorBody>(&handoff.body).map_or_else(
+                    |error| ApiError::internal(anyhow::anyhow!("an unreadable refusal: {error}")),
+                    ApiError::from_body,
+                );
+                self.answer_error(sent.reply, error);
+            }
+            HandoffKind::Unchanged => {
+                let Some(sent) = self.handoffs.sent.remove(&handoff.write_id) else { return };
+                if let Reply::Rest(sender) = sent.reply
+                    && let Some(head) = self.head()
+                {
+                    let _ = sender.send(Ok(crate::dialogue::messages::WriteOutcome { revisions: Vec::new(), head }));
+                }
+            }
+        }
+    }
+
+    /// Accepts the handed-off writes that waited for other revisions, once none wait.
+    pub(super) fn accept_deferred(&mut self) {
+        self.forget_applied_foreign();
+        if !self.foreign.is_empty() {
+            return;
+        }
+        for (request, reply, sent) in std::mem::take(&mut self.handoffs.deferred) {
+            if now_millis() - sent > TAKEN_WITHIN_MILLIS {
+                tracing::warn!(dialogue_id = %self.dialogue_id, "a handed-off write waited too long; dropped");
+                continue;
+            }
+            self.accept(request, 0, reply);
+        }
+    }
+
+    /// What `revision`, stored by another process, means for the writes this one handed over.
+    pub(super) fn claim(&mut self, revision: &Arc<Revision>) -> Claim {
+        if let Some(process) = &revision.record.process {
+            self.handoffs.heard_from(process, Instant::now());
+        }
+        let Some(mark) = &revision.record.handoff else { return Claim::None };
+        let Some(sent) = self.handoffs.sent.get_mut(&mark.id) else { return Claim::None };
+        match &sent.reply {
+            Reply::Session { session_id, reference } => {
+                let claim = Claim::Ack { session_id: session_id.clone(), reference: reference.clone() };
+                if mark.last {
+                    self.handoffs.sent.remove(&mark.id);
+                }
+                claim
+            }
+            Reply::Rest(_) => {
+                sent.revisions.push(revision.clone());
+                if !mark.last {
+                    return Claim::None;
+                }
+                match self.handoffs.sent.remove(&mark.id) {
+                    Some(Sent { reply: Reply::Rest(sender), revisions, .. }) => Claim::Answer(sender, revisions),
+                    _ => Claim::None,
+                }
+            }
+            Reply::Handoff { .. } => Claim::None,
+        }
+    }
+
+    /// Answers the writes handed over that got no answer in time with `503`.
+    pub(super) fn expire_handoffs(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .handoffs
+            .sent
+            .iter()
+            .filter(|(_, sent)| now.duration_since(sent.at) >= HANDOFF_TIMEOUT)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some(sent) = self.handoffs.sent.remove(&id) {
+                tracing::warn!(dialogue_id = %self.dialogue_id, handoff = %id, "a handed-off write got no answer");
+                self.answer_error(sent.reply, ApiError::Unavailable);
+            }
+        }
+    }
+
+    /// Answers a handed-off write's process: refused with `error`, or (`None`) unchanged.
+    pub(super) fn answer_handoff(&mut self, id: &str, from: &str, error: Option<&ApiError>) {
+        let (kind, body) = match error {
+            Some(error) => (HandoffKind::Refusal, serde_json::to_string(&error.body()).unwrap_or_default()),
+            None => (HandoffKind::Unchanged, String::new()),
+        };
+        let me = self.deps.store.process_id();
+        self.handoffs.outbox.push(HandoffRecord::new(kind, id, &self.dialogue_id, me, from, body));
+    }
+
+    /// Every handed-over write, answered `503` (the actor stops).
+    pub(super) fn abandon_handoffs(&mut self) {
+        for (_, sent) in std::mem::take(&mut self.handoffs.sent) {
+            self.answer_error(sent.reply, ApiError::Unavailable);
+        }
+        for (_, reply, _) in std::mem::take(&mut self.handoffs.deferred) {
+            self.answer_error(reply, ApiError::Unavailable);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_go_to_the_winner_while_it_keeps_writing() {
+        let mut handoffs = Handoffs::default();
+        let start = Instant::now();
+        assert_eq!(handoffs.target(start), None);
+        handoffs.winning("b", start);
+        assert_eq!(handoffs.target(start), Some("b"));
+        handoffs.heard_from("c", start + HANDOFF_WINDOW / 2);
+        assert_eq!(handoffs.target(start + HANDOFF_WINDOW), None, "another process's revision keeps nothing");
+        handoffs.heard_from("b", start + HANDOFF_WINDOW / 2);
+        assert_eq!(handoffs.target(start + HANDOFF_WINDOW), Some("b"), "the winner's revisions keep it");
+        assert_eq!(handoffs.target(start + HANDOFF_WINDOW * 2), None, "a quiet winner gets nothing more");
+    }
+
+    #[test]
+    fn two_processes_handing_to_each_other_settle_on_the_smaller_id() {
+        let now = Instant::now();
+        let (mut a, mut b) = (Handoffs::default(), Handoffs::default());
+        a.winning("b", now);
+        b.winning("a", now);
+        a.handed_from("b", "a");
+        b.handed_from("a", "b");
+        assert_eq!(a.target(now), None, "a stores both's writes");
+        assert_eq!(b.target(now), Some("a"), "b keeps handing over");
+    }
+}

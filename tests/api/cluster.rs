@@ -1,0 +1,202 @@
+//! Several processes on one database behave as one: presence reaches every process (and leaves
+//! when a process dies), and revocations made on one process take effect on the others within
+//! 2 seconds, for REST and for open sockets.
+
+use std::time::{Duration, Instant};
+
+use dialogue_client::{LiveClient, ServerFrame};
+use serde_json::json;
+
+use crate::helpers::{TestApp, append_block, spawn_app, spawn_app_with};
+use crate::live::{connect, dialogue, until};
+use crate::process::ServerProcess;
+
+/// How soon a revocation must reach every process.
+const REVOCATION_BOUND: Duration = Duration::from_secs(2);
+/// How soon the sessions of a dead process must be reported `left`.
+const DEAD_PROCESS_BOUND: Duration = Duration::from_secs(30);
+
+/// A second (or third) in-process server on the same database as `first`.
+async fn another(first: &TestApp) -> TestApp {
+    spawn_app_with(|settings| settings.database = first.database.clone()).await
+}
+
+/// Waits for a `joined` frame for `session_id`.
+async fn joined(client: &mut LiveClient, session_id: &str) {
+    until(client, |f| matches!(f, ServerFrame::Joined { session_id: s, .. } if s == session_id).then_some(())).await;
+}
+
+/// Waits for a `presence` frame from `session_id` and returns its selection.
+async fn presence_of(client: &mut LiveClient, session_id: &str) -> serde_json::Value {
+    until(client, |f| match f {
+        ServerFrame::Presence { session_id: s, selection } if s == session_id => Some(selection.clone()),
+        _ => None,
+    })
+    .await
+}
+
+/// Waits for a `left` frame for `session_id`.
+async fn left(client: &mut LiveClient, session_id: &str) {
+    until(client, |f| matches!(f, ServerFrame::Left { session_id: s } if s == session_id).then_some(())).await;
+}
+
+/// Calls `check` until it answers true, failing the test past `bound` (REST has no event to
+/// wait for: the answer changes when the other process hears of the revocation).
+async fn within(bound: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < bound, "{what}: not within {bound:?}");
+        tokio::task::yield_now().await;
+    }
+    start.elapsed()
+}
+
+#[actix_web::test]
+async fn presence_crosses_processes_both_ways_and_welcome_lists_every_peer() {
+    let first = spawn_app().await;
+    let second = another(&first).await;
+    let (project, dialogue_id, _) = dialogue(&first).await;
+
+    let (mut bob, bob_welcome) = connect(&second, &second.admin_token, &project, &dialogue_id, None).await;
+    let (mut alice, alice_welcome) = connect(&first, &first.admin_token, &project, &dialogue_id, None).await;
+    let (alice_id, bob_id) = (alice_welcome.session_id.clone(), bob_welcome.session_id.clone());
+    // Bob hears Alice join on the other process; Alice has Bob in her welcome, or hears him join
+    // (his presence may still have been on its way when she arrived).
+    joined(&mut bob, &alice_id).await;
+    if !alice_welcome.peers.iter().any(|peer| peer.session_id == bob_id) {
+        joined(&mut alice, &bob_id).await;
+    }
+
+    let alice_selection = json!({ "sequence_id": "start", "block_id": "rate" });
+    alice.send_presence(alice_selection.clone()).await.unwrap();
+    assert_eq!(presence_of(&mut bob, &alice_id).await, alice_selection);
+    let bob_selection = json!({ "sequence_id": "start", "block_id": "other" });
+    bob.send_presence(bob_selection.clone()).await.unwrap();
+    assert_eq!(presence_of(&mut alice, &bob_id).await, bob_selection);
+
+    // A third process opens the dialogue afresh: its welcome lists both, with their selections.
+    let third = another(&first).await;
+    let (mut carol, carol_welcome) = connect(&third, &third.admin_token, &project, &dialogue_id, None).await;
+    let listed = |id: &str| carol_welcome.peers.iter().find(|peer| peer.session_id == id).map(|p| p.selection.clone());
+    assert_eq!(listed(&alice_id), Some(alice_selection));
+    assert_eq!(listed(&bob_id), Some(bob_selection));
+    assert_eq!(carol_welcome.peers.len(), 2, "{:?}", carol_welcome.peers);
+    joined(&mut alice, &carol_welcome.session_id).await;
+
+    alice.close().await;
+    left(&mut bob, &alice_id).await;
+    left(&mut carol, &alice_id).await;
+}
+
+#[actix_web::test]
+async fn the_sessions_of_a_killed_process_leave_everywhere_within_30_seconds() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue(&app).await;
+    let doomed = ServerProcess::start(&app.database);
+    let (mut watcher, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let token = app.login(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD).await;
+    let (_victim, victim_welcome) =
+        LiveClient::connect(&doomed.address(), &project, &dialogue_id, &token, None).await.expect("opens");
+    joined(&mut watcher, &victim_welcome.session_id).await;
+
+    let killed = Instant::now();
+    doomed.signal("KILL");
+    watcher.set_timeout(DEAD_PROCESS_BOUND + Duration::from_secs(5));
+    tokio::time::timeout(DEAD_PROCESS_BOUND, left(&mut watcher, &victim_welcome.session_id))
+        .await
+        .expect("the dead process's session is reported left within 30 s");
+    eprintln!("left {:?} after the kill", killed.elapsed());
+}
+
+/// Two processes on one database, a dialogue, and a member who may write its project's dialogues.
+struct Members {
+    first: TestApp,
+    second: TestApp,
+    project: String,
+    dialogue_id: String,
+    path: String,
+    user: String,
+    token: String,
+}
+
+async fn members() -> Members {
+    let first = spawn_app().await;
+    let second = another(&first).await;
+    let (project, dialogue_id, path) = dialogue(&first).await;
+    let grant = json!({ "type": "project:dialogues:write", "properties": { "project_id": project } });
+    let (user, token) = first.user_with("member", grant).await;
+    Members { first, second, project, dialogue_id, path, user, token }
+}
+
+#[actix_web::test]
+async fn a_sign_out_on_one_process_is_refused_on_the_other_within_2_seconds() {
+    let Members { first, second, project, dialogue_id, token, .. } = members().await;
+    // The second process has the token cached, and a socket open with it.
+    let project_path = format!("/projects/{project}");
+    assert_eq!(second.get(&project_path, &token).await.status, 200);
+    let (mut socket, _) = connect(&second, &token, &project, &dialogue_id, None).await;
+
+    assert_eq!(first.delete("/auth/tokens/current", &token).await.status, 204);
+    let took = within(REVOCATION_BOUND, "sign-out refused by the other process", async || {
+        second.get(&project_path, &token).await.status == 401
+    })
+    .await;
+    eprintln!("REST refused {took:?} after the sign-out");
+    socket.set_timeout(REVOCATION_BOUND);
+    assert_eq!(socket.closed().await, Some(4401), "the socket on the other process closes");
+}
+
+#[actix_web::test]
+async fn permission_changes_on_one_process_reach_sockets_on_the_other_within_2_seconds() {
+    let Members { first, second, project, dialogue_id, path, user, token } = members().await;
+    let read = first
+        .grant(
+            &first.admin_token,
+            &user,
+            json!({ "type": "project:dialogues:read", "properties": { "project_id": project } }),
+        )
+        .await;
+    let grants = first.get(&format!("/users/{user}/permissions/"), &first.admin_token).await;
+    let write_grant = grants.body.as_array().unwrap().iter().find(|g| g["type"] == "project:dialogues:write").unwrap();
+    let write_grant = write_grant["id"].as_str().unwrap().to_owned();
+    let (mut socket, welcome) = connect(&second, &token, &project, &dialogue_id, None).await;
+    assert!(welcome.can_edit);
+
+    // Write access goes on the first process: the socket on the second stays open, and its
+    // patches are refused with `forbidden` error frames.
+    let revoked = first.delete(&format!("/users/{user}/permissions/{write_grant}"), &first.admin_token).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let mut base = 0;
+    let mut attempt = 0;
+    let took = within(REVOCATION_BOUND, "write access removed on the other process", async || {
+        attempt += 1;
+        let reference = format!("p{attempt}");
+        socket.send_patch(&reference, base, append_block(&format!("b{attempt}"))).await.unwrap();
+        until(&mut socket, |f| match f {
+            ServerFrame::Ack { reference: r, revision } if *r == reference => {
+                base = revision["number"].as_i64().unwrap();
+                Some(false)
+            }
+            ServerFrame::Error { reference: Some(r), error } if *r == reference => {
+                assert_eq!(error.kind, "forbidden", "{error:?}");
+                Some(true)
+            }
+            _ => None,
+        })
+        .await
+    })
+    .await;
+    eprintln!("patches forbidden {took:?} after write access was removed");
+    // Reading still works: a REST write by someone else reaches the socket.
+    assert_eq!(first.patch(&path, &first.admin_token, &append_block("by-admin")).await.status, 200);
+    until(&mut socket, |f| matches!(f, ServerFrame::Revision { .. }).then_some(())).await;
+
+    // Then read access goes too: the socket closes with 4403.
+    let read_id = read["id"].as_str().unwrap();
+    let removed = first.delete(&format!("/users/{user}/permissions/{read_id}"), &first.admin_token).await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    let closed = Instant::now();
+    socket.set_timeout(REVOCATION_BOUND);
+    assert_eq!(socket.closed().await, Some(4403));
+    eprintln!("socket closed {:?} after read access was removed", closed.elapsed());
+}
