@@ -170,11 +170,10 @@ impl DialogueActor {
                 request.handoff = Some(handoff.write_id);
                 self.handoffs.handed_from(&handoff.from, self.deps.store.process_id());
                 self.forget_applied_foreign();
-                if self.foreign.is_empty() {
+                if self.handoffs.deferred.is_empty() && self.can_take(&request) {
                     self.accept(request, 0, reply);
                     self.flush(ctx);
                 } else {
-                    // It may be made against a revision still waiting in `foreign`.
                     self.handoffs.deferred.push((request, reply, sent));
                 }
             }
@@ -197,19 +196,33 @@ impl DialogueActor {
         }
     }
 
-    /// Accepts the handed-off writes that waited for other revisions, once none wait.
+    /// Whether a handed-off write can be taken up now. It was made against a revision its
+    /// sender had stored, which may not have reached this process yet: it waits while other
+    /// processes' revisions wait in `foreign`, and while its base is newer than the durable
+    /// version (numbers above that on the speculative version are this process's own, still
+    /// racing, and rebasing over them would be rebasing over the wrong revisions).
+    fn can_take(&self, request: &WriteRequest) -> bool {
+        let durable = self.state.as_ref().map_or(0, |state| state.durable.number);
+        takes_up(request.base_revision, durable, !self.foreign.is_empty())
+    }
+
+    /// Accepts the handed-off writes that waited for other revisions, in order, as far as
+    /// they can be taken up.
     pub(super) fn accept_deferred(&mut self) {
         self.forget_applied_foreign();
-        if !self.foreign.is_empty() {
-            return;
-        }
-        for (request, reply, sent) in std::mem::take(&mut self.handoffs.deferred) {
+        let mut deferred = std::mem::take(&mut self.handoffs.deferred).into_iter();
+        for (request, reply, sent) in deferred.by_ref() {
             if now_millis() - sent > TAKEN_WITHIN_MILLIS {
                 tracing::warn!(dialogue_id = %self.dialogue_id, "a handed-off write waited too long; dropped");
                 continue;
             }
+            if !self.can_take(&request) {
+                self.handoffs.deferred.push((request, reply, sent));
+                break;
+            }
             self.accept(request, 0, reply);
         }
+        self.handoffs.deferred.extend(deferred);
     }
 
     /// What `revision`, stored by another process, means for the writes this one handed over.
@@ -280,9 +293,23 @@ impl DialogueActor {
     }
 }
 
+/// Whether a handed-off write made against `base` can be taken up by a process whose durable
+/// version is `durable`, with or without revisions of others waiting to be applied.
+fn takes_up(base: Option<i64>, durable: i64, others_waiting: bool) -> bool {
+    !others_waiting && base.is_none_or(|base| base <= durable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handed_off_write_waits_for_the_revision_it_was_made_against() {
+        assert!(takes_up(Some(7), 7, false));
+        assert!(takes_up(None, 7, false), "a write with no base needs no rebase");
+        assert!(!takes_up(Some(8), 7, false), "8 may be our own, stored but not yet settled");
+        assert!(!takes_up(Some(7), 7, true), "another process's revision waits to be applied");
+    }
 
     #[test]
     fn writes_go_to_the_winner_while_it_keeps_writing() {
