@@ -11,6 +11,7 @@ pub mod limits;
 pub mod live;
 pub mod mail;
 pub mod metrics;
+pub mod openapi;
 pub mod patch;
 pub mod routes;
 pub mod schema;

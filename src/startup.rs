@@ -102,6 +102,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(access_log::request_id_header))
                 .wrap(TracingLogger::<access_log::AccessLog>::new())
                 .configure(crate::routes::configure)
+                .configure(crate::openapi::configure)
                 .default_service(web::to(crate::routes::unknown_path))
         })
         .workers(workers)

@@ -1,5 +1,6 @@
 //! `/auth/tokens`: signing in for a bearer token, and signing out.
 
+use super::table::RouteTable;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{HttpResponse, web};
@@ -16,11 +17,11 @@ use crate::http::body::AnonymousJsonBody;
 use crate::state::AppState;
 use crate::store::{TokenKind, UserRecord};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/auth/tokens").route(web::post().to(create_token)));
-    cfg.service(web::resource("/auth/tokens/current").route(web::delete().to(revoke_current_token)));
-    cfg.service(web::resource("/auth/sessions").route(web::post().to(create_session)));
-    cfg.service(web::resource("/auth/sessions/current").route(web::delete().to(end_session)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/auth/tokens"]).post(create_token);
+    routes.at(["/auth/tokens/current"]).delete(revoke_current_token);
+    routes.at(["/auth/sessions"]).post(create_session);
+    routes.at(["/auth/sessions/current"]).delete(end_session);
 }
 
 #[derive(Deserialize)]

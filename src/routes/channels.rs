@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -16,19 +17,10 @@ use crate::state::AppState;
 use crate::store::{Assignment, ChannelRecord, CredentialsChange, ProviderRecord, new_id, now_millis};
 use crate::vault::{Sealed, VaultError};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/channels/", "/channels"]).route(web::get().to(list)).route(web::post().to(create)));
-    cfg.service(
-        web::resource("/channels/{channel_id}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch_channel))
-            .route(web::delete().to(delete)),
-    );
-    cfg.service(
-        web::resource(["/projects/{project_id}/channels/", "/projects/{project_id}/channels"])
-            .route(web::get().to(list_for_project)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/channels/", "/channels"]).get(list).post(create);
+    routes.at(["/channels/{channel_id}"]).get(get).put(replace).patch(patch_channel).delete(delete);
+    routes.at(["/projects/{project_id}/channels/", "/projects/{project_id}/channels"]).get(list_for_project);
 }
 
 /// A provider's summary.

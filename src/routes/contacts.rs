@@ -2,6 +2,7 @@
 //! admin API's users whose bot can be muted for a human to take over), with their state shared
 //! across the project's dialogues.
 
+use super::table::RouteTable;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -13,19 +14,13 @@ use crate::http::pagination::Page;
 use crate::state::AppState;
 use crate::store::{ContactFilter, ContactRecord, ContactUpdate, new_id, now_millis};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/projects/{project_id}/contacts/", "/projects/{project_id}/contacts"])
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .route(web::patch().to(bulk_update)),
-    );
-    cfg.service(
-        web::resource("/projects/{project_id}/contacts/{contact_id}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch_contact)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes
+        .at(["/projects/{project_id}/contacts/", "/projects/{project_id}/contacts"])
+        .get(list)
+        .post(create)
+        .patch(bulk_update);
+    routes.at(["/projects/{project_id}/contacts/{contact_id}"]).get(get).put(replace).patch(patch_contact);
 }
 
 fn describe(contact: &ContactRecord) -> Result<Value, ApiError> {

@@ -1,7 +1,8 @@
 //! `/projects/{project_id}/dialogues/`: creating, listing and reading dialogues.
 
+use super::table::RouteTable;
 use actix_web::http::header::ETAG;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::context::{EditableDialogue, InDialogue, InProject, created, etag};
@@ -13,18 +14,9 @@ use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::Page;
 use crate::store::{DialogueRecord, new_id, now_millis};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/projects/{project_id}/dialogues/", "/projects/{project_id}/dialogues"])
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    );
-    cfg.service(
-        web::resource("/projects/{project_id}/dialogues/{dialogue_id}")
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch_dialogue)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/projects/{project_id}/dialogues/", "/projects/{project_id}/dialogues"]).get(list).post(create);
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}"]).get(get).put(replace).patch(patch_dialogue);
 }
 
 /// The dialogue filters of the seed, each `true`, `false` or absent.

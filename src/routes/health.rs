@@ -1,14 +1,15 @@
 //! `/healthz` (the process runs) and `/readyz` (the database answers).
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)));
-    cfg.service(web::resource("/readyz").route(web::get().to(readyz)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/healthz"]).get(healthz);
+    routes.at(["/readyz"]).get(readyz);
 }
 
 async fn healthz() -> HttpResponse {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,14 +20,10 @@ use crate::store::{InviteRecord, new_id, now_millis};
 /// How long an invite is valid when the request does not say.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/projects/{project_id}/invites/", "/projects/{project_id}/invites"])
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    );
-    cfg.service(web::resource("/projects/{project_id}/invites/{invite_id}").route(web::delete().to(revoke)));
-    cfg.service(web::resource("/invites/{code}/accept").route(web::post().to(accept)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/projects/{project_id}/invites/", "/projects/{project_id}/invites"]).get(list).post(create);
+    routes.at(["/projects/{project_id}/invites/{invite_id}"]).delete(revoke);
+    routes.at(["/invites/{code}/accept"]).post(accept);
 }
 
 fn describe(invite: &InviteRecord) -> Value {

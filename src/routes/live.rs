@@ -1,14 +1,15 @@
 //! `GET /projects/{p}/dialogues/{d}/live`: the WebSocket upgrade. Every check happens before the
 //! upgrade, so a refusal is an ordinary JSON error response.
 
+use super::table::RouteTable;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::context::InDialogue;
 use crate::error::ApiError;
 use crate::live::session::{self, SessionParams};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/projects/{project_id}/dialogues/{dialogue_id}/live").route(web::get().to(live)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/live"]).get(live);
 }
 
 /// Reads `?since=<n>`.

@@ -15,9 +15,12 @@ mod projects;
 mod providers;
 mod releases;
 mod revisions;
+mod table;
 mod users;
 
 use actix_web::web;
+
+use self::table::RouteTable;
 
 use crate::error::ApiError;
 
@@ -25,21 +28,37 @@ pub use users::describe_user;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    health::configure(cfg);
-    auth::configure(cfg);
-    users::configure(cfg);
-    passwords::configure(cfg);
-    permissions::configure(cfg);
-    projects::configure(cfg);
-    dialogues::configure(cfg);
-    revisions::configure(cfg);
-    releases::configure(cfg);
-    live::configure(cfg);
-    providers::configure(cfg);
-    channels::configure(cfg);
-    invites::configure(cfg);
-    contacts::configure(cfg);
-    block_types::configure(cfg);
+    table().register(cfg);
+}
+
+/// Every route served, as (method, path pattern): what the API description must describe.
+pub fn routes() -> Vec<(actix_web::http::Method, &'static str)> {
+    table().routes()
+}
+
+fn table() -> RouteTable {
+    let mut routes = RouteTable::default();
+    for add in [
+        health::configure,
+        auth::configure,
+        users::configure,
+        passwords::configure,
+        permissions::configure,
+        projects::configure,
+        dialogues::configure,
+        revisions::configure,
+        releases::configure,
+        live::configure,
+        providers::configure,
+        channels::configure,
+        invites::configure,
+        contacts::configure,
+        block_types::configure,
+    ] {
+        add(&mut routes);
+    }
+    routes.at(["/openapi.json"]).get(crate::openapi::openapi_json);
+    routes
 }
 
 /// The JSON `404` for paths that match no route.

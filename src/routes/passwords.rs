@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use super::table::RouteTable;
+use actix_web::HttpResponse;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -18,10 +19,10 @@ use crate::store::{PasswordReset, now_millis};
 /// How long an e-mailed reset link stays valid.
 const RESET_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/user/password-changes/", "/user/password-changes"]).route(web::post().to(change)));
-    cfg.service(web::resource(["/password-resets/", "/password-resets"]).route(web::post().to(request_reset)));
-    cfg.service(web::resource(["/password-confirmations/", "/password-confirmations"]).route(web::post().to(confirm)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/user/password-changes/", "/user/password-changes"]).post(change);
+    routes.at(["/password-resets/", "/password-resets"]).post(request_reset);
+    routes.at(["/password-confirmations/", "/password-confirmations"]).post(confirm);
 }
 
 #[derive(Deserialize)]

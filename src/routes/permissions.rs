@@ -1,5 +1,6 @@
 //! `/users/{user_id}/permissions/`: granting, listing and revoking permissions.
 
+use super::table::RouteTable;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -13,17 +14,9 @@ use crate::http::body::JsonBody;
 use crate::http::pagination::Page;
 use crate::store::{UserRecord, new_id};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/users/{user_id}/permissions/", "/users/{user_id}/permissions"])
-            .route(web::get().to(list))
-            .route(web::post().to(grant)),
-    );
-    cfg.service(
-        web::resource("/users/{user_id}/permissions/{permission_id}")
-            .route(web::get().to(get))
-            .route(web::delete().to(revoke)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/users/{user_id}/permissions/", "/users/{user_id}/permissions"]).get(list).post(grant);
+    routes.at(["/users/{user_id}/permissions/{permission_id}"]).get(get).delete(revoke);
 }
 
 /// Whether the caller may see `permission` of user `owner`: admins and the owner see every

@@ -1,6 +1,7 @@
 //! `/projects/`: creating, listing, reading, updating and deleting projects.
 
-use actix_web::{HttpResponse, web};
+use super::table::RouteTable;
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,15 +14,14 @@ use crate::http::body::{JsonBody, JsonPatchBody};
 use crate::http::pagination::Page;
 use crate::store::{ProjectRecord, ProjectScope, new_id};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/projects/", "/projects"]).route(web::get().to(list)).route(web::post().to(create)));
-    cfg.service(
-        web::resource(["/projects/{project_id}", "/projects/{project_id}/"])
-            .route(web::get().to(get))
-            .route(web::put().to(replace))
-            .route(web::patch().to(patch_project))
-            .route(web::delete().to(delete)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/projects/", "/projects"]).get(list).post(create);
+    routes
+        .at(["/projects/{project_id}", "/projects/{project_id}/"])
+        .get(get)
+        .put(replace)
+        .patch(patch_project)
+        .delete(delete);
 }
 
 fn summarize(project: &ProjectRecord) -> Value {

@@ -1,5 +1,6 @@
 //! `/providers/`: who offers the channels (an operator, a social network).
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
@@ -14,9 +15,9 @@ use crate::store::{ProviderRecord, new_id, now_millis};
 /// Most channels listed in one provider's description.
 const MAX_CHANNELS_SHOWN: i64 = 1000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["/providers/", "/providers"]).route(web::get().to(list)).route(web::post().to(create)));
-    cfg.service(web::resource("/providers/{provider_id}").route(web::get().to(get)));
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/providers/", "/providers"]).get(list).post(create);
+    routes.at(["/providers/{provider_id}"]).get(get);
 }
 
 async fn list(ctx: Ctx, page: Page) -> Result<HttpResponse, ApiError> {

@@ -1,6 +1,7 @@
 //! `/projects/{p}/dialogues/{d}/releases/`: numbered releases of a dialogue's revisions, and
 //! (extension) the dialogue as of a release, which is what end users' conversations run on.
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,22 +16,16 @@ use crate::http::ordering::Ordering;
 use crate::http::pagination::Page;
 use crate::store::ReleaseRecord;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource([
+pub fn configure(routes: &mut RouteTable) {
+    routes
+        .at([
             "/projects/{project_id}/dialogues/{dialogue_id}/releases/",
             "/projects/{project_id}/dialogues/{dialogue_id}/releases",
         ])
-        .route(web::get().to(list))
-        .route(web::post().to(create)),
-    );
-    cfg.service(
-        web::resource("/projects/{project_id}/dialogues/{dialogue_id}/releases/{release_id}").route(web::get().to(get)),
-    );
-    cfg.service(
-        web::resource("/projects/{project_id}/dialogues/{dialogue_id}/releases/{release_id}/dialogue")
-            .route(web::get().to(released_dialogue)),
-    );
+        .get(list)
+        .post(create);
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/releases/{release_id}"]).get(get);
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/releases/{release_id}/dialogue"]).get(released_dialogue);
 }
 
 async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Result<HttpResponse, ApiError> {

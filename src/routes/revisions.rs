@@ -1,6 +1,7 @@
 //! `/projects/{p}/dialogues/{d}/revisions/`: a dialogue's history, and new revisions (single or
 //! bulk, edits and reverts), which go through the dialogue's actor like every other write.
 
+use super::table::RouteTable;
 use actix_web::http::header::ETAG;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -20,19 +21,15 @@ use crate::state::AppState;
 /// Most revisions one bulk request may carry.
 pub const MAX_BULK: usize = 1000;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource([
+pub fn configure(routes: &mut RouteTable) {
+    routes
+        .at([
             "/projects/{project_id}/dialogues/{dialogue_id}/revisions/",
             "/projects/{project_id}/dialogues/{dialogue_id}/revisions",
         ])
-        .route(web::get().to(list))
-        .route(web::post().to(create)),
-    );
-    cfg.service(
-        web::resource("/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}")
-            .route(web::get().to(get)),
-    );
+        .get(list)
+        .post(create);
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}"]).get(get);
 }
 
 async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Result<HttpResponse, ApiError> {

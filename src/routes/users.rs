@@ -1,5 +1,6 @@
 //! `/user` and `/users/`: accounts.
 
+use super::table::RouteTable;
 use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -13,17 +14,10 @@ use crate::http::pagination::Page;
 use crate::state::AppState;
 use crate::store::{NewUser, UserRecord};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/user").route(web::get().to(current_user)));
-    cfg.service(
-        web::resource(["/users/", "/users"]).route(web::get().to(list_users)).route(web::post().to(create_user)),
-    );
-    cfg.service(
-        web::resource("/users/{user_id}")
-            .route(web::get().to(get_user))
-            .route(web::put().to(replace_user))
-            .route(web::patch().to(patch_user)),
-    );
+pub fn configure(routes: &mut RouteTable) {
+    routes.at(["/user"]).get(current_user);
+    routes.at(["/users/", "/users"]).get(list_users).post(create_user);
+    routes.at(["/users/{user_id}"]).get(get_user).put(replace_user).patch(patch_user);
 }
 
 /// A user's API description; with its permissions on `GET /user` and sign-in.

@@ -31,7 +31,7 @@ const FULL_REPORT_BYTES: usize = 64 * 1024;
 const QUOTED_VALUE_BYTES: usize = 100;
 
 /// Every resource schema: its name (file stem under `schemas/`) and its text.
-const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
+pub(crate) const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("user", include_str!("../../schemas/user.json")),
     ("user-summary", include_str!("../../schemas/user-summary.json")),
     ("new-user", include_str!("../../schemas/new-user.json")),

@@ -63,7 +63,7 @@ impl Api {
     }
 
     fn anonymous(address: &str) -> Self {
-        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let client = awc::Client::builder().timeout(Duration::from_secs(60)).disable_redirects().finish();
         Self { address: address.to_owned(), admin_token: String::new(), client }
     }
 }
@@ -181,7 +181,9 @@ impl Api {
         }
         .expect("the request reaches the server");
         let raw = response.body().limit(64 * 1024 * 1024).await.expect("the body arrives").to_vec();
-        let body = if raw.is_empty() {
+        let json =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_none_or(|v| v.contains("json"));
+        let body = if raw.is_empty() || !json {
             Value::Null
         } else {
             serde_json::from_slice(&raw).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&raw)))

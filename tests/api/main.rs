@@ -2,6 +2,7 @@
 //! database. `scripts/test` starts the database and sets `DIALOGUE_TEST_MONGODB_URI`.
 
 mod access;
+mod api_description;
 mod auth;
 mod channels;
 mod cluster;
