@@ -1,46 +1,207 @@
 //! Prometheus metrics, served on their own listener (`DIALOGUE_METRICS_BIND`), never on the
-//! public one. Hot paths record through the `metrics` facade into one process-wide recorder;
-//! figures the server already keeps (store counters, actors in memory) and the process's own
-//! (memory, CPU) are read when Prometheus scrapes.
+//! public one. Every family is named here. The hottest counts (frames sent, sessions, actor
+//! starts and stops, rebases) are plain process-wide atomics ([`HOT`]) copied into the registry
+//! at each scrape, so that counting costs nothing on the hot path; the rest record through the
+//! `metrics` facade into one process-wide recorder, and only once it is installed. Figures the
+//! server already keeps (store counters, actors in memory) and the process's own (memory, CPU)
+//! are read when Prometheus scrapes.
 
 use std::net::TcpListener;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
 use crate::store::StoreCounters;
 
-/// Database commands the server sent (each one round trip).
-pub const STORE_ROUND_TRIPS: &str = "dialogue_store_round_trips_total";
-/// Revisions stored.
-pub const REVISIONS_COMMITTED: &str = "dialogue_revisions_committed_total";
+/// HTTP requests answered, by method, route pattern and status.
+pub const HTTP_REQUESTS: &str = "dialogue_http_requests_total";
+/// How long HTTP requests took, by method and route pattern.
+pub const HTTP_DURATION: &str = "dialogue_http_request_duration_seconds";
+/// Live sessions open.
+pub const LIVE_SESSIONS: &str = "dialogue_live_sessions";
+/// Frames written to live sessions.
+pub const LIVE_FRAMES_SENT: &str = "dialogue_live_frames_sent_total";
+/// Live sessions closed, by close code.
+pub const LIVE_CLOSED: &str = "dialogue_live_sessions_closed_total";
 /// Dialogue actors in memory.
 pub const ACTORS: &str = "dialogue_actors";
+/// Dialogue actors started.
+pub const ACTOR_STARTS: &str = "dialogue_actor_starts_total";
+/// Dialogue actors stopped.
+pub const ACTOR_STOPS: &str = "dialogue_actor_stops_total";
+/// Revisions stored.
+pub const REVISIONS_COMMITTED: &str = "dialogue_revisions_committed_total";
+/// Revisions per database write.
+pub const COMMIT_BATCH: &str = "dialogue_commit_batch_revisions";
+/// How long a database write of revisions took.
+pub const COMMIT_DURATION: &str = "dialogue_store_commit_duration_seconds";
+/// Revisions waiting for the shared committer.
+pub const COMMIT_QUEUE: &str = "dialogue_commit_queue_revisions";
+/// Database commands the server sent (each one round trip).
+pub const STORE_ROUND_TRIPS: &str = "dialogue_store_round_trips_total";
+/// Store calls that failed, by kind (`unavailable`, `duplicate`, `other`).
+pub const STORE_ERRORS: &str = "dialogue_store_errors_total";
+/// Stale live patches rebased over the revisions after their base.
+pub const REBASES: &str = "dialogue_rebases_total";
+/// Writes refused as conflicts, by error type (`conflict`, `patch_conflict`).
+pub const CONFLICTS: &str = "dialogue_conflicts_total";
+/// Seconds between a change and its arrival through the change feed (newest event).
+pub const FEED_LAG: &str = "dialogue_feed_lag_seconds";
+/// Times the change feed was opened again, by outcome (`resumed`, `restarted`).
+pub const FEED_REOPENS: &str = "dialogue_feed_reopens_total";
+/// Webhook deliveries, by outcome.
+pub const WEBHOOK_DELIVERIES: &str = "dialogue_webhook_deliveries_total";
+
+/// The hottest counts, process-wide.
+#[derive(Debug)]
+pub struct Hot {
+    /// Frames written to live sessions.
+    pub frames_sent: AtomicU64,
+    /// Live sessions open.
+    pub live_sessions: AtomicI64,
+    /// Dialogue actors started.
+    pub actor_starts: AtomicU64,
+    /// Dialogue actors stopped.
+    pub actor_stops: AtomicU64,
+    /// Stale patches rebased.
+    pub rebases: AtomicU64,
+}
+
+/// The hottest counts of this process.
+pub static HOT: Hot = Hot {
+    frames_sent: AtomicU64::new(0),
+    live_sessions: AtomicI64::new(0),
+    actor_starts: AtomicU64::new(0),
+    actor_stops: AtomicU64::new(0),
+    rebases: AtomicU64::new(0),
+};
+
+impl Hot {
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The close codes counted apart: the protocol's own (`docs/protocol.md`), 1000 and 1006.
+const CLOSE_CODES: [&str; 12] =
+    ["1000", "1001", "1003", "1006", "1009", "1011", "4008", "4009", "4401", "4403", "4404", "other"];
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the recorder is installed: paths that would build labels for nothing check this.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Seconds, for latency histograms: from 0.5 ms to 10 s.
+const SECONDS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Revisions per write: from one to the committer's largest command.
+const REVISIONS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
 /// The process-wide recorder, installed on first use (a process may build several servers, as
 /// the tests do; they share it).
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+            .and_then(|builder| builder.set_buckets_for_metric(Matcher::Full(COMMIT_BATCH.into()), REVISIONS))
+            .expect("the buckets are not empty")
+            .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics will be incomplete");
         }
-        metrics::describe_counter!(STORE_ROUND_TRIPS, "Database commands sent (each one round trip)");
-        metrics::describe_counter!(REVISIONS_COMMITTED, "Revisions stored");
-        metrics::describe_gauge!(ACTORS, "Dialogue actors in memory");
-        metrics_process::Collector::default().describe();
+        describe();
+        ENABLED.store(true, Ordering::Relaxed);
         handle
     })
 }
 
-/// Installs the recorder, so that what hot paths record from now on is kept.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by method, route pattern and status");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "How long HTTP requests took, by method and route pattern");
+    describe_gauge!(LIVE_SESSIONS, "Live sessions open");
+    describe_counter!(LIVE_FRAMES_SENT, "Frames written to live sessions");
+    describe_counter!(LIVE_CLOSED, "Live sessions closed, by close code (1006: the socket broke or the client left)");
+    describe_gauge!(ACTORS, "Dialogue actors in memory");
+    describe_counter!(ACTOR_STARTS, "Dialogue actors started");
+    describe_counter!(ACTOR_STOPS, "Dialogue actors stopped");
+    describe_counter!(REVISIONS_COMMITTED, "Revisions stored");
+    describe_histogram!(COMMIT_BATCH, "Revisions per database write");
+    describe_histogram!(COMMIT_DURATION, Unit::Seconds, "How long a database write of revisions took");
+    describe_gauge!(COMMIT_QUEUE, "Revisions waiting for the shared committer");
+    describe_counter!(STORE_ROUND_TRIPS, "Database commands sent (each one round trip)");
+    describe_counter!(STORE_ERRORS, "Store calls that failed, by kind");
+    describe_counter!(REBASES, "Stale live patches rebased over the revisions after their base");
+    describe_counter!(CONFLICTS, "Writes refused as conflicts, by error type");
+    describe_gauge!(FEED_LAG, Unit::Seconds, "Seconds between a change and its arrival through the change feed");
+    describe_counter!(FEED_REOPENS, "Times the change feed was opened again, by outcome");
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries, by outcome");
+    metrics_process::Collector::default().describe();
+    // Families with labels appear once a first value is recorded; these start at zero.
+    for kind in ["unavailable", "duplicate", "other"] {
+        metrics::counter!(STORE_ERRORS, "kind" => kind).absolute(0);
+    }
+    for kind in ["conflict", "patch_conflict"] {
+        metrics::counter!(CONFLICTS, "type" => kind).absolute(0);
+    }
+    for outcome in ["resumed", "restarted"] {
+        metrics::counter!(FEED_REOPENS, "outcome" => outcome).absolute(0);
+    }
+    for code in CLOSE_CODES {
+        metrics::counter!(LIVE_CLOSED, "code" => code).absolute(0);
+    }
+    for outcome in ["delivered", "retried", "failed"] {
+        metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).absolute(0);
+    }
+}
+
+/// Installs the recorder, so that what is recorded from now on is kept.
 pub fn install() {
     recorder();
+}
+
+/// Counts a store call that failed.
+pub fn store_error(error: &crate::store::StoreError) {
+    if enabled() {
+        let kind = match error {
+            crate::store::StoreError::Unavailable(_) => "unavailable",
+            crate::store::StoreError::Duplicate { .. } => "duplicate",
+            crate::store::StoreError::Other(_) => "other",
+        };
+        metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
+    }
+}
+
+/// Counts a write refused as a conflict.
+pub fn conflict(error: &crate::error::ApiError) {
+    if enabled() {
+        let kind = match error {
+            crate::error::ApiError::Conflict { .. } => "conflict",
+            crate::error::ApiError::PatchConflict { .. } => "patch_conflict",
+            _ => return,
+        };
+        metrics::counter!(CONFLICTS, "type" => kind).increment(1);
+    }
+}
+
+/// Counts a live session closed with `code` (`None`: the socket broke or the client left).
+/// Codes outside the protocol's own are counted together, so a client cannot grow the label set.
+pub fn session_closed(code: Option<u16>) {
+    if enabled() {
+        let label = match code {
+            None => "1006",
+            Some(code) => CLOSE_CODES.iter().find(|known| known.parse() == Ok(code)).copied().unwrap_or("other"),
+        };
+        metrics::counter!(LIVE_CLOSED, "code" => label).increment(1);
+    }
 }
 
 /// Starts the metrics listener on `listener`.
@@ -59,7 +220,13 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let counters = state.store.counters();
     metrics::counter!(STORE_ROUND_TRIPS).absolute(StoreCounters::get(&counters.calls));
     metrics::counter!(REVISIONS_COMMITTED).absolute(StoreCounters::get(&counters.revisions));
+    metrics::gauge!(COMMIT_QUEUE).set(counters.queued_revisions.load(Ordering::Relaxed) as f64);
     metrics::gauge!(ACTORS).set(state.dialogues.running().await as f64);
+    metrics::counter!(LIVE_FRAMES_SENT).absolute(HOT.frames_sent.load(Ordering::Relaxed));
+    metrics::gauge!(LIVE_SESSIONS).set(HOT.live_sessions.load(Ordering::Relaxed) as f64);
+    metrics::counter!(ACTOR_STARTS).absolute(HOT.actor_starts.load(Ordering::Relaxed));
+    metrics::counter!(ACTOR_STOPS).absolute(HOT.actor_stops.load(Ordering::Relaxed));
+    metrics::counter!(REBASES).absolute(HOT.rebases.load(Ordering::Relaxed));
     metrics_process::Collector::default().collect();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(recorder().render())
 }

@@ -19,7 +19,7 @@ use crate::auth::{normalize_email, passwords};
 use crate::config::Settings;
 use crate::dialogue::presence::PresenceRelay;
 use crate::dialogue::{ActorDeps, Dialogues};
-use crate::http::{access_log, head, json_errors};
+use crate::http::{access_log, head, json_errors, request_metrics};
 use crate::mail::Mailer;
 use crate::schema::Schemas;
 use crate::state::AppState;
@@ -37,6 +37,7 @@ const STORE_RETRY_INTERVAL: Duration = Duration::from_secs(2);
 pub struct Application {
     server: Server,
     metrics: Option<Server>,
+    metrics_port: Option<u16>,
     port: u16,
     state: web::Data<AppState>,
     shutdown: watch::Sender<bool>,
@@ -45,6 +46,10 @@ pub struct Application {
 impl Application {
     /// Connects to the database, loads the schemas and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.metrics_bind.is_some() {
+            // Before anything runs, so that nothing it does goes uncounted.
+            crate::metrics::install();
+        }
         let limits = settings.limits()?;
         let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
         let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
@@ -101,6 +106,7 @@ impl Application {
                 .wrap(json_errors::middleware())
                 .wrap(actix_web::middleware::from_fn(access_log::request_id_header))
                 .wrap(TracingLogger::<access_log::AccessLog>::new())
+                .wrap(actix_web::middleware::from_fn(request_metrics::record))
                 .configure(crate::routes::configure)
                 .configure(crate::openapi::configure)
                 .default_service(web::to(crate::routes::unknown_path))
@@ -113,20 +119,26 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        let metrics = match &state.settings.metrics_bind {
+        let (metrics, metrics_port) = match &state.settings.metrics_bind {
             Some(bind) => {
                 let listener = TcpListener::bind(bind)?;
-                tracing::info!(address = %listener.local_addr()?, "metrics listening");
-                Some(crate::metrics::serve(listener, state.clone())?)
+                let address = listener.local_addr()?;
+                tracing::info!(%address, "metrics listening");
+                (Some(crate::metrics::serve(listener, state.clone())?), Some(address.port()))
             }
-            None => None,
+            None => (None, None),
         };
-        Ok(Self { server, metrics, port: address.port(), state, shutdown })
+        Ok(Self { server, metrics, metrics_port, port: address.port(), state, shutdown })
     }
 
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port the metrics listener bound, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// The shared state, for tests that need to reach behind the API.

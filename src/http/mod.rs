@@ -9,3 +9,4 @@ pub mod head;
 pub mod json_errors;
 pub mod ordering;
 pub mod pagination;
+pub mod request_metrics;

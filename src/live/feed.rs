@@ -40,6 +40,10 @@ async fn follow(state: Arc<AppState>) {
                 continue;
             }
         };
+        if !first && crate::metrics::enabled() {
+            let outcome = if resuming { "resumed" } else { "restarted" };
+            metrics::counter!(crate::metrics::FEED_REOPENS, "outcome" => outcome).increment(1);
+        }
         if !resuming && !first {
             resynchronize(&state);
         }

@@ -9,6 +9,7 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
+use crate::metrics::{HOT, Hot};
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use dialogue_protocol::User;
@@ -94,7 +95,11 @@ impl Joined {
 /// Runs a session until it closes.
 pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, joined: Joined) {
     let Joined { mut params, session_id, mut frames, mut close_signal } = joined;
+    let metrics = &crate::metrics::HOT;
+    metrics.live_sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let code = serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal).await;
+    metrics.live_sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    crate::metrics::session_closed(code);
     params.actor.do_send(Leave { session_id });
     let reason = code.map(|code| CloseReason { code: CloseCode::from(code), description: None });
     // A client that stopped reading may never take the close frame: do not wait for it forever.
@@ -140,12 +145,15 @@ async fn serve(
                     }
                     // Send what else is already queued before selecting again: one wake-up per
                     // burst instead of one per frame.
+                    let mut sent = 1;
                     for _ in 0..BURST {
                         let Ok(frame) = frames.try_recv() else { break };
                         if session.text(frame).await.is_err() {
                             return None;
                         }
+                        sent += 1;
                     }
+                    Hot::add(&HOT.frames_sent, sent);
                 }
                 None => return Some(close::GOING_AWAY),
             },
@@ -153,10 +161,11 @@ async fn serve(
                 last_heard = Instant::now();
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await
-                            && session.text(reply).await.is_err()
-                        {
-                            return None;
+                        if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await {
+                            if session.text(reply).await.is_err() {
+                                return None;
+                            }
+                            Hot::add(&HOT.frames_sent, 1);
                         }
                     }
                     Some(Ok(AggregatedMessage::Binary(_))) => return Some(close::UNSUPPORTED_DATA),

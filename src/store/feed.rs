@@ -83,6 +83,7 @@ impl Feed {
         loop {
             let Some(event) = self.stream.next().await else { return Ok(None) };
             let event = event?;
+            record_lag(&event);
             match parse(event) {
                 Ok(Some(parsed)) => return Ok(Some(parsed)),
                 Ok(None) => {}
@@ -97,6 +98,21 @@ impl Feed {
     pub fn position(&self) -> Option<FeedPosition> {
         self.stream.resume_token().map(FeedPosition)
     }
+}
+
+/// How long the change took to reach this process: from the event's wall time (MongoDB 6+) or,
+/// failing that, its cluster time (whole seconds).
+fn record_lag(event: &ChangeStreamEvent<Document>) {
+    if !crate::metrics::enabled() {
+        return;
+    }
+    let at_millis = match (event.wall_time, event.cluster_time) {
+        (Some(wall), _) => wall.timestamp_millis(),
+        (None, Some(cluster)) => i64::from(cluster.time) * 1000,
+        (None, None) => return,
+    };
+    let lag = (super::now_millis() - at_millis).max(0) as f64 / 1000.0;
+    metrics::gauge!(crate::metrics::FEED_LAG).set(lag);
 }
 
 fn key(event: &ChangeStreamEvent<Document>) -> Option<String> {

@@ -168,6 +168,8 @@ pub struct StoreCounters {
     pub revisions: AtomicU64,
     /// Calls that failed because the database was unavailable or too slow.
     pub unavailable: AtomicU64,
+    /// Revisions handed to the shared committer and not yet answered.
+    pub queued_revisions: std::sync::atomic::AtomicI64,
 }
 
 impl StoreCounters {
@@ -225,8 +227,11 @@ impl Store {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
         };
-        if let Err(StoreError::Unavailable(_)) = &result {
-            StoreCounters::add(&self.counters.unavailable, 1);
+        if let Err(error) = &result {
+            crate::metrics::store_error(error);
+            if let StoreError::Unavailable(_) = error {
+                StoreCounters::add(&self.counters.unavailable, 1);
+            }
         }
         result
     }

@@ -34,6 +34,8 @@ pub struct TestApp {
     pub outbox: PathBuf,
     /// The application's shared state, for subscribing to events.
     pub state: actix_web::web::Data<dialogue_server::state::AppState>,
+    /// `http://127.0.0.1:<port>` of the metrics listener, when the settings ask for one.
+    pub metrics_address: Option<String>,
 }
 
 /// An HTTP client for one server (in this process or another), signed in as the bootstrap
@@ -126,13 +128,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database = settings.database.clone();
     let application = Application::build(settings).await.expect("the application builds");
     let port = application.port();
+    let metrics_address = application.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     let state = application.state();
     actix_web::rt::spawn(application.run_until_stopped());
     let mut api = Api::anonymous(&format!("http://127.0.0.1:{port}"));
     if state.is_store_ready() {
         api.admin_token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     }
-    TestApp { api, database, outbox, state }
+    TestApp { api, database, outbox, state, metrics_address }
 }
 
 impl Drop for TestApp {

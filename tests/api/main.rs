@@ -19,6 +19,7 @@ mod helpers;
 mod invites;
 mod limits;
 mod live;
+mod metrics;
 mod passwords;
 mod permissions;
 mod process;

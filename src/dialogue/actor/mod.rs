@@ -22,6 +22,7 @@
 //! message routed to the parts), `recovery` (reloads, and revisions other processes stored) and
 //! `derived` (the stored head and snapshots, written in the background).
 
+use crate::metrics::{HOT, Hot};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -320,9 +321,15 @@ impl DialogueActor {
             effects_since: &effects_since,
             process_id: deps.store.process_id(),
         };
+        if request.base_revision.is_some_and(|base| base < newest) {
+            Hot::add(&HOT.rebases, 1);
+        }
         match prepare(&state.identity, &mut state.speculative, &request, &context) {
             Ok(revisions) => self.queue.push(PendingWrite { request, attempts, revisions, reply }),
-            Err(error) => self.answer_error(reply, error),
+            Err(error) => {
+                crate::metrics::conflict(&error);
+                self.answer_error(reply, error);
+            }
         }
     }
 
@@ -521,6 +528,7 @@ impl Actor for DialogueActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Bounded mailbox: senders wait (back-pressure) instead of queueing without limit.
         ctx.set_mailbox_capacity(256);
+        Hot::add(&HOT.actor_starts, 1);
         self.load(ctx);
         let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
         ctx.run_interval(period, |actor, ctx| {
@@ -539,6 +547,7 @@ impl Actor for DialogueActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        Hot::add(&HOT.actor_stops, 1);
         let failure = match self.loaded {
             Loaded::Failed(failure) => failure,
             _ => LoadFailure::Unavailable,

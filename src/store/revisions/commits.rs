@@ -49,20 +49,24 @@ struct Request {
 #[derive(Debug, Clone)]
 pub struct Committer {
     requests: mpsc::UnboundedSender<Request>,
+    counters: Arc<StoreCounters>,
 }
 
 impl Committer {
     /// Starts the committer task on the current runtime.
     pub fn spawn(revisions: Collection<RevisionRecord>, deadline: Duration, counters: Arc<StoreCounters>) -> Self {
         let (requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(revisions, receiver, deadline, counters));
-        Self { requests }
+        tokio::spawn(run(revisions, receiver, deadline, counters.clone()));
+        Self { requests, counters }
     }
 
     /// Stores a batch of consecutive revisions of one dialogue, in the next shared command.
     pub async fn commit(&self, revisions: Vec<RevisionRecord>) -> Outcome {
         let (reply, answer) = oneshot::channel();
+        let queued = revisions.len() as i64;
+        self.counters.queued_revisions.fetch_add(queued, std::sync::atomic::Ordering::Relaxed);
         if self.requests.send(Request { revisions, reply }).is_err() {
+            self.counters.queued_revisions.fetch_sub(queued, std::sync::atomic::Ordering::Relaxed);
             return Outcome::Failed { stored: 0, error: StoreError::Unavailable("the committer has stopped".into()) };
         }
         answer.await.unwrap_or(Outcome::Failed {
@@ -108,7 +112,13 @@ async fn execute(
     StoreCounters::add(&counters.calls, 1);
     StoreCounters::add(&counters.revision_batches, 1);
     let all = command.iter().flat_map(|request| request.revisions.iter());
+    let started = std::time::Instant::now();
     let result = tokio::time::timeout(deadline, revisions.insert_many(all).ordered(true)).await;
+    if crate::metrics::enabled() {
+        let count: usize = command.iter().map(|request| request.revisions.len()).sum();
+        metrics::histogram!(crate::metrics::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(crate::metrics::COMMIT_BATCH).record(count as f64);
+    }
     let failure = match result {
         Ok(Ok(_)) => None,
         Ok(Err(error)) => Some(first_failure(error)),
@@ -132,8 +142,12 @@ async fn execute(
             Outcome::NotTried => 0,
         };
         StoreCounters::add(&counters.revisions, stored as u64);
+        counters.queued_revisions.fetch_sub(request.revisions.len() as i64, std::sync::atomic::Ordering::Relaxed);
         let _ = request.reply.send(outcome);
         start = end;
+    }
+    if let Some((_, error, _)) = &failure {
+        crate::metrics::store_error(error);
     }
     if let Some((_, StoreError::Unavailable(_), _)) = &failure {
         StoreCounters::add(&counters.unavailable, 1);

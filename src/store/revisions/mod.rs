@@ -98,6 +98,7 @@ impl Store {
         StoreCounters::add(&self.counters.revision_batches, 1);
         let stored = many.len() as u64;
         let revisions = self.revisions();
+        let started = std::time::Instant::now();
         let mut session = self.client.start_session().await?;
         session
             .start_transaction()
@@ -106,6 +107,10 @@ impl Store {
                 Ok(())
             })
             .await?;
+        if crate::metrics::enabled() {
+            metrics::histogram!(crate::metrics::COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+            metrics::histogram!(crate::metrics::COMMIT_BATCH).record(many.len() as f64);
+        }
         StoreCounters::add(&self.counters.revisions, stored);
         Ok(())
     }
