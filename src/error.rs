@@ -30,6 +30,25 @@ impl FieldError {
 /// The body every error response carries (the same in WebSocket `error` frames).
 pub use dialogue_protocol::ErrorBody;
 
+/// Every error `type` the API answers with (see [`ApiError::kind`]).
+pub const ERROR_TYPES: [&str; 15] = [
+    "parse_error",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "patch_conflict",
+    "precondition_failed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "validation_error",
+    "invalid_message",
+    "rate_limited",
+    "unavailable",
+    "internal_error",
+];
+
 /// Every error the API reports. Each variant maps to exactly one row of the contract's table.
 #[allow(missing_docs)] // variant fields are the error's details, named as in the contract
 #[derive(Debug, thiserror::Error)]

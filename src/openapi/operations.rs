@@ -223,7 +223,8 @@ pub fn all() -> Vec<Operation> {
         .errors(FORBIDDEN),
         op(POST, "/password-resets/", "requestPasswordReset", "Users", "Mail a password reset link (always 204)")
             .public()
-            .json("password-reset"),
+            .json("password-reset")
+            .errors(&[429]),
         op(POST, "/password-confirmations/", "confirmPasswordReset", "Users", "Set a new password with a reset token")
             .public()
             .json("password-confirmation"),
@@ -243,8 +244,9 @@ pub fn all() -> Vec<Operation> {
             "/users/{user_id}/permissions/{permission_id}",
             "revokePermission",
             "Permissions",
-            "Revoke a permission",
+            "Revoke a permission: the permission revoked",
         )
+        .ok("permission")
         .errors(FORBIDDEN),
         // Projects
         op(GET, "/projects/", "listProjects", "Projects", "The projects you can view").list("project-summary"),

@@ -67,22 +67,7 @@ fn reference(name: &str) -> Value {
 /// The bodies with no file under `schemas/`.
 fn inline() -> Map<String, Value> {
     let user = reference("user");
-    let error_types = [
-        "parse_error",
-        "unauthorized",
-        "forbidden",
-        "not_found",
-        "method_not_allowed",
-        "conflict",
-        "patch_conflict",
-        "precondition_failed",
-        "payload_too_large",
-        "unsupported_media_type",
-        "validation_error",
-        "rate_limited",
-        "unavailable",
-        "internal_error",
-    ];
+    let error_types = crate::error::ERROR_TYPES;
     let entries = [
         (
             "error",

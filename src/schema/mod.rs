@@ -69,6 +69,25 @@ pub(crate) const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("contact-bulk-update", include_str!("../../schemas/contact-bulk-update.json")),
 ];
 
+/// Writes numbers with no fractional part (`3.0`) as integers. JSON Schema's `integer` accepts
+/// them, and the typed fields they are read into must too.
+fn integral_numbers(value: &mut Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer up to it is exact
+    match value {
+        Value::Number(number) if !number.is_i64() && !number.is_u64() => {
+            if let Some(float) = number.as_f64()
+                && float.fract() == 0.0
+                && float.abs() <= EXACT
+            {
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// One compiled schema and the top-level fields it marks `readOnly`.
 struct Compiled {
     validator: Validator,
@@ -121,14 +140,16 @@ impl Schemas {
 
     /// Validates `value` against schema `name` and reads it as a `T` (the handler's view of the
     /// body): a `422` names every problem, and the conversion cannot then fail.
-    pub fn parse<T: DeserializeOwned>(&self, name: &str, value: Value) -> Result<T, ApiError> {
+    pub fn parse<T: DeserializeOwned>(&self, name: &str, mut value: Value) -> Result<T, ApiError> {
         self.validate(name, &value)?;
+        integral_numbers(&mut value);
         serde_json::from_value(value).map_err(ApiError::internal)
     }
 
     /// Like [`Self::parse`], for the body of a POST: read-only fields are refused too.
-    pub fn parse_new<T: DeserializeOwned>(&self, name: &str, value: Value) -> Result<T, ApiError> {
+    pub fn parse_new<T: DeserializeOwned>(&self, name: &str, mut value: Value) -> Result<T, ApiError> {
         self.validate_new(name, &value)?;
+        integral_numbers(&mut value);
         serde_json::from_value(value).map_err(ApiError::internal)
     }
 
@@ -304,6 +325,14 @@ mod tests {
 
     fn schemas() -> Schemas {
         Schemas::load(None).expect("the shipped schemas compile")
+    }
+
+    #[test]
+    fn numbers_with_a_zero_fraction_become_integers_and_others_stay() {
+        let mut value = json!({ "a": 3.0, "b": [1.5, -2.0, 7], "c": 1e300, "d": "3.0" });
+        integral_numbers(&mut value);
+        assert_eq!(value, json!({ "a": 3, "b": [1.5, -2, 7], "c": 1e300, "d": "3.0" }));
+        assert!(value["a"].is_i64());
     }
 
     fn errors(result: Result<(), ApiError>) -> Vec<FieldError> {

@@ -73,3 +73,14 @@ async fn bad_pagination_parameters_are_422s() {
         assert!(response.body["details"]["errors"][0]["path"].is_string());
     }
 }
+
+/// Found by scripts/fuzz-api: a plain GET of the live endpoint is a documented 400.
+#[actix_web::test]
+async fn a_live_request_that_is_not_an_upgrade_is_a_400_with_the_error_body() {
+    let app = crate::helpers::spawn_app().await;
+    let project = app.create_project(&app.admin_token, "Not an upgrade").await;
+    let created = app.create_dialogue(&app.admin_token, &project, &crate::helpers::sample_dialogue("D")).await;
+    let path = format!("{}/live", created["url"].as_str().unwrap());
+    let answer = app.get(&path, &app.admin_token).await;
+    answer.assert_error(400, "invalid_message");
+}

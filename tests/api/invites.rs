@@ -136,3 +136,24 @@ async fn one_user_accepting_at_once_many_times_spends_one_use() {
     assert_eq!(again.body["id"], granted["id"]);
     assert_eq!(app.get(&path, &app.admin_token).await.body[0]["uses"], 3);
 }
+
+/// Found by scripts/fuzz-api: `4632.0` is an integer to JSON Schema, and was a 500.
+#[actix_web::test]
+async fn integers_written_with_a_zero_fraction_are_integers() {
+    let app = spawn_app().await;
+    let project = app.create_project(&app.admin_token, "Floats").await;
+    let path = format!("/projects/{project}/invites/");
+    let created = app
+        .post(
+            &path,
+            &app.admin_token,
+            &json!({ "permission": "project:dialogues:read", "max_uses": 3.0, "expires_at": 9.0e12 }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["max_uses"], 3);
+    assert_eq!(created.body["expires_at"], 9_000_000_000_000_i64);
+    let fractional =
+        app.post(&path, &app.admin_token, &json!({ "permission": "project:dialogues:read", "max_uses": 2.5 })).await;
+    fractional.assert_error(422, "validation_error");
+}
