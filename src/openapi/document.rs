@@ -253,7 +253,7 @@ fn success(operation: &Operation) -> (String, utoipa::openapi::Response) {
         }
         Answer::Upgrade => {
             response = response.description(
-                "Switching to the WebSocket protocol. The frames, guarantees and close codes are in docs/protocol.md (https://github.com/dialogue-server/dialogue-server/blob/main/docs/protocol.md).",
+                "Switching to the WebSocket protocol. The frames, guarantees and close codes are in docs/protocol.md of the repository.",
             );
             101
         }

@@ -16,6 +16,8 @@ use crate::process::OwnDatabase;
 
 /// How long a fault test may run before it is declared stuck.
 const TEST_BOUND: Duration = Duration::from_secs(120);
+/// How long the database stays frozen.
+const FREEZE: Duration = Duration::from_secs(10);
 
 /// An app on a database of its own, with a one-second database deadline.
 async fn app_on(database: &OwnDatabase) -> TestApp {
@@ -152,6 +154,8 @@ async fn rest_writer(app: &TestApp, path: &str, stop: watch::Receiver<bool>) -> 
             503 => {
                 assert!(response.header("retry-after").is_some());
                 seen.failed("503".into());
+                // A client backs off (less than the Retry-After asked, to see recovery sooner).
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => panic!("REST write: unexpected {other}: {}", response.body),
         }
@@ -174,10 +178,14 @@ async fn every_acknowledged_revision_is_stored(test: &str, app: &TestApp, path: 
     let revisions = app.all_revisions(&app.admin_token, path).await;
     let acks: usize = seen.iter().map(|s| s.acknowledged.len()).sum();
     let refusals: Vec<&String> = seen.iter().flat_map(|s| s.refusals.iter()).collect();
+    let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for refusal in &refusals {
+        *kinds.entry(refusal.as_str()).or_default() += 1;
+    }
     // Per client, in the order given (live editors, then the REST writer).
     let outage: Vec<Duration> = seen.iter().map(|s| s.longest_outage).collect();
     eprintln!(
-        "{test}: {} revisions stored, {acks} acknowledged, longest outage per client {outage:?}, {} refusals: {refusals:?}",
+        "{test}: {} revisions stored, {acks} acknowledged, longest outage per client {outage:?}, {} refusals: {kinds:?}",
         revisions.len(),
         refusals.len()
     );
@@ -208,11 +216,17 @@ async fn a_frozen_database_gives_503s_and_loses_nothing() {
         eventually("first writes", async || app.all_revisions(&app.admin_token, &path).await.len() >= 20).await;
         let frozen_at = Instant::now();
         database.signal("STOP");
-        // While it is frozen, REST answers 503 within the deadline: the request returns.
-        let frozen = app.patch(&path, &app.admin_token, &append_block("during-freeze")).await;
-        frozen.assert_error(503, "unavailable");
-        assert!(frozen.header("retry-after").is_some());
+        // While it is frozen, every REST write answers 503 within the deadline, for as long as
+        // the freeze lasts (the 10 s).
+        let mut refused = 0;
+        while refused == 0 || frozen_at.elapsed() < FREEZE {
+            let frozen = app.patch(&path, &app.admin_token, &append_block(&format!("during-freeze-{refused}"))).await;
+            frozen.assert_error(503, "unavailable");
+            assert!(frozen.header("retry-after").is_some());
+            refused += 1;
+        }
         database.signal("CONT");
+        eprintln!("frozen database: {refused} REST writes refused with 503 while frozen");
         eprintln!("frozen database: frozen for {:?}", frozen_at.elapsed());
         eventually("writes after the thaw", async || {
             let response = app.get(&format!("{path}/revisions/?per_page=1"), &app.admin_token).await;
