@@ -51,6 +51,8 @@ pub const REBASES: &str = "dialogue_rebases_total";
 pub const CONFLICTS: &str = "dialogue_conflicts_total";
 /// Seconds between a change and its arrival through the change feed (newest event).
 pub const FEED_LAG: &str = "dialogue_feed_lag_seconds";
+/// Seconds since the change feed last brought an event (it also grows while nothing changes).
+pub const FEED_LAST_EVENT_AGE: &str = "dialogue_feed_last_event_age_seconds";
 /// Times the change feed was opened again, by outcome (`resumed`, `restarted`).
 pub const FEED_REOPENS: &str = "dialogue_feed_reopens_total";
 /// Webhook deliveries, by outcome.
@@ -69,6 +71,8 @@ pub struct Hot {
     pub actor_stops: AtomicU64,
     /// Stale patches rebased.
     pub rebases: AtomicU64,
+    /// When the change feed last brought an event (milliseconds since the epoch; 0: never).
+    pub feed_last_event: AtomicI64,
 }
 
 /// The hottest counts of this process.
@@ -78,6 +82,7 @@ pub static HOT: Hot = Hot {
     actor_starts: AtomicU64::new(0),
     actor_stops: AtomicU64::new(0),
     rebases: AtomicU64::new(0),
+    feed_last_event: AtomicI64::new(0),
 };
 
 impl Hot {
@@ -142,6 +147,7 @@ fn describe() {
     describe_counter!(REBASES, "Stale live patches rebased over the revisions after their base");
     describe_counter!(CONFLICTS, "Writes refused as conflicts, by error type");
     describe_gauge!(FEED_LAG, Unit::Seconds, "Seconds between a change and its arrival through the change feed");
+    describe_gauge!(FEED_LAST_EVENT_AGE, Unit::Seconds, "Seconds since the change feed last brought an event");
     describe_counter!(FEED_REOPENS, "Times the change feed was opened again, by outcome");
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries, by outcome");
     metrics_process::Collector::default().describe();
@@ -227,6 +233,11 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     metrics::counter!(ACTOR_STARTS).absolute(HOT.actor_starts.load(Ordering::Relaxed));
     metrics::counter!(ACTOR_STOPS).absolute(HOT.actor_stops.load(Ordering::Relaxed));
     metrics::counter!(REBASES).absolute(HOT.rebases.load(Ordering::Relaxed));
+    let last_event = HOT.feed_last_event.load(Ordering::Relaxed);
+    if last_event > 0 {
+        let age = (crate::store::now_millis() - last_event).max(0) as f64 / 1000.0;
+        metrics::gauge!(FEED_LAST_EVENT_AGE).set(age);
+    }
     metrics_process::Collector::default().collect();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(recorder().render())
 }

@@ -4,8 +4,9 @@
 //! security schemes.
 
 use serde_json::Value;
+use utoipa::openapi::external_docs::ExternalDocs;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{
@@ -167,8 +168,21 @@ fn describe(operation: &Operation) -> utoipa::openapi::path::Operation {
         if operation.query.contains(&Query::AccessToken) {
             builder = builder.security(SecurityRequirement::new(QUERY_TOKEN, Vec::<String>::new()));
         }
+        if operation.id == "createUser" {
+            // With DIALOGUE_OPEN_SIGNUP=true, anyone may sign up.
+            builder = builder.security(SecurityRequirement::default());
+        }
     }
-    builder.build()
+    let mut described = builder.build();
+    if operation.answer == Answer::Upgrade {
+        described.description = Some(
+            "A WebSocket for live editing: the frames, the guarantees and the close codes are in the live protocol (`docs/protocol.md`, served at `/docs/protocol.md`).".into(),
+        );
+        let mut protocol = ExternalDocs::new("/docs/protocol.md");
+        protocol.description = Some("The live protocol".into());
+        described.external_docs = Some(protocol);
+    }
+    described
 }
 
 /// The names in a path pattern's `{…}`.
@@ -196,11 +210,30 @@ fn query_parameters(query: Query) -> Vec<utoipa::openapi::path::Parameter> {
                 typed(Type::Integer).minimum(Some(1)),
             ),
         ],
-        Query::Ordering => vec![parameter(
-            "ordering",
-            "Sort order, repeatable: `number`, `-number` (default), `created`, `-created`",
-            typed(Type::String).enum_values(Some(["number", "-number", "created", "-created"])),
-        )],
+        Query::Ordering => vec![
+            ParameterBuilder::new()
+                .name("ordering")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(
+                    "Sort keys, applied in the order given: `number`, `-number` (the default), `created`, `-created`; repeat the parameter (or separate keys with commas)",
+                ))
+                .style(Some(ParameterStyle::Form))
+                .explode(Some(true))
+                .schema(Some(ArrayBuilder::new().items(
+                    typed(Type::String).enum_values(Some(["number", "-number", "created", "-created"])),
+                )))
+                .build(),
+        ],
+        Query::ContactFilters => vec![
+            parameter(
+                "bot_status",
+                "Only contacts whose bot is `active` or `muted`",
+                typed(Type::String).enum_values(Some(["active", "muted"])),
+            ),
+            parameter("channel_id", "Only contacts of this channel", typed(Type::String)),
+            parameter("address", "Only the contact with this address", typed(Type::String)),
+        ],
         Query::DialogueFilters => ["is_archived", "is_published", "has_changes", "can_view", "can_edit"]
             .into_iter()
             .map(|name| parameter(name, "Only dialogues with (`true`) or without (`false`) this property", boolean()))
@@ -227,6 +260,12 @@ fn success(operation: &Operation) -> (String, utoipa::openapi::Response) {
     let status = match operation.answer {
         Answer::One(status, name) => {
             response = response.description("Done").content(JSON, json_content(name));
+            if status == 201 && name != "token" && name != "revision-or-revisions" {
+                response = response.header("Location", header("The new resource's path"));
+            }
+            if operation.id == "createSession" {
+                response = response.header("Set-Cookie", header("The `HttpOnly`, `SameSite=Strict` session cookie"));
+            }
             status
         }
         Answer::List(name) => {
@@ -259,7 +298,8 @@ fn success(operation: &Operation) -> (String, utoipa::openapi::Response) {
         }
     };
     if operation.etag && status != 204 {
-        response = response.header("ETag", header("`\"<revision_id>\"` of the dialogue's newest revision"));
+        response = response
+            .header("ETag", header("`\"<revision_id>\"` of the dialogue's newest revision (`\"\"` before the first)"));
     }
     (status.to_string(), response.build())
 }
@@ -308,6 +348,9 @@ fn error_response(status: u16) -> utoipa::openapi::Response {
         _ => "Something unexpected (`internal_error`)",
     };
     let mut response = ResponseBuilder::new().description(description).content(JSON, json_content("error"));
+    if status == 401 {
+        response = response.header("WWW-Authenticate", header("`Bearer`"));
+    }
     if status == 503 || status == 429 {
         response = response.header(
             "Retry-After",

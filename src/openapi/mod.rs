@@ -36,13 +36,16 @@ pub async fn home() -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(home)));
     cfg.service(web::resource("/docs").route(web::get().to(home)));
+    cfg.service(web::resource("/docs/protocol.md").route(web::get().to(|| async {
+        HttpResponse::Ok().content_type("text/markdown; charset=utf-8").body(include_str!("../../docs/protocol.md"))
+    })));
     cfg.service(
         web::scope("/docs")
             .wrap(actix_web::middleware::DefaultHeaders::new().add((
                 CONTENT_SECURITY_POLICY,
                 "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
             )))
-            .service(utoipa_swagger_ui::SwaggerUi::new("/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"]))),
+            .service(utoipa_swagger_ui::SwaggerUi::new("/{_:.*}").config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"))),
     );
 }
 

@@ -18,6 +18,8 @@ pub enum Query {
     Since,
     /// `access_token` (live: browsers cannot set headers on a WebSocket upgrade).
     AccessToken,
+    /// The contact list filters: `bot_status`, `channel_id`, `address`.
+    ContactFilters,
 }
 
 /// A request body.
@@ -165,7 +167,7 @@ const DIALOGUE_WRITE: &[u16] = &[403, 409, 412];
 /// Every operation the API describes.
 pub fn all() -> Vec<Operation> {
     use Answer::Upgrade;
-    use Query::{AccessToken, DialogueFilters, Ordering, Pages, Since};
+    use Query::{AccessToken, ContactFilters, DialogueFilters, Ordering, Pages, Since};
     vec![
         // Operations
         op(GET, "/healthz", "health", "Operations", "The process runs").public().ok("health"),
@@ -260,7 +262,7 @@ pub fn all() -> Vec<Operation> {
         op(PUT, PROJECT, "replaceProject", "Projects", "Replace a project's description")
             .json("project")
             .ok("project")
-            .errors(FORBIDDEN),
+            .errors(FORBIDDEN_CONFLICT),
         op(PATCH, PROJECT, "patchProject", "Projects", "Change a project with a JSON Patch")
             .body(Body::Patch)
             .ok("project")
@@ -371,18 +373,20 @@ pub fn all() -> Vec<Operation> {
         .ok("dialogue")
         .errors(FORBIDDEN),
         // Providers and channels
-        op(GET, "/providers/", "listProviders", "Channels", "Every provider").list("provider"),
+        op(GET, "/providers/", "listProviders", "Channels", "Every provider").list("provider").errors(FORBIDDEN),
         op(POST, "/providers/", "createProvider", "Channels", "Create a provider (admin)")
             .json("provider")
             .created("provider")
             .errors(FORBIDDEN),
-        op(GET, "/providers/{provider_id}", "getProvider", "Channels", "A provider, with its channels").ok("provider"),
-        op(GET, "/channels/", "listChannels", "Channels", "Every channel").list("channel"),
+        op(GET, "/providers/{provider_id}", "getProvider", "Channels", "A provider, with its channels")
+            .ok("provider")
+            .errors(FORBIDDEN),
+        op(GET, "/channels/", "listChannels", "Channels", "Every channel").list("channel").errors(FORBIDDEN),
         op(POST, "/channels/", "createChannel", "Channels", "Create a channel (admin)")
             .json("new-channel")
             .created("channel")
             .errors(FORBIDDEN_CONFLICT),
-        op(GET, "/channels/{channel_id}", "getChannel", "Channels", "A channel").ok("channel"),
+        op(GET, "/channels/{channel_id}", "getChannel", "Channels", "A channel").ok("channel").errors(FORBIDDEN),
         op(PUT, "/channels/{channel_id}", "replaceChannel", "Channels", "Replace a channel (admin)")
             .json("channel")
             .ok("channel")
@@ -422,6 +426,7 @@ pub fn all() -> Vec<Operation> {
             .errors(&[409]),
         // Contacts
         op(GET, "/projects/{project_id}/contacts/", "listContacts", "Contacts", "A project's contacts")
+            .query(&[Pages, ContactFilters])
             .list("contact")
             .errors(FORBIDDEN),
         op(POST, "/projects/{project_id}/contacts/", "createContact", "Contacts", "Create a contact")

@@ -69,6 +69,12 @@ pub(crate) const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("contact-bulk-update", include_str!("../../schemas/contact-bulk-update.json")),
 ];
 
+/// A body the schema accepts but a typed field cannot hold (an integer beyond 64 bits): a `422`,
+/// not a server error.
+fn unfit(error: serde_json::Error) -> ApiError {
+    ApiError::invalid("type", "", format!("A value does not fit the field it is for: {error}"))
+}
+
 /// Writes numbers with no fractional part (`3.0`) as integers. JSON Schema's `integer` accepts
 /// them, and the typed fields they are read into must too.
 fn integral_numbers(value: &mut Value) {
@@ -143,14 +149,14 @@ impl Schemas {
     pub fn parse<T: DeserializeOwned>(&self, name: &str, mut value: Value) -> Result<T, ApiError> {
         self.validate(name, &value)?;
         integral_numbers(&mut value);
-        serde_json::from_value(value).map_err(ApiError::internal)
+        serde_json::from_value(value).map_err(unfit)
     }
 
     /// Like [`Self::parse`], for the body of a POST: read-only fields are refused too.
     pub fn parse_new<T: DeserializeOwned>(&self, name: &str, mut value: Value) -> Result<T, ApiError> {
         self.validate_new(name, &value)?;
         integral_numbers(&mut value);
-        serde_json::from_value(value).map_err(ApiError::internal)
+        serde_json::from_value(value).map_err(unfit)
     }
 
     /// Validates the body of a POST: read-only fields are refused, then the schema applies.

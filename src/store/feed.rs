@@ -111,7 +111,9 @@ fn record_lag(event: &ChangeStreamEvent<Document>) {
         (None, Some(cluster)) => i64::from(cluster.time) * 1000,
         (None, None) => return,
     };
-    let lag = (super::now_millis() - at_millis).max(0) as f64 / 1000.0;
+    let now = super::now_millis();
+    crate::metrics::HOT.feed_last_event.store(now, std::sync::atomic::Ordering::Relaxed);
+    let lag = (now - at_millis).max(0) as f64 / 1000.0;
     metrics::gauge!(crate::metrics::FEED_LAG).set(lag);
 }
 

@@ -58,6 +58,43 @@ async fn every_described_operation_is_served_and_no_other_method_is() {
     assert!(checked >= 60, "{checked} operations checked");
 }
 
+/// A signed-in user with no permission at all gets, from every operation, a status the
+/// document lists for it (the 403s of admin-only reads among them).
+#[actix_web::test]
+async fn a_user_without_rights_gets_only_documented_statuses() {
+    let app = spawn_app().await;
+    let (_, token) = app.create_user(&crate::helpers::unique_email("nobody")).await;
+    let project = app.create_project(&app.admin_token, "Not yours").await;
+    let document = app.send(Method::GET, "/openapi.json", None, None, None).await.body;
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        let concrete = path.replace("{project_id}", &project);
+        let concrete: String = concrete
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "no-such-id" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in METHODS {
+            let Some(operation) = item.get(method) else { continue };
+            if ["revokeToken", "endSession", "changePassword"]
+                .contains(&operation["operationId"].as_str().unwrap_or_default())
+            {
+                continue; // they would sign this user out
+            }
+            let http = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
+            let answer = app.send(http, &concrete, Some(&token), Some("application/json"), Some(b"{}".to_vec())).await;
+            assert!(
+                operation["responses"].get(answer.status.to_string()).is_some(),
+                "{method} {path} answered a user without rights {}, which it does not describe: {}",
+                answer.status,
+                answer.body
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 55, "{checked} operations checked");
+}
+
 #[actix_web::test]
 async fn the_docs_page_is_served_from_this_server_only() {
     let app = spawn_app().await;
@@ -75,10 +112,9 @@ async fn the_docs_page_is_served_from_this_server_only() {
     }
     let initializer = app.send(Method::GET, "/docs/swagger-initializer.js", None, None, None).await;
     assert_eq!(initializer.status, 200);
-    assert!(
-        String::from_utf8_lossy(&initializer.raw).contains("/openapi.json"),
-        "the page reads this server's document"
-    );
+    let initializer = String::from_utf8_lossy(&initializer.raw).to_string();
+    assert!(initializer.contains("/openapi.json"), "the page reads this server's document");
+    assert!(initializer.contains(r#""validatorUrl": "none""#), "no badge from Swagger's validator host: {initializer}");
     for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"] {
         let answer = app.send(Method::GET, &format!("/docs/{asset}"), None, None, None).await;
         assert_eq!(answer.status, 200, "{asset} ships in the binary");

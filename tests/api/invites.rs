@@ -156,4 +156,7 @@ async fn integers_written_with_a_zero_fraction_are_integers() {
     let fractional =
         app.post(&path, &app.admin_token, &json!({ "permission": "project:dialogues:read", "max_uses": 2.5 })).await;
     fractional.assert_error(422, "validation_error");
+    // Found by the fuzzer too: an integer beyond 64 bits is a 422, not a 500.
+    let huge = json!({ "permission": "project:dialogues:read", "expires_at": 6.4e36 });
+    app.post(&path, &app.admin_token, &huge).await.assert_error(422, "validation_error");
 }
