@@ -92,9 +92,10 @@ impl Hot {
     }
 }
 
-/// The close codes counted apart: the protocol's own (`docs/protocol.md`), 1000 and 1006.
-const CLOSE_CODES: [&str; 12] =
-    ["1000", "1001", "1003", "1006", "1009", "1011", "4008", "4009", "4401", "4403", "4404", "other"];
+/// The close labels: the server's codes (the protocol's own, `docs/protocol.md`, and 1000),
+/// 1006 for a broken socket, `client` for a close the client started, `other` for the rest.
+const CLOSE_CODES: [&str; 13] =
+    ["1000", "1001", "1003", "1006", "1009", "1011", "4008", "4009", "4401", "4403", "4404", "client", "other"];
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -134,7 +135,10 @@ fn describe() {
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "How long HTTP requests took, by method and route pattern");
     describe_gauge!(LIVE_SESSIONS, "Live sessions open");
     describe_counter!(LIVE_FRAMES_SENT, "Frames written to live sessions");
-    describe_counter!(LIVE_CLOSED, "Live sessions closed, by close code (1006: the socket broke or the client left)");
+    describe_counter!(
+        LIVE_CLOSED,
+        "Live sessions ended, by the server's close code; client: the client closed; 1006: the socket broke"
+    );
     describe_gauge!(ACTORS, "Dialogue actors in memory");
     describe_counter!(ACTOR_STARTS, "Dialogue actors started");
     describe_counter!(ACTOR_STOPS, "Dialogue actors stopped");
@@ -198,15 +202,35 @@ pub fn conflict(error: &crate::error::ApiError) {
     }
 }
 
-/// Counts a live session closed with `code` (`None`: the socket broke or the client left).
-/// Codes outside the protocol's own are counted together, so a client cannot grow the label set.
-pub fn session_closed(code: Option<u16>) {
+/// Counts a live session that ended: `None` when the client closed it (whatever code it chose:
+/// clients must not be able to fake the server's closes), `Some(None)` when the socket broke,
+/// `Some(Some(code))` when the server closed it with `code`.
+pub fn session_closed(ending: Option<Option<u16>>) {
     if enabled() {
-        let label = match code {
-            None => "1006",
-            Some(code) => CLOSE_CODES.iter().find(|known| known.parse() == Ok(code)).copied().unwrap_or("other"),
+        let label = match ending {
+            None => "client",
+            Some(None) => "1006",
+            Some(Some(code)) => CLOSE_CODES.iter().find(|known| known.parse() == Ok(code)).copied().unwrap_or("other"),
         };
         metrics::counter!(LIVE_CLOSED, "code" => label).increment(1);
+    }
+}
+
+/// One open live session, counted in `dialogue_live_sessions` for as long as it lives (also
+/// when its task ends early or unwinds).
+pub struct OpenSession(());
+
+impl OpenSession {
+    /// Counts a session as open.
+    pub fn count() -> Self {
+        HOT.live_sessions.fetch_add(1, Ordering::Relaxed);
+        Self(())
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        HOT.live_sessions.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

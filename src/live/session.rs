@@ -95,11 +95,12 @@ impl Joined {
 /// Runs a session until it closes.
 pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, joined: Joined) {
     let Joined { mut params, session_id, mut frames, mut close_signal } = joined;
-    let metrics = &crate::metrics::HOT;
-    metrics.live_sessions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let code = serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal).await;
-    metrics.live_sessions.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    crate::metrics::session_closed(code);
+    let open = crate::metrics::OpenSession::count();
+    let mut by_client = false;
+    let code =
+        serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal, &mut by_client).await;
+    drop(open);
+    crate::metrics::session_closed(if by_client { None } else { Some(code) });
     params.actor.do_send(Leave { session_id });
     let reason = code.map(|code| CloseReason { code: CloseCode::from(code), description: None });
     // A client that stopped reading may never take the close frame: do not wait for it forever.
@@ -114,6 +115,7 @@ async fn serve(
     session_id: &str,
     frames: &mut mpsc::Receiver<protocol::Frame>,
     close_signal: &mut watch::Receiver<Option<u16>>,
+    by_client: &mut bool,
 ) -> Option<u16> {
     let mut stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
@@ -176,7 +178,10 @@ async fn serve(
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => {}
                     // Echo the client's close code, as RFC 6455 asks.
-                    Some(Ok(AggregatedMessage::Close(reason))) => return reason.map(|r| u16::from(r.code)),
+                    Some(Ok(AggregatedMessage::Close(reason))) => {
+                        *by_client = true;
+                        return reason.map(|r| u16::from(r.code));
+                    }
                     None => return None,
                     Some(Err(ProtocolError::Overflow)) => return Some(close::TOO_BIG),
                     Some(Err(ProtocolError::Io(error))) if error.to_string().contains("continuation size") => {

@@ -145,7 +145,8 @@ impl Schemas {
     }
 
     /// Validates `value` against schema `name` and reads it as a `T` (the handler's view of the
-    /// body): a `422` names every problem, and the conversion cannot then fail.
+    /// body): a `422` names every problem. A value the schema allows but `T` cannot hold (an
+    /// integer beyond what a 64-bit field keeps exactly) is a `422` too.
     pub fn parse<T: DeserializeOwned>(&self, name: &str, mut value: Value) -> Result<T, ApiError> {
         self.validate(name, &value)?;
         integral_numbers(&mut value);

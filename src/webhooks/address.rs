@@ -1,9 +1,10 @@
 //! Which receiver URLs a webhook may call. Only `http` and `https`, and only hosts whose every
 //! address is public: a hook must not become a way to reach the server's own network (loopback,
 //! private, link-local, carrier-grade NAT, multicast, reserved and documentation ranges, IPv6
-//! unique-local and link-local, and IPv4 addresses mapped into IPv6). The check runs when a hook
-//! is created and again before every delivery, and the delivery connects to the addresses that
-//! were checked, so DNS cannot be rebound to an internal address in between.
+//! unique-local and link-local, and IPv4 addresses carried inside IPv6). It is meant to run when
+//! a hook is created and again before every delivery, the delivery connecting to the addresses
+//! that were checked (and following no redirect), so that DNS cannot be rebound to an internal
+//! address in between.
 //! `DIALOGUE_WEBHOOK_ALLOW_PRIVATE=true` lifts the address rule (tests, private deployments).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -37,7 +38,7 @@ pub enum Refusal {
 pub struct Checked {
     /// The URL.
     pub url: Url,
-    /// Its host, as written.
+    /// Its host, as the URL parser normalized it (IPv6 without brackets).
     pub host: String,
     /// The addresses it resolved to, all allowed.
     pub addresses: Vec<SocketAddr>,
@@ -91,6 +92,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0 // "this network"
         || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240) // reserved
 }
@@ -104,6 +106,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
         || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64, which maps private IPv4 too
+        || first == 0x2002 // 6to4, which embeds any IPv4
+        || (first == 0x2001 && ip.segments()[1] == 0) // Teredo
+        || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+        || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]) // discard-only
+        || (ip.segments()[..4] == [0, 0, 0, 0] && ip.segments()[4] == 0xffff && ip.segments()[5] == 0) // SIIT
         || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4))) // IPv4-compatible
 }
 
@@ -146,6 +153,12 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "100::1",
+            "::ffff:0:a00:1",
+            "192.88.99.1",
         ] {
             assert!(!is_public(ip(private)), "{private} is not public");
         }

@@ -202,8 +202,9 @@ impl DialogueActor {
     /// version (numbers above that on the speculative version are this process's own, still
     /// racing, and rebasing over them would be rebasing over the wrong revisions).
     fn can_take(&self, request: &WriteRequest) -> bool {
-        let durable = self.state.as_ref().map_or(0, |state| state.durable.number);
-        takes_up(request.base_revision, durable, !self.foreign.is_empty())
+        let (durable, speculative) =
+            self.state.as_ref().map_or((0, 0), |state| (state.durable.number, state.speculative.number));
+        takes_up(request.base_revision, durable, speculative, !self.foreign.is_empty())
     }
 
     /// Accepts the handed-off writes that waited for other revisions, in order, as far as
@@ -213,7 +214,8 @@ impl DialogueActor {
         let mut deferred = std::mem::take(&mut self.handoffs.deferred).into_iter();
         for (request, reply, sent) in deferred.by_ref() {
             if now_millis() - sent > TAKEN_WITHIN_MILLIS {
-                tracing::warn!(dialogue_id = %self.dialogue_id, "a handed-off write waited too long; dropped");
+                tracing::warn!(dialogue_id = %self.dialogue_id, "a handed-off write waited too long; refused");
+                self.answer_error(reply, ApiError::Unavailable);
                 continue;
             }
             if !self.can_take(&request) {
@@ -294,9 +296,13 @@ impl DialogueActor {
 }
 
 /// Whether a handed-off write made against `base` can be taken up by a process whose durable
-/// version is `durable`, with or without revisions of others waiting to be applied.
-fn takes_up(base: Option<i64>, durable: i64, others_waiting: bool) -> bool {
-    !others_waiting && base.is_none_or(|base| base <= durable)
+/// version is `durable` and speculative one `speculative`, with or without revisions of others
+/// waiting to be applied. A base among the speculative numbers may be one of this process's own
+/// revisions, stored but not settled: the write waits for it. A base beyond every number known
+/// here is not waited for: `prepare` refuses it as ahead (a client must not hold writes back by
+/// naming a revision that does not exist).
+fn takes_up(base: Option<i64>, durable: i64, speculative: i64, others_waiting: bool) -> bool {
+    !others_waiting && base.is_none_or(|base| base <= durable || base > speculative)
 }
 
 #[cfg(test)]
@@ -305,10 +311,14 @@ mod tests {
 
     #[test]
     fn a_handed_off_write_waits_for_the_revision_it_was_made_against() {
-        assert!(takes_up(Some(7), 7, false));
-        assert!(takes_up(None, 7, false), "a write with no base needs no rebase");
-        assert!(!takes_up(Some(8), 7, false), "8 may be our own, stored but not yet settled");
-        assert!(!takes_up(Some(7), 7, true), "another process's revision waits to be applied");
+        assert!(takes_up(Some(7), 7, 9, false));
+        assert!(takes_up(None, 7, 9, false), "a write with no base needs no rebase");
+        assert!(!takes_up(Some(8), 7, 9, false), "8 may be our own, stored but not yet settled");
+        assert!(!takes_up(Some(7), 7, 9, true), "another process's revision waits to be applied");
+        assert!(
+            takes_up(Some(1_000_000_000), 7, 9, false),
+            "a base beyond every number is refused at once, not waited for"
+        );
     }
 
     #[test]

@@ -533,6 +533,9 @@ impl Actor for DialogueActor {
         let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
         ctx.run_interval(period, |actor, ctx| {
             actor.expire_handoffs();
+            // Handed-off writes that waited too long are refused even when nothing else moves.
+            actor.accept_deferred();
+            actor.flush(ctx);
             if matches!(actor.loaded, Loaded::Missing | Loaded::Failed(_)) || actor.is_idle() {
                 ctx.stop();
                 return;

@@ -177,7 +177,9 @@ impl DialogueActor {
     fn retry(&mut self, retry: Vec<PendingWrite>) {
         for write in retry {
             if write.attempts >= MAX_ATTEMPTS {
-                self.answer_error(write.reply, ApiError::conflict("The dialogue is being changed by others; retry"));
+                let error = ApiError::conflict("The dialogue is being changed by others; retry");
+                crate::metrics::conflict(&error);
+                self.answer_error(write.reply, error);
             } else {
                 self.accept(write.request, write.attempts, write.reply);
             }
