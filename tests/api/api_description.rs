@@ -8,6 +8,14 @@ use crate::helpers::spawn_app;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
+/// `path` with every parameter left in it replaced by an id that exists nowhere.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.starts_with('{') { "no-such-id" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// Whether the server routed the request: neither an unknown path nor a wrong method.
 fn routed(status: u16, body: &Value) -> bool {
     let unknown_path = status == 404 && body["message"].as_str().is_some_and(|m| m.starts_with("No resource at"));
@@ -26,11 +34,7 @@ async fn every_described_operation_is_served_and_no_other_method_is() {
     let mut checked = 0;
     for (path, item) in paths {
         // Path parameters get ids that exist nowhere: a routed request answers 401/404/…
-        let concrete: String = path
-            .split('/')
-            .map(|segment| if segment.starts_with('{') { "no-such-id" } else { segment })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete(path);
         for method in METHODS {
             let described = item.get(method).is_some();
             let http = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
@@ -68,12 +72,7 @@ async fn a_user_without_rights_gets_only_documented_statuses() {
     let document = app.send(Method::GET, "/openapi.json", None, None, None).await.body;
     let mut checked = 0;
     for (path, item) in document["paths"].as_object().expect("paths") {
-        let concrete = path.replace("{project_id}", &project);
-        let concrete: String = concrete
-            .split('/')
-            .map(|segment| if segment.starts_with('{') { "no-such-id" } else { segment })
-            .collect::<Vec<_>>()
-            .join("/");
+        let concrete = concrete(&path.replace("{project_id}", &project));
         for method in METHODS {
             let Some(operation) = item.get(method) else { continue };
             if ["revokeToken", "endSession", "changePassword"]
