@@ -108,6 +108,7 @@ fn assemble(
 /// log, and whatever the head lags behind), so a cold load reads a bounded tail however long
 /// the history.
 pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<Option<LoadedState>, StoreError> {
+    let started = std::time::Instant::now();
     let (record, snapshot, latest_release) = futures_util::try_join!(
         store.dialogue_by_id_any_project(dialogue_id),
         store.snapshot_at_or_before(dialogue_id, i64::MAX),
@@ -121,8 +122,20 @@ pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<O
     let unreadable = |why: String| StoreError::Other(anyhow::anyhow!("dialogue {dialogue_id} cannot be loaded: {why}"));
     let start = starting_point(&record, snapshot).map_err(unreadable)?;
     let window = i64::try_from(capacity.clamp(1, 200)).unwrap_or(200);
+    let read_head = started.elapsed();
     let records = store.revisions_between(dialogue_id, (start.number - window).max(0), i64::MAX).await?;
+    let read_tail = started.elapsed();
+    let tail = records.len();
     let (version, log) = assemble(start, records, capacity).map_err(unreadable)?;
+    tracing::debug!(
+        %dialogue_id,
+        head_ms = read_head.as_secs_f64() * 1e3,
+        tail_ms = (read_tail - read_head).as_secs_f64() * 1e3,
+        assemble_ms = (started.elapsed() - read_tail).as_secs_f64() * 1e3,
+        tail,
+        number = version.number,
+        "dialogue loaded"
+    );
     if version.number > head_stored {
         tracing::info!(%dialogue_id, repaired = version.number - head_stored, "head behind its revisions; caught up");
     }
