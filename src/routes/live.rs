@@ -31,7 +31,9 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
         .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
     let not_found = dialogue.not_found();
     let InDialogue { ctx, project_id, dialogue_id, access, .. } = dialogue;
+    let started = std::time::Instant::now();
     let actor = ctx.state.dialogues.actor(&dialogue_id).await?;
+    let found = started.elapsed();
     let params = SessionParams {
         state: ctx.state,
         caller: ctx.caller,
@@ -45,6 +47,11 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
         ApiError::NotFound { .. } => not_found,
         other => other,
     })?;
+    tracing::debug!(
+        actor_ms = found.as_secs_f64() * 1e3,
+        join_ms = (started.elapsed() - found).as_secs_f64() * 1e3,
+        "live session joined (the join waits for a cold dialogue's load)"
+    );
     match actix_ws::handle(&req, payload) {
         Ok((response, socket, stream)) => {
             actix_web::rt::spawn(session::run(socket, stream, joined));

@@ -64,6 +64,9 @@ pub struct HandoffMark {
     pub last: bool,
 }
 
+/// Revisions per cursor batch when reading a range of them.
+const REVISIONS_PER_BATCH: u32 = 1000;
+
 /// How a revision list is sorted: fields with a direction, in priority order.
 pub type RevisionOrder = Vec<(&'static str, i32)>;
 
@@ -127,6 +130,9 @@ impl Store {
                 .revisions()
                 .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after, "$lte": up_to } })
                 .sort(doc! { "number": 1 })
+                // One round trip for a loader's window (the first batch is 101 documents
+                // otherwise, and a busy database makes each further round trip count).
+                .batch_size(REVISIONS_PER_BATCH)
                 .await?
                 .try_collect()
                 .await?)
