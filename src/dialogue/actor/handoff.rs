@@ -10,9 +10,11 @@
 //! that handed it over answers its client (an `ack`, or the REST answer) when those revisions
 //! come back through the feed. A refusal, or a write that changed nothing, comes back as a
 //! handoff. A handed-off write is never handed on, one with no answer within
-//! [`HANDOFF_TIMEOUT`] gets `503`, and the winner drops one it would take up more than half
-//! that after it was sent (so a write whose client got `503` is never stored afterwards). Two processes that lost to each other at once settle on the
-//! one with the smaller id.
+//! [`HANDOFF_TIMEOUT`] gets `503`, and the winner refuses one it would take up more than half
+//! that after it was sent. That makes a write stored after its client got `503` rare, not
+//! impossible: one taken up just in time can still wait behind a slow database. The client then
+//! sees it arrive as a `revision`, as `docs/protocol.md` says of every `unavailable` write. Two
+//! processes that lost to each other at once settle on the one with the smaller id.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,8 +35,7 @@ pub const HANDOFF_WINDOW: Duration = Duration::from_secs(1);
 pub const HANDOFF_TIMEOUT: Duration = Duration::from_secs(5);
 /// A handed-off write is only taken up this soon after it was sent (well within the sender's
 /// timeout): an older one, replayed by a feed that resumed late or held back behind other
-/// revisions, may already have been answered `503`, and storing it then would store a write
-/// its client was told failed.
+/// revisions, may already have been answered `503`.
 const TAKEN_WITHIN_MILLIS: i64 = 2_500;
 
 /// The actor's handoffs: where writes go while another process is winning, what was handed
