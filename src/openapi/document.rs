@@ -132,14 +132,12 @@ fn describe(operation: &Operation) -> utoipa::openapi::path::Operation {
     }
     if operation.etag && operation.method != actix_web::http::Method::GET && operation.id != "createDialogue" {
         builder = builder.parameter(
-            ParameterBuilder::new()
-                .name("If-Match")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some(
-                    "The `ETag` of the dialogue this change was made against: `412` when it is no longer the newest",
-                ))
-                .schema(Some(typed(Type::String))),
+            optional(
+                "If-Match",
+                ParameterIn::Header,
+                "The `ETag` of the dialogue this change was made against: `412` when it is no longer the newest",
+            )
+            .schema(Some(typed(Type::String))),
         );
     }
     if let Some(body) = operation.body {
@@ -185,6 +183,11 @@ fn describe(operation: &Operation) -> utoipa::openapi::path::Operation {
     described
 }
 
+/// An optional parameter, its schema still to set.
+fn optional(name: &str, place: ParameterIn, description: &str) -> ParameterBuilder {
+    ParameterBuilder::new().name(name).parameter_in(place).required(Required::False).description(Some(description))
+}
+
 /// The names in a path pattern's `{…}`.
 fn path_parameters(path: &str) -> Vec<&str> {
     path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)).collect()
@@ -192,13 +195,7 @@ fn path_parameters(path: &str) -> Vec<&str> {
 
 fn query_parameters(query: Query) -> Vec<utoipa::openapi::path::Parameter> {
     let parameter = |name: &str, description: &str, schema: ObjectBuilder| {
-        ParameterBuilder::new()
-            .name(name)
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .description(Some(description))
-            .schema(Some(schema))
-            .build()
+        optional(name, ParameterIn::Query, description).schema(Some(schema)).build()
     };
     let boolean = || typed(Type::String).enum_values(Some(["true", "false"]));
     match query {
@@ -211,14 +208,12 @@ fn query_parameters(query: Query) -> Vec<utoipa::openapi::path::Parameter> {
             ),
         ],
         Query::Ordering => vec![
-            ParameterBuilder::new()
-                .name("ordering")
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(
-                    "Sort keys, applied in the order given: `number`, `-number` (the default), `created`, `-created`; repeat the parameter (or separate keys with commas)",
-                ))
-                .style(Some(ParameterStyle::Form))
+            optional(
+                "ordering",
+                ParameterIn::Query,
+                "Sort keys, applied in the order given: `number`, `-number` (the default), `created`, `-created`; repeat the parameter (or separate keys with commas)",
+            )
+            .style(Some(ParameterStyle::Form))
                 .explode(Some(true))
                 .schema(Some(ArrayBuilder::new().items(
                     typed(Type::String).enum_values(Some(["number", "-number", "created", "-created"])),
