@@ -194,6 +194,15 @@ pub struct Settings {
     /// Worker threads serving HTTP; 0 means one per core.
     #[arg(long, env = "DIALOGUE_WORKERS", default_value_t = 0)]
     pub workers: usize,
+
+    /// Allow webhook URLs whose host is (or resolves to) a loopback, private or link-local
+    /// address: for tests and private deployments only.
+    #[arg(long, env = "DIALOGUE_WEBHOOK_ALLOW_PRIVATE", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// At most one `dialogue.changed` delivery per dialogue and hook this often (milliseconds).
+    #[arg(long, env = "DIALOGUE_WEBHOOK_DEBOUNCE_MS", default_value_t = 2000)]
+    pub webhook_debounce_ms: u64,
 }
 
 /// An address or a CIDR range (an address alone is a range of one).
@@ -289,6 +298,8 @@ mod tests {
         assert_eq!(settings.max_patch_ops, 1000);
         assert_eq!(settings.max_sessions_per_dialogue, 1000);
         assert_eq!(settings.public_url(), "http://127.0.0.1:8080");
+        assert!(!settings.webhook_allow_private);
+        assert_eq!(settings.webhook_debounce_ms, 2000);
     }
 
     #[test]

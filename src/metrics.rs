@@ -55,8 +55,12 @@ pub const FEED_LAG: &str = "dialogue_feed_lag_seconds";
 pub const FEED_LAST_EVENT_AGE: &str = "dialogue_feed_last_event_age_seconds";
 /// Times the change feed was opened again, by outcome (`resumed`, `restarted`).
 pub const FEED_REOPENS: &str = "dialogue_feed_reopens_total";
-/// Webhook deliveries, by outcome.
+/// Webhook delivery attempts, by outcome (`delivered`, `retried`, `failed`).
 pub const WEBHOOK_DELIVERIES: &str = "dialogue_webhook_deliveries_total";
+/// Webhook deliveries waiting (pending), across processes.
+pub const WEBHOOK_QUEUE: &str = "dialogue_webhook_queue_depth";
+/// Age of the oldest pending webhook delivery.
+pub const WEBHOOK_OLDEST: &str = "dialogue_webhook_oldest_pending_seconds";
 
 /// The hottest counts, process-wide.
 #[derive(Debug)]
@@ -153,7 +157,9 @@ fn describe() {
     describe_gauge!(FEED_LAG, Unit::Seconds, "Seconds between a change and its arrival through the change feed");
     describe_gauge!(FEED_LAST_EVENT_AGE, Unit::Seconds, "Seconds since the change feed last brought an event");
     describe_counter!(FEED_REOPENS, "Times the change feed was opened again, by outcome");
-    describe_counter!(WEBHOOK_DELIVERIES, "Webhook deliveries, by outcome");
+    describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome");
+    describe_gauge!(WEBHOOK_QUEUE, "Webhook deliveries pending, across processes");
+    describe_gauge!(WEBHOOK_OLDEST, Unit::Seconds, "Age of the oldest pending webhook delivery (0: none)");
     metrics_process::Collector::default().describe();
     // Families with labels appear once a first value is recorded; these start at zero.
     for kind in ["unavailable", "duplicate", "other"] {
@@ -187,6 +193,22 @@ pub fn store_error(error: &crate::store::StoreError) {
             crate::store::StoreError::Other(_) => "other",
         };
         metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
+    }
+}
+
+/// Counts a webhook delivery attempt by how it ended.
+pub fn webhook_delivery(outcome: &'static str) {
+    if enabled() {
+        metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => outcome).increment(1);
+    }
+}
+
+/// Records the webhook queue: how many deliveries are pending, and when the oldest was made.
+pub fn webhook_queue(pending: u64, oldest: Option<i64>) {
+    if enabled() {
+        metrics::gauge!(WEBHOOK_QUEUE).set(pending as f64);
+        let age = oldest.map_or(0.0, |created| (crate::store::now_millis() - created).max(0) as f64 / 1000.0);
+        metrics::gauge!(WEBHOOK_OLDEST).set(age);
     }
 }
 

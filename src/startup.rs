@@ -59,12 +59,14 @@ impl Application {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
             n => n,
         };
+        let hooks = Arc::new(crate::webhooks::directory::HookDirectory::default());
         let dialogues = Dialogues::start(
             ActorDeps {
                 store: store.clone(),
                 schemas: schemas.clone(),
                 settings: settings.actor_settings(limits),
                 presence: presence.clone(),
+                hooks: hooks.clone(),
             },
             actor_threads,
         );
@@ -83,6 +85,7 @@ impl Application {
             access_events: crate::live::events::AccessEvents::new(1024),
             mailer,
             vault,
+            hooks,
             callers: crate::auth::cache::CallerCache::new(Duration::from_secs(10)),
             login_throttle: LoginThrottle::new(settings.login_attempts_per_minute),
             store_ready: AtomicBool::new(false),
@@ -91,6 +94,7 @@ impl Application {
         });
         prepare_store(state.clone().into_inner()).await;
         crate::live::feed::spawn(state.clone().into_inner());
+        crate::webhooks::spawn(state.clone().into_inner())?;
 
         let body_limit = state.limits.max_body_bytes;
         let workers = match state.settings.workers {

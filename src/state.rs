@@ -19,6 +19,8 @@ pub struct AppState {
     pub limits: crate::limits::Limits,
     /// The bytes of large request bodies being handled at once.
     pub body_budget: crate::http::body::BodyBudget,
+    /// Which projects have hooks on `dialogue.changed` (shared with the dialogue actors).
+    pub hooks: std::sync::Arc<crate::webhooks::directory::HookDirectory>,
     /// Keys for secrets encrypted at rest.
     pub vault: crate::vault::Vault,
     /// Outgoing mail.

@@ -103,6 +103,11 @@ impl Vault {
         serde_json::from_slice(&plaintext).map_err(|_| VaultError::Undecryptable)
     }
 
+    /// The fingerprint of the current key, which new seals carry.
+    pub fn current_key_id(&self) -> Option<&str> {
+        self.current.as_ref().map(|key| key.id.as_str())
+    }
+
     /// Whether a sealed value should be re-encrypted with the current key (it was sealed with
     /// the previous one).
     pub fn is_stale(&self, sealed: &Sealed) -> bool {

@@ -136,6 +136,9 @@ pub enum Action<'a> {
     PublishDialogue { project: &'a str, dialogue: &'a str },
     /// Register and assign channels and providers.
     ManageChannels,
+    /// Register, read and remove a project's webhooks and read their deliveries: project
+    /// admins only, since a hook sees every change of every dialogue in the project.
+    ManageWebhooks { project: &'a str },
 }
 
 /// Who is asking: a user and everything they were granted.
@@ -176,7 +179,8 @@ impl Principal {
             Action::AdministerProject { project }
             | Action::CreateDialogue { project }
             | Action::ArchiveDialogue { project, .. }
-            | Action::PublishDialogue { project, .. } => any(&|p| p.kind == K::ProjectAdmin && p.project_is(project)),
+            | Action::PublishDialogue { project, .. }
+            | Action::ManageWebhooks { project } => any(&|p| p.kind == K::ProjectAdmin && p.project_is(project)),
             Action::DeleteProject { .. } => false,
             Action::ViewDialogue { project, dialogue } => {
                 self.may(Action::ReadProject { project })
@@ -254,6 +258,8 @@ mod tests {
             ("view q", Action::ViewProject { project: "q" }),
             ("view q/d", Action::ViewDialogue { project: "q", dialogue: "d" }),
             ("manage channels", Action::ManageChannels),
+            ("webhooks of p", Action::ManageWebhooks { project: "p" }),
+            ("webhooks of q", Action::ManageWebhooks { project: "q" }),
         ]
     }
 
@@ -263,22 +269,22 @@ mod tests {
         let t = true;
         let f = false;
         #[rustfmt::skip]
-        let table: Vec<(&str, Option<Permission>, [bool; 19])> = vec![
-            //                                                    users  own    other  create viewp  readp  writep admp   delp   newdlg viewd  viewe  editd  edite  arch   publ   viewq  viewqd chans
-            ("none", None,                                        [f,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
-            ("admin", Some(grant(K::Admin, None, None)),           [t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t]),
+        let table: Vec<(&str, Option<Permission>, [bool; 21])> = vec![
+            //                                                    users  own    other  create viewp  readp  writep admp   delp   newdlg viewd  viewe  editd  edite  arch   publ   viewq  viewqd chans  hooksp hooksq
+            ("none", None,                                        [f,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
+            ("admin", Some(grant(K::Admin, None, None)),           [t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t,     t]),
             ("projects:create", Some(grant(K::ProjectsCreate, None, None)),
-                                                                  [f,     t,     f,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
+                                                                  [f,     t,     f,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
             ("project:admin p", Some(grant(K::ProjectAdmin, Some("p"), None)),
-                                                                  [f,     t,     f,     f,     t,     t,     t,     t,     f,     t,     t,     t,     t,     t,     t,     t,     f,     f,     f]),
+                                                                  [f,     t,     f,     f,     t,     t,     t,     t,     f,     t,     t,     t,     t,     t,     t,     t,     f,     f,     f,     t,     f]),
             ("project:dialogues:read p", Some(grant(K::ProjectDialoguesRead, Some("p"), None)),
-                                                                  [f,     t,     f,     f,     t,     t,     f,     f,     f,     f,     t,     t,     f,     f,     f,     f,     f,     f,     f]),
+                                                                  [f,     t,     f,     f,     t,     t,     f,     f,     f,     f,     t,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
             ("project:dialogues:write p", Some(grant(K::ProjectDialoguesWrite, Some("p"), None)),
-                                                                  [f,     t,     f,     f,     t,     t,     t,     f,     f,     f,     t,     t,     t,     t,     f,     f,     f,     f,     f]),
+                                                                  [f,     t,     f,     f,     t,     t,     t,     f,     f,     f,     t,     t,     t,     t,     f,     f,     f,     f,     f,     f,     f]),
             ("dialogue:read p/d", Some(grant(K::DialogueRead, Some("p"), Some("d"))),
-                                                                  [f,     t,     f,     f,     t,     f,     f,     f,     f,     f,     t,     f,     f,     f,     f,     f,     f,     f,     f]),
+                                                                  [f,     t,     f,     f,     t,     f,     f,     f,     f,     f,     t,     f,     f,     f,     f,     f,     f,     f,     f,     f,     f]),
             ("dialogue:write p/d", Some(grant(K::DialogueWrite, Some("p"), Some("d"))),
-                                                                  [f,     t,     f,     f,     t,     f,     f,     f,     f,     f,     t,     f,     t,     f,     f,     f,     f,     f,     f]),
+                                                                  [f,     t,     f,     f,     t,     f,     f,     f,     f,     f,     t,     f,     t,     f,     f,     f,     f,     f,     f,     f,     f]),
         ];
         let actions = actions();
         for (name, permission, expected) in table {

@@ -61,6 +61,7 @@ pub fn prepare(
     let content = &mut head.content;
     let mut size = head.size;
     let mut number = head.number;
+    let accepted = now_millis();
     let mut applied = Vec::new();
     let mut revisions = Vec::new();
     for (index, change) in changes.iter().enumerate() {
@@ -91,7 +92,8 @@ pub fn prepare(
             project_id: identity.project_id.clone(),
             number,
             user_id: request.user_id.clone(),
-            created: change.created.unwrap_or_else(now_millis),
+            created: change.created.unwrap_or(accepted),
+            accepted: Some(accepted),
             kind: change.revision_kind().to_owned(),
             edit_type,
             reverted_to,

@@ -42,7 +42,7 @@ pub async fn create_release(
     };
     let mut attempts = 0;
     loop {
-        match store.insert_release(&release).await {
+        match store.insert_release(&release, &crate::webhooks::events::release_created(&release)).await {
             Ok(()) => break,
             Err(StoreError::Duplicate { .. }) if attempts < MAX_ATTEMPTS => {
                 attempts += 1;

@@ -74,6 +74,7 @@ pub(crate) fn fixture_record(number: i64, patch: &str) -> RevisionRecord {
         number,
         user_id: "u".into(),
         created: 0,
+        accepted: None,
         kind: "edit".into(),
         edit_type: None,
         reverted_to: None,

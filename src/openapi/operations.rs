@@ -424,6 +424,40 @@ pub fn all() -> Vec<Operation> {
         op(POST, "/invites/{code}/accept", "acceptInvite", "Invites", "Accept an invite: the permission it grants")
             .ok("permission")
             .errors(&[409]),
+        // Webhooks
+        op(GET, "/projects/{project_id}/webhooks/", "listWebhooks", "Webhooks", "A project's webhooks (project admin)")
+            .list("webhook")
+            .errors(FORBIDDEN),
+        op(
+            POST,
+            "/projects/{project_id}/webhooks/",
+            "createWebhook",
+            "Webhooks",
+            "Register a webhook; its secret is shown only in this answer (project admin)",
+        )
+        .json("webhook")
+        .created("webhook")
+        .errors(FORBIDDEN),
+        op(GET, "/projects/{project_id}/webhooks/{webhook_id}", "getWebhook", "Webhooks", "A webhook (project admin)")
+            .ok("webhook")
+            .errors(FORBIDDEN),
+        op(
+            DELETE,
+            "/projects/{project_id}/webhooks/{webhook_id}",
+            "deleteWebhook",
+            "Webhooks",
+            "Remove a webhook and its deliveries (project admin)",
+        )
+        .errors(FORBIDDEN),
+        op(
+            GET,
+            "/projects/{project_id}/webhooks/{webhook_id}/deliveries/",
+            "listWebhookDeliveries",
+            "Webhooks",
+            "A webhook's deliveries, newest first (project admin)",
+        )
+        .list("webhook-delivery")
+        .errors(FORBIDDEN),
         // Contacts
         op(GET, "/projects/{project_id}/contacts/", "listContacts", "Contacts", "A project's contacts")
             .query(&[Pages, ContactFilters])

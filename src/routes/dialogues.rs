@@ -97,7 +97,7 @@ async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpRes
         release: None,
         created: now_millis(),
     };
-    state.store.insert_dialogue(&record).await?;
+    state.store.insert_dialogue(&record, &crate::webhooks::events::dialogue_created(&record)).await?;
     tracing::info!(project_id = %project.id(), dialogue_id = %record.id, by = %project.caller.user.id, "dialogue created");
     let access = Access::of(&project.caller.principal, project.id(), &record.id);
     let mut response = created(description::describe(&record, &content, access));

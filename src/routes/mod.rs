@@ -17,6 +17,7 @@ mod releases;
 mod revisions;
 mod table;
 mod users;
+mod webhooks;
 
 use actix_web::web;
 
@@ -54,6 +55,7 @@ fn table() -> RouteTable {
         invites::configure,
         contacts::configure,
         block_types::configure,
+        webhooks::configure,
     ] {
         add(&mut routes);
     }

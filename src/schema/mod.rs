@@ -65,6 +65,8 @@ pub(crate) const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("channel-summary", include_str!("../../schemas/channel-summary.json")),
     ("new-channel", include_str!("../../schemas/new-channel.json")),
     ("invite", include_str!("../../schemas/invite.json")),
+    ("webhook", include_str!("../../schemas/webhook.json")),
+    ("webhook-delivery", include_str!("../../schemas/webhook-delivery.json")),
     ("contact", include_str!("../../schemas/contact.json")),
     ("contact-bulk-update", include_str!("../../schemas/contact-bulk-update.json")),
 ];

@@ -60,6 +60,19 @@ fn specs() -> Vec<IndexSpec> {
         spec("presence", "dialogue", doc! { "dialogue_id": 1 }, false),
         spec("presence", "process", doc! { "process": 1 }, false),
         spec("processes", "seen", doc! { "seen": 1 }, false),
+        spec("webhooks", "project", doc! { "project_id": 1, "created": 1, "_id": 1 }, false),
+        spec("webhooks", "events", doc! { "events": 1 }, false),
+        spec("outbox", "created", doc! { "created": 1, "_id": 1 }, false),
+        spec("outbox", "project", doc! { "project_id": 1 }, false),
+        spec("webhook_watches", "project", doc! { "project_id": 1 }, false),
+        spec("webhook_cursors", "hook", doc! { "hook_id": 1 }, false),
+        spec("deliveries", "due", doc! { "status": 1, "next_at": 1 }, false),
+        spec("deliveries", "order", doc! { "hook_id": 1, "dialogue_id": 1, "status": 1, "order": 1 }, false),
+        spec("deliveries", "log", doc! { "hook_id": 1, "created": -1, "order": -1 }, false),
+        IndexSpec {
+            expire_after: Some(Duration::ZERO),
+            ..spec("deliveries", "expiry_ttl", doc! { "expires": 1 }, false)
+        },
     ]
 }
 

@@ -23,6 +23,7 @@ mod revisions;
 mod snapshots;
 mod tokens;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,9 @@ pub use revisions::{HandoffMark, RevisionOrder, RevisionRecord};
 pub use snapshots::Snapshot;
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
+pub use webhooks::{
+    CursorRecord, DeliveryRecord, DeliveryStatus, Finish, OutboxEvent, QueueDepth, WatchRecord, WebhookRecord,
+};
 
 /// MongoDB's error code for a unique index violation.
 const DUPLICATE_KEY: i32 = 11000;

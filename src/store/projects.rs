@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// Removes a project and everything under it: dialogues and their history, invites,
-    /// contacts, the grants that named it; its channels become free. The project document goes
+    /// contacts, webhooks and their deliveries, the grants that named it; its channels become free. The project document goes
     /// first, so the project disappears at once even if the cascade is interrupted.
     pub async fn delete_project(&self, id: &str) -> StoreResult<bool> {
         self.bounded(async {
@@ -124,6 +124,7 @@ impl Store {
             self.forget_project_invites(id).await?;
             self.forget_project_contacts(id).await?;
             self.forget_project_channels(id).await?;
+            self.forget_project_webhooks(id).await?;
             self.pull_project_permissions(id).await?;
             Ok(true)
         })

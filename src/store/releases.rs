@@ -5,7 +5,7 @@ use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
 use super::revisions::{RevisionOrder, sort_document};
-use super::{Store, StoreResult};
+use super::{OutboxEvent, Store, StoreResult};
 
 /// A stored release.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,10 +34,19 @@ impl Store {
         self.db.collection("releases")
     }
 
-    /// Stores a release; a taken number is a duplicate.
-    pub async fn insert_release(&self, release: &ReleaseRecord) -> StoreResult<()> {
+    /// Stores a release and the webhook `event` that announces it, in one transaction; a taken
+    /// number is a duplicate.
+    pub async fn insert_release(&self, release: &ReleaseRecord, event: &OutboxEvent) -> StoreResult<()> {
         self.bounded(async {
-            self.releases().insert_one(release).await?;
+            let releases = self.releases();
+            let mut session = self.client.start_session().await?;
+            session
+                .start_transaction()
+                .and_run2(async |session| {
+                    releases.insert_one(release).session(&mut *session).await?;
+                    self.record_event(session, event).await
+                })
+                .await?;
             Ok(())
         })
         .await

@@ -1,9 +1,115 @@
-//! Webhooks (issue #15, in progress): the parts of delivery that need no database, each tested
-//! on its own. `address` decides which receiver URLs may be called (no loopback, private or
-//! link-local address unless allowed, checked again at delivery time against DNS rebinding),
-//! `signature` signs a delivery's body, and `schedule` spaces out retries. The webhook
-//! resources, the outbox and the delivery workers that use them are not built yet.
+//! Webhooks: other systems hear, by a signed POST, that a project's dialogues were created,
+//! changed or released (`../shared/contracts/server.md`, "Webhooks"; `docs/webhooks.md`).
+//!
+//! The path of an event:
+//! 1. it is recorded durably with the change itself: `dialogue.created` and `release.created`
+//!    as outbox events in the same transaction, `dialogue.changed` as the revision log read
+//!    under a watch that the dialogue's actor keeps in force while it stores ([`watch`]);
+//! 2. the [`scheduler`] (one process at a time, by lease) turns them into deliveries, coalescing
+//!    a dialogue's revisions per hook ([`events`] builds the bodies);
+//! 3. the [`sender`] in every process claims due deliveries one attempt at a time and POSTs
+//!    them, [`signature`]-signed, to URLs that [`address`] allows, retrying on the [`schedule`].
+//!
+//! [`directory`] tells dialogue actors which projects have hooks, so the others pay nothing.
 
 pub mod address;
+pub mod directory;
+pub mod events;
 pub mod schedule;
+pub mod scheduler;
+pub mod sender;
 pub mod signature;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often each process looks for due deliveries.
+const POLL: Duration = Duration::from_millis(250);
+/// How often each process reloads the hook directory.
+const DIRECTORY_REFRESH: Duration = Duration::from_secs(1);
+/// How often the queue's depth and age are measured for the metrics, and secrets sealed with
+/// a previous key re-encrypted.
+const QUEUE_MEASURE: Duration = Duration::from_secs(5);
+
+/// Starts this process's share of webhook work: the directory refresh, the scheduler (which
+/// runs while this process holds its lease) and the delivery workers. They stop when the server
+/// shuts down; whatever they had not finished is in the database for the next process.
+pub fn spawn(state: Arc<AppState>) -> anyhow::Result<()> {
+    let client = sender::client(state.settings.webhook_allow_private)?;
+    let in_flight = Arc::new(sender::InFlight::default());
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut schedule = tokio::time::interval(scheduler::TICK);
+        schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut refresh = tokio::time::interval(DIRECTORY_REFRESH);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut measure = tokio::time::interval(QUEUE_MEASURE);
+        measure.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let work = tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = refresh.tick() => Work::Refresh,
+                _ = schedule.tick() => Work::Schedule,
+                _ = poll.tick() => Work::Send,
+                _ = measure.tick() => Work::Measure,
+            };
+            if !state.is_store_ready() {
+                continue;
+            }
+            let done = match work {
+                Work::Refresh => refresh_directory(&state).await,
+                Work::Schedule => scheduler::tick(&state).await,
+                Work::Send => sender::poll(&state, &client, &in_flight).await,
+                Work::Measure => match measure_queue(&state).await {
+                    Ok(()) => reseal_secrets(&state).await,
+                    failed => failed,
+                },
+            };
+            if let Err(error) = done {
+                tracing::debug!(error = %error, "webhook work failed; trying again at the next tick");
+            }
+        }
+    });
+    Ok(())
+}
+
+enum Work {
+    Refresh,
+    Schedule,
+    Send,
+    Measure,
+}
+
+async fn refresh_directory(state: &AppState) -> crate::store::StoreResult<()> {
+    let projects = state.store.projects_with_webhooks(events::DIALOGUE_CHANGED).await?;
+    state.hooks.replace(projects);
+    Ok(())
+}
+
+async fn measure_queue(state: &AppState) -> crate::store::StoreResult<()> {
+    if crate::metrics::enabled() {
+        let depth = state.store.delivery_queue().await?;
+        crate::metrics::webhook_queue(depth.pending, depth.oldest);
+    }
+    Ok(())
+}
+
+/// After a key rotation, re-encrypts with the current key the hook secrets sealed with the
+/// previous one, so that `DIALOGUE_SECRET_KEY_PREVIOUS` can be dropped once none is left.
+async fn reseal_secrets(state: &AppState) -> crate::store::StoreResult<()> {
+    let Some(current) = state.vault.current_key_id() else { return Ok(()) };
+    for hook in state.store.webhooks_sealed_with_other_keys(current).await? {
+        match state.vault.reseal(&hook.secret, &hook.id) {
+            Ok(resealed) => state.store.reseal_webhook_secret(&hook.id, &hook.secret, &resealed).await?,
+            Err(_) => {
+                tracing::warn!(webhook_id = %hook.id, "a webhook secret cannot be decrypted with the configured keys")
+            }
+        }
+    }
+    Ok(())
+}

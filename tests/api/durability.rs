@@ -166,6 +166,7 @@ async fn a_head_behind_its_revisions_is_repaired_on_load() {
         number: 2,
         user_id: "someone".into(),
         created: 1,
+        accepted: None,
         kind: "edit".into(),
         edit_type: None,
         reverted_to: None,

@@ -11,7 +11,7 @@ use dialogue_client::{ClientError, LiveClient, Replica, ServerFrame, WelcomeExt}
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::helpers::{TestApp, append_block, content_of, replay, sample_dialogue, spawn_app_with};
+use crate::helpers::{TestApp, append_block, content_of, eventually, replay, sample_dialogue, spawn_app_with};
 use crate::process::OwnDatabase;
 
 /// How long a fault test may run before it is declared stuck.
@@ -161,16 +161,6 @@ async fn rest_writer(app: &TestApp, path: &str, stop: watch::Receiver<bool>) -> 
         }
     }
     seen
-}
-
-/// Waits (bounded) until `ready` holds, polling: the database coming back is not an event the
-/// test can subscribe to.
-async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + TEST_BOUND;
-    while !ready().await {
-        assert!(Instant::now() < deadline, "{what} did not happen");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The checks every fault test ends with.

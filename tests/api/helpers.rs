@@ -375,3 +375,13 @@ impl Api {
 pub fn append_block(id: &str) -> Value {
     json!([{ "op": "add", "path": "/sequences/0/blocks/-", "value": { "id": id, "type": "message", "properties": { "text": id } } }])
 }
+
+/// Waits (bounded, a minute) until `ready` holds, polling every 50 ms: for states the test can
+/// only observe by asking (a database record, a log entry), not subscribe to.
+pub async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ready().await {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

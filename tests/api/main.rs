@@ -28,4 +28,5 @@ mod releases;
 mod revisions;
 mod sessions;
 mod users;
+mod webhooks;
 mod write_path;

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
@@ -13,11 +14,22 @@ use crate::helpers::{Api, content_of, sample_dialogue, spawn_app_with, test_data
 /// Reads a child's output lines until one satisfies `find`, returning what `find` extracted; the
 /// rest of the output is drained in the background so the child never writes to a closed pipe.
 fn wait_for_line<R: std::io::Read + Send + 'static>(reader: R, find: impl Fn(&str) -> Option<String>) -> String {
+    wait_for_line_keeping(reader, find, Arc::default())
+}
+
+/// [`wait_for_line`], keeping every line (before and after) in `kept`.
+fn wait_for_line_keeping<R: std::io::Read + Send + 'static>(
+    reader: R,
+    find: impl Fn(&str) -> Option<String>,
+    kept: Arc<Mutex<Vec<String>>>,
+) -> String {
     let mut lines = BufReader::new(reader).lines();
     while let Some(line) = lines.next() {
         let line = line.expect("readable output");
-        if let Some(found) = find(&line) {
-            std::thread::spawn(move || lines.for_each(drop));
+        let found = find(&line);
+        kept.lock().unwrap().push(line);
+        if let Some(found) = found {
+            std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
             return found;
         }
     }
@@ -34,6 +46,8 @@ pub struct ServerProcess {
     pub child: Child,
     /// Its port.
     pub port: u16,
+    /// Every line it printed so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl ServerProcess {
@@ -59,15 +73,20 @@ impl ServerProcess {
             .spawn()
             .expect("the server binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
-        let port = wait_for_line(stdout, |line| {
-            let event: serde_json::Value = serde_json::from_str(line).ok()?;
-            (event["message"] == "listening").then(|| event["address"].as_str().map(str::to_owned)).flatten()
-        })
+        let log = Arc::default();
+        let port = wait_for_line_keeping(
+            stdout,
+            |line| {
+                let event: serde_json::Value = serde_json::from_str(line).ok()?;
+                (event["message"] == "listening").then(|| event["address"].as_str().map(str::to_owned)).flatten()
+            },
+            Arc::clone(&log),
+        )
         .rsplit(':')
         .next()
         .and_then(|port| port.parse().ok())
         .expect("a port in the listening line");
-        Self { child, port }
+        Self { child, port, log }
     }
 
     /// The server's base URL.

@@ -23,6 +23,7 @@ fn revision(dialogue_id: &str, number: i64) -> RevisionRecord {
         number,
         user_id: "u".into(),
         created: 1,
+        accepted: None,
         kind: "edit".into(),
         edit_type: None,
         reverted_to: None,

@@ -47,6 +47,7 @@ use crate::live::protocol::{self, Frame, close};
 use crate::patch::{self, Bounds};
 use crate::schema::Schemas;
 use crate::store::{ReleaseMark, RevisionRecord, Store, StoreError};
+use crate::webhooks::watch::WatchLease;
 
 mod derived;
 mod handlers;
@@ -91,6 +92,8 @@ pub struct ActorDeps {
     pub settings: ActorSettings,
     /// Publishes the sessions to other processes.
     pub presence: PresenceRelay,
+    /// Which projects have webhooks on `dialogue.changed` (their dialogues store under a watch).
+    pub hooks: Arc<crate::webhooks::directory::HookDirectory>,
 }
 
 /// Whether the dialogue is loaded.
@@ -152,6 +155,8 @@ pub struct DialogueActor {
     held: HeldAnswers<(RestReply, WriteOutcome)>,
     /// Writes handed to the process winning this dialogue's numbers, and handed from others.
     handoffs: handoff::Handoffs,
+    /// Until when the dialogue is watched for webhooks (when its project has hooks).
+    watch: WatchLease,
 }
 
 /// Where a REST write's answer goes.
@@ -179,6 +184,7 @@ impl DialogueActor {
             waiting: None,
             held: HeldAnswers::default(),
             handoffs: handoff::Handoffs::default(),
+            watch: WatchLease::default(),
         }
     }
 
@@ -353,8 +359,31 @@ impl DialogueActor {
         let records: Vec<RevisionRecord> = batch.revisions().map(|r| r.record.clone()).collect();
         let atomic = batch.is_atomic();
         let store = self.deps.store.clone();
-        let save = async move { store.insert_revisions(&records, atomic).await };
-        ctx.spawn(save.into_actor(self).map(|result, actor, ctx| actor.stored(result, ctx)));
+        let watch = self.watch_renewal(&records);
+        let renewed = watch.as_ref().map(|(_, until)| *until);
+        let save = async move {
+            // Revisions of a hooked project are stored under a watch, or not at all.
+            if let Some((project_id, until)) = &watch {
+                store.watch_dialogue(&records[0].dialogue_id, project_id, *until).await.map_err(|error| (0, error))?;
+            }
+            store.insert_revisions(&records, atomic).await
+        };
+        ctx.spawn(save.into_actor(self).map(move |result, actor, ctx| {
+            if let (Some(until), Ok(())) = (renewed, &result) {
+                actor.watch.renewed(until);
+            }
+            actor.stored(result, ctx)
+        }));
+    }
+
+    /// The watch to store before `records`, when the project has webhooks on changes and the
+    /// watch runs low: the project and the new end of the watch.
+    fn watch_renewal(&self, records: &[RevisionRecord]) -> Option<(String, i64)> {
+        let project_id = &records.first()?.project_id;
+        if !self.deps.hooks.watches_changes(project_id) {
+            return None;
+        }
+        Some((project_id.clone(), self.watch.renewal(crate::store::now_millis())?))
     }
 
     /// The store answered the batch in flight.

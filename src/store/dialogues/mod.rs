@@ -10,7 +10,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
-use super::{Snapshot, Store, StoreResult};
+use super::{OutboxEvent, Snapshot, Store, StoreResult};
 
 mod heads;
 
@@ -58,11 +58,20 @@ impl Store {
     }
 
     /// Stores a new dialogue: its revision-0 snapshot first, then its head, so that a head never
-    /// exists without the state it started from.
-    pub async fn insert_dialogue(&self, dialogue: &DialogueRecord) -> StoreResult<()> {
+    /// exists without the state it started from. The head and the webhook `event` that announces
+    /// it are inserted in one transaction: no dialogue without its event.
+    pub async fn insert_dialogue(&self, dialogue: &DialogueRecord, event: &OutboxEvent) -> StoreResult<()> {
         self.bounded(async {
             self.insert_snapshot(&Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
-            self.dialogues().insert_one(dialogue).await?;
+            let dialogues = self.dialogues();
+            let mut session = self.client.start_session().await?;
+            session
+                .start_transaction()
+                .and_run2(async |session| {
+                    dialogues.insert_one(dialogue).session(&mut *session).await?;
+                    self.record_event(session, event).await
+                })
+                .await?;
             Ok(())
         })
         .await

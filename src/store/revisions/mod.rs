@@ -34,6 +34,11 @@ pub struct RevisionRecord {
     pub user_id: String,
     /// Creation time, ms since the epoch (from the client when given).
     pub created: i64,
+    /// When this server accepted it, ms since the epoch by the server's clock (absent on
+    /// revisions stored before it was recorded): unlike `created`, never the client's word, so
+    /// webhooks can tell the revisions made before a hook existed from those after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<i64>,
     /// `edit` or `revert`.
     pub kind: String,
     /// For edits: the client's `edit_type`, if any.

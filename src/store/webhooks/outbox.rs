@@ -1,0 +1,220 @@
+//! The webhook outbox: what happened that hooks may have to hear about, kept until the scheduler
+//! has turned it into deliveries.
+//!
+//! - `outbox`: one event per dialogue created and per release created, inserted in the same
+//!   transaction as the dialogue or the release, so that no committed one lacks its event.
+//! - `webhook_watches`: the dialogues of hooked projects being edited. A dialogue actor renews
+//!   its dialogue's watch before storing revisions when the watch is about to lapse, so that a
+//!   revision is only ever stored under a watch; the scheduler reads the revision log of each
+//!   watched dialogue, and forgets a watch once it has lapsed and every hook has caught up.
+//! - `webhook_cursors`: per hook and dialogue, the last revision a `dialogue.changed` delivery
+//!   covered, and when that delivery was made (for the debounce).
+
+use futures_util::TryStreamExt;
+use mongodb::ClientSession;
+use mongodb::bson::doc;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreResult};
+
+/// An event waiting to be fanned out to the hooks that receive it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Identifier.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// `dialogue.created` or `release.created`.
+    pub event: String,
+    /// The project.
+    pub project_id: String,
+    /// The dialogue.
+    pub dialogue_id: String,
+    /// The delivery's `data`, as JSON text.
+    pub data: String,
+    /// When it happened, ms since the epoch (server clock).
+    pub created: i64,
+}
+
+/// A dialogue whose revisions hooks must hear about.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchRecord {
+    /// The dialogue.
+    #[serde(rename = "_id")]
+    pub dialogue_id: String,
+    /// Its project.
+    pub project_id: String,
+    /// Until when (ms since the epoch, by the writer's clock) revisions may be stored without
+    /// renewing the watch.
+    pub until: i64,
+}
+
+/// How far `dialogue.changed` deliveries of one hook have covered one dialogue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CursorRecord {
+    /// `<hook id>/<dialogue id>`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// The hook.
+    pub hook_id: String,
+    /// The dialogue.
+    pub dialogue_id: String,
+    /// The last revision number covered.
+    pub through: i64,
+    /// When the last delivery was made, ms since the epoch (0: never).
+    pub last_delivery: i64,
+}
+
+impl CursorRecord {
+    /// The cursor's key.
+    pub fn key(hook_id: &str, dialogue_id: &str) -> String {
+        format!("{hook_id}/{dialogue_id}")
+    }
+}
+
+#[derive(Deserialize)]
+struct NumberAndId {
+    #[serde(rename = "_id")]
+    id: String,
+    number: i64,
+}
+
+impl Store {
+    fn outbox(&self) -> mongodb::Collection<OutboxEvent> {
+        self.db.collection("outbox")
+    }
+
+    fn watches(&self) -> mongodb::Collection<WatchRecord> {
+        self.db.collection("webhook_watches")
+    }
+
+    pub(in crate::store) fn webhook_cursors(&self) -> mongodb::Collection<CursorRecord> {
+        self.db.collection("webhook_cursors")
+    }
+
+    /// Inserts `event` inside the caller's transaction.
+    pub(in crate::store) async fn record_event(
+        &self,
+        session: &mut ClientSession,
+        event: &OutboxEvent,
+    ) -> mongodb::error::Result<()> {
+        self.outbox().insert_one(event).session(session).await?;
+        Ok(())
+    }
+
+    /// The oldest events waiting, at most `limit`.
+    pub async fn outbox_events(&self, limit: i64) -> StoreResult<Vec<OutboxEvent>> {
+        self.bounded(async {
+            Ok(self
+                .outbox()
+                .find(doc! {})
+                .sort(doc! { "created": 1, "_id": 1 })
+                .limit(limit)
+                .await?
+                .try_collect()
+                .await?)
+        })
+        .await
+    }
+
+    /// An event was fanned out.
+    pub async fn remove_outbox_event(&self, id: &str) -> StoreResult<()> {
+        self.bounded(async {
+            self.outbox().delete_one(doc! { "_id": id }).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Watches a dialogue until `until` at least (a later `until` already stored stays).
+    pub async fn watch_dialogue(&self, dialogue_id: &str, project_id: &str, until: i64) -> StoreResult<()> {
+        self.bounded(async {
+            self.watches()
+                .update_one(
+                    doc! { "_id": dialogue_id },
+                    doc! { "$max": { "until": until }, "$set": { "project_id": project_id } },
+                )
+                .upsert(true)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The watched dialogues, at most `limit`.
+    pub async fn watched_dialogues(&self, limit: i64) -> StoreResult<Vec<WatchRecord>> {
+        self.bounded(async { Ok(self.watches().find(doc! {}).limit(limit).await?.try_collect().await?) }).await
+    }
+
+    /// Forgets a watch, unless it was renewed since it was read (its `until` changed).
+    pub async fn unwatch_dialogue(&self, watch: &WatchRecord) -> StoreResult<()> {
+        self.bounded(async {
+            self.watches().delete_one(doc! { "_id": &watch.dialogue_id, "until": watch.until }).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The cursor of a hook on a dialogue.
+    pub async fn webhook_cursor(&self, hook_id: &str, dialogue_id: &str) -> StoreResult<Option<CursorRecord>> {
+        self.bounded(async {
+            Ok(self.webhook_cursors().find_one(doc! { "_id": CursorRecord::key(hook_id, dialogue_id) }).await?)
+        })
+        .await
+    }
+
+    /// Stores a cursor; its `through` never goes back.
+    pub async fn save_webhook_cursor(&self, cursor: &CursorRecord) -> StoreResult<()> {
+        self.bounded(async {
+            self.webhook_cursors()
+                .update_one(
+                    doc! { "_id": &cursor.id },
+                    doc! {
+                        "$max": { "through": cursor.through, "last_delivery": cursor.last_delivery },
+                        "$set": { "hook_id": &cursor.hook_id, "dialogue_id": &cursor.dialogue_id },
+                    },
+                )
+                .upsert(true)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The number and id of a dialogue's newest stored revision (`None`: it has none).
+    pub async fn newest_revision(&self, dialogue_id: &str) -> StoreResult<Option<(i64, String)>> {
+        self.bounded(async {
+            let newest = self
+                .db
+                .collection::<NumberAndId>("revisions")
+                .find_one(doc! { "dialogue_id": dialogue_id })
+                .sort(doc! { "number": -1 })
+                .projection(doc! { "number": 1 })
+                .await?;
+            Ok(newest.map(|r| (r.number, r.id)))
+        })
+        .await
+    }
+
+    /// The number of a dialogue's newest revision accepted before `before` (ms, server clock),
+    /// 0 when none was. Revisions stored before acceptance times were recorded count as before.
+    pub async fn last_revision_before(&self, dialogue_id: &str, before: i64) -> StoreResult<i64> {
+        self.bounded(async {
+            let last = self
+                .db
+                .collection::<NumberAndId>("revisions")
+                .find_one(doc! { "dialogue_id": dialogue_id, "accepted": { "$not": { "$gte": before } } })
+                .sort(doc! { "number": -1 })
+                .projection(doc! { "number": 1 })
+                .await?;
+            Ok(last.map_or(0, |r| r.number))
+        })
+        .await
+    }
+
+    /// Removes the outbox and watches of a deleted project.
+    pub(in crate::store) async fn forget_project_outbox(&self, project_id: &str) -> StoreResult<()> {
+        self.outbox().delete_many(doc! { "project_id": project_id }).await?;
+        self.watches().delete_many(doc! { "project_id": project_id }).await?;
+        Ok(())
+    }
+}

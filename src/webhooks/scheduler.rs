@@ -1,0 +1,160 @@
+//! The scheduler: turns the outbox into deliveries. One process at a time holds its lease (the
+//! others stand by and take over within [`LEASE`] when the holder dies); each tick it
+//!
+//! - fans each outbox event out to the project's hooks that receive it and were registered
+//!   before it happened, then removes the event;
+//! - for each watched dialogue and each hook on `dialogue.changed`, makes one delivery covering
+//!   every revision since the hook's last one, unless one is still pending or the last was made
+//!   less than the debounce ago; a hook's first delivery on a dialogue starts after the last
+//!   revision accepted before the hook was registered.
+//!
+//! Delivery ids are derived from what they cover (`<event>.<hook>`, `<hook>.<dialogue>.<from>`),
+//! so a tick repeated after a crash, or by a new holder of the lease, makes no duplicate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::events::{self, DIALOGUE_CHANGED};
+use super::watch;
+use crate::state::AppState;
+use crate::store::{CursorRecord, DeliveryRecord, OutboxEvent, StoreResult, WatchRecord, WebhookRecord, now_millis};
+
+/// How often the scheduler looks at the outbox.
+pub const TICK: Duration = Duration::from_millis(250);
+/// How long the scheduler's lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(10);
+/// Outbox events handled per tick.
+const EVENTS_PER_TICK: i64 = 500;
+/// Watched dialogues looked at per tick.
+const WATCHES_PER_TICK: i64 = 2000;
+
+/// One tick: when this process holds (or takes) the lease, schedules what is due.
+pub async fn tick(state: &Arc<AppState>) -> StoreResult<()> {
+    let store = &state.store;
+    let now = now_millis();
+    let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    if !store.take_lease("webhook-scheduler", store.process_id(), now, until).await? {
+        return Ok(());
+    }
+    fan_out(state).await?;
+    schedule_changes(state, debounce_millis(state)).await
+}
+
+fn debounce_millis(state: &AppState) -> i64 {
+    i64::try_from(state.settings.webhook_debounce_ms).unwrap_or(i64::MAX)
+}
+
+/// Deliveries of `dialogue.created` and `release.created`.
+async fn fan_out(state: &AppState) -> StoreResult<()> {
+    let store = &state.store;
+    let mut hooks: HashMap<(String, String), Vec<WebhookRecord>> = HashMap::new();
+    for event in store.outbox_events(EVENTS_PER_TICK).await? {
+        let key = (event.project_id.clone(), event.event.clone());
+        if !hooks.contains_key(&key) {
+            let receiving = store.webhooks_receiving(&event.project_id, &event.event).await?;
+            hooks.insert(key.clone(), receiving);
+        }
+        for hook in hooks[&key].iter().filter(|hook| hook.created <= event.created) {
+            store.insert_delivery(&delivery_of(&event, hook)).await?;
+        }
+        store.remove_outbox_event(&event.id).await?;
+    }
+    Ok(())
+}
+
+fn delivery_of(event: &OutboxEvent, hook: &WebhookRecord) -> DeliveryRecord {
+    let id = format!("{}.{}", event.id, hook.id);
+    let data = serde_json::from_str(&event.data).unwrap_or_default();
+    let body = events::body(&id, &event.event, &event.project_id, &event.dialogue_id, now_millis(), data);
+    DeliveryRecord::new(id, &hook.id, &event.project_id, &event.dialogue_id, &event.event, body)
+}
+
+/// Deliveries of `dialogue.changed`, coalesced per hook and dialogue.
+async fn schedule_changes(state: &AppState, debounce: i64) -> StoreResult<()> {
+    let store = &state.store;
+    let mut hooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
+    for watched in store.watched_dialogues(WATCHES_PER_TICK).await? {
+        if !hooks.contains_key(&watched.project_id) {
+            let receiving = store.webhooks_receiving(&watched.project_id, DIALOGUE_CHANGED).await?;
+            hooks.insert(watched.project_id.clone(), receiving);
+        }
+        let caught_up = schedule_dialogue(state, &watched, &hooks[&watched.project_id], debounce).await?;
+        if caught_up && watch::lapsed(watched.until, now_millis()) {
+            store.unwatch_dialogue(&watched).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the deliveries one watched dialogue is due; answers whether every hook has covered
+/// its newest revision.
+async fn schedule_dialogue(
+    state: &AppState,
+    watched: &WatchRecord,
+    hooks: &[WebhookRecord],
+    debounce: i64,
+) -> StoreResult<bool> {
+    if hooks.is_empty() {
+        return Ok(true);
+    }
+    let store = &state.store;
+    let dialogue_id = &watched.dialogue_id;
+    let Some((newest, newest_id)) = store.newest_revision(dialogue_id).await? else { return Ok(true) };
+    let mut caught_up = true;
+    for hook in hooks {
+        let mut cursor = match store.webhook_cursor(&hook.id, dialogue_id).await? {
+            Some(cursor) => cursor,
+            None => CursorRecord {
+                id: CursorRecord::key(&hook.id, dialogue_id),
+                hook_id: hook.id.clone(),
+                dialogue_id: dialogue_id.clone(),
+                through: store.last_revision_before(dialogue_id, hook.created).await?,
+                last_delivery: 0,
+            },
+        };
+        if newest <= cursor.through {
+            continue;
+        }
+        caught_up = false;
+        let now = now_millis();
+        if now < cursor.last_delivery.saturating_add(debounce)
+            || store.change_delivery_pending(&hook.id, dialogue_id).await?
+        {
+            continue;
+        }
+        let from = cursor.through + 1;
+        let id = format!("{}.{}.{}", hook.id, dialogue_id, from);
+        let data = events::changed_data(from, newest, &newest_id);
+        let body = events::body(&id, DIALOGUE_CHANGED, &watched.project_id, dialogue_id, now, data);
+        let delivery =
+            DeliveryRecord::new(id.clone(), &hook.id, &watched.project_id, dialogue_id, DIALOGUE_CHANGED, body);
+        let through = if store.insert_delivery(&delivery).await? {
+            newest
+        } else {
+            // Made before (by a tick that did not get to move the cursor): it covers what it covers.
+            store.delivery(&id).await?.and_then(|made| covered_to(&made.body)).unwrap_or(newest)
+        };
+        cursor.through = through;
+        cursor.last_delivery = now;
+        store.save_webhook_cursor(&cursor).await?;
+    }
+    Ok(caught_up)
+}
+
+/// The last revision a `dialogue.changed` body covers.
+fn covered_to(body: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(body).ok()?["data"]["to_revision"].as_i64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_range_a_delivery_covers_is_read_back_from_its_body() {
+        let body = events::body("i", DIALOGUE_CHANGED, "p", "d", 1, events::changed_data(4, 9, "r9"));
+        assert_eq!(covered_to(&body), Some(9));
+        assert_eq!(covered_to("{}"), None);
+    }
+}

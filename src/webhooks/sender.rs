@@ -1,0 +1,219 @@
+//! The delivery workers: every process claims due deliveries (a lease per attempt, so one
+//! attempt is sent by one process only) and POSTs them, signed, to their hook's URL.
+//!
+//! - A delivery waits while an earlier one of the same hook and dialogue is pending: they
+//!   arrive in order.
+//! - The URL's host is checked again before every attempt, and the connection only ever goes to
+//!   addresses that passed the check (the client resolves names through [`PublicResolver`]),
+//!   so DNS cannot be rebound to an internal address; redirects are never followed.
+//! - At most [`IN_FLIGHT`] attempts run at once, [`PER_HOOK`] per hook, each bounded by
+//!   [`ATTEMPT_TIMEOUT`]: a receiver that hangs or keeps failing slows nobody else, and the
+//!   write path never waits for any of this.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::address::{self, Refusal};
+use super::schedule::{ATTEMPT_TIMEOUT, next_delay};
+use super::signature;
+use crate::state::AppState;
+use crate::store::{DeliveryRecord, Finish, StoreResult, now_millis};
+
+/// Attempts running at once in this process.
+pub const IN_FLIGHT: usize = 32;
+/// Attempts running at once for one hook in this process.
+pub const PER_HOOK: usize = 4;
+/// How long a claimed attempt is this process's: longer than an attempt can take.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// The HTTP client deliveries go out with.
+pub fn client(allow_private: bool) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(ATTEMPT_TIMEOUT)
+        .no_proxy()
+        .user_agent(concat!("dialogue-server-webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(PublicResolver { allow_private }))
+        .build()?)
+}
+
+/// Resolves names for the delivery client, refusing any name that resolves to a non-public
+/// address (unless private addresses are allowed).
+struct PublicResolver {
+    allow_private: bool,
+}
+
+impl Resolve for PublicResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private
+                && let Some(address) = addresses.iter().map(SocketAddr::ip).find(|ip| !address::is_public(*ip))
+            {
+                return Err(Box::new(Refusal::NotPublic { host, address }) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addresses.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// What runs now in this process, per hook.
+#[derive(Default)]
+pub struct InFlight {
+    hooks: Mutex<HashMap<String, usize>>,
+}
+
+impl InFlight {
+    fn total(&self) -> usize {
+        self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().sum()
+    }
+
+    fn try_start(&self, hook_id: &str) -> bool {
+        let mut hooks = self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let running = hooks.entry(hook_id.to_owned()).or_default();
+        if *running >= PER_HOOK {
+            return false;
+        }
+        *running += 1;
+        true
+    }
+
+    fn end(&self, hook_id: &str) {
+        let mut hooks = self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(running) = hooks.get_mut(hook_id) {
+            *running = running.saturating_sub(1);
+            if *running == 0 {
+                hooks.remove(hook_id);
+            }
+        }
+    }
+}
+
+/// One poll: claims what is due and can run now, and starts each attempt in the background.
+pub async fn poll(state: &Arc<AppState>, client: &reqwest::Client, in_flight: &Arc<InFlight>) -> StoreResult<()> {
+    let store = &state.store;
+    let free = IN_FLIGHT.saturating_sub(in_flight.total());
+    if free == 0 {
+        return Ok(());
+    }
+    let now = now_millis();
+    let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let mut started = 0;
+    for due in store.due_deliveries(now, i64::try_from(free * 4).unwrap_or(i64::MAX)).await? {
+        if started == free {
+            break;
+        }
+        if store.earlier_delivery_pending(&due).await? || !in_flight.try_start(&due.hook_id) {
+            continue;
+        }
+        let Some(claimed) = store.claim_delivery(&due.id, store.process_id(), now, lease_until).await? else {
+            in_flight.end(&due.hook_id);
+            continue;
+        };
+        started += 1;
+        let (state, client, in_flight) = (state.clone(), client.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            let finish = attempt(&state, &client, &claimed).await;
+            record(&state, &claimed, &finish).await;
+            in_flight.end(&claimed.hook_id);
+        });
+    }
+    Ok(())
+}
+
+/// Sends one attempt and says how it ended.
+async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &DeliveryRecord) -> Finish {
+    let hook = match state.store.webhook(&delivery.hook_id).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return Finish::Failed { status: None, error: "the webhook was deleted".into() },
+        Err(error) => return retry(delivery, None, format!("the database is unavailable: {error}")),
+    };
+    let secret = match state.vault.open(&hook.secret, &hook.id) {
+        Ok(serde_json::Value::String(secret)) => SecretString::from(secret),
+        _ => {
+            tracing::error!(hook_id = %hook.id, "a webhook secret cannot be decrypted with the configured keys");
+            return Finish::Failed { status: None, error: "the hook's secret cannot be decrypted".into() };
+        }
+    };
+    if let Err(refusal) = address::check(&hook.url, state.settings.webhook_allow_private).await {
+        return retry(delivery, None, refusal.to_string());
+    }
+    let signed = signature::sign(secret.expose_secret().as_bytes(), delivery.body.as_bytes());
+    let sent = client
+        .post(&hook.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("X-Dialogue-Event", &delivery.event)
+        .header("X-Dialogue-Delivery", &delivery.id)
+        .header(signature::HEADER, signed)
+        .body(delivery.body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(response) if response.status().is_success() => {
+            Finish::Delivered { status: i64::from(response.status().as_u16()) }
+        }
+        Ok(response) => {
+            let status = response.status();
+            retry(delivery, Some(i64::from(status.as_u16())), format!("the receiver answered {status}"))
+        }
+        Err(error) => retry(delivery, None, describe(&error)),
+    }
+}
+
+/// A failed attempt: tried again later, or failed for good after a day.
+fn retry(delivery: &DeliveryRecord, status: Option<i64>, error: String) -> Finish {
+    let now = now_millis();
+    let since_first = Duration::from_millis(u64::try_from(now - delivery.first_attempt.unwrap_or(now)).unwrap_or(0));
+    let failed = u32::try_from(delivery.attempts).unwrap_or(u32::MAX);
+    match next_delay(failed, since_first, rand::random::<f64>()) {
+        Some(delay) => {
+            Finish::Retry { status, error, next_at: now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX) }
+        }
+        None => Finish::Failed { status, error },
+    }
+}
+
+/// An error of the client, with its causes, in one line.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() { "no answer within 10 s".to_owned() } else { error.to_string() };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Stores how an attempt ended, and counts it.
+async fn record(state: &AppState, delivery: &DeliveryRecord, finish: &Finish) {
+    let outcome = match finish {
+        Finish::Delivered { .. } => "delivered",
+        Finish::Retry { .. } => "retried",
+        Finish::Failed { .. } => "failed",
+    };
+    match finish {
+        Finish::Delivered { status } => {
+            tracing::debug!(delivery = %delivery.id, hook_id = %delivery.hook_id, status, attempts = delivery.attempts, "webhook delivered");
+        }
+        Finish::Retry { error, next_at, .. } => {
+            tracing::info!(delivery = %delivery.id, hook_id = %delivery.hook_id, attempts = delivery.attempts, error = %error, retry_in_ms = next_at - now_millis(), "webhook delivery failed; it will be retried");
+        }
+        Finish::Failed { error, .. } => {
+            tracing::warn!(delivery = %delivery.id, hook_id = %delivery.hook_id, attempts = delivery.attempts, error = %error, "webhook delivery failed for good");
+        }
+    }
+    crate::metrics::webhook_delivery(outcome);
+    if let Err(error) = state.store.finish_delivery(&delivery.id, state.store.process_id(), finish).await {
+        // The lease runs out and another attempt follows: at least once.
+        tracing::warn!(delivery = %delivery.id, error = %error, "recording a webhook attempt failed");
+    }
+}
