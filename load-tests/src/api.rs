@@ -13,6 +13,8 @@ pub struct Api {
     pub base: String,
     /// Bearer token.
     pub token: String,
+    /// Where every new project's webhook points (`--webhook`).
+    pub webhook: Option<String>,
 }
 
 impl Api {
@@ -30,7 +32,7 @@ impl Api {
         }
         let body: Value = response.json().await?;
         let token = body["token"].as_str().context("no token")?.to_owned();
-        Ok(Self { http, base: base.to_owned(), token })
+        Ok(Self { http, base: base.to_owned(), token, webhook: None })
     }
 
     /// POSTs JSON; the response body when it succeeds.
@@ -45,10 +47,15 @@ impl Api {
         Ok(body)
     }
 
-    /// Creates a project; its id.
+    /// Creates a project (with a webhook, when the run has one); its id.
     pub async fn project(&self, title: &str) -> anyhow::Result<String> {
         let body = self.post("/projects/", &json!({ "title": title })).await?;
-        Ok(body["id"].as_str().context("no project id")?.to_owned())
+        let project = body["id"].as_str().context("no project id")?.to_owned();
+        if let Some(url) = &self.webhook {
+            let events = ["dialogue.created", "dialogue.changed", "release.created"];
+            self.post(&format!("/projects/{project}/webhooks/"), &json!({ "url": url, "events": events })).await?;
+        }
+        Ok(project)
     }
 
     /// Creates a dialogue with one sequence of `blocks` message blocks (`b0`, `b1`, …); its id.

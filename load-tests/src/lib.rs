@@ -9,3 +9,4 @@ pub mod report;
 pub mod scenarios;
 pub mod sharedb;
 pub mod stats;
+pub mod webhook_receiver;

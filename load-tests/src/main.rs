@@ -123,6 +123,11 @@ struct RunArgs {
     /// Name of the result files (default: <scenario>-<target>).
     #[arg(long)]
     name: Option<String>,
+    /// Register a webhook (all events) on every project, pointing at a receiver in this
+    /// process; the servers need DIALOGUE_SECRET_KEY and DIALOGUE_WEBHOOK_ALLOW_PRIVATE=true
+    /// (`LOAD_WEBHOOK=on load-tests/run …` sets both).
+    #[arg(long)]
+    webhook: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -193,7 +198,12 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
             (samples, (server, client))
         }
         Target::Dialogue => {
-            let api = Api::sign_in(&args.url, &args.email, &args.password).await?;
+            let mut api = Api::sign_in(&args.url, &args.email, &args.password).await?;
+            let receiver = match args.webhook {
+                true => Some(dialogue_load_tests::webhook_receiver::WebhookReceiver::start().await?),
+                false => None,
+            };
+            api.webhook = receiver.as_ref().map(|receiver| receiver.url.clone());
             let run = Arc::new(Run {
                 api,
                 second_url: args.second_url.clone(),
@@ -217,6 +227,14 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
                 Scenario::Cold => scenarios::cold(run, clients, args.cold_dialogues).await?,
                 Scenario::Split => scenarios::split(run, clients, args.rate).await?,
             };
+            if let Some(receiver) = &receiver {
+                let received = &receiver.received;
+                eprintln!(
+                    "\rwebhook: {} deliveries so far, covering {} revisions",
+                    received.deliveries.load(Ordering::Relaxed),
+                    received.revisions.load(Ordering::Relaxed)
+                );
+            }
             (samples, (server, client))
         }
     };
