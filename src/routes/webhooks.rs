@@ -66,7 +66,13 @@ async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpRes
             "Webhooks cannot be registered: the server has no DIALOGUE_SECRET_KEY to encrypt their secrets with",
         ));
     }
-    address::check(&new.url, state.settings.webhook_allow_private).await.map_err(|refusal| refused(&refusal))?;
+    let checked =
+        address::check(&new.url, state.settings.webhook_allow_private).await.map_err(|refusal| refused(&refusal))?;
+    if !checked.url.username().is_empty() || checked.url.password().is_some() {
+        // It would be shown by every GET and written to logs: credentials go in the path or a
+        // query token the receiver checks, and the signature proves the sender.
+        return Err(ApiError::invalid("credentials", "/url", "A webhook URL must not carry a user name or password"));
+    }
     let id = new_id();
     let secret = secrets::generate();
     let sealed = state.vault.seal(&json!(secret), &id).map_err(|error| match error {

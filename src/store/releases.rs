@@ -37,19 +37,7 @@ impl Store {
     /// Stores a release and the webhook `event` that announces it, in one transaction; a taken
     /// number is a duplicate.
     pub async fn insert_release(&self, release: &ReleaseRecord, event: &OutboxEvent) -> StoreResult<()> {
-        self.bounded(async {
-            let releases = self.releases();
-            let mut session = self.client.start_session().await?;
-            session
-                .start_transaction()
-                .and_run2(async |session| {
-                    releases.insert_one(release).session(&mut *session).await?;
-                    self.record_event(session, event).await
-                })
-                .await?;
-            Ok(())
-        })
-        .await
+        self.bounded(async { self.insert_with_event(&self.releases(), release, event).await }).await
     }
 
     /// The newest release of a dialogue.

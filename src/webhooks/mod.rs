@@ -40,49 +40,50 @@ const QUEUE_MEASURE: Duration = Duration::from_secs(5);
 pub fn spawn(state: Arc<AppState>) -> anyhow::Result<()> {
     let client = sender::client(state.settings.webhook_allow_private)?;
     let in_flight = Arc::new(sender::InFlight::default());
+    // Each on its own, so that a long scheduler tick delays no delivery and the reverse.
+    every(state.clone(), DIRECTORY_REFRESH, |state| async move { refresh_directory(&state).await });
+    every(state.clone(), QUEUE_MEASURE, |state| async move {
+        measure_queue(&state).await?;
+        reseal_secrets(&state).await
+    });
+    let scheduler = Arc::new(tokio::sync::Mutex::new(scheduler::Scheduler::default()));
+    every(state.clone(), scheduler::TICK, move |state| {
+        let scheduler = scheduler.clone();
+        async move { scheduler.lock().await.tick(&state).await }
+    });
+    if state.vault.can_seal() {
+        // Without a key no secret can be opened: leave the sending to processes that have one.
+        every(state, POLL, move |state| {
+            let (client, in_flight) = (client.clone(), in_flight.clone());
+            async move { sender::poll(&state, &client, &in_flight).await }
+        });
+    }
+    Ok(())
+}
+
+/// Runs `work` every `period` once the store is ready, until the server shuts down; a failure
+/// is tried again at the next period.
+fn every<Work>(state: Arc<AppState>, period: Duration, mut work: impl FnMut(Arc<AppState>) -> Work + Send + 'static)
+where
+    Work: Future<Output = crate::store::StoreResult<()>> + Send,
+{
     let mut shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        let mut poll = tokio::time::interval(POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut schedule = tokio::time::interval(scheduler::TICK);
-        schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut refresh = tokio::time::interval(DIRECTORY_REFRESH);
-        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut measure = tokio::time::interval(QUEUE_MEASURE);
-        measure.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let work = tokio::select! {
+            tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = refresh.tick() => Work::Refresh,
-                _ = schedule.tick() => Work::Schedule,
-                _ = poll.tick() => Work::Send,
-                _ = measure.tick() => Work::Measure,
-            };
+                _ = ticks.tick() => {}
+            }
             if !state.is_store_ready() {
                 continue;
             }
-            let done = match work {
-                Work::Refresh => refresh_directory(&state).await,
-                Work::Schedule => scheduler::tick(&state).await,
-                Work::Send => sender::poll(&state, &client, &in_flight).await,
-                Work::Measure => match measure_queue(&state).await {
-                    Ok(()) => reseal_secrets(&state).await,
-                    failed => failed,
-                },
-            };
-            if let Err(error) = done {
+            if let Err(error) = work(state.clone()).await {
                 tracing::debug!(error = %error, "webhook work failed; trying again at the next tick");
             }
         }
     });
-    Ok(())
-}
-
-enum Work {
-    Refresh,
-    Schedule,
-    Send,
-    Measure,
 }
 
 async fn refresh_directory(state: &AppState) -> crate::store::StoreResult<()> {

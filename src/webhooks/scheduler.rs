@@ -8,59 +8,122 @@
 //!   less than the debounce ago; a hook's first delivery on a dialogue starts after the last
 //!   revision accepted before the hook was registered.
 //!
+//! Outbox events go first: while a backlog of them is left, changes wait, so that a dialogue's
+//! creation is announced before its changes. The watched dialogues are walked a page per tick,
+//! and the lease is renewed during a long tick.
+//!
 //! Delivery ids are derived from what they cover (`<event>.<hook>`, `<hook>.<dialogue>.<from>`),
 //! so a tick repeated after a crash, or by a new holder of the lease, makes no duplicate.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::events::{self, DIALOGUE_CHANGED};
 use super::watch;
 use crate::state::AppState;
-use crate::store::{CursorRecord, DeliveryRecord, OutboxEvent, StoreResult, WatchRecord, WebhookRecord, now_millis};
+use crate::store::{
+    CursorRecord, DeliveryRecord, OutboxEvent, Store, StoreResult, WatchRecord, WebhookRecord, now_millis,
+};
 
 /// How often the scheduler looks at the outbox.
 pub const TICK: Duration = Duration::from_millis(250);
 /// How long the scheduler's lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(10);
+/// Renew the lease during a tick once this much of it has passed.
+const RENEW_AFTER: Duration = Duration::from_secs(3);
 /// Outbox events handled per tick.
 const EVENTS_PER_TICK: i64 = 500;
-/// Watched dialogues looked at per tick.
-const WATCHES_PER_TICK: i64 = 2000;
+/// Watched dialogues looked at per tick (a walk through all of them takes several ticks).
+const WATCHES_PER_TICK: i64 = 1000;
 
-/// One tick: when this process holds (or takes) the lease, schedules what is due.
-pub async fn tick(state: &Arc<AppState>) -> StoreResult<()> {
-    let store = &state.store;
-    let now = now_millis();
-    let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-    if !store.take_lease("webhook-scheduler", store.process_id(), now, until).await? {
-        return Ok(());
-    }
-    fan_out(state).await?;
-    schedule_changes(state, debounce_millis(state)).await
+/// The scheduler of this process: where its walk through the watched dialogues is.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    resume_after: Option<String>,
+    lease_taken: Option<Instant>,
 }
 
-fn debounce_millis(state: &AppState) -> i64 {
-    i64::try_from(state.settings.webhook_debounce_ms).unwrap_or(i64::MAX)
+impl Scheduler {
+    /// One tick: when this process holds (or takes) the lease, schedules what is due.
+    pub async fn tick(&mut self, state: &Arc<AppState>) -> StoreResult<()> {
+        if !self.hold_lease(state).await? {
+            return Ok(());
+        }
+        if fan_out(state).await? == Backlog::Left {
+            // Creations first: a dialogue's change must not be announced before it is.
+            return Ok(());
+        }
+        let watched = state.store.watched_dialogues(self.resume_after.as_deref(), WATCHES_PER_TICK).await?;
+        self.resume_after = match watched.len() as i64 {
+            n if n == WATCHES_PER_TICK => watched.last().map(|w| w.dialogue_id.clone()),
+            _ => None,
+        };
+        let debounce = i64::try_from(state.settings.webhook_debounce_ms).unwrap_or(i64::MAX);
+        let mut hooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
+        for watch in watched {
+            if !self.hold_lease(state).await? {
+                return Ok(());
+            }
+            if !hooks.contains_key(&watch.project_id) {
+                let receiving = state.store.webhooks_receiving(&watch.project_id, DIALOGUE_CHANGED).await?;
+                hooks.insert(watch.project_id.clone(), receiving);
+            }
+            let caught_up = schedule_dialogue(state, &watch, &hooks[&watch.project_id], debounce).await?;
+            if caught_up && watch::lapsed(watch.until, now_millis()) {
+                state.store.unwatch_dialogue(&watch).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes or renews the lease when it is due for renewal; whether this process holds it.
+    async fn hold_lease(&mut self, state: &AppState) -> StoreResult<bool> {
+        if self.lease_taken.is_some_and(|taken| taken.elapsed() < RENEW_AFTER) {
+            return Ok(true);
+        }
+        let store = &state.store;
+        let now = now_millis();
+        let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let held = store.take_lease("webhook-scheduler", store.process_id(), now, until).await?;
+        self.lease_taken = held.then(Instant::now);
+        Ok(held)
+    }
+}
+
+/// Whether outbox events are left after a tick's share.
+#[derive(Debug, PartialEq, Eq)]
+enum Backlog {
+    Left,
+    Done,
 }
 
 /// Deliveries of `dialogue.created` and `release.created`.
-async fn fan_out(state: &AppState) -> StoreResult<()> {
+async fn fan_out(state: &AppState) -> StoreResult<Backlog> {
     let store = &state.store;
     let mut hooks: HashMap<(String, String), Vec<WebhookRecord>> = HashMap::new();
-    for event in store.outbox_events(EVENTS_PER_TICK).await? {
+    let events = store.outbox_events(EVENTS_PER_TICK).await?;
+    let backlog = if events.len() as i64 == EVENTS_PER_TICK { Backlog::Left } else { Backlog::Done };
+    for event in events {
         let key = (event.project_id.clone(), event.event.clone());
         if !hooks.contains_key(&key) {
             let receiving = store.webhooks_receiving(&event.project_id, &event.event).await?;
             hooks.insert(key.clone(), receiving);
         }
         for hook in hooks[&key].iter().filter(|hook| hook.created <= event.created) {
-            store.insert_delivery(&delivery_of(&event, hook)).await?;
+            queue(store, delivery_of(&event, hook)).await?;
         }
         store.remove_outbox_event(&event.id).await?;
     }
-    Ok(())
+    Ok(backlog)
+}
+
+/// Queues a delivery, due when the one before it (same hook and dialogue) is; whether it is new.
+async fn queue(store: &Store, mut delivery: DeliveryRecord) -> StoreResult<bool> {
+    if let Some(due) = store.pending_due_at(&delivery.hook_id, &delivery.dialogue_id).await? {
+        delivery.next_at = delivery.next_at.max(due);
+    }
+    store.insert_delivery(&delivery).await
 }
 
 fn delivery_of(event: &OutboxEvent, hook: &WebhookRecord) -> DeliveryRecord {
@@ -68,23 +131,6 @@ fn delivery_of(event: &OutboxEvent, hook: &WebhookRecord) -> DeliveryRecord {
     let data = serde_json::from_str(&event.data).unwrap_or_default();
     let body = events::body(&id, &event.event, &event.project_id, &event.dialogue_id, now_millis(), data);
     DeliveryRecord::new(id, &hook.id, &event.project_id, &event.dialogue_id, &event.event, body)
-}
-
-/// Deliveries of `dialogue.changed`, coalesced per hook and dialogue.
-async fn schedule_changes(state: &AppState, debounce: i64) -> StoreResult<()> {
-    let store = &state.store;
-    let mut hooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
-    for watched in store.watched_dialogues(WATCHES_PER_TICK).await? {
-        if !hooks.contains_key(&watched.project_id) {
-            let receiving = store.webhooks_receiving(&watched.project_id, DIALOGUE_CHANGED).await?;
-            hooks.insert(watched.project_id.clone(), receiving);
-        }
-        let caught_up = schedule_dialogue(state, &watched, &hooks[&watched.project_id], debounce).await?;
-        if caught_up && watch::lapsed(watched.until, now_millis()) {
-            store.unwatch_dialogue(&watched).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Makes the deliveries one watched dialogue is due; answers whether every hook has covered
@@ -129,7 +175,7 @@ async fn schedule_dialogue(
         let body = events::body(&id, DIALOGUE_CHANGED, &watched.project_id, dialogue_id, now, data);
         let delivery =
             DeliveryRecord::new(id.clone(), &hook.id, &watched.project_id, dialogue_id, DIALOGUE_CHANGED, body);
-        let through = if store.insert_delivery(&delivery).await? {
+        let through = if queue(store, delivery).await? {
             newest
         } else {
             // Made before (by a tick that did not get to move the cursor): it covers what it covers.

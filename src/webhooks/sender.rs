@@ -8,7 +8,11 @@
 //!   so DNS cannot be rebound to an internal address; redirects are never followed.
 //! - At most [`IN_FLIGHT`] attempts run at once, [`PER_HOOK`] per hook, each bounded by
 //!   [`ATTEMPT_TIMEOUT`]: a receiver that hangs or keeps failing slows nobody else, and the
-//!   write path never waits for any of this.
+//!   write path never waits for any of this. Hooks at their limit are left out of the query for
+//!   due deliveries, and a delivery that waits for a retry makes the later ones of its hook and
+//!   dialogue wait as long, so what is due is what can go.
+//! - A process that cannot decrypt a hook's secret (no key, or another key) backs off instead of
+//!   failing the delivery: a process that has the key takes it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +34,8 @@ pub const IN_FLIGHT: usize = 32;
 pub const PER_HOOK: usize = 4;
 /// How long a claimed attempt is this process's: longer than an attempt can take.
 const LEASE: Duration = Duration::from_secs(30);
+/// The longest an attempt may take, DNS and all, leaving the claim a margin to record it.
+const ATTEMPT_BOUND: Duration = Duration::from_secs(20);
 
 /// The HTTP client deliveries go out with.
 pub fn client(allow_private: bool) -> anyhow::Result<reqwest::Client> {
@@ -76,6 +82,12 @@ impl InFlight {
         self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().sum()
     }
 
+    /// The hooks that cannot start another attempt now.
+    fn busy(&self) -> Vec<String> {
+        let hooks = self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        hooks.iter().filter(|(_, running)| **running >= PER_HOOK).map(|(hook, _)| hook.clone()).collect()
+    }
+
     fn try_start(&self, hook_id: &str) -> bool {
         let mut hooks = self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let running = hooks.entry(hook_id.to_owned()).or_default();
@@ -107,7 +119,8 @@ pub async fn poll(state: &Arc<AppState>, client: &reqwest::Client, in_flight: &A
     let now = now_millis();
     let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
     let mut started = 0;
-    for due in store.due_deliveries(now, i64::try_from(free * 4).unwrap_or(i64::MAX)).await? {
+    let limit = i64::try_from(free * 4).unwrap_or(i64::MAX);
+    for due in store.due_deliveries(now, &in_flight.busy(), limit).await? {
         if started == free {
             break;
         }
@@ -121,7 +134,11 @@ pub async fn poll(state: &Arc<AppState>, client: &reqwest::Client, in_flight: &A
         started += 1;
         let (state, client, in_flight) = (state.clone(), client.clone(), in_flight.clone());
         tokio::spawn(async move {
-            let finish = attempt(&state, &client, &claimed).await;
+            // Within the claim, whatever DNS does: past it, another process may try again.
+            let finish = match tokio::time::timeout(ATTEMPT_BOUND, attempt(&state, &client, &claimed)).await {
+                Ok(finish) => finish,
+                Err(_) => retry(&claimed, None, "the attempt did not finish within its claim".into()),
+            };
             record(&state, &claimed, &finish).await;
             in_flight.end(&claimed.hook_id);
         });
@@ -139,12 +156,16 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &Delivery
     let secret = match state.vault.open(&hook.secret, &hook.id) {
         Ok(serde_json::Value::String(secret)) => SecretString::from(secret),
         _ => {
+            // This process lacks the key (a process with it may try next): not the receiver's fault.
             tracing::error!(hook_id = %hook.id, "a webhook secret cannot be decrypted with the configured keys");
-            return Finish::Failed { status: None, error: "the hook's secret cannot be decrypted".into() };
+            return retry(delivery, None, "the hook's secret cannot be decrypted by this server process".into());
         }
     };
-    if let Err(refusal) = address::check(&hook.url, state.settings.webhook_allow_private).await {
-        return retry(delivery, None, refusal.to_string());
+    let check = address::check(&hook.url, state.settings.webhook_allow_private);
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, check).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(refusal)) => return retry(delivery, None, refusal.to_string()),
+        Err(_) => return retry(delivery, None, "the receiver's name did not resolve within 10 s".into()),
     }
     let signed = signature::sign(secret.expose_secret().as_bytes(), delivery.body.as_bytes());
     let sent = client
@@ -212,8 +233,42 @@ async fn record(state: &AppState, delivery: &DeliveryRecord, finish: &Finish) {
         }
     }
     crate::metrics::webhook_delivery(outcome);
-    if let Err(error) = state.store.finish_delivery(&delivery.id, state.store.process_id(), finish).await {
+    if let Err(error) = state.store.finish_delivery(delivery, state.store.process_id(), finish).await {
         // The lease runs out and another attempt follows: at least once.
         tracing::warn!(delivery = %delivery.id, error = %error, "recording a webhook attempt failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn resolve(allow_private: bool, name: &str) -> Result<Vec<SocketAddr>, String> {
+        let name: Name = name.parse().expect("a name");
+        match (PublicResolver { allow_private }).resolve(name).await {
+            Ok(addresses) => Ok(addresses.collect()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_delivery_client_never_connects_to_a_name_that_resolves_to_a_private_address() {
+        let refused = resolve(false, "localhost").await.expect_err("localhost is refused");
+        assert!(refused.contains("not a public address"), "{refused}");
+        let allowed = resolve(true, "localhost").await.expect("allowed with the flag");
+        assert!(allowed.iter().all(|address| address.ip().is_loopback()), "{allowed:?}");
+    }
+
+    #[test]
+    fn a_hook_at_its_limit_is_busy() {
+        let in_flight = InFlight::default();
+        for _ in 0..PER_HOOK {
+            assert!(in_flight.try_start("h"));
+        }
+        assert!(!in_flight.try_start("h"));
+        assert_eq!(in_flight.busy(), ["h"]);
+        in_flight.end("h");
+        assert!(in_flight.busy().is_empty());
+        assert_eq!(in_flight.total(), PER_HOOK - 1);
     }
 }

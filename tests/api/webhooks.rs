@@ -41,19 +41,36 @@ struct Receiver {
     server: actix_web::dev::ServerHandle,
 }
 
+/// What the receiver answers: statuses in order, then 204; every answer with `Location` when set.
+#[derive(Clone)]
+struct Answers {
+    plan: Arc<Mutex<VecDeque<u16>>>,
+    location: Option<String>,
+}
+
 impl Receiver {
     async fn start(plan: &[u16]) -> Self {
         Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), plan)
     }
 
     fn on(listener: TcpListener, plan: &[u16]) -> Self {
+        let plan = Arc::new(Mutex::new(plan.iter().copied().collect()));
+        Self::answering(listener, Answers { plan, location: None })
+    }
+
+    /// A receiver that answers every request `307` to `location`.
+    fn redirecting(location: &str) -> Self {
+        let plan = Arc::new(Mutex::new(VecDeque::from(vec![307; 1000])));
+        Self::answering(TcpListener::bind("127.0.0.1:0").unwrap(), Answers { plan, location: Some(location.into()) })
+    }
+
+    fn answering(listener: TcpListener, answers: Answers) -> Self {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let (sender, received) = mpsc::unbounded_channel();
-        let plan = Arc::new(Mutex::new(plan.iter().copied().collect::<VecDeque<u16>>()));
         let server = HttpServer::new(move || {
-            let (sender, plan) = (sender.clone(), plan.clone());
+            let (sender, answers) = (sender.clone(), answers.clone());
             App::new().default_service(web::to(move |request: HttpRequest, raw: web::Bytes| {
-                let (sender, plan) = (sender.clone(), plan.clone());
+                let (sender, answers) = (sender.clone(), answers.clone());
                 async move {
                     let header = |name: &str| {
                         request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
@@ -66,8 +83,12 @@ impl Receiver {
                         body: serde_json::from_slice(&raw).unwrap_or(Value::Null),
                         raw: raw.to_vec(),
                     });
-                    let status = plan.lock().unwrap().pop_front().unwrap_or(204);
-                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+                    let status = answers.plan.lock().unwrap().pop_front().unwrap_or(204);
+                    let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+                    if let Some(location) = &answers.location {
+                        response.insert_header(("Location", location.as_str()));
+                    }
+                    response.finish()
                 }
             }))
         })
@@ -315,6 +336,8 @@ async fn a_webhook_needs_a_secret_key_and_an_http_url() {
         json!({ "url": "ftp://127.0.0.1/hook", "events": ["dialogue.created"] }),
         json!({ "url": "file:///etc/passwd", "events": ["dialogue.created"] }),
         json!({ "url": "not a url", "events": ["dialogue.created"] }),
+        json!({ "url": "http://user:password@127.0.0.1:9/hook", "events": ["dialogue.created"] }),
+        json!({ "url": format!("http://127.0.0.1:9/{}", "a".repeat(2100)), "events": ["dialogue.created"] }),
         json!({ "url": "http://127.0.0.1:9/hook", "events": [] }),
         json!({ "url": "http://127.0.0.1:9/hook", "events": ["dialogue.deleted"] }),
         json!({ "url": "http://127.0.0.1:9/hook", "events": ["dialogue.created", "dialogue.created"] }),
@@ -445,13 +468,18 @@ async fn a_receiver_that_hangs_slows_neither_other_hooks_nor_the_write_path() {
     let stuck = app.create_project(&app.admin_token, "Stuck").await;
     let healthy = app.create_project(&app.admin_token, "Healthy").await;
     register(&app, &stuck, &hanging_url, &ALL_EVENTS).await;
+    // Far more deliveries of the stuck hook than a poll looks at, made before the healthy ones.
+    for n in 0..150 {
+        let stuck_dialogue = app.create_dialogue(&app.admin_token, &stuck, &sample_dialogue(&format!("S{n}"))).await;
+        if n % 10 == 0 {
+            let path = format!("/projects/{stuck}/dialogues/{}", stuck_dialogue["id"].as_str().unwrap());
+            let patched = app.patch(&path, &app.admin_token, &append_block("b")).await;
+            assert_eq!(patched.status, 200, "the write path does not wait for webhooks: {}", patched.body);
+        }
+    }
     register(&app, &healthy, &receiver.url, &["dialogue.created"]).await;
     let count = 12;
     for n in 0..count {
-        let stuck_dialogue = app.create_dialogue(&app.admin_token, &stuck, &sample_dialogue(&format!("S{n}"))).await;
-        let path = format!("/projects/{stuck}/dialogues/{}", stuck_dialogue["id"].as_str().unwrap());
-        let patched = app.patch(&path, &app.admin_token, &append_block("b")).await;
-        assert_eq!(patched.status, 200, "the write path does not wait for webhooks: {}", patched.body);
         app.create_dialogue(&app.admin_token, &healthy, &sample_dialogue(&format!("H{n}"))).await;
     }
     let mut seen = HashSet::new();
@@ -502,4 +530,19 @@ async fn after_a_key_rotation_webhook_secrets_are_re_encrypted_and_deliveries_go
     rotated.create_dialogue(&rotated.admin_token, &project, &sample_dialogue("After")).await;
     let received = receiver.next_of("dialogue.created").await;
     assert!(signature::verify(secret.as_bytes(), &received.raw, &received.signature), "the same secret, re-encrypted");
+}
+
+#[actix_web::test]
+async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
+    let app = spawn_app_with(with_webhooks).await;
+    let mut target = Receiver::start(&[]).await;
+    let mut redirecting = Receiver::redirecting(&target.url);
+    let project = app.create_project(&app.admin_token, "Redirected").await;
+    register(&app, &project, &redirecting.url, &["dialogue.created"]).await;
+    app.create_dialogue(&app.admin_token, &project, &sample_dialogue("Moved")).await;
+    let first = redirecting.next().await;
+    // A followed redirect would reach the target at once; the retry comes later.
+    let second = redirecting.next().await;
+    assert_eq!(first.delivery, second.delivery, "the 307 counted as a failure and was retried");
+    assert!(target.received.try_recv().is_err(), "the redirect was followed");
 }

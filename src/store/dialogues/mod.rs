@@ -63,16 +63,7 @@ impl Store {
     pub async fn insert_dialogue(&self, dialogue: &DialogueRecord, event: &OutboxEvent) -> StoreResult<()> {
         self.bounded(async {
             self.insert_snapshot(&Snapshot::new(dialogue, 0, dialogue.content.clone())).await?;
-            let dialogues = self.dialogues();
-            let mut session = self.client.start_session().await?;
-            session
-                .start_transaction()
-                .and_run2(async |session| {
-                    dialogues.insert_one(dialogue).session(&mut *session).await?;
-                    self.record_event(session, event).await
-                })
-                .await?;
-            Ok(())
+            self.insert_with_event(&self.dialogues(), dialogue, event).await
         })
         .await
     }

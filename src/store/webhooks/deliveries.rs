@@ -184,10 +184,16 @@ impl Store {
         self.bounded(async { Ok(self.deliveries().find_one(doc! { "_id": id }).await?) }).await
     }
 
-    /// Pending deliveries due at `now` that nobody holds, the most overdue first.
-    pub async fn due_deliveries(&self, now: i64, limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
+    /// Pending deliveries due at `now` that nobody holds, the most overdue first, leaving out
+    /// the hooks in `busy` (those this process cannot start another attempt for).
+    pub async fn due_deliveries(&self, now: i64, busy: &[String], limit: i64) -> StoreResult<Vec<DeliveryRecord>> {
         self.bounded(async {
-            let filter = doc! { "status": "pending", "next_at": { "$lte": now }, "lease_until": { "$lte": now } };
+            let filter = doc! {
+                "status": "pending",
+                "next_at": { "$lte": now },
+                "lease_until": { "$lte": now },
+                "hook_id": { "$nin": busy },
+            };
             Ok(self.deliveries().find(filter).sort(doc! { "next_at": 1 }).limit(limit).await?.try_collect().await?)
         })
         .await
@@ -204,6 +210,17 @@ impl Store {
                 "order": { "$lt": delivery.order },
             };
             Ok(self.delivery_ids().find_one(filter).projection(doc! { "_id": 1 }).await?.is_some())
+        })
+        .await
+    }
+
+    /// When the last pending delivery of this hook and dialogue is next due, if one is pending:
+    /// a delivery made behind it waits at least as long (it cannot go first anyway).
+    pub async fn pending_due_at(&self, hook_id: &str, dialogue_id: &str) -> StoreResult<Option<i64>> {
+        self.bounded(async {
+            let filter = doc! { "hook_id": hook_id, "dialogue_id": dialogue_id, "status": "pending" };
+            let last = self.deliveries().find_one(filter).sort(doc! { "next_at": -1 }).await?;
+            Ok(last.map(|d| d.next_at))
         })
         .await
     }
@@ -243,11 +260,14 @@ impl Store {
         .await
     }
 
-    /// Records how the attempt `holder` made ended (nothing when its lease was lost).
-    pub async fn finish_delivery(&self, id: &str, holder: &str, finish: &Finish) -> StoreResult<()> {
+    /// Records how the attempt `holder` made (the delivery's attempt number `attempt`) ended;
+    /// nothing when the claim ran out and the delivery was claimed again since. A retry also
+    /// makes the later deliveries of the same hook and dialogue wait as long: they cannot go
+    /// before it, and due but blocked they would crowd the due list.
+    pub async fn finish_delivery(&self, delivery: &DeliveryRecord, holder: &str, finish: &Finish) -> StoreResult<()> {
         let now = crate::store::now_millis();
         let status_of = |status: Option<i64>| status.map_or(Bson::Null, Bson::Int64);
-        let set = match finish {
+        let mut set = match finish {
             Finish::Delivered { status } => doc! {
                 "status": "delivered", "response_status": status, "delivered": now, "last_error": Bson::Null,
             },
@@ -258,11 +278,21 @@ impl Store {
                 "status": "failed", "response_status": status_of(*status), "last_error": error,
             },
         };
-        let mut set = set;
         set.insert("lease_until", 0_i64);
         set.insert("lease_holder", Bson::Null);
         self.bounded(async {
-            self.deliveries().update_one(doc! { "_id": id, "lease_holder": holder }, doc! { "$set": set }).await?;
+            let mine = doc! { "_id": &delivery.id, "lease_holder": holder, "attempts": delivery.attempts };
+            let updated = self.deliveries().update_one(mine, doc! { "$set": set }).await?.modified_count;
+            if let (1, Finish::Retry { next_at, .. }) = (updated, finish) {
+                let behind = doc! {
+                    "hook_id": &delivery.hook_id,
+                    "dialogue_id": &delivery.dialogue_id,
+                    "status": "pending",
+                    "order": { "$gt": delivery.order },
+                    "next_at": { "$lt": next_at },
+                };
+                self.deliveries().update_many(behind, doc! { "$set": { "next_at": next_at } }).await?;
+            }
             Ok(())
         })
         .await

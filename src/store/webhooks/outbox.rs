@@ -91,13 +91,24 @@ impl Store {
         self.db.collection("webhook_cursors")
     }
 
-    /// Inserts `event` inside the caller's transaction.
-    pub(in crate::store) async fn record_event(
+    /// Inserts `record` into `collection` and `event` into the outbox, in one transaction: no
+    /// record without the event that announces it.
+    pub(in crate::store) async fn insert_with_event<T: Serialize + Send + Sync>(
         &self,
-        session: &mut ClientSession,
+        collection: &mongodb::Collection<T>,
+        record: &T,
         event: &OutboxEvent,
-    ) -> mongodb::error::Result<()> {
-        self.outbox().insert_one(event).session(session).await?;
+    ) -> StoreResult<()> {
+        let outbox = self.outbox();
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .and_run2(async |session: &mut ClientSession| {
+                collection.insert_one(record).session(&mut *session).await?;
+                outbox.insert_one(event).session(&mut *session).await?;
+                Ok(())
+            })
+            .await?;
         Ok(())
     }
 
@@ -140,9 +151,17 @@ impl Store {
         .await
     }
 
-    /// The watched dialogues, at most `limit`.
-    pub async fn watched_dialogues(&self, limit: i64) -> StoreResult<Vec<WatchRecord>> {
-        self.bounded(async { Ok(self.watches().find(doc! {}).limit(limit).await?.try_collect().await?) }).await
+    /// Watched dialogues in id order after `after` (from the first when `None`), at most
+    /// `limit`: one page of a walk through all of them.
+    pub async fn watched_dialogues(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<WatchRecord>> {
+        let filter = match after {
+            Some(after) => doc! { "_id": { "$gt": after } },
+            None => doc! {},
+        };
+        self.bounded(async {
+            Ok(self.watches().find(filter).sort(doc! { "_id": 1 }).limit(limit).await?.try_collect().await?)
+        })
+        .await
     }
 
     /// Forgets a watch, unless it was renewed since it was read (its `until` changed).
