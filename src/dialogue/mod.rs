@@ -26,6 +26,7 @@ pub mod rebase;
 pub mod registry;
 pub mod releases;
 pub mod revision;
+pub mod serialized;
 pub mod subscribers;
 pub mod write_queue;
 

@@ -39,6 +39,7 @@ use super::messages::{ActorStopped, Join, WriteOutcome, WriteRequest};
 use super::prepare::{self, prepare};
 use super::presence::{self, PresenceRelay};
 use super::revision::Revision;
+use super::serialized::SerializedContent;
 use super::subscribers::Subscribers;
 use super::write_queue::{Batch, PendingWrite, Reply, Settled, WriteQueue};
 use crate::error::ApiError;
@@ -118,6 +119,9 @@ struct State {
     speculative: Version,
     /// The durable state for readers, once asked for, until it changes.
     head: Option<Head>,
+    /// The durable content's JSON in pieces, so that a reader after a revision serializes only
+    /// what it changed.
+    serialized: SerializedContent,
 }
 
 impl State {
@@ -208,7 +212,8 @@ impl DialogueActor {
         let state = self.state.as_mut()?;
         if state.head.is_none() {
             let record = state.identity.record(&state.durable, state.release.as_ref(), false);
-            state.head = Some(Head { record, content_json: Arc::from(state.durable.content.to_string()) });
+            let content_json = Arc::from(state.serialized.render(&state.durable.content));
+            state.head = Some(Head { record, content_json });
         }
         state.head.clone()
     }
@@ -227,6 +232,7 @@ impl DialogueActor {
             speculative: loaded.version.clone(),
             durable: loaded.version,
             head: None,
+            serialized: SerializedContent::default(),
         };
         // What the stored head shows is only known to be at `head_stored`; when the content
         // moved on, the head is written at the first check.
@@ -438,7 +444,10 @@ impl DialogueActor {
         for revision in writes.iter().flat_map(|write| write.revisions.iter()) {
             let durable = &mut state.durable;
             match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
-                Ok(applied) => durable.size = applied.size,
+                Ok(applied) => {
+                    durable.size = applied.size;
+                    state.serialized.forget(&revision.patch);
+                }
                 Err(error) => {
                     // It applied to the speculative version: only a bug gets here. The reload
                     // after this batch rebuilds both versions from the store.

@@ -92,7 +92,10 @@ impl DialogueActor {
         while let Some(revision) = self.foreign.remove(&(state.durable.number + 1)) {
             let durable = &mut state.durable;
             match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
-                Ok(done) => durable.size = done.size,
+                Ok(done) => {
+                    durable.size = done.size;
+                    state.serialized.forget(&revision.patch);
+                }
                 Err(error) => {
                     tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "a revision from another process does not apply");
                     self.foreign.clear();
