@@ -16,6 +16,7 @@ use crate::store::{DeliveryRecord, WebhookRecord, new_id, now_millis};
 use crate::vault::VaultError;
 use crate::webhooks::address::{self, Refusal};
 use crate::webhooks::events::DIALOGUE_CHANGED;
+use crate::webhooks::watch;
 
 pub fn configure(routes: &mut RouteTable) {
     routes.at(["/projects/{project_id}/webhooks/", "/projects/{project_id}/webhooks"]).get(list).post(create);
@@ -91,6 +92,10 @@ async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpRes
     state.store.insert_webhook(&hook).await?;
     if hook.receives(DIALOGUE_CHANGED) {
         state.hooks.add(&hook.project_id);
+        // Other processes learn of the hook within a second; until then their writes to this
+        // project's dialogues take no watch. Watch them all for a while, so none is missed.
+        let until = now_millis() + i64::try_from(watch::SPAN.as_millis()).unwrap_or(i64::MAX);
+        state.store.watch_project_dialogues(&hook.project_id, until).await?;
     }
     tracing::info!(project_id = %hook.project_id, webhook_id = %hook.id, url = %hook.url, by = %hook.created_by, "webhook registered");
     let mut description = describe(&hook);

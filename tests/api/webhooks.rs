@@ -546,3 +546,30 @@ async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
     assert_eq!(first.delivery, second.delivery, "the 307 counted as a failure and was retried");
     assert!(target.received.try_recv().is_err(), "the redirect was followed");
 }
+
+#[actix_web::test]
+async fn changes_stored_by_a_process_that_has_not_yet_heard_of_a_new_hook_are_delivered() {
+    let first = spawn_app_with(with_webhooks).await;
+    let second = spawn_app_with(|settings| {
+        with_webhooks(settings);
+        settings.database = first.database.clone();
+    })
+    .await;
+    let mut receiver = Receiver::start(&[]).await;
+    let project = first.create_project(&first.admin_token, "Late news").await;
+    let dialogue = first.create_dialogue(&first.admin_token, &project, &sample_dialogue("Edited elsewhere")).await;
+    // The second process has loaded its directory: the project has no hook yet.
+    eventually("the second process to know the project is not hooked", async || {
+        !second.state.hooks.watches_changes(&project)
+    })
+    .await;
+    register(&first, &project, &receiver.url, &["dialogue.changed"]).await;
+    // Within the second before its next reload, the second process still knows of no hook.
+    second.state.hooks.replace(std::iter::empty());
+    let path = format!("/projects/{project}/dialogues/{}", dialogue["id"].as_str().unwrap());
+    let patched = second.patch(&path, &second.admin_token, &append_block("late")).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let changed = receiver.next_of("dialogue.changed").await;
+    assert_eq!(changed.body["data"]["from_revision"], 1);
+    assert_eq!(changed.body["data"]["to_revision"], 1);
+}

@@ -13,12 +13,12 @@ impl DialogueActor {
     /// Writes the stored head in the background when it is due (one write at a time, always
     /// the newest durable state, in the store's shared head writes).
     pub(super) fn write_head(&mut self, ctx: &mut Context<Self>, finishing: bool) {
-        let Some(state) = self.state.as_ref() else { return };
+        let Some(state) = self.state.as_mut() else { return };
         let listing = state.listing();
         if !self.checkpoints.head_due(&listing, Instant::now(), finishing) {
             return;
         }
-        let record = state.identity.record(&state.durable, state.release.as_ref(), true);
+        let record = state.record_with_content();
         let number = listing.number;
         self.checkpoints.head_write_started(listing);
         let store = self.deps.store.clone();
@@ -44,9 +44,9 @@ impl DialogueActor {
 
     /// Stores a snapshot of the durable state, in the background.
     pub(super) fn store_snapshot(&mut self) {
-        let Some(state) = self.state.as_ref() else { return };
+        let Some(state) = self.state.as_mut() else { return };
         let record = state.identity.record(&state.durable, None, false);
-        let snapshot = Snapshot::new(&record, state.durable.number, state.durable.content.to_string());
+        let snapshot = Snapshot::new(&record, state.durable.number, state.content_json().to_string());
         let store = self.deps.store.clone();
         actix::spawn(async move {
             if let Err(error) = store.insert_snapshot(&snapshot).await {

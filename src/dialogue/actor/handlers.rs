@@ -125,11 +125,12 @@ impl Handler<FlushHead> for DialogueActor {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, _: FlushHead, _: &mut Self::Context) -> Self::Result {
-        let Some(state) = self.state.as_ref().filter(|state| !self.checkpoints.head_clean(state.durable.number)) else {
+        let checkpoints = &self.checkpoints;
+        let Some(state) = self.state.as_mut().filter(|state| !checkpoints.head_clean(state.durable.number)) else {
             return Box::pin(async { true });
         };
         // Heads only move forward, so this may run beside a background head write.
-        let record = state.identity.record(&state.durable, state.release.as_ref(), true);
+        let record = state.record_with_content();
         let store = self.deps.store.clone();
         Box::pin(async move { store.write_head(record).await.is_ok() })
     }

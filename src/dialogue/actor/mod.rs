@@ -125,6 +125,22 @@ struct State {
 }
 
 impl State {
+    /// The durable content's JSON: the readers' copy when there is one, else rendered from the
+    /// cached pieces (never a full serialization unless everything changed).
+    fn content_json(&mut self) -> Arc<str> {
+        match &self.head {
+            Some(head) => head.content_json.clone(),
+            None => Arc::from(self.serialized.render(&self.durable.content)),
+        }
+    }
+
+    /// The head record with its content, for writing.
+    fn record_with_content(&mut self) -> crate::store::DialogueRecord {
+        let mut record = self.identity.record(&self.durable, self.release.as_ref(), false);
+        record.content = self.content_json().to_string();
+        record
+    }
+
     /// What listings show of the durable state.
     fn listing(&self) -> Listing {
         let record = self.identity.record(&self.durable, self.release.as_ref(), false);
@@ -212,7 +228,7 @@ impl DialogueActor {
         let state = self.state.as_mut()?;
         if state.head.is_none() {
             let record = state.identity.record(&state.durable, state.release.as_ref(), false);
-            let content_json = Arc::from(state.serialized.render(&state.durable.content));
+            let content_json = state.content_json();
             state.head = Some(Head { record, content_json });
         }
         state.head.clone()

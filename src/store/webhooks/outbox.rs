@@ -151,6 +151,42 @@ impl Store {
         .await
     }
 
+    /// Watches every dialogue of a project until `until`: when a hook on changes is registered,
+    /// so that revisions other processes store before they learn of the hook are read too.
+    /// Existing watches are left as they are.
+    pub async fn watch_project_dialogues(&self, project_id: &str, until: i64) -> StoreResult<()> {
+        #[derive(Deserialize)]
+        struct Id {
+            #[serde(rename = "_id")]
+            id: String,
+        }
+        self.bounded(async {
+            let ids: Vec<Id> = self
+                .db
+                .collection::<Id>("dialogues")
+                .find(doc! { "project_id": project_id })
+                .projection(doc! { "_id": 1 })
+                .await?
+                .try_collect()
+                .await?;
+            let watches: Vec<WatchRecord> = ids
+                .into_iter()
+                .map(|id| WatchRecord { dialogue_id: id.id, project_id: project_id.to_owned(), until })
+                .collect();
+            if watches.is_empty() {
+                return Ok(());
+            }
+            match self.watches().insert_many(&watches).ordered(false).await {
+                Ok(_) => Ok(()),
+                Err(error) => match crate::store::StoreError::from(error) {
+                    crate::store::StoreError::Duplicate { .. } => Ok(()),
+                    other => Err(other),
+                },
+            }
+        })
+        .await
+    }
+
     /// Watched dialogues in id order after `after` (from the first when `None`), at most
     /// `limit`: one page of a walk through all of them.
     pub async fn watched_dialogues(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<WatchRecord>> {
