@@ -7,7 +7,11 @@
 //!   changes), and whenever the actor stops; one write at a time, the newest state each time;
 //! - a snapshot is taken every `snapshot_interval` revisions.
 //!
-//! A cold load therefore replays at most `head_max_lag` revisions after the stored head.
+//! A checkpoint writes the whole dialogue, so on a large dialogue both intervals stretch with
+//! its size (×1 up to 64 KiB, then one more for every 64 KiB, up to ×10): a 1 MiB dialogue is
+//! written every 1,000 revisions, not every 100, and never more often than its revisions are
+//! worth. A cold load therefore replays at most `head_max_lag` revisions (×10 for the largest
+//! dialogues) after the stored head.
 
 use std::time::{Duration, Instant};
 
@@ -47,17 +51,34 @@ pub struct Checkpoints {
     writing: Option<Listing>,
     /// Since when the stored head lags behind.
     lagging_since: Option<Instant>,
+    /// How big the dialogue is now (serialized bytes).
+    bytes: usize,
 }
+
+/// Each this many bytes of a dialogue stretch its checkpoint intervals once more.
+const STRETCH_UNIT: usize = 64 * 1024;
+/// The most the intervals stretch.
+const MAX_STRETCH: i64 = 10;
 
 impl Checkpoints {
     /// After a load: the newest snapshot is at `last_snapshot`, the stored head shows `stored`.
     pub fn new(policy: CheckpointPolicy, last_snapshot: i64, stored: Listing) -> Self {
-        Self { policy, last_snapshot, stored, writing: None, lagging_since: None }
+        Self { policy, last_snapshot, stored, writing: None, lagging_since: None, bytes: 0 }
+    }
+
+    /// The dialogue is `bytes` big now.
+    pub fn sized(&mut self, bytes: usize) {
+        self.bytes = bytes;
+    }
+
+    /// How many times the policy's intervals are stretched at the dialogue's size.
+    fn stretch(&self) -> i64 {
+        i64::try_from(self.bytes / STRETCH_UNIT).unwrap_or(MAX_STRETCH).clamp(1, MAX_STRETCH)
     }
 
     /// Whether revision `number` (now stored) calls for a snapshot; if so, it is counted taken.
     pub fn snapshot_due(&mut self, number: i64) -> bool {
-        let due = number - self.last_snapshot >= self.policy.snapshot_interval.max(1);
+        let due = number - self.last_snapshot >= self.policy.snapshot_interval.max(1) * self.stretch();
         if due {
             self.last_snapshot = number;
         }
@@ -79,7 +100,7 @@ impl Checkpoints {
         self.writing.is_none()
             && (finishing
                 || listed_differently
-                || lag >= self.policy.head_max_lag.max(1)
+                || lag >= self.policy.head_max_lag.max(1) * self.stretch()
                 || now.duration_since(since) >= self.policy.head_max_age)
     }
 
@@ -249,5 +270,19 @@ mod tests {
         assert!(!checkpoints.listed_differently(&listing(9)), "a later revision alone lists the same");
         assert!(checkpoints.listed_differently(&Listing { title: "New".into(), ..listing(2) }));
         assert!(checkpoints.listed_differently(&Listing { is_archived: true, ..listing(2) }));
+    }
+    #[test]
+    fn a_large_dialogue_is_checkpointed_less_often() {
+        let now = Instant::now();
+        let mut small = Checkpoints::new(POLICY, 0, listing(1));
+        small.sized(2_000);
+        let mut large = Checkpoints::new(POLICY, 0, listing(1));
+        large.sized(1 << 20);
+        let snapshots = |c: &mut Checkpoints| (1..=2_000).filter(|n| c.snapshot_due(*n)).count();
+        assert_eq!(snapshots(&mut small), 20);
+        assert_eq!(snapshots(&mut large), 2, "every 1,000 revisions at 1 MiB");
+        assert!(small.head_due(&listing(11), now, false));
+        assert!(!large.head_due(&listing(11), now, false));
+        assert!(large.head_due(&listing(101), now, false), "ten times the lag");
     }
 }

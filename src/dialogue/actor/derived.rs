@@ -15,6 +15,7 @@ impl DialogueActor {
     pub(super) fn write_head(&mut self, ctx: &mut Context<Self>, finishing: bool) {
         let Some(state) = self.state.as_mut() else { return };
         let listing = state.listing();
+        self.checkpoints.sized(state.durable.size);
         if !self.checkpoints.head_due(&listing, Instant::now(), finishing) {
             return;
         }

@@ -476,6 +476,7 @@ impl DialogueActor {
         }
         state.head = None;
         let number = state.durable.number;
+        self.checkpoints.sized(state.durable.size);
         if self.checkpoints.snapshot_due(number) {
             self.store_snapshot();
         }
