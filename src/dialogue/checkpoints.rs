@@ -5,7 +5,8 @@
 //! - the stored head is written once it lags `head_max_lag` revisions behind, or has lagged for
 //!   `head_max_age`, or at once when what listings show of it changed (title, archived, has
 //!   changes), and whenever the actor stops; one write at a time, the newest state each time;
-//! - a snapshot is taken every `snapshot_interval` revisions.
+//! - a snapshot is taken at every multiple of `snapshot_interval` revisions (the first revision
+//!   stored at or past it), by whichever process stored that revision.
 //!
 //! A checkpoint writes the whole dialogue, so on a large dialogue both intervals stretch with
 //! its size (×1 up to 64 KiB, then one more for every 64 KiB, up to ×10): a 1 MiB dialogue is
@@ -71,6 +72,11 @@ impl Checkpoints {
         self.bytes = bytes;
     }
 
+    /// Snapshots are taken on the multiples of this.
+    fn snapshot_step(&self) -> i64 {
+        self.policy.snapshot_interval.max(1) * self.stretch()
+    }
+
     /// How many times the policy's intervals are stretched at the dialogue's size.
     fn stretch(&self) -> i64 {
         i64::try_from(self.bytes / STRETCH_UNIT).unwrap_or(MAX_STRETCH).clamp(1, MAX_STRETCH)
@@ -78,7 +84,10 @@ impl Checkpoints {
 
     /// Whether revision `number` (now stored) calls for a snapshot; if so, it is counted taken.
     pub fn snapshot_due(&mut self, number: i64) -> bool {
-        let due = number - self.last_snapshot >= self.policy.snapshot_interval.max(1) * self.stretch();
+        // On the multiples of the (stretched) interval, so that a process that saw another one
+        // write these revisions can tell which snapshots that one took.
+        let step = self.snapshot_step();
+        let due = number / step > self.last_snapshot / step;
         if due {
             self.last_snapshot = number;
         }
@@ -126,8 +135,8 @@ impl Checkpoints {
         if listing.number > self.stored.number {
             self.stored = listing;
         }
-        let interval = self.policy.snapshot_interval.max(1);
-        self.last_snapshot = self.last_snapshot.max(self.stored.number - self.stored.number % interval);
+        let step = self.snapshot_step();
+        self.last_snapshot = self.last_snapshot.max(self.stored.number - self.stored.number % step);
     }
 
     /// Whether listings, which read stored heads, show `durable` differently than the stored

@@ -89,13 +89,16 @@ async fn create(project: InProject, JsonBody(value): JsonBody) -> Result<HttpRes
         created: now_millis(),
         created_by: project.caller.user.id.clone(),
     };
+    if hook.receives(DIALOGUE_CHANGED) {
+        // Other processes learn of the hook within a second; until then their writes to this
+        // project's dialogues take no watch. Watch them all for a while, so none is missed:
+        // first, so that a failure leaves no hook behind (extra watches are harmless).
+        let until = now_millis() + i64::try_from(watch::SPAN.as_millis()).unwrap_or(i64::MAX);
+        state.store.watch_project_dialogues(&hook.project_id, until).await?;
+    }
     state.store.insert_webhook(&hook).await?;
     if hook.receives(DIALOGUE_CHANGED) {
         state.hooks.add(&hook.project_id);
-        // Other processes learn of the hook within a second; until then their writes to this
-        // project's dialogues take no watch. Watch them all for a while, so none is missed.
-        let until = now_millis() + i64::try_from(watch::SPAN.as_millis()).unwrap_or(i64::MAX);
-        state.store.watch_project_dialogues(&hook.project_id, until).await?;
     }
     tracing::info!(project_id = %hook.project_id, webhook_id = %hook.id, url = %hook.url, by = %hook.created_by, "webhook registered");
     let mut description = describe(&hook);

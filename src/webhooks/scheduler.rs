@@ -50,15 +50,15 @@ impl Scheduler {
         if !self.hold_lease(state).await? {
             return Ok(());
         }
-        if fan_out(state).await? == Backlog::Left {
+        // The page of watches is read before the outbox: a watched dialogue's creation was
+        // committed before its first watch, so the outbox read next holds it, and creations go
+        // out before the changes below.
+        let watched = state.store.watched_dialogues(self.resume_after.as_deref(), WATCHES_PER_TICK).await?;
+        if self.fan_out(state).await? == Backlog::Left {
             // Creations first: a dialogue's change must not be announced before it is.
             return Ok(());
         }
-        let watched = state.store.watched_dialogues(self.resume_after.as_deref(), WATCHES_PER_TICK).await?;
-        self.resume_after = match watched.len() as i64 {
-            n if n == WATCHES_PER_TICK => watched.last().map(|w| w.dialogue_id.clone()),
-            _ => None,
-        };
+        let full_page = watched.len() as i64 == WATCHES_PER_TICK;
         let debounce = i64::try_from(state.settings.webhook_debounce_ms).unwrap_or(i64::MAX);
         let mut hooks: HashMap<String, Vec<WebhookRecord>> = HashMap::new();
         for watch in watched {
@@ -73,6 +73,11 @@ impl Scheduler {
             if caught_up && watch::lapsed(watch.until, now_millis()) {
                 state.store.unwatch_dialogue(&watch).await?;
             }
+            // The walk resumes after the last watch handled, even when this tick stops early.
+            self.resume_after = Some(watch.dialogue_id);
+        }
+        if !full_page {
+            self.resume_after = None;
         }
         Ok(())
     }
@@ -83,11 +88,36 @@ impl Scheduler {
             return Ok(true);
         }
         let store = &state.store;
+        // Counted from before the call: the lease may have been granted at any point of it.
+        let asked = Instant::now();
         let now = now_millis();
         let until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
         let held = store.take_lease("webhook-scheduler", store.process_id(), now, until).await?;
-        self.lease_taken = held.then(Instant::now);
+        self.lease_taken = held.then_some(asked);
         Ok(held)
+    }
+
+    /// Deliveries of `dialogue.created` and `release.created`.
+    async fn fan_out(&mut self, state: &AppState) -> StoreResult<Backlog> {
+        let store = &state.store;
+        let mut hooks: HashMap<(String, String), Vec<WebhookRecord>> = HashMap::new();
+        let events = store.outbox_events(EVENTS_PER_TICK).await?;
+        let backlog = if events.len() as i64 == EVENTS_PER_TICK { Backlog::Left } else { Backlog::Done };
+        for event in events {
+            if !self.hold_lease(state).await? {
+                return Ok(Backlog::Left);
+            }
+            let key = (event.project_id.clone(), event.event.clone());
+            if !hooks.contains_key(&key) {
+                let receiving = store.webhooks_receiving(&event.project_id, &event.event).await?;
+                hooks.insert(key.clone(), receiving);
+            }
+            for hook in hooks[&key].iter().filter(|hook| hook.created <= event.created) {
+                queue(store, delivery_of(&event, hook)).await?;
+            }
+            store.remove_outbox_event(&event.id).await?;
+        }
+        Ok(backlog)
     }
 }
 
@@ -96,26 +126,6 @@ impl Scheduler {
 enum Backlog {
     Left,
     Done,
-}
-
-/// Deliveries of `dialogue.created` and `release.created`.
-async fn fan_out(state: &AppState) -> StoreResult<Backlog> {
-    let store = &state.store;
-    let mut hooks: HashMap<(String, String), Vec<WebhookRecord>> = HashMap::new();
-    let events = store.outbox_events(EVENTS_PER_TICK).await?;
-    let backlog = if events.len() as i64 == EVENTS_PER_TICK { Backlog::Left } else { Backlog::Done };
-    for event in events {
-        let key = (event.project_id.clone(), event.event.clone());
-        if !hooks.contains_key(&key) {
-            let receiving = store.webhooks_receiving(&event.project_id, &event.event).await?;
-            hooks.insert(key.clone(), receiving);
-        }
-        for hook in hooks[&key].iter().filter(|hook| hook.created <= event.created) {
-            queue(store, delivery_of(&event, hook)).await?;
-        }
-        store.remove_outbox_event(&event.id).await?;
-    }
-    Ok(backlog)
 }
 
 /// Queues a delivery, due when the one before it (same hook and dialogue) is; whether it is new.

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +36,8 @@ pub const PER_HOOK: usize = 4;
 const LEASE: Duration = Duration::from_secs(30);
 /// The longest an attempt may take, DNS and all, leaving the claim a margin to record it.
 const ATTEMPT_BOUND: Duration = Duration::from_secs(20);
+/// How long a process that cannot decrypt a hook's secret leaves the hook to the others.
+const SHUN: Duration = Duration::from_secs(60);
 
 /// The HTTP client deliveries go out with.
 pub fn client(allow_private: bool) -> anyhow::Result<reqwest::Client> {
@@ -71,10 +73,12 @@ impl Resolve for PublicResolver {
     }
 }
 
-/// What runs now in this process, per hook.
+/// What runs now in this process, per hook, and the hooks it cannot send for.
 #[derive(Default)]
 pub struct InFlight {
     hooks: Mutex<HashMap<String, usize>>,
+    /// Hooks whose secret this process cannot decrypt, until when it leaves them alone.
+    shunned: Mutex<HashMap<String, Instant>>,
 }
 
 impl InFlight {
@@ -82,10 +86,21 @@ impl InFlight {
         self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().sum()
     }
 
-    /// The hooks that cannot start another attempt now.
+    /// The hooks this process cannot start another attempt for now.
     fn busy(&self) -> Vec<String> {
         let hooks = self.hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        hooks.iter().filter(|(_, running)| **running >= PER_HOOK).map(|(hook, _)| hook.clone()).collect()
+        let mut busy: Vec<String> =
+            hooks.iter().filter(|(_, running)| **running >= PER_HOOK).map(|(hook, _)| hook.clone()).collect();
+        let mut shunned = self.shunned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        shunned.retain(|_, until| *until > Instant::now());
+        busy.extend(shunned.keys().cloned());
+        busy
+    }
+
+    /// This process cannot decrypt `hook_id`'s secret: it leaves the hook to the others a while.
+    fn shun(&self, hook_id: &str) {
+        let mut shunned = self.shunned.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        shunned.insert(hook_id.to_owned(), Instant::now() + SHUN);
     }
 
     fn try_start(&self, hook_id: &str) -> bool {
@@ -116,17 +131,18 @@ pub async fn poll(state: &Arc<AppState>, client: &reqwest::Client, in_flight: &A
     if free == 0 {
         return Ok(());
     }
-    let now = now_millis();
-    let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
     let mut started = 0;
     let limit = i64::try_from(free * 4).unwrap_or(i64::MAX);
-    for due in store.due_deliveries(now, &in_flight.busy(), limit).await? {
+    for due in store.due_deliveries(now_millis(), &in_flight.busy(), limit).await? {
         if started == free {
             break;
         }
         if store.earlier_delivery_pending(&due).await? || !in_flight.try_start(&due.hook_id) {
             continue;
         }
+        // The claim's clock starts now, whatever this poll spent before it.
+        let now = now_millis();
+        let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
         let Some(claimed) = store.claim_delivery(&due.id, store.process_id(), now, lease_until).await? else {
             in_flight.end(&due.hook_id);
             continue;
@@ -135,33 +151,53 @@ pub async fn poll(state: &Arc<AppState>, client: &reqwest::Client, in_flight: &A
         let (state, client, in_flight) = (state.clone(), client.clone(), in_flight.clone());
         tokio::spawn(async move {
             // Within the claim, whatever DNS does: past it, another process may try again.
-            let finish = match tokio::time::timeout(ATTEMPT_BOUND, attempt(&state, &client, &claimed)).await {
-                Ok(finish) => finish,
-                Err(_) => retry(&claimed, None, "the attempt did not finish within its claim".into()),
-            };
-            record(&state, &claimed, &finish).await;
+            match tokio::time::timeout(ATTEMPT_BOUND, attempt(&state, &client, &claimed)).await {
+                Ok(Some(finish)) => record(&state, &claimed, &finish).await,
+                Ok(None) => {
+                    // Not this process's to send: give the claim back uncounted.
+                    in_flight.shun(&claimed.hook_id);
+                    if let Err(error) = state.store.release_delivery(&claimed, state.store.process_id()).await {
+                        tracing::warn!(delivery = %claimed.id, error = %error, "giving a webhook delivery back failed");
+                    }
+                }
+                Err(_) => {
+                    let finish = retry(&claimed, None, "the attempt did not finish within its claim".into());
+                    record(&state, &claimed, &finish).await;
+                }
+            }
             in_flight.end(&claimed.hook_id);
         });
     }
     Ok(())
 }
 
-/// Sends one attempt and says how it ended.
-async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &DeliveryRecord) -> Finish {
+/// Sends one attempt and says how it ended; `None` when this process cannot send it (it cannot
+/// decrypt the hook's secret: a process with the key can).
+async fn attempt(state: &AppState, client: &reqwest::Client, delivery: &DeliveryRecord) -> Option<Finish> {
     let hook = match state.store.webhook(&delivery.hook_id).await {
         Ok(Some(hook)) => hook,
-        Ok(None) => return Finish::Failed { status: None, error: "the webhook was deleted".into() },
-        Err(error) => return retry(delivery, None, format!("the database is unavailable: {error}")),
+        Ok(None) => return Some(Finish::Failed { status: None, error: "the webhook was deleted".into() }),
+        Err(error) => return Some(retry(delivery, None, format!("the database is unavailable: {error}"))),
     };
     let secret = match state.vault.open(&hook.secret, &hook.id) {
         Ok(serde_json::Value::String(secret)) => SecretString::from(secret),
         _ => {
-            // This process lacks the key (a process with it may try next): not the receiver's fault.
             tracing::error!(hook_id = %hook.id, "a webhook secret cannot be decrypted with the configured keys");
-            return retry(delivery, None, "the hook's secret cannot be decrypted by this server process".into());
+            return None;
         }
     };
-    let check = address::check(&hook.url, state.settings.webhook_allow_private);
+    Some(send(client, &hook, delivery, &secret, state.settings.webhook_allow_private).await)
+}
+
+/// POSTs a delivery to its hook, signed; how it ended.
+async fn send(
+    client: &reqwest::Client,
+    hook: &crate::store::WebhookRecord,
+    delivery: &DeliveryRecord,
+    secret: &SecretString,
+    allow_private: bool,
+) -> Finish {
+    let check = address::check(&hook.url, allow_private);
     match tokio::time::timeout(ATTEMPT_TIMEOUT, check).await {
         Ok(Ok(_)) => {}
         Ok(Err(refusal)) => return retry(delivery, None, refusal.to_string()),

@@ -298,6 +298,19 @@ impl Store {
         .await
     }
 
+    /// Gives back a claim `holder` made without an attempt: uncounted, due again at once for
+    /// another process.
+    pub async fn release_delivery(&self, delivery: &DeliveryRecord, holder: &str) -> StoreResult<()> {
+        self.bounded(async {
+            let mine = doc! { "_id": &delivery.id, "lease_holder": holder, "attempts": delivery.attempts };
+            let update =
+                doc! { "$set": { "lease_until": 0_i64, "lease_holder": Bson::Null }, "$inc": { "attempts": -1 } };
+            self.deliveries().update_one(mine, update).await?;
+            Ok(())
+        })
+        .await
+    }
+
     /// One page of a hook's deliveries, newest first, with the total.
     pub async fn list_deliveries(
         &self,

@@ -17,6 +17,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreResult};
 
+/// Watches inserted per command when a whole project is watched.
+const WATCHES_PER_INSERT: usize = 1000;
+
+/// Whether every write that failed in `error` failed only because its document existed.
+fn only_duplicates(error: &mongodb::error::Error) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
+    match error.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(insert) => {
+            insert.write_concern_error.is_none()
+                && insert.write_errors.as_ref().is_some_and(|errors| errors.iter().all(|e| e.code == DUPLICATE_KEY))
+        }
+        _ => false,
+    }
+}
+
 /// An event waiting to be fanned out to the hooks that receive it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxEvent {
@@ -151,9 +166,9 @@ impl Store {
         .await
     }
 
-    /// Watches every dialogue of a project until `until`: when a hook on changes is registered,
-    /// so that revisions other processes store before they learn of the hook are read too.
-    /// Existing watches are left as they are.
+    /// Watches every dialogue of a project until `until` at least (a watch lasting longer stays
+    /// as it is): when a hook on changes is registered, so that revisions other processes store
+    /// before they learn of the hook are read too.
     pub async fn watch_project_dialogues(&self, project_id: &str, until: i64) -> StoreResult<()> {
         #[derive(Deserialize)]
         struct Id {
@@ -161,27 +176,34 @@ impl Store {
             id: String,
         }
         self.bounded(async {
-            let ids: Vec<Id> = self
+            // The watches that exist are extended, never shortened…
+            self.watches().update_many(doc! { "project_id": project_id }, doc! { "$max": { "until": until } }).await?;
+            // …and the dialogues without one get one.
+            let mut ids = self
                 .db
                 .collection::<Id>("dialogues")
                 .find(doc! { "project_id": project_id })
                 .projection(doc! { "_id": 1 })
-                .await?
-                .try_collect()
+                .batch_size(WATCHES_PER_INSERT as u32)
                 .await?;
-            let watches: Vec<WatchRecord> = ids
-                .into_iter()
-                .map(|id| WatchRecord { dialogue_id: id.id, project_id: project_id.to_owned(), until })
-                .collect();
-            if watches.is_empty() {
-                return Ok(());
-            }
-            match self.watches().insert_many(&watches).ordered(false).await {
-                Ok(_) => Ok(()),
-                Err(error) => match crate::store::StoreError::from(error) {
-                    crate::store::StoreError::Duplicate { .. } => Ok(()),
-                    other => Err(other),
-                },
+            let mut page = Vec::with_capacity(WATCHES_PER_INSERT);
+            loop {
+                let next = ids.try_next().await?;
+                let done = next.is_none();
+                if let Some(Id { id }) = next {
+                    page.push(WatchRecord { dialogue_id: id, project_id: project_id.to_owned(), until });
+                }
+                if page.len() == WATCHES_PER_INSERT || (done && !page.is_empty()) {
+                    match self.watches().insert_many(&page).ordered(false).await {
+                        Ok(_) => {}
+                        Err(error) if only_duplicates(&error) => {}
+                        Err(error) => return Err(error.into()),
+                    }
+                    page.clear();
+                }
+                if done {
+                    return Ok(());
+                }
             }
         })
         .await
