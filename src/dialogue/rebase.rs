@@ -290,6 +290,27 @@ mod tests {
         assert_eq!(result.unwrap(), json!([{ "op": "replace", "path": "/blocks/0/text", "value": "x" }]));
     }
 
+    /// The cases every client's local rebase must agree with (`tests/fixtures/rebase-vectors.json`).
+    #[test]
+    fn the_shared_vectors_hold() {
+        let vectors: Value = serde_json::from_str(include_str!("../../tests/fixtures/rebase-vectors.json")).unwrap();
+        let cases = vectors["cases"].as_array().unwrap();
+        assert!(cases.len() >= 25);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let since: Vec<Value> = case["since"].as_array().unwrap().clone();
+            match rebased(case["patch"].clone(), &since) {
+                Ok(result) => assert_eq!(result, case["rebased"], "{name}"),
+                Err(conflict) => {
+                    let expected = &case["conflict"];
+                    assert!(expected.is_object(), "{name}: unexpected conflict {conflict:?}");
+                    assert_eq!(json!(conflict.operation), expected["operation"], "{name}");
+                    assert_eq!(json!(conflict.path), expected["path"], "{name}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn several_revisions_compose() {
         let result = rebased(
