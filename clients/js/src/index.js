@@ -1,3 +1,9 @@
-// dialogue-server's JavaScript client. So far: the local rebase, identical to the server's.
+// dialogue-server's JavaScript client: live dialogues with optimistic local changes, undo and
+// an offline queue; REST helpers; and the pieces they are made of.
+export { LiveDialogue, DialogueEvent, FINAL_CLOSES, contentOf } from "./live.js";
+export { Replica } from "./replica.js";
+export { DialogueApi, ApiError } from "./rest.js";
+export { MemoryStorage, IndexedDBStorage, FileStorage } from "./storage.js";
 export { RebaseConflict, rebasePatch } from "./rebase.js";
+export { PatchError, applyPatch } from "./patch.js";
 export { indexOf, pointerOf, tokensOf } from "./pointer.js";

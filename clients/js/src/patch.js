@@ -177,7 +177,13 @@ function applyOperation(root, operation, undo) {
         throw new Error(`${operation.from} cannot move into its own child`);
       }
       const taken = remove(root, from);
-      const placed = add(taken.root, tokens, taken.value);
+      let placed;
+      try {
+        placed = add(taken.root, tokens, taken.value);
+      } catch (error) {
+        add(taken.root, from, taken.value); // Put it back: an operation is all or nothing too.
+        throw error;
+      }
       undo.push({ op: "move", from: placed.path, path: operation.from });
       return placed.root;
     }

@@ -37,19 +37,26 @@ export class RebaseConflict extends Error {
 
 /**
  * Rebases `patch` over `since` (the patches applied after its base, oldest first).
+ *
+ * Where both insert at one index, ours lands after theirs, as on the server. With `first`, ours
+ * lands before, and nothing collides (only indices move): for moving a revision the server
+ * ordered first past local patches that the server has accepted (or will) after it, which is
+ * what the client needs to move its later patches past that revision.
  * @param {Patch} patch
  * @param {readonly Patch[]} since
+ * @param {{ first?: boolean }} [options]
  * @returns {Patch} the rebased patch
  * @throws {RebaseConflict}
  */
-export function rebasePatch(patch, since) {
+export function rebasePatch(patch, since, options = {}) {
+  const first = options.first ?? false;
   const effects = since.flatMap((applied) => applied.flatMap(effectsOf));
   return patch.map((operation, index) => {
     const inserting = operation.op === "add" || operation.op === "move" || operation.op === "copy";
     const path = tokensOf(operation.path);
     const from = "from" in operation ? tokensOf(operation.from) : undefined;
     for (const effect of effects) {
-      if (!shift(path, effect, inserting) || (from && !shift(from, effect, false))) {
+      if (!shift(path, effect, inserting, first) || (from && !shift(from, effect, false, first))) {
         throw new RebaseConflict(index, operation.path);
       }
     }
@@ -106,10 +113,12 @@ function isPrefix(prefix, path) {
  * @param {string[]} path
  * @param {Effect} effect
  * @param {boolean} inserting
+ * @param {boolean} first our insertion goes before theirs at the same index, and nothing collides
  * @returns {boolean}
  */
-function shift(path, effect, inserting) {
+function shift(path, effect, inserting, first) {
   if (effect.kind === "touched") {
+    if (first) return true;
     const theirs = effect.path;
     if (theirs.at(-1) === "-") {
       // They appended to an array: only our writes to the whole array collide.
@@ -130,10 +139,10 @@ function shift(path, effect, inserting) {
   const isTarget = path.length === parent.length + 1;
   let moved = ours;
   if (effect.kind === "inserted") {
-    if (ours >= index) moved = ours + 1;
+    if (ours > index || (ours === index && !(first && inserting && isTarget))) moved = ours + 1;
   } else if (ours > index) {
     moved = ours - 1;
-  } else if (ours === index && !(inserting && isTarget)) {
+  } else if (ours === index && !(inserting && isTarget) && !first) {
     // The element we address was removed.
     return false;
   }

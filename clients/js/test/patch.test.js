@@ -74,6 +74,8 @@ test("a failing operation leaves the document as it was", () => {
   assert.throws(() => applyPatch(document, [{ op: "remove", path: "/sequences/0/blocks/9" }]), PatchError);
   assert.throws(() => applyPatch(document, [{ op: "add", path: "/missing/child", value: 1 }]), PatchError);
   assert.throws(() => applyPatch(document, [{ op: "move", from: "/sequences", path: "/sequences/0/x" }]), PatchError);
+  // A move whose target does not exist leaves its source where it was.
+  assert.throws(() => applyPatch(document, [{ op: "move", from: "/sequences/0/blocks/0", path: "/sequences/0/blocks/7" }]), PatchError);
   assert.deepEqual(document, sample());
 });
 

@@ -4,12 +4,20 @@
  */
 /**
  * Rebases `patch` over `since` (the patches applied after its base, oldest first).
+ *
+ * Where both insert at one index, ours lands after theirs, as on the server. With `first`, ours
+ * lands before, and nothing collides (only indices move): for moving a revision the server
+ * ordered first past local patches that the server has accepted (or will) after it, which is
+ * what the client needs to move its later patches past that revision.
  * @param {Patch} patch
  * @param {readonly Patch[]} since
+ * @param {{ first?: boolean }} [options]
  * @returns {Patch} the rebased patch
  * @throws {RebaseConflict}
  */
-export function rebasePatch(patch: Patch, since: readonly Patch[]): Patch;
+export function rebasePatch(patch: Patch, since: readonly Patch[], options?: {
+    first?: boolean;
+}): Patch;
 /** @typedef {import("./types.js").Operation} Operation */
 /** @typedef {import("./types.js").Patch} Patch */
 /**

@@ -1,0 +1,432 @@
+// A live dialogue: the WebSocket session of the live protocol (docs/protocol.md) around a
+// `Replica`. It connects, follows `welcome`, `revision`, `ack` and `error` frames, reconnects
+// with `since` and backoff after a dropped connection, keeps the peers' presence, and persists
+// its pending changes when given a storage, so that a reloaded page still sends them.
+
+import { Replica, ownRef } from "./replica.js";
+
+/** @typedef {import("./types.js").Patch} Patch */
+/** @typedef {import("./replica.js").Refusal} Refusal */
+/** @typedef {"connecting" | "live" | "offline" | "resyncing" | "closed"} Status */
+/** @typedef {{ session_id: string, user: { id: string, first_name?: string, last_name?: string }, selection: unknown }} Peer */
+
+/**
+ * Where pending changes are kept between page loads (see `storage.js`).
+ * @typedef {{ load(key: string): Promise<unknown>, save(key: string, value: unknown): Promise<void> }} Storage
+ */
+
+/**
+ * @typedef {object} LiveOptions
+ * @property {string} url the server, `http(s)://host:port`
+ * @property {string} project
+ * @property {string} dialogue
+ * @property {string} [token] a bearer token; without one, a browser's session cookie is used
+ * @property {typeof WebSocket} [WebSocket] the WebSocket class (default: the global one)
+ * @property {Storage} [storage] keeps pending changes across reloads
+ * @property {number} [reconnectMin] first reconnect delay ceiling, ms (default 250)
+ * @property {number} [reconnectMax] longest reconnect delay, ms (default 15,000)
+ * @property {number} [pingEvery] application-level ping period, ms (default 15,000)
+ * @property {number} [presenceEvery] at most one selection sent per this many ms (default 100)
+ */
+
+/** Close codes after which the client does not reconnect, and the event each one fires. */
+export const FINAL_CLOSES = /** @type {const} */ ({ 4401: "signed-out", 4403: "access-lost", 4404: "deleted" });
+
+/** The content of a dialogue description: what revisions' patches apply to. */
+/** @param {any} dialogue */
+export function contentOf(dialogue) {
+  return { title: dialogue.title, sequences: dialogue.sequences, is_archived: dialogue.is_archived };
+}
+
+/**
+ * A live dialogue. Events (all `DialogueEvent`s, payload in `detail`):
+ * - `change` `{ source: "local" | "remote", content }`: the local content changed;
+ * - `revision` `{ revision }`: another session's revision arrived;
+ * - `ack` `{ ref, revision }`: one of ours was stored;
+ * - `error` `{ ref?, error }`: a change of ours was refused and rolled back (or a frame refused);
+ * - `status` `{ status }`: connecting, live, offline, resyncing, closed;
+ * - `peers` `{ peers }`: someone joined, left or moved;
+ * - `release` `{ release }`;
+ * - `pong` `{ ref }`: the server answered an application-level `ping`;
+ * - `signed-out`, `access-lost`, `deleted`: the session ended for good (close 4401, 4403, 4404).
+ */
+export class LiveDialogue extends EventTarget {
+  /** @param {LiveOptions} options */
+  constructor(options) {
+    super();
+    this.options = options;
+    /** @type {Replica | undefined} */
+    this.replica = undefined;
+    /** @type {Status} */
+    this.status = "closed";
+    /** @type {Map<string, Peer>} */
+    this.peers = new Map();
+    /** @type {WebSocket | undefined} */
+    this.socket = undefined;
+    this.attempt = 0;
+    this.wanted = false;
+    this.canEdit = false;
+    /** @type {string | undefined} */
+    this.sessionId = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pinger = undefined;
+    this.awaitingPong = false;
+    this.resync = false;
+    /** @type {unknown} */
+    this.selection = undefined;
+    this.selectionSentAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.selectionTimer = undefined;
+  }
+
+  /** The storage key of this dialogue's pending changes. */
+  get key() {
+    return `dialogue-server:${this.options.project}:${this.options.dialogue}`;
+  }
+
+  /** The local content (the server's newest revision plus pending changes), once connected. */
+  get content() {
+    return this.replica?.content;
+  }
+
+  /** The newest revision number received. */
+  get revision() {
+    return this.replica?.number ?? 0;
+  }
+
+  /** Changes not yet stored. */
+  get pending() {
+    return this.replica?.pending.length ?? 0;
+  }
+
+  /**
+   * Connects; resolves at the first `welcome`, rejects when the first connection fails for good.
+   * Changes persisted by an earlier page are restored first.
+   * @returns {Promise<void>}
+   */
+  async open() {
+    this.wanted = true;
+    if (this.options.storage && !this.replica) {
+      const saved = /** @type {any} */ (await this.options.storage.load(this.key));
+      if (saved && typeof saved.number === "number") {
+        this.replica = new Replica(saved.confirmed, saved.number);
+        for (const change of saved.pending ?? []) {
+          try {
+            this.replica.submit(change, { undoable: false });
+          } catch {
+            // It no longer applies to what was saved with it: nothing to send.
+          }
+        }
+      }
+    }
+    await new Promise((resolve, reject) => {
+      /** @param {Event} event */
+      const settle = (event) => {
+        const { status } = /** @type {{ status: Status }} */ (/** @type {DialogueEvent} */ (event).detail);
+        if (status === "live") {
+          this.removeEventListener("status", settle);
+          resolve(undefined);
+        } else if (status === "closed") {
+          this.removeEventListener("status", settle);
+          reject(new Error("the live session could not be opened"));
+        }
+      };
+      this.addEventListener("status", settle);
+      this.connect();
+    });
+  }
+
+  /** Closes the session for good (pending changes stay persisted, when there is a storage). */
+  close() {
+    this.wanted = false;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    this.socket?.close(1000);
+    this.setStatus("closed");
+  }
+
+  /**
+   * Applies `patch` locally at once and sends it when its turn comes.
+   * @param {Patch} patch
+   * @returns {string} its reference, as in the `ack` and `error` events
+   */
+  submit(patch) {
+    const replica = this.ready();
+    const ref = replica.submit(patch);
+    this.changed("local");
+    this.flush();
+    return ref;
+  }
+
+  /** Undoes this client's newest change (see the README for what it does and refuses). */
+  undo() {
+    const done = this.ready().undo();
+    if (done.ok) {
+      this.changed("local");
+      this.flush();
+    }
+    return done;
+  }
+
+  /** Redoes the newest undone change. */
+  redo() {
+    const done = this.ready().redo();
+    if (done.ok) {
+      this.changed("local");
+      this.flush();
+    }
+    return done;
+  }
+
+  /**
+   * Tells the others what this editor is looking at (sent at most every `presenceEvery` ms; the
+   * newest wins).
+   * @param {unknown} selection
+   */
+  setSelection(selection) {
+    this.selection = selection;
+    const every = this.options.presenceEvery ?? 100;
+    const wait = this.selectionSentAt + every - Date.now();
+    if (wait <= 0) this.sendSelection();
+    else this.selectionTimer ??= setTimeout(() => this.sendSelection(), wait);
+  }
+
+  sendSelection() {
+    this.selectionTimer = undefined;
+    if (this.send({ type: "presence", selection: this.selection ?? null })) this.selectionSentAt = Date.now();
+  }
+
+  /** @returns {Replica} */
+  ready() {
+    if (!this.replica) throw new Error("not connected yet: await open() first");
+    return this.replica;
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.setStatus(this.resync ? "resyncing" : "connecting");
+    const { url, project, dialogue, token } = this.options;
+    const address = new URL(`/projects/${encodeURIComponent(project)}/dialogues/${encodeURIComponent(dialogue)}/live`, url);
+    address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
+    if (token) address.searchParams.set("access_token", token);
+    if (this.replica) address.searchParams.set("since", String(this.replica.number));
+    const Socket = this.options.WebSocket ?? globalThis.WebSocket;
+    const socket = new Socket(address);
+    this.socket = socket;
+    socket.addEventListener("message", (event) => this.receive(String(event.data)));
+    socket.addEventListener("close", (event) => this.closed(socket, event.code));
+    socket.addEventListener("error", () => {
+      // A close event follows.
+    });
+  }
+
+  /** @param {string} text */
+  receive(text) {
+    /** @type {any} */
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    switch (frame.type) {
+      case "welcome":
+        return this.welcomed(frame);
+      case "revision":
+        return this.applyRemote(frame.revision);
+      case "ack": {
+        const replica = this.ready();
+        if (replica.pending[0]?.ref === frame.ref) {
+          replica.acknowledge(frame.ref, frame.revision);
+          this.emit("ack", { ref: frame.ref, revision: frame.revision });
+        } else {
+          // Not in flight any more (rolled back meanwhile): the server stored it all the same.
+          this.applyRemote(frame.revision);
+        }
+        this.persist();
+        return this.flush();
+      }
+      case "error": {
+        if (typeof frame.ref === "string" && this.replica) {
+          this.rolledBack(this.replica.refuse(frame.ref, frame.error));
+          this.flush();
+        } else {
+          this.emit("error", { error: frame.error });
+        }
+        return;
+      }
+      case "joined":
+        this.peers.set(frame.session_id, { session_id: frame.session_id, user: frame.user, selection: null });
+        return this.emit("peers", { peers: this.peers });
+      case "left":
+        this.peers.delete(frame.session_id);
+        return this.emit("peers", { peers: this.peers });
+      case "presence": {
+        const peer = this.peers.get(frame.session_id);
+        if (peer) peer.selection = frame.selection;
+        return this.emit("peers", { peers: this.peers });
+      }
+      case "release":
+        return this.emit("release", { release: frame.release });
+      case "pong":
+        this.awaitingPong = false;
+        return this.emit("pong", { ref: frame.ref });
+    }
+  }
+
+  /** @param {any} welcome */
+  welcomed(welcome) {
+    this.attempt = 0;
+    this.sessionId = welcome.session_id;
+    this.canEdit = Boolean(welcome.can_edit);
+    this.peers = new Map(welcome.peers.map((/** @type {Peer} */ peer) => [peer.session_id, peer]));
+    if (welcome.dialogue) {
+      const content = contentOf(welcome.dialogue);
+      if (this.replica) this.rolledBack(this.replica.reset(content, welcome.revision.number));
+      else this.replica = new Replica(content, welcome.revision.number);
+      this.changed("remote");
+    } else {
+      this.ready().resume(welcome.revision.number);
+    }
+    this.resync = false;
+    this.setStatus("live");
+    this.emit("peers", { peers: this.peers });
+    this.startPinging();
+    if (this.selection !== undefined) this.sendSelection();
+    this.flush();
+  }
+
+  /** @param {any} revision */
+  applyRemote(revision) {
+    const replica = this.ready();
+    if (revision.number <= replica.number) return;
+    const ref = ownRef(revision);
+    const ours = ref !== undefined && replica.pending[0]?.ref === ref;
+    const { refused } = replica.receive(revision);
+    if (ours) this.emit("ack", { ref, revision });
+    else this.emit("revision", { revision });
+    this.rolledBack(refused);
+    this.changed("remote");
+    this.flush();
+  }
+
+  /** @param {{ ref: string, refusal: Refusal }[]} refused */
+  rolledBack(refused) {
+    for (const { ref, refusal } of refused) this.emit("error", { ref, error: refusal });
+    if (refused.length) this.changed("local");
+  }
+
+  /** Sends the next pending change, if its turn has come. */
+  flush() {
+    if (this.status !== "live" || !this.replica) return;
+    const frame = this.replica.next();
+    if (frame && !this.send(frame)) this.replica.disconnected();
+  }
+
+  /**
+   * @param {object} frame
+   * @returns {boolean} whether it went out
+   */
+  send(frame) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  startPinging() {
+    clearInterval(this.pinger);
+    this.awaitingPong = false;
+    this.pinger = setInterval(() => {
+      if (this.awaitingPong) {
+        // No answer for a whole period: the connection is dead even if the socket does not know.
+        this.socket?.close(4000);
+        return;
+      }
+      this.awaitingPong = true;
+      this.send({ type: "ping", ref: Date.now() });
+    }, this.options.pingEvery ?? 15_000);
+  }
+
+  /**
+   * @param {WebSocket} socket
+   * @param {number} code
+   */
+  closed(socket, code) {
+    if (socket !== this.socket) return;
+    clearInterval(this.pinger);
+    this.socket = undefined;
+    this.replica?.disconnected();
+    const final = FINAL_CLOSES[/** @type {4401 | 4403 | 4404} */ (code)];
+    if (final) {
+      this.wanted = false;
+      this.setStatus("closed");
+      this.emit(final, { code });
+      return;
+    }
+    if (!this.wanted) return this.setStatus("closed");
+    if (code === 4008) this.resync = true;
+    if (code === 4009 && this.replica) {
+      // The server lost revisions this replica holds: start again from its welcome.
+      this.rolledBack(this.replica.reset(this.replica.confirmed, 0));
+      this.replica = undefined;
+    }
+    if (this.status === "connecting" && !this.replica) {
+      // The first connection failed: the caller hears about it from open().
+      this.wanted = false;
+      return this.setStatus("closed");
+    }
+    this.setStatus("offline");
+    const floor = this.options.reconnectMin ?? 250;
+    const ceiling = Math.min(this.options.reconnectMax ?? 15_000, floor * 2 ** Math.min(this.attempt, 16));
+    this.attempt += 1;
+    // Full jitter, never less than a tenth of the window.
+    const delay = ceiling * (0.1 + 0.9 * Math.random());
+    this.timer = setTimeout(() => this.wanted && this.connect(), delay);
+  }
+
+  /** @param {"local" | "remote"} source */
+  changed(source) {
+    this.emit("change", { source, content: this.content });
+    this.persist();
+  }
+
+  persist() {
+    const { storage } = this.options;
+    const replica = this.replica;
+    if (!storage || !replica) return;
+    const value = { number: replica.number, confirmed: replica.confirmed, pending: replica.pending.map((c) => c.patch) };
+    storage.save(this.key, value).catch(() => {
+      // Best effort: the changes are still in memory.
+    });
+  }
+
+  /** @param {Status} status */
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    this.emit("status", { status });
+  }
+
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
+  emit(type, detail) {
+    this.dispatchEvent(new DialogueEvent(type, detail));
+  }
+}
+
+/** An event with a payload (`CustomEvent` is not global on every Node version). */
+export class DialogueEvent extends Event {
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
+  constructor(type, detail) {
+    super(type);
+    this.detail = detail;
+  }
+}

@@ -1,0 +1,200 @@
+// The client against a real dialogue-server: concurrent editors converge on the server's GET,
+// offline edits are sent on reconnect, undo keeps others' work, and each close code does what
+// the protocol says.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+import { DialogueApi, FileStorage, contentOf } from "../../src/index.js";
+import { admin, freshDialogue, haveServer, live, next, settled, until, url } from "./support.js";
+
+const skip = haveServer ? false : "no server (run scripts/test-js)";
+/** @type {import("../../src/live.js").LiveDialogue[]} */
+const opened = [];
+after(() => opened.forEach((one) => one.close()));
+
+/**
+ * @param {Parameters<typeof live>} args
+ */
+async function openLive(...args) {
+  const one = live(...args);
+  opened.push(one);
+  await one.open();
+  return one;
+}
+
+/**
+ * A random edit of the first sequence's blocks.
+ * @param {any} content
+ * @param {string} id
+ */
+function edit(content, id) {
+  const blocks = content.sequences[0].blocks;
+  const pick = (/** @type {number} */ n) => Math.floor(Math.random() * n);
+  const block = { id, type: "message", properties: { text: id } };
+  switch (pick(4)) {
+    case 0:
+      return [{ op: "add", path: `/sequences/0/blocks/${pick(blocks.length + 1)}`, value: block }];
+    case 1:
+      return blocks.length > 1 ? [{ op: "remove", path: `/sequences/0/blocks/${pick(blocks.length)}` }] : [];
+    default:
+      return blocks.length ? [{ op: "replace", path: `/sequences/0/blocks/${pick(blocks.length)}/properties/text`, value: id }] : [];
+  }
+}
+
+test("three clients editing one dialogue at once converge on the server's GET", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const lives = await Promise.all([0, 1, 2].map(() => openLive(where, /** @type {string} */ (api.token))));
+  let refused = 0;
+  for (const one of lives) one.addEventListener("error", () => refused++);
+  for (let round = 0; round < 20; round++) {
+    lives.forEach((one, i) => {
+      const patch = edit(one.content, `r${round}c${i}`);
+      if (patch.length) one.submit(/** @type {any} */ (patch));
+    });
+    // Let some frames through now and then, so that edits cross in flight.
+    if (round % 5 === 4) await next(lives[round % 3], "revision");
+  }
+  await settled(lives);
+  const stored = contentOf(await api.dialogue(where.project, where.dialogue));
+  for (const one of lives) assert.deepEqual(one.content, stored);
+  // Random edits of one small list collide often; what matters is that every replica agrees.
+  assert.ok(lives[0].revision >= 3, `${lives[0].revision} revisions stored (${refused} changes refused)`);
+});
+
+test("changes made while offline are sent on reconnect, and everyone converges", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const [a, b] = await Promise.all([openLive(where, token), openLive(where, token)]);
+  const offline = next(a, "status", (d) => d.status === "offline");
+  a.socket?.close();
+  await offline;
+  a.submit([{ op: "add", path: "/sequences/0/blocks/0", value: { id: "offline", type: "message", properties: { text: "o" } } }]);
+  a.submit([{ op: "replace", path: "/sequences/0/blocks/3/properties/text", value: "edited offline" }]);
+  b.submit([{ op: "add", path: "/sequences/0/blocks/-", value: { id: "online", type: "message", properties: { text: "n" } } }]);
+  await settled([a, b]);
+  const stored = contentOf(await api.dialogue(where.project, where.dialogue));
+  assert.deepEqual(a.content, stored);
+  assert.deepEqual(b.content, stored);
+  const ids = stored.sequences[0].blocks.map((/** @type {any} */ block) => block.id);
+  assert.deepEqual(ids, ["offline", "a", "b", "c", "online"]);
+  assert.equal(stored.sequences[0].blocks[3].properties.text, "edited offline");
+});
+
+test("undo brings back one's own change and keeps another editor's later work", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const [a, b] = await Promise.all([openLive(where, token), openLive(where, token)]);
+  a.submit([{ op: "replace", path: "/sequences/0/blocks/1/properties/text", value: "mine" }]);
+  await settled([a, b]);
+  b.submit([{ op: "add", path: "/sequences/0/blocks/0", value: { id: "theirs", type: "message", properties: { text: "t" } } }]);
+  b.submit([{ op: "replace", path: "/sequences/0/blocks/3/properties/text", value: "theirs too" }]);
+  await settled([a, b]);
+  assert.deepEqual(a.undo(), { ok: true, ref: a.replica?.pending[0]?.ref });
+  await settled([a, b]);
+  const blocks = contentOf(await api.dialogue(where.project, where.dialogue)).sequences[0].blocks;
+  assert.deepEqual(
+    blocks.map((/** @type {any} */ block) => [block.id, block.properties.text]),
+    [["theirs", "t"], ["a", "a"], ["b", "b"], ["c", "theirs too"]],
+  );
+  assert.equal(a.redo().ok, true);
+  await settled([a, b]);
+  assert.equal(/** @type {any} */ (b.content).sequences[0].blocks[2].properties.text, "mine");
+});
+
+test("a refused change is rolled back and reported with the server's error", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const a = await openLive(where, /** @type {string} */ (api.token));
+  const refused = next(a, "error");
+  // A block type the schema does not know: the server refuses it as a validation error.
+  a.submit([{ op: "add", path: "/sequences/0/blocks/0", value: { id: "bad", type: "no-such-type", properties: {} } }]);
+  const { error } = await refused;
+  assert.equal(error.type, "validation_error");
+  await until([a], () => a.pending === 0);
+  assert.deepEqual(a.content, contentOf(await api.dialogue(where.project, where.dialogue)));
+});
+
+test("close 4401, 4403 and 4404 end the session with their events, and nothing reconnects", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  // 4401: the token is revoked.
+  const second = new DialogueApi({ url });
+  await second.signIn(process.env.DIALOGUE_TEST_EMAIL ?? "", process.env.DIALOGUE_TEST_PASSWORD ?? "");
+  const signedOut = await openLive(where, /** @type {string} */ (second.token));
+  const gone = next(signedOut, "signed-out");
+  await second.signOut();
+  await gone;
+  assert.equal(signedOut.status, "closed");
+  // 4403: a reader's grant is revoked.
+  const email = `reader-${Math.random().toString(36).slice(2)}@example.org`;
+  const user = await api.request("POST", "/users/", { email, password: "reader password", first_name: "R", last_name: "R" });
+  const grant = await api.request("POST", `/users/${user.id}/permissions/`, { type: "project:dialogues:read", properties: { project_id: where.project } });
+  const reader = new DialogueApi({ url });
+  await reader.signIn(email, "reader password");
+  const readerLive = await openLive(where, /** @type {string} */ (reader.token));
+  const lost = next(readerLive, "access-lost");
+  await api.request("DELETE", `/users/${user.id}/permissions/${grant.id}`);
+  await lost;
+  // 4404: the project is deleted.
+  const a = await openLive(where, /** @type {string} */ (api.token));
+  const deleted = next(a, "deleted");
+  await api.request("DELETE", `/projects/${where.project}`);
+  await deleted;
+  assert.equal(a.status, "closed");
+});
+
+test("a session closed as too slow (4008) resyncs and converges", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const [slow, writer] = await Promise.all([openLive(where, token), openLive(where, token)]);
+  const statuses = /** @type {string[]} */ ([]);
+  slow.addEventListener("status", (event) => statuses.push(/** @type {any} */ (event).detail.status));
+  // Stop reading: the server's queue for this session fills, and it drops it (the writer hears
+  // it leave), then closes it with 4008 once it reads again. (Presence would not do: the server
+  // keeps only a session's newest selection for a slow reader.)
+  /** @type {any} */ (slow.socket).pause();
+  writer.submit([{ op: "replace", path: "/sequences/0/blocks/0/properties/text", value: "missed" }]);
+  const left = until([writer], () => !writer.peers.has(/** @type {string} */ (slow.sessionId)));
+  // Revisions of 160 KB each (100 blocks of the longest text a message takes), one after the
+  // other: megabytes the paused socket cannot take.
+  const blocks = (/** @type {number} */ n) =>
+    Array.from({ length: 100 }, (_, i) => ({ id: `f${i}`, type: "message", properties: { text: `${n}`.padEnd(1600, "p") } }));
+  let flooded = false;
+  left.then(() => (flooded = true));
+  for (let sent = 0; !flooded; sent++) {
+    assert.ok(sent < 300, "300 revisions of 160 KB did not overflow the paused session");
+    const stored = next(writer, "ack");
+    writer.submit([{ op: "replace", path: "/sequences/0/blocks", value: blocks(sent) }]);
+    await stored;
+  }
+  /** @type {any} */ (slow.socket)?.resume();
+  await until([slow, writer], () => statuses.includes("resyncing") && slow.status === "live" && slow.revision === writer.revision);
+  assert.deepEqual(slow.content, contentOf(await api.dialogue(where.project, where.dialogue)));
+});
+
+test("a reloaded client still sends the changes it made offline (file storage)", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const directory = await mkdtemp(join(tmpdir(), "dialogue-js-"));
+  const storage = new FileStorage(directory);
+  const first = await openLive(where, token, { storage });
+  const offline = next(first, "status", (d) => d.status === "offline");
+  first.socket?.close();
+  await offline;
+  first.submit([{ op: "replace", path: "/title", value: "Written offline, sent after a reload" }]);
+  first.close();
+  await storage.writing; // What a page does before it goes.
+  // A new page: a new client on the same directory.
+  const second = await openLive(where, token, { storage: new FileStorage(directory) });
+  await until([second], () => second.pending === 0);
+  assert.equal((await api.dialogue(where.project, where.dialogue)).title, "Written offline, sent after a reload");
+});

@@ -1,0 +1,229 @@
+/** The content of a dialogue description: what revisions' patches apply to. */
+/** @param {any} dialogue */
+export function contentOf(dialogue: any): {
+    title: any;
+    sequences: any;
+    is_archived: any;
+};
+/** @typedef {import("./types.js").Patch} Patch */
+/** @typedef {import("./replica.js").Refusal} Refusal */
+/** @typedef {"connecting" | "live" | "offline" | "resyncing" | "closed"} Status */
+/** @typedef {{ session_id: string, user: { id: string, first_name?: string, last_name?: string }, selection: unknown }} Peer */
+/**
+ * Where pending changes are kept between page loads (see `storage.js`).
+ * @typedef {{ load(key: string): Promise<unknown>, save(key: string, value: unknown): Promise<void> }} Storage
+ */
+/**
+ * @typedef {object} LiveOptions
+ * @property {string} url the server, `http(s)://host:port`
+ * @property {string} project
+ * @property {string} dialogue
+ * @property {string} [token] a bearer token; without one, a browser's session cookie is used
+ * @property {typeof WebSocket} [WebSocket] the WebSocket class (default: the global one)
+ * @property {Storage} [storage] keeps pending changes across reloads
+ * @property {number} [reconnectMin] first reconnect delay ceiling, ms (default 250)
+ * @property {number} [reconnectMax] longest reconnect delay, ms (default 15,000)
+ * @property {number} [pingEvery] application-level ping period, ms (default 15,000)
+ * @property {number} [presenceEvery] at most one selection sent per this many ms (default 100)
+ */
+/** Close codes after which the client does not reconnect, and the event each one fires. */
+export const FINAL_CLOSES: {
+    readonly 4401: "signed-out";
+    readonly 4403: "access-lost";
+    readonly 4404: "deleted";
+};
+/**
+ * A live dialogue. Events (all `DialogueEvent`s, payload in `detail`):
+ * - `change` `{ source: "local" | "remote", content }`: the local content changed;
+ * - `revision` `{ revision }`: another session's revision arrived;
+ * - `ack` `{ ref, revision }`: one of ours was stored;
+ * - `error` `{ ref?, error }`: a change of ours was refused and rolled back (or a frame refused);
+ * - `status` `{ status }`: connecting, live, offline, resyncing, closed;
+ * - `peers` `{ peers }`: someone joined, left or moved;
+ * - `release` `{ release }`;
+ * - `pong` `{ ref }`: the server answered an application-level `ping`;
+ * - `signed-out`, `access-lost`, `deleted`: the session ended for good (close 4401, 4403, 4404).
+ */
+export class LiveDialogue extends EventTarget {
+    /** @param {LiveOptions} options */
+    constructor(options: LiveOptions);
+    options: LiveOptions;
+    /** @type {Replica | undefined} */
+    replica: Replica | undefined;
+    /** @type {Status} */
+    status: Status;
+    /** @type {Map<string, Peer>} */
+    peers: Map<string, Peer>;
+    /** @type {WebSocket | undefined} */
+    socket: WebSocket | undefined;
+    attempt: number;
+    wanted: boolean;
+    canEdit: boolean;
+    /** @type {string | undefined} */
+    sessionId: string | undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    timer: ReturnType<typeof setTimeout> | undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    pinger: ReturnType<typeof setInterval> | undefined;
+    awaitingPong: boolean;
+    resync: boolean;
+    /** @type {unknown} */
+    selection: unknown;
+    selectionSentAt: number;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    selectionTimer: ReturnType<typeof setTimeout> | undefined;
+    /** The storage key of this dialogue's pending changes. */
+    get key(): string;
+    /** The local content (the server's newest revision plus pending changes), once connected. */
+    get content(): unknown;
+    /** The newest revision number received. */
+    get revision(): number;
+    /** Changes not yet stored. */
+    get pending(): number;
+    /**
+     * Connects; resolves at the first `welcome`, rejects when the first connection fails for good.
+     * Changes persisted by an earlier page are restored first.
+     * @returns {Promise<void>}
+     */
+    open(): Promise<void>;
+    /** Closes the session for good (pending changes stay persisted, when there is a storage). */
+    close(): void;
+    /**
+     * Applies `patch` locally at once and sends it when its turn comes.
+     * @param {Patch} patch
+     * @returns {string} its reference, as in the `ack` and `error` events
+     */
+    submit(patch: Patch): string;
+    /** Undoes this client's newest change (see the README for what it does and refuses). */
+    undo(): {
+        ok: true;
+        ref: string;
+    } | {
+        ok: false;
+        reason: string;
+    };
+    /** Redoes the newest undone change. */
+    redo(): {
+        ok: true;
+        ref: string;
+    } | {
+        ok: false;
+        reason: string;
+    };
+    /**
+     * Tells the others what this editor is looking at (sent at most every `presenceEvery` ms; the
+     * newest wins).
+     * @param {unknown} selection
+     */
+    setSelection(selection: unknown): void;
+    sendSelection(): void;
+    /** @returns {Replica} */
+    ready(): Replica;
+    connect(): void;
+    /** @param {string} text */
+    receive(text: string): void;
+    /** @param {any} welcome */
+    welcomed(welcome: any): void;
+    /** @param {any} revision */
+    applyRemote(revision: any): void;
+    /** @param {{ ref: string, refusal: Refusal }[]} refused */
+    rolledBack(refused: {
+        ref: string;
+        refusal: Refusal;
+    }[]): void;
+    /** Sends the next pending change, if its turn has come. */
+    flush(): void;
+    /**
+     * @param {object} frame
+     * @returns {boolean} whether it went out
+     */
+    send(frame: object): boolean;
+    startPinging(): void;
+    /**
+     * @param {WebSocket} socket
+     * @param {number} code
+     */
+    closed(socket: WebSocket, code: number): void;
+    /** @param {"local" | "remote"} source */
+    changed(source: "local" | "remote"): void;
+    persist(): void;
+    /** @param {Status} status */
+    setStatus(status: Status): void;
+    /**
+     * @param {string} type
+     * @param {unknown} detail
+     */
+    emit(type: string, detail: unknown): void;
+}
+/** An event with a payload (`CustomEvent` is not global on every Node version). */
+export class DialogueEvent extends Event {
+    /**
+     * @param {string} type
+     * @param {unknown} detail
+     */
+    constructor(type: string, detail: unknown);
+    detail: unknown;
+}
+export type Patch = import("./types.js").Patch;
+export type Refusal = import("./replica.js").Refusal;
+export type Status = "connecting" | "live" | "offline" | "resyncing" | "closed";
+export type Peer = {
+    session_id: string;
+    user: {
+        id: string;
+        first_name?: string;
+        last_name?: string;
+    };
+    selection: unknown;
+};
+/**
+ * Where pending changes are kept between page loads (see `storage.js`).
+ */
+export type Storage = {
+    load(key: string): Promise<unknown>;
+    save(key: string, value: unknown): Promise<void>;
+};
+export type LiveOptions = {
+    /**
+     * the server, `http(s)://host:port`
+     */
+    url: string;
+    project: string;
+    dialogue: string;
+    /**
+     * a bearer token; without one, a browser's session cookie is used
+     */
+    token?: string | undefined;
+    /**
+     * the WebSocket class (default: the global one)
+     */
+    WebSocket?: {
+        new (url: string | URL, protocols?: string | string[]): WebSocket;
+        prototype: WebSocket;
+        readonly CONNECTING: 0;
+        readonly OPEN: 1;
+        readonly CLOSING: 2;
+        readonly CLOSED: 3;
+    } | undefined;
+    /**
+     * keeps pending changes across reloads
+     */
+    storage?: Storage | undefined;
+    /**
+     * first reconnect delay ceiling, ms (default 250)
+     */
+    reconnectMin?: number | undefined;
+    /**
+     * longest reconnect delay, ms (default 15,000)
+     */
+    reconnectMax?: number | undefined;
+    /**
+     * application-level ping period, ms (default 15,000)
+     */
+    pingEvery?: number | undefined;
+    /**
+     * at most one selection sent per this many ms (default 100)
+     */
+    presenceEvery?: number | undefined;
+};
+import { Replica } from "./replica.js";
