@@ -8,7 +8,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { DialogueApi, FileStorage, contentOf } from "../../src/index.js";
+import { ApiError, DialogueApi, FileStorage, contentOf } from "../../src/index.js";
 import { admin, freshDialogue, haveServer, live, next, settled, until, url } from "./support.js";
 
 const skip = haveServer ? false : "no server (run scripts/test-js)";
@@ -30,10 +30,11 @@ async function openLive(...args) {
  * A random edit of the first sequence's blocks.
  * @param {any} content
  * @param {string} id
+ * @param {() => number} [rnd]
  */
-function edit(content, id) {
+function edit(content, id, rnd = Math.random) {
   const blocks = content.sequences[0].blocks;
-  const pick = (/** @type {number} */ n) => Math.floor(Math.random() * n);
+  const pick = (/** @type {number} */ n) => Math.floor(rnd() * n);
   const block = { id, type: "message", properties: { text: id } };
   switch (pick(4)) {
     case 0:
@@ -198,3 +199,74 @@ test("a reloaded client still sends the changes it made offline (file storage)",
   await until([second], () => second.pending === 0);
   assert.equal((await api.dialogue(where.project, where.dialogue)).title, "Written offline, sent after a reload");
 });
+
+test("presence: a selection reaches the other editors' peers, throttled, and the REST errors are typed", { skip, timeout: 120_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const [a, b] = await Promise.all([openLive(where, token), openLive(where, token)]);
+  assert.ok(b.peers.has(/** @type {string} */ (a.sessionId)) || (await next(b, "peers", () => b.peers.has(/** @type {string} */ (a.sessionId)))));
+  for (let i = 0; i < 20; i++) a.setSelection({ block_id: `b${i}` });
+  await next(b, "peers", () => /** @type {any} */ (b.peers.get(/** @type {string} */ (a.sessionId)))?.selection?.block_id === "b19");
+  const wrong = new DialogueApi({ url });
+  await assert.rejects(wrong.signIn(process.env.DIALOGUE_TEST_EMAIL ?? "", "not the password"), (error) => {
+    return error instanceof ApiError && error.status === 401 && error.type === "unauthorized";
+  });
+  await assert.rejects(api.dialogue(where.project, "no-such-dialogue"), (error) => error instanceof ApiError && error.type === "not_found");
+});
+
+test("seeded random interleavings of three clients with pauses and dropped connections converge on the server", { skip, timeout: 600_000 }, async () => {
+  const api = await admin();
+  const where = await freshDialogue(api);
+  const token = /** @type {string} */ (api.token);
+  const lives = await Promise.all([0, 1, 2].map(() => openLive(where, token)));
+  const seeds = Number(process.env.JS_INTERLEAVINGS ?? 1000);
+  let rolledBack = 0;
+  for (const one of lives) one.addEventListener("error", () => rolledBack++);
+  for (let seed = 1; seed <= seeds; seed++) {
+    const rnd = random(seed);
+    for (let step = 0; step < 8; step++) {
+      const one = lives[Math.floor(rnd() * 3)];
+      const roll = rnd();
+      const socket = /** @type {any} */ (one.socket);
+      if (roll < 0.6) {
+        const patch = edit(one.content, `s${seed}-${step}`, rnd);
+        if (patch.length) one.submit(/** @type {any} */ (patch));
+      } else if (roll < 0.75 && socket && !socket.isPaused) {
+        socket.pause();
+      } else if (roll < 0.9 && socket?.isPaused) {
+        socket.resume();
+      } else if (roll < 0.95 && one.status === "live") {
+        socket?.close();
+      } else {
+        // Let frames move: a round trip to the server and back.
+        const live = lives.find((l) => l.socket?.readyState === 1 && !(/** @type {any} */ (l.socket)?.isPaused));
+        const ref = `${seed}-${step}`;
+        const pong = live ? next(live, "pong", (detail) => detail.ref === ref) : undefined;
+        if (live?.send({ type: "ping", ref })) await pong;
+      }
+    }
+    for (const one of lives) /** @type {any} */ (one.socket)?.resume();
+    await settled(lives);
+    if (seed % 100 === 0 || seed === seeds) {
+      const stored = contentOf(await api.dialogue(where.project, where.dialogue));
+      for (const one of lives) assert.deepEqual(one.content, stored, `seed ${seed}`);
+    } else {
+      assert.deepEqual(lives[1].content, lives[0].content, `seed ${seed}`);
+      assert.deepEqual(lives[2].content, lives[0].content, `seed ${seed}`);
+    }
+  }
+  assert.ok(lives[0].revision > seeds, `${lives[0].revision} revisions stored, ${rolledBack} changes rolled back`);
+});
+
+/** A seeded PRNG (mulberry32). @param {number} seed */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
