@@ -29,6 +29,9 @@ import { Replica, ownRef } from "./replica.js";
  * @property {number} [presenceEvery] at most one selection sent per this many ms (default 100)
  */
 
+/** How long a session must last before the reconnect backoff starts again from its floor. */
+const STABLE = 10_000;
+
 /** Close codes after which the client does not reconnect, and the event each one fires. */
 export const FINAL_CLOSES = /** @type {const} */ ({ 4401: "signed-out", 4403: "access-lost", 4404: "deleted" });
 
@@ -74,6 +77,10 @@ export class LiveDialogue extends EventTarget {
     this.pinger = undefined;
     this.awaitingPong = false;
     this.resync = false;
+    /** The next connection asks for the whole dialogue (no `since`). */
+    this.fullResync = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.stable = undefined;
     /** @type {unknown} */
     this.selection = undefined;
     this.selectionSentAt = 0;
@@ -112,13 +119,7 @@ export class LiveDialogue extends EventTarget {
       const saved = /** @type {any} */ (await this.options.storage.load(this.key));
       if (saved && typeof saved.number === "number") {
         this.replica = new Replica(saved.confirmed, saved.number);
-        for (const change of saved.pending ?? []) {
-          try {
-            this.replica.submit(change, { undoable: false });
-          } catch {
-            // It no longer applies to what was saved with it: nothing to send.
-          }
-        }
+        this.replica.restore(saved.pending ?? []);
       }
     }
     await new Promise((resolve, reject) => {
@@ -142,6 +143,7 @@ export class LiveDialogue extends EventTarget {
   close() {
     this.wanted = false;
     clearTimeout(this.timer);
+    clearTimeout(this.stable);
     clearInterval(this.pinger);
     this.socket?.close(1000);
     this.setStatus("closed");
@@ -211,7 +213,7 @@ export class LiveDialogue extends EventTarget {
     const address = new URL(`/projects/${encodeURIComponent(project)}/dialogues/${encodeURIComponent(dialogue)}/live`, url);
     address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
     if (token) address.searchParams.set("access_token", token);
-    if (this.replica) address.searchParams.set("since", String(this.replica.number));
+    if (this.replica && !this.fullResync) address.searchParams.set("since", String(this.replica.number));
     const Socket = this.options.WebSocket ?? globalThis.WebSocket;
     const socket = new Socket(address);
     this.socket = socket;
@@ -231,6 +233,19 @@ export class LiveDialogue extends EventTarget {
     } catch {
       return;
     }
+    try {
+      this.handle(frame);
+    } catch (error) {
+      // Out of step with the server (a gap, a revision that does not apply): start again from
+      // the whole dialogue.
+      this.emit("error", { error: { type: "internal_error", message: `Out of step with the server: ${error}` } });
+      this.fullResync = true;
+      this.socket?.close(4000);
+    }
+  }
+
+  /** @param {any} frame */
+  handle(frame) {
     switch (frame.type) {
       case "welcome":
         return this.welcomed(frame);
@@ -278,7 +293,11 @@ export class LiveDialogue extends EventTarget {
 
   /** @param {any} welcome */
   welcomed(welcome) {
-    this.attempt = 0;
+    // The backoff starts again only once a session has lasted: a server that welcomes and then
+    // closes at once still gets growing pauses.
+    clearTimeout(this.stable);
+    this.stable = setTimeout(() => (this.attempt = 0), STABLE);
+    this.fullResync = false;
     this.sessionId = welcome.session_id;
     this.canEdit = Boolean(welcome.can_edit);
     this.peers = new Map(welcome.peers.map((/** @type {Peer} */ peer) => [peer.session_id, peer]));
@@ -367,12 +386,10 @@ export class LiveDialogue extends EventTarget {
       return;
     }
     if (!this.wanted) return this.setStatus("closed");
+    clearTimeout(this.stable);
     if (code === 4008) this.resync = true;
-    if (code === 4009 && this.replica) {
-      // The server lost revisions this replica holds: start again from its welcome.
-      this.rolledBack(this.replica.reset(this.replica.confirmed, 0));
-      this.replica = undefined;
-    }
+    // The server lost revisions this replica holds: start again from its whole dialogue.
+    if (code === 4009) this.fullResync = true;
     if (this.status === "connecting" && !this.replica) {
       // The first connection failed: the caller hears about it from open().
       this.wanted = false;
@@ -397,7 +414,8 @@ export class LiveDialogue extends EventTarget {
     const { storage } = this.options;
     const replica = this.replica;
     if (!storage || !replica) return;
-    const value = { number: replica.number, confirmed: replica.confirmed, pending: replica.pending.map((c) => c.patch) };
+    const pending = replica.pending.map((change) => ({ ref: change.ref, patch: change.patch }));
+    const value = { number: replica.number, confirmed: replica.confirmed, pending };
     storage.save(this.key, value).catch(() => {
       // Best effort: the changes are still in memory.
     });

@@ -384,31 +384,45 @@ export class Replica {
   }
 
   /**
-   * The server sent the whole dialogue again (a resync): it becomes the confirmed state, and the
-   * pending patches are applied over it where they still apply; the others are rolled back.
+   * Restores pending changes saved by an earlier page, with their references, so that one
+   * stored just before the page went is recognized when it comes back instead of sent again.
+   * Those that no longer apply are dropped.
+   * @param {{ ref: string, patch: Patch }[]} saved
+   */
+  restore(saved) {
+    for (const { ref, patch } of saved) {
+      try {
+        this.local = applyPatch(this.local, structuredClone(patch)).document;
+        this.pending.push({ ref, patch: structuredClone(patch), sent: false, undoable: false });
+      } catch {
+        // It no longer applies to what was saved with it: nothing to send.
+      }
+    }
+  }
+
+  /**
+   * The server sent the whole dialogue again (a resync): it becomes the confirmed state. When it
+   * is the revision the pending changes were made on, they stay; when it has moved on, the
+   * revisions in between are unknown here, so the pending changes cannot be moved past them (and
+   * the one in flight may have been stored): they are rolled back and reported.
    * @param {unknown} content
    * @param {number} number
    * @returns {{ ref: string, refusal: Refusal }[]}
    */
   reset(content, number) {
+    const same = number === this.number;
     this.confirmed = structuredClone(content);
     this.number = number;
+    this.catchUpTo = number;
     /** @type {{ ref: string, refusal: Refusal }[]} */
     const refused = [];
-    let local = structuredClone(content);
-    this.pending = this.pending.filter((change) => {
-      try {
-        local = applyPatch(local, change.patch).document;
-        change.sent = false;
-        return true;
-      } catch (error) {
-        refused.push({ ref: change.ref, refusal: { type: "patch_conflict", message: String(error) } });
-        return false;
-      }
-    });
-    this.local = local;
+    if (!same) {
+      const message = "The dialogue was reloaded from the server; this change could not be carried over it";
+      for (const change of this.pending.splice(0)) refused.push({ ref: change.ref, refusal: { type: "conflict", message } });
+    }
+    for (const change of this.pending) change.sent = false;
     this.forgetHistory();
-    return refused;
+    return refused.concat(this.rebuild());
   }
 }
 

@@ -60,7 +60,14 @@ export class DialogueApi {
     });
     if (response.status === 204) return undefined;
     const text = await response.text();
-    const json = text ? JSON.parse(text) : undefined;
+    /** @type {any} */
+    let json;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Not the server's JSON (a proxy's error page, say).
+      throw new ApiError(response.status, { type: response.ok ? "internal_error" : "unavailable", message: text.slice(0, 200) });
+    }
     if (!response.ok) throw new ApiError(response.status, json ?? {});
     return json;
   }

@@ -103,7 +103,8 @@ export class FileStorage {
    */
   save(key, value) {
     const text = JSON.stringify(value);
-    this.writing = this.writing.then(async () => {
+    // A failed write does not stop the next ones.
+    this.writing = this.writing.catch(() => {}).then(async () => {
       const { mkdir, rename, writeFile } = await import("node:fs/promises");
       await mkdir(this.directory, { recursive: true });
       const aside = `${this.file(key)}.partial`;

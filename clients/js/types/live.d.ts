@@ -5,27 +5,6 @@ export function contentOf(dialogue: any): {
     sequences: any;
     is_archived: any;
 };
-/** @typedef {import("./types.js").Patch} Patch */
-/** @typedef {import("./replica.js").Refusal} Refusal */
-/** @typedef {"connecting" | "live" | "offline" | "resyncing" | "closed"} Status */
-/** @typedef {{ session_id: string, user: { id: string, first_name?: string, last_name?: string }, selection: unknown }} Peer */
-/**
- * Where pending changes are kept between page loads (see `storage.js`).
- * @typedef {{ load(key: string): Promise<unknown>, save(key: string, value: unknown): Promise<void> }} Storage
- */
-/**
- * @typedef {object} LiveOptions
- * @property {string} url the server, `http(s)://host:port`
- * @property {string} project
- * @property {string} dialogue
- * @property {string} [token] a bearer token; without one, a browser's session cookie is used
- * @property {typeof WebSocket} [WebSocket] the WebSocket class (default: the global one)
- * @property {Storage} [storage] keeps pending changes across reloads
- * @property {number} [reconnectMin] first reconnect delay ceiling, ms (default 250)
- * @property {number} [reconnectMax] longest reconnect delay, ms (default 15,000)
- * @property {number} [pingEvery] application-level ping period, ms (default 15,000)
- * @property {number} [presenceEvery] at most one selection sent per this many ms (default 100)
- */
 /** Close codes after which the client does not reconnect, and the event each one fires. */
 export const FINAL_CLOSES: {
     readonly 4401: "signed-out";
@@ -67,6 +46,10 @@ export class LiveDialogue extends EventTarget {
     pinger: ReturnType<typeof setInterval> | undefined;
     awaitingPong: boolean;
     resync: boolean;
+    /** The next connection asks for the whole dialogue (no `since`). */
+    fullResync: boolean;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    stable: ReturnType<typeof setTimeout> | undefined;
     /** @type {unknown} */
     selection: unknown;
     selectionSentAt: number;
@@ -122,6 +105,8 @@ export class LiveDialogue extends EventTarget {
     connect(): void;
     /** @param {string} text */
     receive(text: string): void;
+    /** @param {any} frame */
+    handle(frame: any): void;
     /** @param {any} welcome */
     welcomed(welcome: any): void;
     /** @param {any} revision */

@@ -229,8 +229,20 @@ export class Replica {
         reason: string;
     };
     /**
-     * The server sent the whole dialogue again (a resync): it becomes the confirmed state, and the
-     * pending patches are applied over it where they still apply; the others are rolled back.
+     * Restores pending changes saved by an earlier page, with their references, so that one
+     * stored just before the page went is recognized when it comes back instead of sent again.
+     * Those that no longer apply are dropped.
+     * @param {{ ref: string, patch: Patch }[]} saved
+     */
+    restore(saved: {
+        ref: string;
+        patch: Patch;
+    }[]): void;
+    /**
+     * The server sent the whole dialogue again (a resync): it becomes the confirmed state. When it
+     * is the revision the pending changes were made on, they stay; when it has moved on, the
+     * revisions in between are unknown here, so the pending changes cannot be moved past them (and
+     * the one in flight may have been stored): they are rolled back and reported.
      * @param {unknown} content
      * @param {number} number
      * @returns {{ ref: string, refusal: Refusal }[]}

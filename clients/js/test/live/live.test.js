@@ -57,8 +57,12 @@ test("three clients editing one dialogue at once converge on the server's GET", 
       const patch = edit(one.content, `r${round}c${i}`);
       if (patch.length) one.submit(/** @type {any} */ (patch));
     });
-    // Let some frames through now and then, so that edits cross in flight.
-    if (round % 5 === 4) await next(lives[round % 3], "revision");
+    // Let some frames through now and then, so that edits cross in flight: a round trip.
+    if (round % 5 === 4) {
+      const one = lives[round % 3];
+      const pong = next(one, "pong", (detail) => detail.ref === round);
+      if (one.send({ type: "ping", ref: round })) await pong;
+    }
   }
   await settled(lives);
   const stored = contentOf(await api.dialogue(where.project, where.dialogue));
