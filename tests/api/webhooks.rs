@@ -133,6 +133,17 @@ fn with_webhooks(settings: &mut Settings) {
     settings.webhook_allow_private = true;
 }
 
+/// Two server processes with webhooks on one database.
+async fn two_processes() -> (TestApp, TestApp) {
+    let first = spawn_app_with(with_webhooks).await;
+    let second = spawn_app_with(|settings| {
+        with_webhooks(settings);
+        settings.database = first.database.clone();
+    })
+    .await;
+    (first, second)
+}
+
 /// Registers a hook, asserting success; answers its description (with the secret).
 async fn register(app: &TestApp, project: &str, url: &str, events: &[&str]) -> Value {
     let response = app
@@ -373,12 +384,7 @@ async fn private_addresses_are_refused_without_the_flag() {
 
 #[actix_web::test]
 async fn two_processes_never_send_the_same_delivery_twice() {
-    let first = spawn_app_with(with_webhooks).await;
-    let second = spawn_app_with(|settings| {
-        with_webhooks(settings);
-        settings.database = first.database.clone();
-    })
-    .await;
+    let (first, second) = two_processes().await;
     let mut receiver = Receiver::start(&[]).await;
     let project = first.create_project(&first.admin_token, "Shared").await;
     let hook = register(&first, &project, &receiver.url, &["dialogue.created"]).await;
@@ -549,12 +555,7 @@ async fn a_redirect_is_a_failed_attempt_and_is_never_followed() {
 
 #[actix_web::test]
 async fn changes_stored_by_a_process_that_has_not_yet_heard_of_a_new_hook_are_delivered() {
-    let first = spawn_app_with(with_webhooks).await;
-    let second = spawn_app_with(|settings| {
-        with_webhooks(settings);
-        settings.database = first.database.clone();
-    })
-    .await;
+    let (first, second) = two_processes().await;
     let mut receiver = Receiver::start(&[]).await;
     let project = first.create_project(&first.admin_token, "Late news").await;
     let dialogue = first.create_dialogue(&first.admin_token, &project, &sample_dialogue("Edited elsewhere")).await;

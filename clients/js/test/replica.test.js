@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { Replica } from "../src/replica.js";
 import { applyPatch } from "../src/patch.js";
 import { RebaseConflict, rebasePatch } from "../src/rebase.js";
+import { random } from "./random.js";
 
 /** @typedef {import("../src/types.js").Patch} Patch */
 
@@ -49,17 +50,6 @@ class Server {
   }
 }
 
-/** A seeded PRNG (mulberry32). */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A random edit of the local content.

@@ -10,6 +10,7 @@ import { join } from "node:path";
 
 import { ApiError, DialogueApi, FileStorage, contentOf } from "../../src/index.js";
 import { admin, freshDialogue, haveServer, live, next, settled, until, url } from "./support.js";
+import { random } from "../random.js";
 
 const skip = haveServer ? false : "no server (run scripts/test-js)";
 /** @type {import("../../src/live.js").LiveDialogue[]} */
@@ -263,14 +264,3 @@ test("seeded random interleavings of three clients with pauses and dropped conne
   assert.ok(lives[0].revision > seeds, `${lives[0].revision} revisions stored, ${rolledBack} changes rolled back`);
 });
 
-/** A seeded PRNG (mulberry32). @param {number} seed */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
