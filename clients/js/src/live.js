@@ -164,17 +164,21 @@ export class LiveDialogue extends EventTarget {
 
   /** Undoes this client's newest change (see the README for what it does and refuses). */
   undo() {
-    const done = this.ready().undo();
-    if (done.ok) {
-      this.changed("local");
-      this.flush();
-    }
-    return done;
+    return this.stepped(this.ready().undo());
   }
 
   /** Redoes the newest undone change. */
   redo() {
-    const done = this.ready().redo();
+    return this.stepped(this.ready().redo());
+  }
+
+  /**
+   * After an undo or a redo: when it made a change, tells the listeners and sends it.
+   * @template {{ ok: boolean }} T
+   * @param {T} done
+   * @returns {T}
+   */
+  stepped(done) {
     if (done.ok) {
       this.changed("local");
       this.flush();

@@ -192,8 +192,29 @@ export class Replica {
       this.moveHistory(theirs);
       return [];
     }
+    const { moved, collided } = this.crossPending(0, theirs);
+    if (collided) {
+      const [first, ...after] = this.pending.splice(collided.index);
+      this.forgetHistory();
+      const refused = [{ ref: first.ref, refusal: conflictOf(collided.error) }];
+      refused.push(...after.map((c) => ({ ref: c.ref, refusal: dependsOn(first.ref) })));
+      return refused.concat(this.rebuild());
+    }
+    this.moveHistory(moved);
+    return this.rebuild();
+  }
+
+  /**
+   * Moves the pending changes from `start` on past `theirs`, and `theirs` past each of them in
+   * turn (it comes first on the server); stops at the first change that collides with it.
+   * @param {number} start
+   * @param {Patch} theirs
+   * @returns {{ moved: Patch, collided?: { index: number, error: RebaseConflict } }} `theirs` as
+   *   it applies after the changes it was moved past
+   */
+  crossPending(start, theirs) {
     let moving = theirs;
-    for (let i = 0; i < this.pending.length; i++) {
+    for (let i = start; i < this.pending.length; i++) {
       const change = this.pending[i];
       try {
         const moved = rebasePatch(change.patch, [moving]);
@@ -201,15 +222,10 @@ export class Replica {
         change.patch = moved;
       } catch (error) {
         if (!(error instanceof RebaseConflict)) throw error;
-        const [first, ...after] = this.pending.splice(i);
-        this.forgetHistory();
-        const refused = [{ ref: first.ref, refusal: conflictOf(error) }];
-        refused.push(...after.map((c) => ({ ref: c.ref, refusal: dependsOn(first.ref) })));
-        return refused.concat(this.rebuild());
+        return { moved: moving, collided: { index: i, error } };
       }
     }
-    this.moveHistory(moving);
-    return this.rebuild();
+    return { moved: moving };
   }
 
   /**
@@ -223,25 +239,16 @@ export class Replica {
    * @returns {{ ref: string, refusal: Refusal }[]}
    */
   movePastUndoing(index, dropped, state, ref) {
-    /** @type {Patch | undefined} */
+    /** @type {Patch} */
     let undo;
     try {
       undo = applyPatch(structuredClone(state), structuredClone(dropped)).inverse;
     } catch {
       return []; // It never applied: nothing after it can have built on it.
     }
-    for (let i = index; i < this.pending.length; i++) {
-      const change = this.pending[i];
-      try {
-        const moved = rebasePatch(change.patch, [undo]);
-        undo = rebasePatch(undo, [change.patch], { first: true });
-        change.patch = moved;
-      } catch (error) {
-        if (!(error instanceof RebaseConflict)) throw error;
-        return this.pending.splice(i).map((dependent) => ({ ref: dependent.ref, refusal: dependsOn(ref) }));
-      }
-    }
-    return [];
+    const { collided } = this.crossPending(index, undo);
+    if (!collided) return [];
+    return this.pending.splice(collided.index).map((dependent) => ({ ref: dependent.ref, refusal: dependsOn(ref) }));
   }
 
   /**

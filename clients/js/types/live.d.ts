@@ -94,6 +94,15 @@ export class LiveDialogue extends EventTarget {
         reason: string;
     };
     /**
+     * After an undo or a redo: when it made a change, tells the listeners and sends it.
+     * @template {{ ok: boolean }} T
+     * @param {T} done
+     * @returns {T}
+     */
+    stepped<T extends {
+        ok: boolean;
+    }>(done: T): T;
+    /**
      * Tells the others what this editor is looking at (sent at most every `presenceEvery` ms; the
      * newest wins).
      * @param {unknown} selection

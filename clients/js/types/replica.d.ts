@@ -134,6 +134,21 @@ export class Replica {
         refusal: Refusal;
     }[];
     /**
+     * Moves the pending changes from `start` on past `theirs`, and `theirs` past each of them in
+     * turn (it comes first on the server); stops at the first change that collides with it.
+     * @param {number} start
+     * @param {Patch} theirs
+     * @returns {{ moved: Patch, collided?: { index: number, error: RebaseConflict } }} `theirs` as
+     *   it applies after the changes it was moved past
+     */
+    crossPending(start: number, theirs: Patch): {
+        moved: Patch;
+        collided?: {
+            index: number;
+            error: RebaseConflict;
+        };
+    };
+    /**
      * Moves the pending patches from `index` on past the undoing of `dropped` (which applied to
      * `state`, and was removed from just before them); from the first that built on it, they are
      * rolled back.
@@ -290,3 +305,4 @@ export type HistoryEntry = {
     patch: Patch;
     seen: number;
 };
+import { RebaseConflict } from "./rebase.js";
