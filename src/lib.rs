@@ -20,4 +20,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod vault;
+pub mod web;
 pub mod webhooks;

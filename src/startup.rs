@@ -113,6 +113,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(request_metrics::record))
                 .configure(crate::routes::configure)
                 .configure(crate::openapi::configure)
+                .configure(crate::web::configure)
                 .default_service(web::to(crate::routes::unknown_path))
         })
         .workers(workers)

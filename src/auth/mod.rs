@@ -40,7 +40,7 @@ pub struct IssuedToken {
 /// Creates and stores a new credential for `user_id`.
 pub async fn issue_token(state: &AppState, user_id: &str, kind: TokenKind) -> Result<IssuedToken, ApiError> {
     let secret = secrets::generate();
-    let csrf = (kind == TokenKind::Session).then(secrets::generate);
+    let csrf = (kind == TokenKind::Session).then(|| secrets::csrf_for(&secret));
     let now = now_millis();
     let ttl = i64::try_from(state.settings.token_ttl().as_millis()).unwrap_or(i64::MAX);
     let record = TokenRecord {

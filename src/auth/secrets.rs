@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -22,6 +23,15 @@ pub fn digest(secret: &str) -> String {
     hash.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The CSRF token of a browser session: derived from the session's secret (HMAC-SHA256), so a
+/// page reloaded under the same cookie can ask for it again (`GET /auth/sessions/current`) and no
+/// one without the cookie can compute it. Only its digest is stored.
+pub fn csrf_for(session_secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(session_secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(b"dialogue-server session csrf v1");
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +42,14 @@ mod tests {
         let b = generate();
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
+    }
+
+    #[test]
+    fn a_session_csrf_token_is_stable_per_secret_and_differs_between_secrets() {
+        assert_eq!(csrf_for("a"), csrf_for("a"));
+        assert_ne!(csrf_for("a"), csrf_for("b"));
+        assert_ne!(csrf_for("a"), "a");
+        assert_eq!(csrf_for("a").len(), 43);
     }
 
     #[test]

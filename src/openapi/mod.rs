@@ -26,16 +26,15 @@ pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-cache")).json(cached())
 }
 
-/// `GET /`: where a person should go (the docs, for now).
-pub async fn home() -> HttpResponse {
+/// `GET /docs`: the reference lives under `/docs/`.
+pub async fn to_docs() -> HttpResponse {
     HttpResponse::Found().insert_header((LOCATION, "/docs/")).finish()
 }
 
-/// Registers `/` and `/docs` (the interactive reference, under a strict Content-Security-Policy:
+/// Registers `/docs` (the interactive reference, under a strict Content-Security-Policy:
 /// everything it loads comes from this server).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(home)));
-    cfg.service(web::resource("/docs").route(web::get().to(home)));
+    cfg.service(web::resource("/docs").route(web::get().to(to_docs)));
     cfg.service(web::resource("/docs/protocol.md").route(web::get().to(|| async {
         HttpResponse::Ok().content_type("text/markdown; charset=utf-8").body(include_str!("../../docs/protocol.md"))
     })));

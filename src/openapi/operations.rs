@@ -197,6 +197,14 @@ pub fn all() -> Vec<Operation> {
         .json("credentials")
         .ok("session")
         .errors(&[401, 429]),
+        op(
+            GET,
+            "/auth/sessions/current",
+            "currentSession",
+            "Authentication",
+            "The browser's session again: its user and CSRF token (cookie sessions only)",
+        )
+        .ok("session"),
         op(DELETE, "/auth/sessions/current", "endSession", "Authentication", "Sign a browser out"),
         // Users
         op(GET, "/user", "currentUser", "Users", "The signed-in user, with their permissions").ok("user"),

@@ -1,9 +1,11 @@
-//! `/auth/tokens`: signing in for a bearer token, and signing out.
+//! `/auth/tokens` and `/auth/sessions`: signing in for a bearer token or a browser session, and
+//! signing out.
 
 use super::table::RouteTable;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,7 +23,7 @@ pub fn configure(routes: &mut RouteTable) {
     routes.at(["/auth/tokens"]).post(create_token);
     routes.at(["/auth/tokens/current"]).delete(revoke_current_token);
     routes.at(["/auth/sessions"]).post(create_session);
-    routes.at(["/auth/sessions/current"]).delete(end_session);
+    routes.at(["/auth/sessions/current"]).get(current_session).delete(end_session);
 }
 
 #[derive(Deserialize)]
@@ -92,6 +94,20 @@ async fn create_session(
         "user": describe_user(&user, true),
         "csrf_token": issued.csrf,
         "expires_at": issued.record.expires_at,
+    })))
+}
+
+/// The signed-in browser's session: its user and CSRF token again, for a reloaded page (the
+/// cookie is `HttpOnly`, and the token is never kept in `localStorage`). Cookie sessions only.
+async fn current_session(caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let secret = req.cookie(auth::SESSION_COOKIE).map(|cookie| cookie.value().to_owned());
+    let secret = secret
+        .filter(|_| caller.token_kind == TokenKind::Session)
+        .ok_or_else(|| ApiError::Unauthorized("This is not a browser session; sign in with POST /auth/sessions".into()))?;
+    Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(json!({
+        "user": describe_user(&caller.user, true),
+        "csrf_token": auth::secrets::csrf_for(&secret),
+        "expires_at": caller.token_expires_at,
     })))
 }
 

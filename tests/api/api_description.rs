@@ -97,7 +97,7 @@ async fn a_user_without_rights_gets_only_documented_statuses() {
 #[actix_web::test]
 async fn the_docs_page_is_served_from_this_server_only() {
     let app = spawn_app().await;
-    let home = app.send(Method::GET, "/", None, None, None).await;
+    let home = app.send(Method::GET, "/docs", None, None, None).await;
     assert_eq!(home.status, 302);
     assert_eq!(home.header("location"), Some("/docs/"));
     let page = app.send(Method::GET, "/docs/", None, None, None).await;

@@ -28,5 +28,6 @@ mod releases;
 mod revisions;
 mod sessions;
 mod users;
+mod web;
 mod webhooks;
 mod write_path;

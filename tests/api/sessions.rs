@@ -120,3 +120,26 @@ async fn sessions_and_bearer_tokens_do_not_mix() {
     // A bearer token never needs a CSRF token.
     assert_eq!(app.post("/projects/", &app.admin_token, &json!({ "title": "API" })).await.status, 201);
 }
+
+#[actix_web::test]
+async fn a_reloaded_page_gets_its_session_and_csrf_token_back_from_the_cookie_alone() {
+    let app = spawn_app().await;
+    let login = app
+        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
+    let cookie = session_cookie(&login);
+    let again = app.send_with(Method::GET, "/auth/sessions/current", None, None, None, &[("Cookie", &cookie)]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["csrf_token"], login.body["csrf_token"]);
+    assert_eq!(again.body["user"]["email"], ADMIN_EMAIL);
+    assert_eq!(again.body["expires_at"], login.body["expires_at"]);
+    assert_eq!(again.header("cache-control"), Some("no-store"));
+    // Another session has another token.
+    let other = app
+        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .await;
+    assert_ne!(other.body["csrf_token"], login.body["csrf_token"]);
+    // Bearer tokens have no session, and nobody without a credential gets anything.
+    app.get("/auth/sessions/current", &app.admin_token).await.assert_error(401, "unauthorized");
+    app.send(Method::GET, "/auth/sessions/current", None, None, None).await.assert_error(401, "unauthorized");
+}
