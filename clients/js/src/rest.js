@@ -94,6 +94,16 @@ export class DialogueApi {
     return answer;
   }
 
+  /**
+   * Picks up the browser's existing cookie session (after a reload): its user, and the CSRF
+   * token kept in memory only. Throws an `ApiError` 401 when there is none.
+   */
+  async resumeSession() {
+    const answer = await this.request("GET", "/auth/sessions/current");
+    this.csrf = answer.csrf_token;
+    return answer;
+  }
+
   /** Signs out (revokes the token, or the cookie session). */
   async signOut() {
     if (this.token) await this.request("DELETE", "/auth/tokens/current");

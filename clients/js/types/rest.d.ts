@@ -58,6 +58,11 @@ export class DialogueApi {
      * @param {string} password
      */
     signInWithCookie(email: string, password: string): Promise<any>;
+    /**
+     * Picks up the browser's existing cookie session (after a reload): its user, and the CSRF
+     * token kept in memory only. Throws an `ApiError` 401 when there is none.
+     */
+    resumeSession(): Promise<any>;
     /** Signs out (revokes the token, or the cookie session). */
     signOut(): Promise<void>;
     projects(): Promise<any>;
