@@ -57,7 +57,8 @@ fn answer(req: &HttpRequest, path: &str, file: Option<EmbeddedFile>) -> Result<H
     Ok(response.insert_header((CONTENT_TYPE, content_type)).body(file.data.into_owned()))
 }
 
-async fn page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// The editor's page (`/`, and the password reset link, which the editor handles).
+pub async fn page(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     answer(&req, "index.html", Editor::get("index.html"))
 }
 

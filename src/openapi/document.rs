@@ -285,6 +285,11 @@ fn success(operation: &Operation) -> (String, utoipa::openapi::Response) {
             response = response.description("Done");
             204
         }
+        Answer::Page => {
+            let html = ContentBuilder::new().schema(Some(typed(Type::String))).build();
+            response = response.description("The editor's HTML page").content("text/html", html);
+            200
+        }
         Answer::Upgrade => {
             response = response.description(
                 "Switching to the WebSocket protocol. The frames, guarantees and close codes are in docs/protocol.md of the repository.",

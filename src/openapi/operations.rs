@@ -44,6 +44,8 @@ pub enum Answer {
     NoContent,
     /// `101`: a WebSocket.
     Upgrade,
+    /// `200`, an HTML page of the editor.
+    Page,
 }
 
 /// Who may call a route.
@@ -142,6 +144,9 @@ impl Operation {
         self.errors = errors;
         self
     }
+    const fn page(self) -> Self {
+        self.answer(Answer::Page)
+    }
     const fn etag(mut self) -> Self {
         self.etag = true;
         self
@@ -235,6 +240,15 @@ pub fn all() -> Vec<Operation> {
             .public()
             .json("password-reset")
             .errors(&[429]),
+        op(
+            GET,
+            "/password-confirmations/",
+            "passwordResetPage",
+            "Users",
+            "The editor's page for choosing a new password: where the reset mail's link leads",
+        )
+        .public()
+        .page(),
         op(POST, "/password-confirmations/", "confirmPasswordReset", "Users", "Set a new password with a reset token")
             .public()
             .json("password-confirmation"),

@@ -22,7 +22,8 @@ const RESET_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 pub fn configure(routes: &mut RouteTable) {
     routes.at(["/user/password-changes/", "/user/password-changes"]).post(change);
     routes.at(["/password-resets/", "/password-resets"]).post(request_reset);
-    routes.at(["/password-confirmations/", "/password-confirmations"]).post(confirm);
+    // GET: the reset mail's link opens the editor, which asks for the new password.
+    routes.at(["/password-confirmations/", "/password-confirmations"]).get(crate::web::page).post(confirm);
 }
 
 #[derive(Deserialize)]

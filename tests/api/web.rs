@@ -34,6 +34,10 @@ async fn the_editor_page_and_its_modules_are_served_under_a_strict_policy() {
     let unchanged = app.send_with(Method::GET, "/", None, None, None, &[("If-None-Match", &tag)]).await;
     assert_eq!(unchanged.status, 304);
     assert!(unchanged.raw.is_empty());
+    // The password reset mail's link opens the same page, which asks for the new password.
+    let reset = app.send(Method::GET, "/password-confirmations?token=abc", None, None, None).await;
+    assert_eq!(reset.status, 200);
+    assert_eq!(reset.raw, page.raw);
     app.send(Method::GET, "/web/missing.js", None, None, None).await.assert_error(404, "not_found");
     app.send(Method::GET, "/web/../Cargo.toml", None, None, None).await.assert_error(404, "not_found");
 }
