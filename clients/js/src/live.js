@@ -4,6 +4,7 @@
 // its pending changes when given a storage, so that a reloaded page still sends them.
 
 import { Replica, ownRef } from "./replica.js";
+import { ApiError, DialogueApi } from "./rest.js";
 
 /** @typedef {import("./types.js").Patch} Patch */
 /** @typedef {import("./replica.js").Refusal} Refusal */
@@ -27,10 +28,19 @@ import { Replica, ownRef } from "./replica.js";
  * @property {number} [reconnectMax] longest reconnect delay, ms (default 15,000)
  * @property {number} [pingEvery] application-level ping period, ms (default 15,000)
  * @property {number} [presenceEvery] at most one selection sent per this many ms (default 100)
+ * @property {number} [welcomeTimeout] a connection with no `welcome` after this many ms is
+ *   closed and opened again (default 10,000)
+ * @property {typeof fetch} [fetch] for the REST calls the session makes (default: the global one)
  */
 
 /** How long a session must last before the reconnect backoff starts again from its floor. */
 const STABLE = 10_000;
+
+/** Revisions per REST page when catching up over REST. */
+const CATCH_UP_PAGE = 100;
+
+/** The end a refused upgrade means, by the status REST answers for the dialogue. */
+const REFUSALS = /** @type {Record<number, 4401 | 4403 | 4404>} */ ({ 401: 4401, 403: 4403, 404: 4404 });
 
 /** Close codes after which the client does not reconnect, and the event each one fires. */
 export const FINAL_CLOSES = /** @type {const} */ ({ 4401: "signed-out", 4403: "access-lost", 4404: "deleted" });
@@ -47,10 +57,12 @@ export function contentOf(dialogue) {
  * - `revision` `{ revision }`: another session's revision arrived;
  * - `ack` `{ ref, revision }`: one of ours was stored;
  * - `error` `{ ref?, error }`: a change of ours was refused and rolled back (or a frame refused);
- * - `status` `{ status }`: connecting, live, offline, resyncing, closed;
+ * - `status` `{ status, retryIn? }`: connecting, live, offline (with the ms until the next
+ *   attempt), resyncing, closed;
  * - `peers` `{ peers }`: someone joined, left or moved;
  * - `release` `{ release }`;
  * - `pong` `{ ref }`: the server answered an application-level `ping`;
+ * - `welcome` `{ sessionId, user, canEdit }`: a session began (after every (re)connection);
  * - `signed-out`, `access-lost`, `deleted`: the session ended for good (close 4401, 4403, 4404).
  */
 export class LiveDialogue extends EventTarget {
@@ -86,6 +98,24 @@ export class LiveDialogue extends EventTarget {
     this.selectionSentAt = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.selectionTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.welcomeTimer = undefined;
+    /** Whether the current socket got its `welcome`. */
+    this.welcomed = false;
+    /** @type {string[] | undefined} frames held while a catch-up over REST runs */
+    this.held = undefined;
+    this.api = new DialogueApi({ url: options.url, token: options.token, fetch: options.fetch });
+    // A browser going offline keeps a dead socket open until pings time out: follow the
+    // platform's word instead.
+    this.wentOffline = () => {
+      if (!this.socket) return;
+      const socket = this.socket;
+      socket.close(4000);
+      this.closed(socket, 4000);
+    };
+    this.cameOnline = () => {
+      if (this.status === "offline") this.reconnectNow();
+    };
   }
 
   /** The storage key of this dialogue's pending changes. */
@@ -108,13 +138,45 @@ export class LiveDialogue extends EventTarget {
     return this.replica?.pending.length ?? 0;
   }
 
+  /** Whether `undo()` has a change of this client's to undo (it may still refuse; see README). */
+  get canUndo() {
+    return (this.replica?.undoStack.length ?? 0) > 0;
+  }
+
+  /** Whether `redo()` has an undone change to redo. */
+  get canRedo() {
+    return (this.replica?.redoStack.length ?? 0) > 0;
+  }
+
+  /**
+   * Drops the connection now and opens a new one at once (no backoff): for when the platform
+   * says the network is back. The browser's `online` and `offline` events do this by themselves.
+   */
+  reconnectNow() {
+    if (!this.wanted) return;
+    this.attempt = 0;
+    const socket = this.socket;
+    if (socket) {
+      // Its close event is ignored: this connection is replaced now.
+      this.socket = undefined;
+      this.replica?.disconnected();
+      clearInterval(this.pinger);
+      socket.close(4000);
+    }
+    this.connect();
+  }
+
   /**
    * Connects; resolves at the first `welcome`, rejects when the first connection fails for good.
-   * Changes persisted by an earlier page are restored first.
+   * Changes persisted by an earlier page are restored first; with those, an unreachable server
+   * resolves it too (status `offline`): the restored content can be edited, and the changes go
+   * out when the connection comes.
    * @returns {Promise<void>}
    */
   async open() {
     this.wanted = true;
+    globalThis.addEventListener?.("offline", this.wentOffline);
+    globalThis.addEventListener?.("online", this.cameOnline);
     if (this.options.storage && !this.replica) {
       const saved = /** @type {any} */ (await this.options.storage.load(this.key));
       if (saved && typeof saved.number === "number") {
@@ -126,7 +188,7 @@ export class LiveDialogue extends EventTarget {
       /** @param {Event} event */
       const settle = (event) => {
         const { status } = /** @type {{ status: Status }} */ (/** @type {DialogueEvent} */ (event).detail);
-        if (status === "live") {
+        if (status === "live" || (status === "offline" && this.replica)) {
           this.removeEventListener("status", settle);
           resolve(undefined);
         } else if (status === "closed") {
@@ -142,11 +204,19 @@ export class LiveDialogue extends EventTarget {
   /** Closes the session for good (pending changes stay persisted, when there is a storage). */
   close() {
     this.wanted = false;
-    clearTimeout(this.timer);
-    clearTimeout(this.stable);
-    clearInterval(this.pinger);
+    this.stopTimers();
     this.socket?.close(1000);
     this.setStatus("closed");
+  }
+
+  /** Stops every timer of the session (reconnect, welcome, backoff reset, pings), and stops following the network. */
+  stopTimers() {
+    globalThis.removeEventListener?.("offline", this.wentOffline);
+    globalThis.removeEventListener?.("online", this.cameOnline);
+    clearTimeout(this.timer);
+    clearTimeout(this.welcomeTimer);
+    clearTimeout(this.stable);
+    clearInterval(this.pinger);
   }
 
   /**
@@ -221,6 +291,10 @@ export class LiveDialogue extends EventTarget {
     const Socket = this.options.WebSocket ?? globalThis.WebSocket;
     const socket = new Socket(address);
     this.socket = socket;
+    this.welcomed = false;
+    clearTimeout(this.welcomeTimer);
+    // A server that accepts the socket but never welcomes (a proxy, a stuck process).
+    this.welcomeTimer = setTimeout(() => socket.close(4000), this.options.welcomeTimeout ?? 10_000);
     socket.addEventListener("message", (event) => this.receive(String(event.data)));
     socket.addEventListener("close", (event) => this.closed(socket, event.code));
     socket.addEventListener("error", () => {
@@ -230,6 +304,10 @@ export class LiveDialogue extends EventTarget {
 
   /** @param {string} text */
   receive(text) {
+    if (this.held) {
+      this.held.push(text);
+      return;
+    }
     /** @type {any} */
     let frame;
     try {
@@ -252,7 +330,7 @@ export class LiveDialogue extends EventTarget {
   handle(frame) {
     switch (frame.type) {
       case "welcome":
-        return this.welcomed(frame);
+        return this.welcome(frame);
       case "revision":
         return this.applyRemote(frame.revision);
       case "ack": {
@@ -296,23 +374,76 @@ export class LiveDialogue extends EventTarget {
   }
 
   /** @param {any} welcome */
-  welcomed(welcome) {
+  welcome(welcome) {
+    clearTimeout(this.welcomeTimer);
+    this.welcomed = true;
     // The backoff starts again only once a session has lasted: a server that welcomes and then
     // closes at once still gets growing pauses.
     clearTimeout(this.stable);
     this.stable = setTimeout(() => (this.attempt = 0), STABLE);
     this.fullResync = false;
     this.sessionId = welcome.session_id;
+    /** @type {Peer["user"] | undefined} this session's own user */
+    this.user = welcome.user;
     this.canEdit = Boolean(welcome.can_edit);
+    this.emit("welcome", { sessionId: this.sessionId, user: this.user, canEdit: this.canEdit });
     this.peers = new Map(welcome.peers.map((/** @type {Peer} */ peer) => [peer.session_id, peer]));
+    const replica = this.replica;
+    if (welcome.dialogue && replica?.pending.length && welcome.revision.number > replica.number) {
+      // The whole dialogue, newer than the one the pending changes were made on: fetch the
+      // revisions in between so that the changes move past them instead of being lost.
+      this.carryOver(welcome, replica);
+      return;
+    }
     if (welcome.dialogue) {
       const content = contentOf(welcome.dialogue);
-      if (this.replica) this.rolledBack(this.replica.reset(content, welcome.revision.number));
+      if (replica) this.rolledBack(replica.reset(content, welcome.revision.number));
       else this.replica = new Replica(content, welcome.revision.number);
       this.changed("remote");
     } else {
       this.ready().resume(welcome.revision.number);
     }
+    this.live();
+  }
+
+  /**
+   * Catches `replica` up to a full `welcome` over REST (the revisions after its own, in order),
+   * holding the frames that arrive meanwhile; falls back to the welcome's dialogue when the
+   * revisions cannot be had or do not lead to it.
+   * @param {any} welcome
+   * @param {Replica} replica
+   */
+  async carryOver(welcome, replica) {
+    const socket = this.socket;
+    const target = welcome.revision.number;
+    const content = contentOf(welcome.dialogue);
+    this.held = [];
+    this.setStatus("resyncing");
+    try {
+      while (replica.number < target) {
+        const page = Math.floor(replica.number / CATCH_UP_PAGE) + 1;
+        const listed = await this.api.revisions(this.options.project, this.options.dialogue, { ordering: "number", page, per_page: CATCH_UP_PAGE });
+        const missing = /** @type {any[]} */ (listed).filter((r) => r.number > replica.number && r.number <= target);
+        if (missing.length === 0 || socket !== this.socket) break;
+        for (const revision of missing) this.applyRemote(revision);
+      }
+    } catch {
+      // Unreachable, or refused: the welcome's dialogue it is.
+    }
+    const held = this.held;
+    this.held = undefined;
+    if (socket !== this.socket) return; // Closed meanwhile: the next connection carries on.
+    if (replica.number !== target || !sameJson(replica.confirmed, content)) {
+      this.rolledBack(replica.reset(content, target));
+      this.changed("remote");
+    }
+    // What came meanwhile first, so that pending changes go out on the newest revision.
+    for (const text of held) this.receive(text);
+    if (socket === this.socket) this.live();
+  }
+
+  /** The session is live: presence and pending changes go out. */
+  live() {
     this.resync = false;
     this.setStatus("live");
     this.emit("peers", { peers: this.peers });
@@ -377,14 +508,22 @@ export class LiveDialogue extends EventTarget {
    * @param {WebSocket} socket
    * @param {number} code
    */
-  closed(socket, code) {
+  async closed(socket, code) {
     if (socket !== this.socket) return;
     clearInterval(this.pinger);
+    clearTimeout(this.welcomeTimer);
     this.socket = undefined;
     this.replica?.disconnected();
+    if (!this.welcomed && this.wanted && !FINAL_CLOSES[/** @type {4401 | 4403 | 4404} */ (code)]) {
+      // Refused before any welcome: a browser sees only 1006, whatever the server answered.
+      // REST says whether it was for good (signed out, access lost, deleted).
+      code = (await this.refusal()) ?? code;
+      if (this.socket || !this.wanted) return; // Reopened or closed meanwhile.
+    }
     const final = FINAL_CLOSES[/** @type {4401 | 4403 | 4404} */ (code)];
     if (final) {
       this.wanted = false;
+      this.stopTimers();
       this.setStatus("closed");
       this.emit(final, { code });
       return;
@@ -399,13 +538,27 @@ export class LiveDialogue extends EventTarget {
       this.wanted = false;
       return this.setStatus("closed");
     }
-    this.setStatus("offline");
     const floor = this.options.reconnectMin ?? 250;
     const ceiling = Math.min(this.options.reconnectMax ?? 15_000, floor * 2 ** Math.min(this.attempt, 16));
     this.attempt += 1;
     // Full jitter, never less than a tenth of the window.
     const delay = ceiling * (0.1 + 0.9 * Math.random());
     this.timer = setTimeout(() => this.wanted && this.connect(), delay);
+    this.setStatus("offline", { retryIn: delay });
+  }
+
+  /**
+   * Why the server would refuse this session, asked over REST: the close code it stands for
+   * (4401, 4403, 4404), or `undefined` when the dialogue answers or the server cannot be reached.
+   * @returns {Promise<4401 | 4403 | 4404 | undefined>}
+   */
+  async refusal() {
+    try {
+      await this.api.request("GET", `/projects/${encodeURIComponent(this.options.project)}/dialogues/${encodeURIComponent(this.options.dialogue)}`);
+      return undefined;
+    } catch (error) {
+      return error instanceof ApiError ? REFUSALS[error.status] : undefined;
+    }
   }
 
   /** @param {"local" | "remote"} source */
@@ -425,11 +578,14 @@ export class LiveDialogue extends EventTarget {
     });
   }
 
-  /** @param {Status} status */
-  setStatus(status) {
-    if (this.status === status) return;
+  /**
+   * @param {Status} status
+   * @param {{ retryIn?: number }} [more] when `offline`: the ms until the next attempt
+   */
+  setStatus(status, more = {}) {
+    if (this.status === status && status !== "offline") return;
     this.status = status;
-    this.emit("status", { status });
+    this.emit("status", { status, ...more });
   }
 
   /**
@@ -439,6 +595,22 @@ export class LiveDialogue extends EventTarget {
   emit(type, detail) {
     this.dispatchEvent(new DialogueEvent(type, detail));
   }
+}
+
+/**
+ * Whether two JSON values are equal (objects whatever their keys' order).
+ * @param {unknown} a
+ * @param {unknown} b
+ * @returns {boolean}
+ */
+export function sameJson(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(/** @type {any} */ (a)[k], /** @type {any} */ (b)[k]));
 }
 
 /** An event with a payload (`CustomEvent` is not global on every Node version). */

@@ -145,7 +145,7 @@ export class DialogueApi {
   /**
    * @param {string} project
    * @param {string} dialogue
-   * @param {{ page?: number, per_page?: number }} [page]
+   * @param {{ page?: number, per_page?: number, ordering?: string }} [page]
    */
   revisions(project, dialogue, page = {}) {
     const query = new URLSearchParams(Object.entries(page).map(([k, v]) => [k, String(v)]));

@@ -140,3 +140,170 @@ test("a change made offline goes out after the catch-up, with its reference in d
   assert.deepEqual(patch, { type: "patch", ref, base_revision: 4, patch: [{ op: "replace", path: "/title", value: "offline" }], details: { client_ref: ref } });
   live.close();
 });
+
+/**
+ * A stand-in for `fetch` that answers each request with `answer(url)`: a JSON body and status,
+ * or a thrown error (the server unreachable). Records the URLs asked for.
+ * @param {(url: URL) => { status: number, body?: unknown } | Error} answer
+ */
+function fakeFetch(answer) {
+  /** @type {URL[]} */
+  const asked = [];
+  const fetch = async (/** @type {string} */ url) => {
+    const parsed = new URL(url);
+    asked.push(parsed);
+    const result = answer(parsed);
+    if (result instanceof Error) throw result;
+    return new Response(JSON.stringify(result.body ?? {}), { status: result.status, headers: { "Content-Type": "application/json" } });
+  };
+  return { fetch: /** @type {typeof globalThis.fetch} */ (/** @type {unknown} */ (fetch)), asked };
+}
+
+/**
+ * A revision of another editor, as REST and `revision` frames describe it.
+ * @param {number} number
+ * @param {any[]} patch
+ */
+const theirs = (number, patch) => ({ number, id: `r${number}`, type: "edit", details: {}, properties: { patch } });
+
+test("a full welcome at a newer revision: the revisions in between come over REST and pending changes move past them", async () => {
+  const missed = [theirs(4, [{ op: "replace", path: "/title", value: "T2" }]), theirs(5, [{ op: "add", path: "/sequences/0/blocks/0", value: { id: "x", type: "end", properties: {} } }])];
+  const rest = fakeFetch((url) => ({ status: 200, body: url.searchParams.get("ordering") === "number" ? missed : [] }));
+  const live = await opened({ fetch: rest.fetch });
+  /** @type {any[]} */
+  const errors = [];
+  live.addEventListener("error", (e) => errors.push(/** @type {any} */ (e).detail));
+  const ref = live.submit([{ op: "add", path: "/sequences/0/blocks/0", value: { id: "b", type: "end", properties: {} } }]);
+  assert.equal(sockets[0].sent.filter((f) => f.type === "patch").length, 1, "in flight");
+  // The server lost track (4009): the next welcome carries the whole dialogue, two revisions on.
+  sockets[0].serverCloses(4009);
+  await next(live, "status", (d) => d.status === "connecting");
+  const newer = { ...dialogue, title: "T2", sequences: [{ id: "s", title: "S", blocks: [{ id: "x", type: "end", properties: {} }] }] };
+  const caughtUp = next(live, "status", (d) => d.status === "live");
+  sockets[1].deliver({ ...welcome(5), dialogue: newer });
+  // A revision arriving while the REST call runs waits its turn.
+  sockets[1].deliver({ type: "revision", revision: theirs(6, [{ op: "replace", path: "/sequences/0/title", value: "S2" }]) });
+  await caughtUp;
+  assert.equal(rest.asked[0].pathname, "/projects/p/dialogues/d/revisions/");
+  assert.equal(rest.asked[0].searchParams.get("page"), "1");
+  assert.equal(live.revision, 6);
+  assert.deepEqual(errors, [], "nothing rolled back");
+  const content = /** @type {any} */ (live.content);
+  assert.equal(content.title, "T2");
+  assert.equal(content.sequences[0].title, "S2");
+  assert.deepEqual(content.sequences[0].blocks.map((/** @type {any} */ b) => b.id), ["x", "b"], "the pending block moved after theirs");
+  const [patch] = sockets[1].sent.filter((f) => f.type === "patch");
+  assert.deepEqual(patch, { type: "patch", ref, base_revision: 6, patch: [{ op: "add", path: "/sequences/0/blocks/1", value: { id: "b", type: "end", properties: {} } }], details: { client_ref: ref } });
+  live.close();
+});
+
+test("a full welcome whose revisions cannot be fetched: the pending changes are rolled back and reported", async () => {
+  const rest = fakeFetch(() => ({ status: 503, body: { type: "unavailable", message: "down" } }));
+  const live = await opened({ fetch: rest.fetch });
+  const ref = live.submit([{ op: "replace", path: "/title", value: "mine" }]);
+  sockets[0].serverCloses(4009);
+  await next(live, "status", (d) => d.status === "connecting");
+  const refused = next(live, "error", (d) => d.ref === ref);
+  sockets[1].deliver({ ...welcome(5), dialogue: { ...dialogue, title: "theirs" } });
+  const live_ = next(live, "status", (d) => d.status === "live");
+  assert.equal((await refused).error.type, "conflict");
+  await live_;
+  assert.equal(/** @type {any} */ (live.content).title, "theirs");
+  live.close();
+});
+
+test("an upgrade refused before any welcome is explained by REST: 403 ends with access-lost, 404 with deleted", async () => {
+  for (const [status, type] of /** @type {const} */ ([[403, "access-lost"], [404, "deleted"], [401, "signed-out"]])) {
+    const rest = fakeFetch(() => ({ status, body: { type: "x", message: "no" } }));
+    const live = await opened({ fetch: rest.fetch });
+    sockets[0].serverCloses(1006);
+    await next(live, "status", (d) => d.status === "connecting");
+    const ended = next(live, type);
+    sockets[1].serverCloses(1006); // what a browser reports for any refused upgrade
+    await ended;
+    assert.equal(live.status, "closed");
+    assert.equal(sockets.length, 2, "no reconnect");
+    assert.equal(rest.asked.at(-1)?.pathname, "/projects/p/dialogues/d");
+  }
+});
+
+test("a first connection refused for good rejects open(), with the ending's event", async () => {
+  sockets = [];
+  const gone = new LiveDialogue({ url: "http://server.test", project: "p", dialogue: "d", token: "t", WebSocket: /** @type {any} */ (FakeSocket), fetch: fakeFetch(() => ({ status: 404, body: {} })).fetch });
+  const opening = gone.open();
+  const deleted = next(gone, "deleted");
+  sockets[0].serverCloses(1006);
+  await assert.rejects(opening);
+  await deleted;
+});
+
+test("with changes restored from storage, open() resolves offline when the server cannot be reached, and they go out later", async () => {
+  sockets = [];
+  const { MemoryStorage } = await import("../src/index.js");
+  const storage = new MemoryStorage();
+  await storage.save("dialogue-server:p:d", { number: 3, confirmed: dialogue, pending: [{ ref: "old-1", patch: [{ op: "replace", path: "/title", value: "kept" }] }] });
+  const unreachable = fakeFetch(() => new TypeError("fetch failed"));
+  const live = new LiveDialogue({ url: "http://server.test", project: "p", dialogue: "d", token: "t", storage, reconnectMin: 1, reconnectMax: 2, WebSocket: /** @type {any} */ (FakeSocket), fetch: unreachable.fetch });
+  const connecting = next(live, "status", (d) => d.status === "connecting");
+  const opening = live.open();
+  await connecting;
+  sockets[0].serverCloses(1006);
+  await opening;
+  assert.equal(live.status, "offline");
+  assert.equal(/** @type {any} */ (live.content).title, "kept");
+  await next(live, "status", (d) => d.status === "connecting");
+  sockets[1].deliver(welcome(3, false));
+  const [patch] = sockets[1].sent.filter((f) => f.type === "patch");
+  assert.equal(patch.ref, "old-1");
+  live.close();
+});
+
+test("a socket that never welcomes is closed and opened again", async () => {
+  const live = await opened({ welcomeTimeout: 5, fetch: fakeFetch(() => ({ status: 200, body: {} })).fetch });
+  sockets[0].serverCloses(1001);
+  await next(live, "status", (d) => d.status === "connecting");
+  // sockets[1] stays silent.
+  await next(live, "status", (d) => d.status === "offline");
+  await next(live, "status", (d) => d.status === "connecting");
+  assert.equal(sockets.length, 3);
+  live.close();
+});
+
+test("reconnect pauses double up to the ceiling, and start again from the floor only after a lasting session", async (t) => {
+  t.mock.method(Math, "random", () => 1); // the top of each jitter window
+  const live = await opened({ reconnectMin: 1, reconnectMax: 8, fetch: fakeFetch(() => new TypeError("unreachable")).fetch });
+  /** @type {number[]} */
+  const pauses = [];
+  live.addEventListener("status", (e) => {
+    const detail = /** @type {any} */ (e).detail;
+    if (detail.status === "offline") pauses.push(detail.retryIn);
+  });
+  for (let i = 0; i < 5; i++) {
+    const reconnecting = next(live, "status", (d) => d.status === "connecting");
+    sockets.at(-1)?.serverCloses(1006);
+    await reconnecting;
+  }
+  assert.deepEqual(pauses, [1, 2, 4, 8, 8]);
+  // A welcome alone does not reset the backoff: a server that welcomes and drops at once still
+  // gets growing pauses.
+  sockets.at(-1)?.deliver(welcome(3, false));
+  const again = next(live, "status", (d) => d.status === "offline");
+  sockets.at(-1)?.serverCloses(1006);
+  assert.equal((await again).retryIn, 8);
+  live.close();
+});
+
+test("refusals the server gives for rights and rate (forbidden, rate_limited) roll the change back and report it", async () => {
+  const live = await opened();
+  for (const type of ["forbidden", "rate_limited"]) {
+    const ref = live.submit([{ op: "replace", path: "/title", value: type }]);
+    assert.equal(/** @type {any} */ (live.content).title, type);
+    const sent = sockets[0].sent.filter((f) => f.type === "patch").at(-1);
+    assert.equal(sent.ref, ref);
+    const refused = next(live, "error", (d) => d.ref === ref);
+    sockets[0].deliver({ type: "error", ref, error: { type, message: "no", details: {} } });
+    assert.equal((await refused).error.type, type);
+    assert.equal(/** @type {any} */ (live.content).title, "T", "rolled back");
+  }
+  live.close();
+});

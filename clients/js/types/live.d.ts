@@ -5,6 +5,13 @@ export function contentOf(dialogue: any): {
     sequences: any;
     is_archived: any;
 };
+/**
+ * Whether two JSON values are equal (objects whatever their keys' order).
+ * @param {unknown} a
+ * @param {unknown} b
+ * @returns {boolean}
+ */
+export function sameJson(a: unknown, b: unknown): boolean;
 /** Close codes after which the client does not reconnect, and the event each one fires. */
 export const FINAL_CLOSES: {
     readonly 4401: "signed-out";
@@ -17,10 +24,12 @@ export const FINAL_CLOSES: {
  * - `revision` `{ revision }`: another session's revision arrived;
  * - `ack` `{ ref, revision }`: one of ours was stored;
  * - `error` `{ ref?, error }`: a change of ours was refused and rolled back (or a frame refused);
- * - `status` `{ status }`: connecting, live, offline, resyncing, closed;
+ * - `status` `{ status, retryIn? }`: connecting, live, offline (with the ms until the next
+ *   attempt), resyncing, closed;
  * - `peers` `{ peers }`: someone joined, left or moved;
  * - `release` `{ release }`;
  * - `pong` `{ ref }`: the server answered an application-level `ping`;
+ * - `welcome` `{ sessionId, user, canEdit }`: a session began (after every (re)connection);
  * - `signed-out`, `access-lost`, `deleted`: the session ended for good (close 4401, 4403, 4404).
  */
 export class LiveDialogue extends EventTarget {
@@ -55,6 +64,15 @@ export class LiveDialogue extends EventTarget {
     selectionSentAt: number;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     selectionTimer: ReturnType<typeof setTimeout> | undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+    /** Whether the current socket got its `welcome`. */
+    welcomed: boolean;
+    /** @type {string[] | undefined} frames held while a catch-up over REST runs */
+    held: string[] | undefined;
+    api: DialogueApi;
+    wentOffline: () => void;
+    cameOnline: () => void;
     /** The storage key of this dialogue's pending changes. */
     get key(): string;
     /** The local content (the server's newest revision plus pending changes), once connected. */
@@ -63,14 +81,27 @@ export class LiveDialogue extends EventTarget {
     get revision(): number;
     /** Changes not yet stored. */
     get pending(): number;
+    /** Whether `undo()` has a change of this client's to undo (it may still refuse; see README). */
+    get canUndo(): boolean;
+    /** Whether `redo()` has an undone change to redo. */
+    get canRedo(): boolean;
+    /**
+     * Drops the connection now and opens a new one at once (no backoff): for when the platform
+     * says the network is back. The browser's `online` and `offline` events do this by themselves.
+     */
+    reconnectNow(): void;
     /**
      * Connects; resolves at the first `welcome`, rejects when the first connection fails for good.
-     * Changes persisted by an earlier page are restored first.
+     * Changes persisted by an earlier page are restored first; with those, an unreachable server
+     * resolves it too (status `offline`): the restored content can be edited, and the changes go
+     * out when the connection comes.
      * @returns {Promise<void>}
      */
     open(): Promise<void>;
     /** Closes the session for good (pending changes stay persisted, when there is a storage). */
     close(): void;
+    /** Stops every timer of the session (reconnect, welcome, backoff reset, pings), and stops following the network. */
+    stopTimers(): void;
     /**
      * Applies `patch` locally at once and sends it when its turn comes.
      * @param {Patch} patch
@@ -117,7 +148,19 @@ export class LiveDialogue extends EventTarget {
     /** @param {any} frame */
     handle(frame: any): void;
     /** @param {any} welcome */
-    welcomed(welcome: any): void;
+    welcome(welcome: any): void;
+    /** @type {Peer["user"] | undefined} this session's own user */
+    user: Peer["user"] | undefined;
+    /**
+     * Catches `replica` up to a full `welcome` over REST (the revisions after its own, in order),
+     * holding the frames that arrive meanwhile; falls back to the welcome's dialogue when the
+     * revisions cannot be had or do not lead to it.
+     * @param {any} welcome
+     * @param {Replica} replica
+     */
+    carryOver(welcome: any, replica: Replica): Promise<void>;
+    /** The session is live: presence and pending changes go out. */
+    live(): void;
     /** @param {any} revision */
     applyRemote(revision: any): void;
     /** @param {{ ref: string, refusal: Refusal }[]} refused */
@@ -137,12 +180,23 @@ export class LiveDialogue extends EventTarget {
      * @param {WebSocket} socket
      * @param {number} code
      */
-    closed(socket: WebSocket, code: number): void;
+    closed(socket: WebSocket, code: number): Promise<void>;
+    /**
+     * Why the server would refuse this session, asked over REST: the close code it stands for
+     * (4401, 4403, 4404), or `undefined` when the dialogue answers or the server cannot be reached.
+     * @returns {Promise<4401 | 4403 | 4404 | undefined>}
+     */
+    refusal(): Promise<4401 | 4403 | 4404 | undefined>;
     /** @param {"local" | "remote"} source */
     changed(source: "local" | "remote"): void;
     persist(): void;
-    /** @param {Status} status */
-    setStatus(status: Status): void;
+    /**
+     * @param {Status} status
+     * @param {{ retryIn?: number }} [more] when `offline`: the ms until the next attempt
+     */
+    setStatus(status: Status, more?: {
+        retryIn?: number;
+    }): void;
     /**
      * @param {string} type
      * @param {unknown} detail
@@ -219,5 +273,15 @@ export type LiveOptions = {
      * at most one selection sent per this many ms (default 100)
      */
     presenceEvery?: number | undefined;
+    /**
+     * a connection with no `welcome` after this many ms is
+     * closed and opened again (default 10,000)
+     */
+    welcomeTimeout?: number | undefined;
+    /**
+     * for the REST calls the session makes (default: the global one)
+     */
+    fetch?: typeof fetch | undefined;
 };
 import { Replica } from "./replica.js";
+import { DialogueApi } from "./rest.js";

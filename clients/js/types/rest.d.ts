@@ -86,11 +86,12 @@ export class DialogueApi {
     /**
      * @param {string} project
      * @param {string} dialogue
-     * @param {{ page?: number, per_page?: number }} [page]
+     * @param {{ page?: number, per_page?: number, ordering?: string }} [page]
      */
     revisions(project: string, dialogue: string, page?: {
         page?: number;
         per_page?: number;
+        ordering?: string;
     }): Promise<any>;
     /**
      * @param {string} project
