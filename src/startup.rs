@@ -45,7 +45,7 @@ pub struct Application {
 
 impl Application {
     /// Connects to the database, loads the schemas and binds the listener.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         if settings.metrics_bind.is_some() {
             // Before anything runs, so that nothing it does goes uncounted.
             crate::metrics::install();
@@ -75,6 +75,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)?;
         let address = listener.local_addr()?;
         tracing::info!(%address, "listening");
+        // Bound to port 0, the address links point at (the reset mail's, with no public URL
+        // set) is the one the system picked.
+        settings.bind = address.to_string();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
             body_budget: crate::http::body::BodyBudget::new(limits.max_body_bytes.saturating_mul(BODY_BUDGET_BODIES)),

@@ -16,6 +16,9 @@ use crate::error::ApiError;
 
 #[derive(RustEmbed)]
 #[folder = "web/"]
+#[exclude = "node_modules/*"]
+#[exclude = "test/*"]
+#[exclude = "package*.json"]
 struct Editor;
 
 #[derive(RustEmbed)]
