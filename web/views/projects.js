@@ -1,0 +1,88 @@
+// The projects screen (`#/projects`): the projects the signed-in user has access to (the
+// server filters the list), each linking to its screen, and a form to create one.
+
+import { h, replace, busy } from "../ui.js";
+import { field, messageLine } from "./forms.js";
+
+/**
+ * Every page of a list endpoint (at most 100 items a page).
+ * @param {any} api
+ * @param {string} path without a query
+ * @param {Record<string, string>} [filters]
+ * @returns {Promise<any[]>}
+ */
+export async function listAll(api, path, filters = {}) {
+  const items = [];
+  for (let page = 1; ; page += 1) {
+    const query = new URLSearchParams({ ...filters, page: String(page), per_page: "100" });
+    const batch = await api.request("GET", `${path}?${query}`);
+    items.push(...batch);
+    if (batch.length < 100) return items;
+  }
+}
+
+/**
+ * @param {HTMLElement} root
+ * @param {Record<string, string>} _params
+ * @param {any} app
+ * @returns {Promise<() => void>}
+ */
+export async function mount(root, _params, app) {
+  app.setTitle("Projects");
+  const list = h("div", { class: "project-list-region" });
+  const permissions = /** @type {{ type: string }[]} */ (app.user.permissions ?? []);
+  const mayCreate = permissions.some((p) => p.type === "admin" || p.type === "projects:create");
+  replace(root, h("section", { class: "page", "aria-labelledby": "projects-heading" },
+    h("div", { class: "page-head" }, h("h1", { id: "projects-heading" }, "Projects")),
+    mayCreate ? createForm(app) : h("p", { class: "hint" }, "Projects others share with you appear here. To start one of your own, ask an administrator for the right to create projects."),
+    list));
+  await showList(list, app);
+  return () => root.replaceChildren();
+}
+
+/**
+ * @param {HTMLElement} region
+ * @param {any} app
+ */
+async function showList(region, app) {
+  let projects;
+  try {
+    projects = await busy(region, listAll(app.api, "/projects/"));
+  } catch (error) {
+    const message = messageLine();
+    message.error(error);
+    replace(region, message.element);
+    return;
+  }
+  if (projects.length === 0) {
+    replace(region, h("p", { class: "empty" }, "No projects yet."));
+    return;
+  }
+  projects.sort((a, b) => Number(a.is_archived) - Number(b.is_archived) || a.title.localeCompare(b.title));
+  replace(region, h("ul", { class: "card-list", "aria-label": "Your projects" }, projects.map((project) =>
+    h("li", { class: project.is_archived ? "archived" : undefined },
+      h("a", { href: `#/projects/${encodeURIComponent(project.id)}` }, project.title || "Untitled project"),
+      project.is_archived ? h("span", { class: "badge" }, "Archived") : null))));
+}
+
+/** @param {any} app */
+function createForm(app) {
+  const title = h("input", { type: "text", name: "title", required: true, maxLength: 500, autocomplete: "off" });
+  const submit = h("button", { type: "submit", class: "button-primary" }, "Create project");
+  const message = messageLine();
+  return h("form", {
+    class: "inline-form",
+    "aria-label": "New project",
+    onsubmit: async (/** @type {SubmitEvent} */ event) => {
+      event.preventDefault();
+      message.clear();
+      try {
+        const project = await busy(submit, app.api.createProject(title.value.trim()));
+        await app.refreshUser(); // the creator is now the project's admin
+        app.navigate(`#/projects/${encodeURIComponent(project.id)}`);
+      } catch (error) {
+        message.error(error);
+      }
+    },
+  }, field("New project title", title), submit, message.element);
+}
