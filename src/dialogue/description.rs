@@ -53,6 +53,8 @@ pub fn describe_release(release: &crate::store::ReleaseRecord) -> Value {
         "url": format!("/projects/{}/dialogues/{}/releases/{}", release.project_id, release.dialogue_id, release.id),
         "number": release.number,
         "revision_id": release.revision_id,
+        "revision_number": release.revision_number,
+        "user_id": release.user_id,
         "created": release.created,
     })
 }

@@ -290,6 +290,14 @@ pub fn all() -> Vec<Operation> {
             .ok("project")
             .errors(&[403, 409]),
         op(DELETE, PROJECT, "deleteProject", "Projects", "Delete a project (admin)").errors(FORBIDDEN),
+        op(
+            GET,
+            "/projects/{project_id}/members/",
+            "listProjectMembers",
+            "Projects",
+            "Who has access to a project, through which grants (e-mails for project admins only)",
+        )
+        .list("project-member"),
         // Dialogues
         op(GET, DIALOGUES, "listDialogues", "Dialogues", "A project's dialogues, filtered")
             .query(&[Pages, DialogueFilters])
@@ -354,6 +362,15 @@ pub fn all() -> Vec<Operation> {
             "A revision",
         )
         .ok("revision")
+        .errors(FORBIDDEN),
+        op(
+            GET,
+            "/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}/dialogue",
+            "getDialogueAtRevision",
+            "Revisions",
+            "The dialogue as that revision left it",
+        )
+        .ok("dialogue")
         .errors(FORBIDDEN),
         // Releases
         op(

@@ -22,6 +22,36 @@ pub fn configure(routes: &mut RouteTable) {
         .put(replace)
         .patch(patch_project)
         .delete(delete);
+    routes.at(["/projects/{project_id}/members/", "/projects/{project_id}/members"]).get(members);
+}
+
+/// `GET /projects/{p}/members/` (extension): who has access to the project and through which
+/// grants, for anyone who can open it (editors see each other's names in the live session
+/// anyway); e-mail addresses only for those who administer it.
+async fn members(project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
+    let (users, total) = project.state.store.project_members(project.id(), page.skip(), page.limit()).await?;
+    let with_email = project.caller.may(Action::AdministerProject { project: project.id() });
+    let described: Vec<Value> = users
+        .iter()
+        .map(|user| {
+            let mut summary = json!({
+                "id": user.id,
+                "url": format!("/users/{}", user.id),
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+            });
+            if with_email {
+                summary["email"] = json!(user.email);
+            }
+            let grants: Vec<&Permission> = user
+                .permissions
+                .iter()
+                .filter(|p| p.properties.project_id.as_deref() == Some(project.id()) || p.kind == PermissionKind::Admin)
+                .collect();
+            json!({ "user": summary, "permissions": grants })
+        })
+        .collect();
+    Ok(page.respond(total, &described))
 }
 
 fn summarize(project: &ProjectRecord) -> Value {

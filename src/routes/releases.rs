@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::context::{InDialogue, created};
 use crate::auth::Action;
 use crate::dialogue::description;
-use crate::dialogue::history;
 use crate::error::ApiError;
 use crate::http::body::JsonBody;
 use crate::http::ordering::Ordering;
@@ -75,12 +74,6 @@ async fn released_dialogue(
     dialogue: InDialogue,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let head = dialogue.head().await?;
     let release = find(&dialogue, path).await?;
-    let content = history::state_at(&dialogue.state.store, &dialogue.dialogue_id, release.revision_number).await?;
-    let mut record = head.record;
-    record.revision_id = Some(release.revision_id.clone());
-    record.title = content.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
-    record.is_archived = content.get("is_archived").and_then(Value::as_bool).unwrap_or(false);
-    Ok(HttpResponse::Ok().json(description::describe(&record, &content, dialogue.access)))
+    super::revisions::described_as_of(&dialogue, &release.revision_id, release.revision_number).await
 }

@@ -30,6 +30,44 @@ pub fn configure(routes: &mut RouteTable) {
         .get(list)
         .post(create);
     routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}"]).get(get);
+    routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/revisions/{revision_id}/dialogue"]).get(dialogue_as_of);
+}
+
+/// The revision a path names, of this dialogue.
+async fn find(dialogue: &InDialogue, revision_id: &str) -> Result<crate::store::RevisionRecord, ApiError> {
+    dialogue
+        .state
+        .store
+        .revision_by_id(&dialogue.dialogue_id, revision_id)
+        .await?
+        .filter(|record| record.project_id == dialogue.project_id)
+        .ok_or_else(|| ApiError::NotFound {
+            message: format!("Revision {revision_id} not found"),
+            details: json!({ "id": revision_id, "dialogue_id": dialogue.dialogue_id }),
+        })
+}
+
+/// The dialogue's description as of revision `number` (`revision_id`): for a release, and for
+/// looking back in the history.
+pub(super) async fn described_as_of(
+    dialogue: &InDialogue,
+    revision_id: &str,
+    number: i64,
+) -> Result<HttpResponse, ApiError> {
+    let head = dialogue.head().await?;
+    let content = history::state_at(&dialogue.state.store, &dialogue.dialogue_id, number).await?;
+    let mut record = head.record;
+    record.revision_id = Some(revision_id.to_owned());
+    record.title = content.get("title").and_then(Value::as_str).unwrap_or_default().to_owned();
+    record.is_archived = content.get("is_archived").and_then(Value::as_bool).unwrap_or(false);
+    Ok(HttpResponse::Ok().json(crate::dialogue::description::describe(&record, &content, dialogue.access)))
+}
+
+/// `GET …/revisions/{revision_id}/dialogue`: the dialogue as that revision left it.
+async fn dialogue_as_of(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+    let record = find(&dialogue, &path.into_inner().2).await?;
+    let (id, number) = (record.id.clone(), record.number);
+    described_as_of(&dialogue, &id, number).await
 }
 
 async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Result<HttpResponse, ApiError> {
@@ -45,17 +83,7 @@ async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Re
 }
 
 async fn get(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
-    let revision_id = path.into_inner().2;
-    let record = dialogue
-        .state
-        .store
-        .revision_by_id(&dialogue.dialogue_id, &revision_id)
-        .await?
-        .filter(|record| record.project_id == dialogue.project_id)
-        .ok_or_else(|| ApiError::NotFound {
-            message: format!("Revision {revision_id} not found"),
-            details: json!({ "id": revision_id, "dialogue_id": dialogue.dialogue_id }),
-        })?;
+    let record = find(&dialogue, &path.into_inner().2).await?;
     Ok(HttpResponse::Ok().json(Revision::from_record(record).map_err(ApiError::internal)?.describe()))
 }
 

@@ -54,6 +54,7 @@ pub(crate) const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
     ("dialogue-summary", include_str!("../../schemas/dialogue-summary.json")),
     ("project", include_str!("../../schemas/project.json")),
     ("project-summary", include_str!("../../schemas/project-summary.json")),
+    ("project-member", include_str!("../../schemas/project-member.json")),
     ("json-patch", include_str!("../../schemas/json-patch.json")),
     ("revision", include_str!("../../schemas/revision.json")),
     ("revision-edit", include_str!("../../schemas/revision-edit.json")),

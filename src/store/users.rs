@@ -89,6 +89,17 @@ impl Store {
             .await
     }
 
+    /// One page of the users with access to a project (a grant in it, or the server-wide admin
+    /// right), oldest first, and the total count.
+    pub async fn project_members(&self, project_id: &str, skip: u64, limit: i64) -> StoreResult<(Vec<UserRecord>, u64)> {
+        let filter = doc! { "$or": [
+            { "permissions.properties.project_id": project_id },
+            { "permissions.type": "admin" },
+        ] };
+        self.bounded(async { super::page(&self.users(), filter, doc! { "created": 1, "_id": 1 }, skip, limit).await })
+            .await
+    }
+
     /// Replaces the names of a user if nobody updated it since `version` was read.
     /// `None` means the user changed (or vanished) meanwhile.
     pub async fn update_user_names(

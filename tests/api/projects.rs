@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{sample_dialogue, spawn_app};
 
@@ -112,4 +112,36 @@ async fn projects_are_listed_in_pages() {
     assert_eq!(page.body[0]["title"], "P2");
     assert_eq!(page.header("x-total-count"), Some("3"));
     assert!(page.header("link").unwrap().contains("rel=\"prev\""));
+}
+
+#[actix_web::test]
+async fn members_are_listed_for_anyone_in_the_project_with_emails_for_its_admins() {
+    let app = spawn_app().await;
+    let (owner, owner_token) = app.user_with("owner", json!({ "type": "projects:create" })).await;
+    let project = app.create_project(&owner_token, "Team").await;
+    let (reader, reader_token) =
+        app.user_with("reader", json!({ "type": "project:dialogues:read", "properties": { "project_id": project } })).await;
+    let (_, outsider_token) = app.user_with("outsider", Value::Null).await;
+    let other = app.create_project(&owner_token, "Other").await;
+    app.user_with("elsewhere", json!({ "type": "project:dialogues:write", "properties": { "project_id": other } })).await;
+
+    let path = format!("/projects/{project}/members/");
+    let seen_by_owner = app.get(&path, &owner_token).await;
+    assert_eq!(seen_by_owner.status, 200, "{}", seen_by_owner.body);
+    let members = seen_by_owner.body.as_array().unwrap();
+    let ids: Vec<&str> = members.iter().map(|m| m["user"]["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&owner.as_str()) && ids.contains(&reader.as_str()), "{ids:?}");
+    assert_eq!(members.len(), 3, "the owner, the reader and the server admin: {ids:?}");
+    let reader_entry = members.iter().find(|m| m["user"]["id"] == reader.as_str()).unwrap();
+    assert_eq!(reader_entry["permissions"][0]["type"], "project:dialogues:read");
+    assert!(reader_entry["user"]["email"].is_string(), "project admins see e-mails");
+    let owner_entry = members.iter().find(|m| m["user"]["id"] == owner.as_str()).unwrap();
+    let owner_grants: Vec<&str> = owner_entry["permissions"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+    assert_eq!(owner_grants, vec!["project:admin"], "only the grants about this project (not projects:create)");
+    assert_eq!(seen_by_owner.header("x-total-count"), Some("3"));
+
+    let seen_by_reader = app.get(&path, &reader_token).await;
+    assert_eq!(seen_by_reader.status, 200);
+    assert!(seen_by_reader.body.as_array().unwrap().iter().all(|m| m["user"].get("email").is_none()), "no e-mails for readers");
+    app.get(&path, &outsider_token).await.assert_error(404, "not_found");
 }

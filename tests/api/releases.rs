@@ -20,6 +20,8 @@ async fn releases_through_the_lifecycle() {
     assert_eq!(release.status, 201, "{}", release.body);
     assert_eq!(release.body["number"], 1);
     assert_eq!(release.body["revision_id"], first_revision.as_str());
+    assert_eq!(release.body["revision_number"], 1);
+    assert_eq!(release.body["user_id"], app.get("/user", &app.admin_token).await.body["id"]);
     assert!(release.body["created"].as_i64().is_some());
     let release_url = release.body["url"].as_str().unwrap().to_owned();
     assert_eq!(app.get(&release_url, &app.admin_token).await.body, release.body);
@@ -39,6 +41,14 @@ async fn releases_through_the_lifecycle() {
     assert_eq!(released.body["revision_id"], first_revision.as_str());
     let by_id = app.get(&format!("{release_url}/dialogue"), &app.admin_token).await;
     assert_eq!(content_of(&by_id.body), content_of(&first.body));
+    // Any revision can be looked at the same way.
+    let at_first = app.get(&format!("{path}/revisions/{first_revision}/dialogue"), &app.admin_token).await;
+    assert_eq!(at_first.status, 200, "{}", at_first.body);
+    assert_eq!(content_of(&at_first.body), content_of(&first.body));
+    assert_eq!(at_first.body["revision_id"], first_revision.as_str());
+    let at_second = app.get(&format!("{path}/revisions/{}/dialogue", second.body["revision_id"].as_str().unwrap()), &app.admin_token).await;
+    assert_eq!(content_of(&at_second.body), content_of(&second.body));
+    app.get(&format!("{path}/revisions/nope/dialogue"), &app.admin_token).await.assert_error(404, "not_found");
 
     let listed = app.get(&format!("{path}/releases/"), &app.admin_token).await;
     let numbers: Vec<i64> = listed.body.as_array().unwrap().iter().map(|r| r["number"].as_i64().unwrap()).collect();
