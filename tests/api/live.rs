@@ -553,3 +553,59 @@ async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
         assert_eq!(stored, 4 * 60 + 20, "split {split}: every write made one revision");
     }
 }
+
+#[actix_web::test]
+async fn a_change_sent_again_after_a_reconnect_is_not_stored_twice() {
+    use dialogue_client::ClientFrame;
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut first, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let with_ref = |reference: &str, client_ref: &str, base: i64| ClientFrame::Patch {
+        reference: reference.to_owned(),
+        base_revision: base,
+        // An append: it would apply twice without complaint.
+        patch: append_block(&format!("block-{client_ref}")),
+        edit_type: None,
+        details: Some(json!({ "client_ref": client_ref })),
+    };
+    first.send(&with_ref("a", "change-1", 0)).await.unwrap();
+    until(&mut first, |frame| matches!(frame, ServerFrame::Ack { .. }).then_some(())).await;
+    first.close().await;
+
+    // The client did not hear the ack, reconnects from revision 0 and sends the change again;
+    // then a new one.
+    let (mut second, _) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(0)).await;
+    second.send(&with_ref("b", "change-1", 0)).await.unwrap();
+    second.send(&with_ref("c", "change-2", 0)).await.unwrap();
+    let answers = until(&mut second, |frame| match frame {
+        ServerFrame::Ack { reference, revision } => Some((reference.clone(), revision["number"].as_i64())),
+        ServerFrame::Error { reference, error } => panic!("{reference:?} refused: {error:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(answers, ("c".to_owned(), Some(2)), "the repeat was not stored, the new change was");
+    let blocks = app.get(&path, &app.admin_token).await.body["sequences"][0]["blocks"].clone();
+    let ids: Vec<&str> = blocks.as_array().unwrap().iter().filter_map(|b| b["id"].as_str()).collect();
+    assert_eq!(ids.iter().filter(|id| id.ends_with("change-1")).count(), 1, "{ids:?}");
+
+    // Another user's change with the same reference is theirs, not a repeat.
+    let (_, writer) = app
+        .user_with("writer", json!({ "type": "project:dialogues:write", "properties": { "project_id": project } }))
+        .await;
+    let (mut other, welcome) = connect(&app, &writer, &project, &dialogue_id, None).await;
+    let theirs = ClientFrame::Patch {
+        reference: "d".to_owned(),
+        base_revision: welcome.revision.number,
+        patch: append_block("block-of-another-user"),
+        edit_type: None,
+        details: Some(json!({ "client_ref": "change-1" })),
+    };
+    other.send(&theirs).await.unwrap();
+    let number = until(&mut other, |frame| match frame {
+        ServerFrame::Ack { revision, .. } => revision["number"].as_i64(),
+        ServerFrame::Error { reference, error } => panic!("{reference:?} refused: {error:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(number, 3);
+}

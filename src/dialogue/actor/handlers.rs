@@ -32,6 +32,12 @@ impl Handler<SessionPatch> for DialogueActor {
     type Result = ();
 
     fn handle(&mut self, patch: SessionPatch, ctx: &mut Self::Context) {
+        if self.repeats_a_revision(&patch.request) {
+            // Sent again after a reconnect, before the client could learn it was stored: its
+            // revision reaches this session as a `revision` frame (queued already, or when it is
+            // stored), which is how the client recognizes it. Applying it twice would not be.
+            return;
+        }
         let reply = Reply::Session { session_id: patch.session_id, reference: patch.reference };
         self.accept(patch.request, 0, reply);
         self.flush(ctx);

@@ -23,6 +23,7 @@
 //! `derived` (the stored head and snapshots, written in the background).
 
 use crate::metrics::{HOT, Hot};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,6 +63,9 @@ const MAX_ATTEMPTS: u32 = 20;
 const RETRY_JITTER: Duration = Duration::from_millis(2);
 /// Seconds a client refused for too many sessions is told to wait.
 const SESSIONS_FULL_RETRY_SECS: u64 = 5;
+/// The `details` key where live clients put a reference unique to each change (the JavaScript
+/// client does), by which a change sent twice is recognized.
+const CLIENT_REF: &str = "client_ref";
 /// How often an actor checks whether it is idle, or its head has lagged too long.
 const CHECK_PERIOD: Duration = Duration::from_secs(5);
 
@@ -359,6 +363,22 @@ impl DialogueActor {
                 self.answer_error(reply, error);
             }
         }
+    }
+
+    /// Whether a live patch repeats a revision its author made that is still in memory (stored
+    /// or not): the same `details.client_ref`, which clients make unique per change.
+    fn repeats_a_revision(&self, request: &WriteRequest) -> bool {
+        let Some(reference) = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str()) else {
+            return false;
+        };
+        let same = |revision: &Revision| {
+            revision.record.user_id == request.user_id && revision.details.get(CLIENT_REF).and_then(Value::as_str) == Some(reference)
+        };
+        let unstored = self.waiting.iter().flatten().chain(self.queue.unstored()).flat_map(|w| w.revisions.iter());
+        // Only what the client had not seen when it sent the patch can be the one it repeats.
+        let base = request.base_revision.unwrap_or(0);
+        self.log.after(base).any(|revision| same(revision))
+            || unstored.into_iter().any(|revision| revision.number() > base && same(revision))
     }
 
     /// Answers a write with an error: on its channel, or as an `error` frame to its session.
