@@ -1,12 +1,13 @@
 // The Releases tab: publishing a release of the dialogue's current revision (what end users'
 // conversations then run on), and the releases made so far, newest first, each with the
-// revision it froze; releases made elsewhere appear as they happen.
+// revision it froze and who published it; releases made elsewhere appear as they happen.
 
 import { busy, explain, h, replace } from "../ui.js";
+import { people } from "./people.js";
 import { keepTimesCurrent, timeOf } from "./time.js";
 
 /**
- * @typedef {{ id: string, number: number, revision_id: string, created: number }} Release
+ * @typedef {{ id: string, number: number, revision_id: string, revision_number: number, user_id: string, created: number }} Release
  * @typedef {{ id: string, number: number }} RevisionRef
  */
 
@@ -25,8 +26,7 @@ export function mount(root, ctx) {
   let releases = [];
   /** @type {RevisionRef | null | undefined} the newest stored revision (null: none yet) */
   let current;
-  /** @type {Map<string, Promise<number | undefined>>} revision id → number */
-  const numbers = new Map();
+  const names = people(ctx);
   const mayPublish = (ctx.app.user.permissions ?? []).some(
     (/** @type {any} */ p) => p.type === "admin" || (p.type === "project:admin" && p.properties?.project_id === ctx.project),
   );
@@ -65,21 +65,18 @@ export function mount(root, ctx) {
     .finally(() => section.removeAttribute("aria-busy"));
 
   async function load() {
-    const [description, page] = await Promise.all([
-      ctx.api.request("GET", path),
+    const [newest, page] = await Promise.all([
+      ctx.api.request("GET", `${path}/revisions/?per_page=1&ordering=-number`),
       ctx.api.request("GET", `${path}/releases/?per_page=${SHOWN}&ordering=-number`),
     ]);
     releases = mergeNewestFirst(releases, page);
-    if (current === undefined) {
-      setCurrent(description.revision_id === null ? null : { id: description.revision_id, number: (await numberOf(description.revision_id)) ?? 0 });
-    }
+    if (current === undefined) setCurrent(newest[0] ? { id: newest[0].id, number: newest[0].number } : null);
     render();
   }
 
   /** @param {RevisionRef | null} revision */
   function setCurrent(revision) {
     current = revision;
-    if (revision) numbers.set(revision.id, Promise.resolve(revision.number));
     currentText.textContent = revision === null ? "The dialogue has no revision yet, so there is nothing to publish." : `Current version: revision ${revision.number}.`;
     publish.disabled = revision === null;
     render();
@@ -94,28 +91,16 @@ export function mount(root, ctx) {
 
   /** @param {Release} release */
   function item(release) {
-    const revision = h("span", { class: "frozen", text: "revision …" });
-    numberOf(release.revision_id).then((number) => (revision.textContent = number === undefined ? "a revision no longer listed" : `revision ${number}`));
+    const who = h("span", { class: "who", text: "…" });
+    names.nameOf(release.user_id).then((name) => (who.textContent = name));
     return h(
       "li",
       { class: "release" },
       h("span", { class: "number", text: `Release ${release.number}` }),
-      h("span", { class: "freezes" }, "freezes ", revision),
+      h("span", { class: "freezes" }, "freezes ", h("span", { class: "frozen", text: `revision ${release.revision_number}` })),
+      h("span", { class: "by" }, "published by ", who),
       timeOf(release.created),
     );
-  }
-
-  /**
-   * The number of revision `id` (looked up once).
-   * @param {string} id
-   */
-  function numberOf(id) {
-    let number = numbers.get(id);
-    if (!number) {
-      number = ctx.api.request("GET", `${path}/revisions/${encodeURIComponent(id)}`).then((r) => /** @type {number} */ (r.number), () => undefined);
-      numbers.set(id, number);
-    }
-    return number;
   }
 
   /** @param {Release} release */
@@ -131,7 +116,7 @@ export function mount(root, ctx) {
     try {
       const made = await busy(publish, ctx.api.request("POST", `${path}/releases/`, { revision_id: current.id }));
       addRelease(made);
-      message.textContent = `Published release ${made.number} of revision ${current.number}.`;
+      message.textContent = `Published release ${made.number} of revision ${made.revision_number}.`;
     } catch (error) {
       showError(message, error);
     }

@@ -1,10 +1,10 @@
-// Rebuilding the dialogue as it was after each revision, in the browser, from what REST gives:
-// the current content and the revisions' patches. The server keeps no old values in a patch
-// and has no endpoint for the dialogue as of a revision, so this walks back from the current
-// content undoing each patch (a value that a `replace` or `remove` overwrote becomes UNKNOWN),
-// then forward again from the oldest state reached, replaying the patches so that every value
-// some loaded revision wrote is known again. What remains UNKNOWN was only ever in the
-// dialogue as created, or in revisions not loaded yet.
+// Rebuilding the dialogue as it was before and after each loaded revision, in the browser, from
+// what the timeline already has (the current content and the revisions' patches), so that the
+// summaries can name what each patch touched without one request per revision. A patch keeps no
+// old values, so this walks back from the current content undoing each patch (a value that a
+// `replace` or `remove` overwrote becomes UNKNOWN), then forward again from the oldest state
+// reached, replaying the patches so that every value some loaded revision wrote is known again.
+// (The exact dialogue as of one revision, for its preview, comes from the server instead.)
 
 import { applyPatch } from "/web/client/index.js";
 

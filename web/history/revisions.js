@@ -1,6 +1,8 @@
 // The loaded part of one dialogue's revision history: the newest revisions first, older pages
-// on demand, new revisions as they arrive live, reverting, and the dialogue before and after
-// each loaded revision (see replay.js). Fires `changed` whenever any of that changes.
+// on demand, new revisions as they arrive live, reverting, the dialogue before and after each
+// loaded revision as far as the patches tell (see replay.js, for the summaries), and the exact
+// dialogue as a revision left it (from the server, for the preview). Fires `changed` whenever
+// the list changes.
 
 import { contentOf } from "/web/client/index.js";
 import { applyLeniently, patchOf, statesOf } from "./replay.js";
@@ -31,6 +33,8 @@ export class RevisionHistory extends EventTarget {
     this.states = new Map();
     /** @type {Map<string, number>} revision id → number, for the targets of reverts */
     this.numbers = new Map();
+    /** @type {Map<string, Promise<any>>} revision id → the dialogue as it left it */
+    this.dialogues = new Map();
     /** Loading and adding run one at a time, in order. */
     this.queue = Promise.resolve();
   }
@@ -116,6 +120,21 @@ export class RevisionHistory extends EventTarget {
     const made = await this.api.request("POST", `${this.path}/revisions/`, { type: "revert", properties: { revision_id: revision.id } });
     await this.add(made);
     return made;
+  }
+
+  /**
+   * The dialogue description as `revision` left it (asked once: it never changes).
+   * @param {Revision} revision
+   * @returns {Promise<any>}
+   */
+  dialogueAfter(revision) {
+    let dialogue = this.dialogues.get(revision.id);
+    if (!dialogue) {
+      dialogue = this.api.request("GET", `${this.path}/revisions/${encodeURIComponent(revision.id)}/dialogue`);
+      dialogue.catch(() => this.dialogues.delete(revision.id));
+      this.dialogues.set(revision.id, dialogue);
+    }
+    return dialogue;
   }
 
   /**

@@ -100,7 +100,8 @@ function moveSentence(operation, before, after) {
  * @param {string | undefined} index
  */
 function sequenceName(state, index) {
-  const sequence = state?.sequences?.[Number(index)];
+  const sequences = state?.sequences;
+  const sequence = Array.isArray(sequences) ? sequences[index === "-" ? sequences.length - 1 : Number(index)] : undefined;
   if (!sequence || sequence === UNKNOWN) return "a sequence";
   return nameOf(sequence.title !== UNKNOWN && sequence.title ? sequence.title : sequence.id, "a sequence");
 }

@@ -1,11 +1,11 @@
 // The History tab: the revision timeline (who, when, and a readable summary of each change,
-// newest first, older ones on demand, new ones live), a read-only preview of the dialogue as
-// of a chosen revision, and reverting to it.
+// newest first, older ones on demand, new ones live), a read-only preview of the dialogue as a
+// chosen revision left it (asked of the server), and reverting to it.
 
 import { busy, explain, h, replace } from "../ui.js";
 import { blockTypesOf } from "../flow/references.js";
 import { people } from "./people.js";
-import { hasUnknown, renderDialogue } from "./preview.js";
+import { renderDialogue } from "./preview.js";
 import { RevisionHistory } from "./revisions.js";
 import { summarize } from "./summary.js";
 import { keepTimesCurrent, timeOf } from "./time.js";
@@ -112,21 +112,23 @@ export function mount(root, ctx) {
   /** @param {number} number */
   function showPreview(number) {
     const revision = history.revisions.find((r) => r.number === number);
-    const dialogue = history.states.get(number)?.after;
     if (!revision) return showNothingSelected();
     const who = h("span", { class: "who" });
     names.nameOf(revision.user_id).then((name) => (who.textContent = name));
     const isNewest = number === history.newest;
+    const content = h("div", { class: "preview-content", "aria-busy": "true" }, h("p", { class: "hint", text: "Loading this revision…" }));
     replace(
       preview,
       h("h2", { id: "preview-heading", tabindex: "-1", text: `Revision ${number}, as it was` }),
       h("p", { class: "meta" }, who, " · ", timeOf(revision.created), isNewest && " · the current version"),
       ctx.canEdit && !isNewest && revertControls(revision),
       notice,
-      hasUnknown(dialogue) &&
-        h("p", { class: "note", text: history.hasOlder ? "Parts not in the loaded history are marked; show older revisions to fill them in." : "Parts marked were only in the dialogue as first created and later changed." }),
-      renderDialogue(dialogue, blockTitle),
+      content,
     );
+    history.dialogueAfter(revision).then(
+      (dialogue) => replace(content, renderDialogue(dialogue, blockTitle)),
+      (error) => replace(content, h("p", { class: "message", role: "alert", text: explain(error) })),
+    ).finally(() => content.removeAttribute("aria-busy"));
   }
 
   /** @param {Revision} revision */

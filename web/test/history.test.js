@@ -1,8 +1,9 @@
 // The History, Releases and Flow tabs in Chromium: a dialogue with a few revisions made over
 // REST shows them in the timeline with readable summaries; an older revision previews as it was;
 // reverting to it brings the dialogue back (checked over REST) and adds a revert revision live;
-// a published release lists the revision it froze; the flow diagram shows the sequences, the
-// choice's arrow, and a broken reference; axe finds nothing serious on any of the three tabs.
+// a published release lists the revision it froze and who published it; the flow diagram shows
+// the sequences, the choice's arrow, and a broken reference; a reader sees authors' real names;
+// axe finds nothing serious on any of the three tabs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -58,7 +59,17 @@ test("the timeline, a revert, a release and the flow diagram", { skip }, async (
   await preview.getByText("How old are you?").waitFor();
   assert.equal(await preview.getByText("Done?").count(), 0, "revision 3's block is not in revision 2");
   assert.equal(await preview.getByText("Survey, second take").count(), 0);
+  // The title before the rename of revision 4: no loaded patch holds it, the server does.
+  assert.equal(await preview.locator(".preview-title").textContent(), "Title: Survey");
   await assertAccessible(page, "the History tab with a preview");
+
+  // Revision 1 still has the text the dialogue was created with, which revision 2 overwrote.
+  await page.getByRole("button", { name: "Preview revision 1" }).click();
+  const first = page.getByRole("region", { name: "Revision 1, as it was" });
+  await first.getByText("Hi", { exact: true }).waitFor();
+  assert.equal(await first.getByText("Hello").count(), 0);
+  assert.equal(await first.getByText("(not in the loaded history)").count(), 0);
+  await page.getByRole("button", { name: "Preview revision 2" }).click();
 
   // Revert to it, after confirming.
   await preview.getByRole("button", { name: "Revert to this revision" }).click();
@@ -82,12 +93,17 @@ test("the timeline, a revert, a release and the flow diagram", { skip }, async (
   const release = page.getByRole("list", { name: "Releases" }).getByRole("listitem");
   await release.getByText("Release 1").waitFor();
   await release.getByText("revision 6").waitFor();
+  await release.getByText("published by Admin (you)").waitFor();
   const releases = await api.releases(project.id, dialogue.id);
   const revision6 = (await api.revisions(project.id, dialogue.id, { per_page: 1 }))[0];
   assert.deepEqual(releases.map((/** @type {any} */ r) => [r.number, r.revision_id]), [[1, revision6.id]]);
-  // A release made elsewhere appears too.
-  await api.createRelease(project.id, dialogue.id, revision6.id);
-  await release.getByText("Release 2").waitFor();
+  // A release made elsewhere, by another project admin, appears too, with their name.
+  const publisher = await newUser(api, "Publisher");
+  await api.request("POST", `/users/${publisher.user.id}/permissions/`, { type: "project:admin", properties: { project_id: project.id } });
+  await publisher.api.createRelease(project.id, dialogue.id, revision6.id);
+  const second = release.filter({ hasText: "Release 2" });
+  await second.getByText("published by Publisher Tester").waitFor();
+  await second.getByText("freezes revision 6").waitFor();
   await assertAccessible(page, "the Releases tab");
 
   // Flow: two sequences, the choice's arrow from Start to Goodbye.
@@ -154,8 +170,9 @@ test("older revisions on demand, and a reader who can neither revert nor publish
   assert.equal(await entries.count(), 35);
   assert.equal(await page.getByRole("button", { name: "Show older revisions" }).count(), 0);
   assert.equal(await entries.nth(34).locator(".summary").textContent(), "Changed text of block “count”");
-  // The author is not the reader, who may not look other users up.
-  await entries.first().getByText("Someone else").waitFor();
+  // The author is not the reader, who may not look users up but may list the project's members.
+  await entries.first().locator(".who").getByText("Admin", { exact: true }).waitFor();
+  assert.equal(await page.getByText("Someone else").count(), 0);
 
   await page.getByRole("button", { name: "Preview revision 7" }).click();
   const preview = page.getByRole("region", { name: "Revision 7, as it was" });

@@ -1,6 +1,8 @@
 // Browser tests of the editor's shell: signing in and out, the password reset mail flow, the
 // projects list and the project screen (create, rename, archive), invite links accepted by a
-// second user in their own browser context, what a non-admin sees, and axe-core on each screen.
+// second user in their own browser context, what a non-admin sees, the members of a project
+// granted and revoked by a server administrator and by a project admin, and axe-core on each
+// screen.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -179,6 +181,56 @@ test("an administrator grants and revokes a permission on the project screen", {
   await revoke.click();
   await revoke.waitFor({ state: "detached" });
   assert.deepEqual(await carol.api.projects(), []);
+});
+
+test("a project admin who is not a server administrator sees the members, and grants and revokes their access", { skip }, async () => {
+  const adminApi = await admin();
+  const dora = await newUser(adminApi, "Dora");
+  const ed = await newUser(adminApi, "Ed");
+  const project = await adminApi.createProject(`Members ${Date.now()}`);
+  const dialogue = await adminApi.createDialogue(project.id, { title: "Intake", sequences: [{ id: "start", title: "Start", blocks: [] }] });
+  await adminApi.request("POST", `/users/${dora.user.id}/permissions/`, { type: "project:admin", properties: { project_id: project.id } });
+  await adminApi.request("POST", `/users/${ed.user.id}/permissions/`, { type: "project:dialogues:read", properties: { project_id: project.id } });
+
+  const { page, problems } = await signedInPage(dora.email, dora.password);
+  await page.goto(`${url}/#/projects/${project.id}`);
+  const people = page.getByRole("list", { name: "People with access" });
+  const edItem = people.getByRole("listitem").filter({ hasText: ed.email });
+  await edItem.getByText("Ed Tester").waitFor();
+  await edItem.getByText("Can read dialogues").waitFor();
+  await people.getByRole("listitem").filter({ hasText: "Dora Tester" }).getByText("Project admin").waitFor();
+  await people.getByRole("listitem").filter({ hasText: "Admin" }).getByText("Server administrator").waitFor();
+  assert.equal(await page.getByRole("button", { name: /^Revoke “Server administrator”/ }).count(), 0, "a project admin cannot revoke a server-wide grant");
+  await assertAccessible(page, "the people of a project, for a project admin");
+
+  // Only members can be chosen (server administrators need nothing more); new people come by invite.
+  const person = page.getByLabel("Person");
+  const choices = await person.locator("option").allTextContents();
+  assert.deepEqual(choices.sort(), [`Dora Tester (${dora.email})`, `Ed Tester (${ed.email})`]);
+
+  // A project-wide grant, then one about a single dialogue, then revoking both.
+  await person.selectOption({ label: `Ed Tester (${ed.email})` });
+  await page.getByLabel("Access", { exact: true }).selectOption({ label: "Can edit dialogues" });
+  assert.equal(await page.getByLabel("Dialogue", { exact: true }).isVisible(), false);
+  await page.getByRole("button", { name: "Grant" }).click();
+  const revokeWrite = page.getByRole("button", { name: "Revoke “Can edit dialogues” from Ed Tester" });
+  await revokeWrite.waitFor();
+  await page.getByLabel("Person").selectOption({ label: `Ed Tester (${ed.email})` });
+  await page.getByLabel("Access", { exact: true }).selectOption({ label: "Can edit one dialogue" });
+  await page.getByLabel("Dialogue", { exact: true }).selectOption({ label: "Intake" });
+  await page.getByRole("button", { name: "Grant" }).click();
+  const revokeOne = page.getByRole("button", { name: "Revoke “Can edit “Intake”” from Ed Tester" });
+  await revokeOne.waitFor();
+  const held = (await ed.api.request("GET", `/users/${ed.user.id}/permissions/`)).map((/** @type {any} */ p) => [p.type, p.properties.dialogue_id ?? null]);
+  assert.deepEqual(held.sort(), [["dialogue:write", dialogue.id], ["project:dialogues:read", null], ["project:dialogues:write", null]]);
+
+  await revokeWrite.click();
+  await revokeWrite.waitFor({ state: "detached" });
+  await page.getByRole("button", { name: "Revoke “Can edit “Intake”” from Ed Tester" }).click();
+  await page.getByRole("button", { name: "Revoke “Can edit “Intake”” from Ed Tester" }).waitFor({ state: "detached" });
+  const left = (await ed.api.request("GET", `/users/${ed.user.id}/permissions/`)).map((/** @type {any} */ p) => p.type);
+  assert.deepEqual(left, ["project:dialogues:read"]);
+  assert.deepEqual(problems, []);
 });
 
 test("an unknown address shows a Not found page", { skip }, async () => {

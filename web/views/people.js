@@ -1,7 +1,7 @@
-// Who has access to a project, on the project screen (for its admins): invite links (create,
-// copy, list, revoke), and the people holding a grant in the project with grant and revoke.
-// The server lists users to administrators only, so a project admin who is not one manages
-// access with invite links.
+// Who has access to a project, on the project screen (for its admins, server-wide or of the
+// project): the members and their grants (`GET /projects/{p}/members/`) with grant and revoke of
+// the project- and dialogue-scoped permissions a project admin may give, and invite links
+// (create, copy, list, revoke), through which new people join.
 
 import { h, replace, busy } from "../ui.js";
 import { displayName } from "../session.js";
@@ -15,16 +15,30 @@ const GRANTABLE = [
   { type: "project:admin", label: "Project admin" },
 ];
 
+/** The grants about one dialogue of the project, which a project admin can grant too. */
+const DIALOGUE_GRANTABLE = [
+  { type: "dialogue:read", label: "Can read one dialogue" },
+  { type: "dialogue:write", label: "Can edit one dialogue" },
+];
+
 /**
- * A readable name for a permission.
- * @param {{ type: string, properties?: { dialogue_id?: string } }} permission
+ * @typedef {{ id: string, type: string, properties?: { project_id?: string, dialogue_id?: string } }} Permission
+ * @typedef {{ user: { id: string, first_name?: string, last_name?: string, email?: string }, permissions: Permission[] }} Member
  */
-function permissionLabel(permission) {
+
+/**
+ * A readable name for a permission; `dialogues` names the dialogue of a dialogue-scoped one.
+ * @param {{ type: string, properties?: { dialogue_id?: string } }} permission
+ * @param {Map<string, string>} [dialogues] dialogue id → title
+ */
+function permissionLabel(permission, dialogues) {
   const known = GRANTABLE.find((g) => g.type === permission.type);
   if (known) return known.label;
-  if (permission.type === "admin") return "Administrator";
-  if (permission.type === "dialogue:read") return "Can read one dialogue";
-  if (permission.type === "dialogue:write") return "Can edit one dialogue";
+  if (permission.type === "admin") return "Server administrator";
+  const dialogue = permission.properties?.dialogue_id;
+  const title = dialogue === undefined ? undefined : dialogues?.get(dialogue) ?? "a removed dialogue";
+  if (permission.type === "dialogue:read") return title ? `Can read “${title}”` : "Can read one dialogue";
+  if (permission.type === "dialogue:write") return title ? `Can edit “${title}”` : "Can edit one dialogue";
   return permission.type;
 }
 
@@ -41,41 +55,49 @@ export function showPeople(section, { app, project, user }) {
   const invites = h("div", { class: "invites" });
   const people = h("div", { class: "people" });
   replace(section, h("h2", { id: "people-heading" }, "People and access"), people, invites);
-  const isAdmin = (user.permissions ?? []).some((/** @type {any} */ p) => p.type === "admin");
-  if (isAdmin) showMembers(people, app, project);
-  else replace(people, h("p", { class: "hint" }, "Invite people with a link. Only a server administrator can see every member here."));
+  const isServerAdmin = (user.permissions ?? []).some((/** @type {any} */ p) => p.type === "admin");
+  showMembers(people, app, project, isServerAdmin);
   showInvites(invites, app, project);
 }
 
 /**
- * The people with a grant in the project, and a form to grant one (administrators only: they
- * can list users).
+ * The project's members with their grants (revocable unless server-wide), and a form to grant
+ * a member (or, for a server administrator, any user) a project- or dialogue-scoped permission.
  * @param {HTMLElement} region
  * @param {any} app
  * @param {string} project
+ * @param {boolean} isServerAdmin whether the signed-in user may list every user
  */
-async function showMembers(region, app, project) {
+async function showMembers(region, app, project, isServerAdmin) {
+  const path = `/projects/${encodeURIComponent(project)}`;
   const message = messageLine();
-  /** @type {{ user: any, permissions: any[] }[]} */
+  /** @type {Member[]} */
   let members;
-  /** @type {any[]} */
-  let users;
+  /** @type {{ id: string, title: string }[]} */
+  let dialogues;
+  /** @type {Member["user"][]} */
+  let candidates;
   try {
-    users = await busy(region, listAll(app.api, "/users/"));
-    const grants = await busy(region, Promise.all(users.map((u) => app.api.request("GET", `/users/${encodeURIComponent(u.id)}/permissions/?per_page=100`))));
-    members = users
-      .map((u, i) => ({ user: u, permissions: grants[i].filter((/** @type {any} */ p) => p.type === "admin" || p.properties?.project_id === project) }))
-      .filter((m) => m.permissions.length > 0);
+    [members, { dialogues }, candidates] = await busy(region, Promise.all([
+      listAll(app.api, `${path}/members/`),
+      app.api.request("GET", path),
+      isServerAdmin ? listAll(app.api, "/users/") : undefined,
+    ]));
   } catch (error) {
     message.error(error);
     replace(region, message.element);
     return;
   }
-  const reload = () => showMembers(region, app, project);
+  const titles = new Map(dialogues.map((d) => [d.id, d.title || "Untitled dialogue"]));
+  const reload = () => showMembers(region, app, project, isServerAdmin);
+  const serverAdmins = new Set(members.filter((m) => m.permissions.some((p) => p.type === "admin")).map((m) => m.user.id));
+  // Server administrators already may do everything: granting them more would change nothing.
+  const grantable = (candidates ?? members.map((m) => m.user)).filter((u) => !serverAdmins.has(u.id));
+
   const items = members.map(({ user, permissions }) => h("li", {},
-    h("div", { class: "person" }, h("span", { class: "person-name" }, displayName(user)), h("span", { class: "hint" }, user.email)),
+    h("div", { class: "person" }, h("span", { class: "person-name" }, displayName(user)), user.email && h("span", { class: "hint" }, user.email)),
     h("ul", { class: "grants", "aria-label": `Access of ${displayName(user)}` }, permissions.map((permission) => {
-      const label = permissionLabel(permission);
+      const label = permissionLabel(permission, titles);
       if (permission.type === "admin") return h("li", {}, h("span", { class: "badge accent" }, label));
       const revoke = h("button", { type: "button", class: "button-small", "aria-label": `Revoke “${label}” from ${displayName(user)}` }, "Revoke");
       revoke.addEventListener("click", async () => {
@@ -89,25 +111,38 @@ async function showMembers(region, app, project) {
       });
       return h("li", {}, h("span", { class: "badge" }, label), revoke);
     }))));
-  const who = h("select", { name: "user" }, users.map((u) => h("option", { value: u.id }, `${displayName(u)} (${u.email})`)));
-  const what = permissionSelect();
+
+  const who = h("select", { name: "user" }, grantable.map((u) => h("option", { value: u.id }, u.email ? `${displayName(u)} (${u.email})` : displayName(u))));
+  const what = h("select", { name: "permission" },
+    [...GRANTABLE, ...DIALOGUE_GRANTABLE].map((g) => h("option", { value: g.type, disabled: g.type.startsWith("dialogue:") && dialogues.length === 0 }, g.label)));
+  const which = h("select", { name: "dialogue" }, dialogues.map((d) => h("option", { value: d.id }, titles.get(d.id) ?? d.id)));
+  const whichField = field("Dialogue", which);
+  const showWhich = () => (whichField.hidden = !what.value.startsWith("dialogue:"));
+  what.addEventListener("change", showWhich);
+  showWhich();
   const grant = h("button", { type: "submit" }, "Grant");
-  replace(region,
-    h("ul", { class: "people-list", "aria-label": "People with access" }, items),
-    h("form", {
+  const form = grantable.length === 0
+    ? h("p", { class: "hint" }, "Everyone with access is listed above. Invite new people with a link.")
+    : h("form", {
       class: "inline-form grant-form",
       "aria-label": "Grant access",
       onsubmit: async (/** @type {SubmitEvent} */ event) => {
         event.preventDefault();
         message.clear();
+        const properties = what.value.startsWith("dialogue:") ? { project_id: project, dialogue_id: which.value } : { project_id: project };
         try {
-          await busy(grant, app.api.request("POST", `/users/${encodeURIComponent(who.value)}/permissions/`, { type: what.value, properties: { project_id: project } }));
+          await busy(grant, app.api.request("POST", `/users/${encodeURIComponent(who.value)}/permissions/`, { type: what.value, properties }));
           reload();
         } catch (error) {
           message.error(error);
         }
       },
-    }, field("Person", who), field("Access", what), grant),
+    }, field("Person", who), field("Access", what), whichField, grant);
+  replace(region,
+    h("ul", { class: "people-list", "aria-label": "People with access" }, items),
+    h("h3", {}, "Grant access"),
+    form,
+    isServerAdmin ? null : h("p", { class: "hint" }, "You can grant access to the people listed here; new people join through an invite link."),
     message.element);
 }
 
