@@ -41,9 +41,11 @@ fn etag(file: &EmbeddedFile) -> String {
 fn answer(req: &HttpRequest, path: &str, file: Option<EmbeddedFile>) -> Result<HttpResponse, ApiError> {
     let file = file.ok_or_else(|| ApiError::not_found("file", path))?;
     let tag = etag(&file);
-    let unchanged = req.headers().get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|given| {
-        given.split(',').any(|candidate| candidate.trim() == tag || candidate.trim() == "*")
-    });
+    let unchanged = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given.split(',').any(|candidate| candidate.trim() == tag || candidate.trim() == "*"));
     let mut response = if unchanged { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
         .insert_header((ETAG, tag))
@@ -55,8 +57,11 @@ fn answer(req: &HttpRequest, path: &str, file: Option<EmbeddedFile>) -> Result<H
         return Ok(response.finish());
     }
     let mime = file.metadata.mimetype();
-    let content_type =
-        if mime.starts_with("text/") || mime.ends_with("javascript") { format!("{mime}; charset=utf-8") } else { mime.to_owned() };
+    let content_type = if mime.starts_with("text/") || mime.ends_with("javascript") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_owned()
+    };
     Ok(response.insert_header((CONTENT_TYPE, content_type)).body(file.data.into_owned()))
 }
 

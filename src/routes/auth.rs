@@ -101,9 +101,9 @@ async fn create_session(
 /// cookie is `HttpOnly`, and the token is never kept in `localStorage`). Cookie sessions only.
 async fn current_session(caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let secret = req.cookie(auth::SESSION_COOKIE).map(|cookie| cookie.value().to_owned());
-    let secret = secret
-        .filter(|_| caller.token_kind == TokenKind::Session)
-        .ok_or_else(|| ApiError::Unauthorized("This is not a browser session; sign in with POST /auth/sessions".into()))?;
+    let secret = secret.filter(|_| caller.token_kind == TokenKind::Session).ok_or_else(|| {
+        ApiError::Unauthorized("This is not a browser session; sign in with POST /auth/sessions".into())
+    })?;
     Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(json!({
         "user": describe_user(&caller.user, true),
         "csrf_token": auth::secrets::csrf_for(&secret),

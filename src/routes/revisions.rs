@@ -64,7 +64,10 @@ pub(super) async fn described_as_of(
 }
 
 /// `GET …/revisions/{revision_id}/dialogue`: the dialogue as that revision left it.
-async fn dialogue_as_of(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
+async fn dialogue_as_of(
+    dialogue: InDialogue,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let record = find(&dialogue, &path.into_inner().2).await?;
     let (id, number) = (record.id.clone(), record.number);
     described_as_of(&dialogue, &id, number).await

@@ -91,7 +91,12 @@ impl Store {
 
     /// One page of the users with access to a project (a grant in it, or the server-wide admin
     /// right), oldest first, and the total count.
-    pub async fn project_members(&self, project_id: &str, skip: u64, limit: i64) -> StoreResult<(Vec<UserRecord>, u64)> {
+    pub async fn project_members(
+        &self,
+        project_id: &str,
+        skip: u64,
+        limit: i64,
+    ) -> StoreResult<(Vec<UserRecord>, u64)> {
         let filter = doc! { "$or": [
             { "permissions.properties.project_id": project_id },
             { "permissions.type": "admin" },

@@ -119,11 +119,13 @@ async fn members_are_listed_for_anyone_in_the_project_with_emails_for_its_admins
     let app = spawn_app().await;
     let (owner, owner_token) = app.user_with("owner", json!({ "type": "projects:create" })).await;
     let project = app.create_project(&owner_token, "Team").await;
-    let (reader, reader_token) =
-        app.user_with("reader", json!({ "type": "project:dialogues:read", "properties": { "project_id": project } })).await;
+    let (reader, reader_token) = app
+        .user_with("reader", json!({ "type": "project:dialogues:read", "properties": { "project_id": project } }))
+        .await;
     let (_, outsider_token) = app.user_with("outsider", Value::Null).await;
     let other = app.create_project(&owner_token, "Other").await;
-    app.user_with("elsewhere", json!({ "type": "project:dialogues:write", "properties": { "project_id": other } })).await;
+    app.user_with("elsewhere", json!({ "type": "project:dialogues:write", "properties": { "project_id": other } }))
+        .await;
 
     let path = format!("/projects/{project}/members/");
     let seen_by_owner = app.get(&path, &owner_token).await;
@@ -136,12 +138,16 @@ async fn members_are_listed_for_anyone_in_the_project_with_emails_for_its_admins
     assert_eq!(reader_entry["permissions"][0]["type"], "project:dialogues:read");
     assert!(reader_entry["user"]["email"].is_string(), "project admins see e-mails");
     let owner_entry = members.iter().find(|m| m["user"]["id"] == owner.as_str()).unwrap();
-    let owner_grants: Vec<&str> = owner_entry["permissions"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+    let owner_grants: Vec<&str> =
+        owner_entry["permissions"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
     assert_eq!(owner_grants, vec!["project:admin"], "only the grants about this project (not projects:create)");
     assert_eq!(seen_by_owner.header("x-total-count"), Some("3"));
 
     let seen_by_reader = app.get(&path, &reader_token).await;
     assert_eq!(seen_by_reader.status, 200);
-    assert!(seen_by_reader.body.as_array().unwrap().iter().all(|m| m["user"].get("email").is_none()), "no e-mails for readers");
+    assert!(
+        seen_by_reader.body.as_array().unwrap().iter().all(|m| m["user"].get("email").is_none()),
+        "no e-mails for readers"
+    );
     app.get(&path, &outsider_token).await.assert_error(404, "not_found");
 }

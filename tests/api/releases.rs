@@ -46,7 +46,9 @@ async fn releases_through_the_lifecycle() {
     assert_eq!(at_first.status, 200, "{}", at_first.body);
     assert_eq!(content_of(&at_first.body), content_of(&first.body));
     assert_eq!(at_first.body["revision_id"], first_revision.as_str());
-    let at_second = app.get(&format!("{path}/revisions/{}/dialogue", second.body["revision_id"].as_str().unwrap()), &app.admin_token).await;
+    let at_second = app
+        .get(&format!("{path}/revisions/{}/dialogue", second.body["revision_id"].as_str().unwrap()), &app.admin_token)
+        .await;
     assert_eq!(content_of(&at_second.body), content_of(&second.body));
     app.get(&format!("{path}/revisions/nope/dialogue"), &app.admin_token).await.assert_error(404, "not_found");
 

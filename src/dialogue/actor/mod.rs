@@ -368,11 +368,13 @@ impl DialogueActor {
     /// Whether a live patch repeats a revision its author made that is still in memory (stored
     /// or not): the same `details.client_ref`, which clients make unique per change.
     fn repeats_a_revision(&self, request: &WriteRequest) -> bool {
-        let Some(reference) = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str()) else {
+        let Some(reference) = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str())
+        else {
             return false;
         };
         let same = |revision: &Revision| {
-            revision.record.user_id == request.user_id && revision.details.get(CLIENT_REF).and_then(Value::as_str) == Some(reference)
+            revision.record.user_id == request.user_id
+                && revision.details.get(CLIENT_REF).and_then(Value::as_str) == Some(reference)
         };
         let unstored = self.waiting.iter().flatten().chain(self.queue.unstored()).flat_map(|w| w.revisions.iter());
         // Only what the client had not seen when it sent the patch can be the one it repeats.
