@@ -2,7 +2,8 @@
 // Sign out; the main region), the session on load, and the hash router that mounts one view at
 // a time into the main region and gives it the `app` context (see BRIEF: the module contract).
 
-import { api, resume, signOut, currentUser, displayName, onSessionEnded } from "./session.js";
+import { api, resume, signOut, currentUser, onSessionEnded } from "./session.js";
+import { displayName } from "./people.js";
 import { h, replace, busy, explain } from "./ui.js";
 
 const PRODUCT = "Dialogue editor";
@@ -20,7 +21,12 @@ const TABS = ["edit", "history", "releases", "flow"];
  */
 function parse(hash) {
   const [path, query = ""] = hash.replace(/^#\/?/, "").split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return null; // a malformed escape (`%E0`): no page has that address
+  }
   const extra = Object.fromEntries(new URLSearchParams(query));
   const [first, id, second, dialogue, tab, ...rest] = parts;
   if (rest.length > 0) return null;
@@ -112,7 +118,7 @@ async function onSignOut() {
   closeView();
   replace(layout.main, h("p", { class: "loading", role: "status" }, "Signing out…"));
   try {
-    await busy(layout.signOutButton, signOut());
+    await busy(layout.signOutButton, signOut(state.user));
   } catch (error) {
     // The session may already be gone; the page forgets it either way.
     console.warn("sign out:", explain(error));

@@ -63,8 +63,21 @@ export async function signIn(email, password) {
   return answer.user;
 }
 
-/** Ends the cookie session. */
-export async function signOut() {
+/**
+ * The IndexedDB database that keeps `user`'s changes not sent yet: one per person, so nobody
+ * signing in after them on this browser sees or sends them; deleted when they sign out.
+ * @param {{ id?: string } | null | undefined} user
+ */
+export function pendingDatabase(user) {
+  return `dialogue-server:${user?.id ?? "anonymous"}`;
+}
+
+/**
+ * Ends the cookie session of `user`, and deletes their changes not sent yet from this browser.
+ * @param {{ id?: string } | null} user
+ */
+export async function signOut(user) {
+  if (user && typeof indexedDB !== "undefined") indexedDB.deleteDatabase(pendingDatabase(user));
   await api.signOut();
 }
 
@@ -75,23 +88,4 @@ export async function signOut() {
  */
 export function currentUser() {
   return api.request("GET", "/user");
-}
-
-/**
- * Whether `user` may administer `project`: a global admin, or a `project:admin` of it.
- * @param {Record<string, any>} user
- * @param {string} project
- */
-export function administers(user, project) {
-  const permissions = /** @type {{ type: string, properties?: { project_id?: string } }[]} */ (user.permissions ?? []);
-  return permissions.some((p) => p.type === "admin" || (p.type === "project:admin" && p.properties?.project_id === project));
-}
-
-/**
- * A person's name for display: first and last name, else the email.
- * @param {{ first_name?: string, last_name?: string, email?: string }} user
- */
-export function displayName(user) {
-  const name = [user.first_name, user.last_name].filter(Boolean).join(" ").trim();
-  return name || user.email || "Unknown";
 }

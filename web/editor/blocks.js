@@ -2,7 +2,7 @@
 // buttons, why its last change was refused, and the form of its properties generated from its
 // block type's schema.
 
-import { h } from "../ui.js";
+import { h, showAlert } from "../ui.js";
 import { renderForm } from "./form.js";
 import { referencePatterns } from "./schema.js";
 
@@ -21,19 +21,24 @@ import { referencePatterns } from "./schema.js";
  * @property {Map<string, string[]>} errors field errors (pointer inside properties → messages)
  * @property {string | undefined} notice why the last change was refused
  * @property {Set<() => void>} pending typed text not sent yet (filled in by the form)
- * @property {(patch: Patch) => void} submit a patch relative to the block's `properties`
+ * @property {Set<(sequences: { id: string, title: string }[]) => void>} references redraws the
+ *   block's sequence pickers (filled in by the form)
+ * @property {(patch: Patch, guards: import("./form.js").ListGuard[]) => void} submit a patch
+ *   relative to the block's `properties`, with the lists it reaches into as they were drawn
  * @property {(delta: number) => void} move
  * @property {() => void} remove
  * @property {() => void} dismiss forgets the notice
  */
 
 /**
- * The inside of a block's card (the <li> around it belongs to the sequence).
+ * The inside of a block's card (the <li> around it belongs to the sequence). Why its last
+ * change was refused goes into `alert`, the block's live region, made once by the sequence.
  * @param {BlockView} view
  * @param {string} key the block's key (`sequence/block`), for element ids
+ * @param {HTMLElement} alert
  * @returns {HTMLElement}
  */
-export function renderBlock(view, key) {
+export function renderBlock(view, key, alert) {
   const { block, canEdit } = view;
   const idPrefix = `b-${key.replace(/[^a-z0-9-]/g, "_")}`;
   const headingId = `${idPrefix}-heading`;
@@ -41,8 +46,8 @@ export function renderBlock(view, key) {
   const actions = canEdit
     ? h("div", { class: "block-actions" },
         h("span", { class: "drag-handle", draggable: "true", title: "Drag to move", "aria-hidden": "true", text: "⠿" }),
-        h("button", { type: "button", class: "button-small", text: "Move up", disabled: view.index === 0, "data-focus": `${idPrefix}-up`, "aria-label": `Move up ${title} ${block.id}`, onclick: () => view.move(-1) }),
-        h("button", { type: "button", class: "button-small", text: "Move down", disabled: view.index === view.count - 1, "data-focus": `${idPrefix}-down`, "aria-label": `Move down ${title} ${block.id}`, onclick: () => view.move(1) }),
+        h("button", { type: "button", class: "button-small", text: "Move up", disabled: view.index === 0, "data-move": "up", "data-focus": `${idPrefix}-up`, "aria-label": `Move up ${title} ${block.id}`, onclick: () => view.move(-1) }),
+        h("button", { type: "button", class: "button-small", text: "Move down", disabled: view.index === view.count - 1, "data-move": "down", "data-focus": `${idPrefix}-down`, "aria-label": `Move down ${title} ${block.id}`, onclick: () => view.move(1) }),
         h("button", { type: "button", class: "button-small button-danger", text: "Remove", "data-focus": `${idPrefix}-remove`, "aria-label": `Remove ${title} ${block.id}`, onclick: view.remove }),
       )
     : null;
@@ -59,6 +64,7 @@ export function renderBlock(view, key) {
         errors: view.errors,
         shown,
         pending: view.pending,
+        references: view.references,
         submit: view.submit,
       })
     : h("div", { class: "block-form" },
@@ -66,13 +72,7 @@ export function renderBlock(view, key) {
         h("pre", { class: "block-json", text: JSON.stringify(block.properties ?? {}, null, 2) }),
       );
   const unshown = [...view.errors].filter(([pointer]) => !shown.has(pointer)).flatMap(([pointer, messages]) => messages.map((m) => (pointer.startsWith(":") ? m : `${pointer}: ${m}`)));
-  const notice = view.notice
-    ? h("div", { class: "refusal", role: "alert" },
-        h("p", { text: view.notice }),
-        unshown.length ? h("ul", {}, unshown.map((m) => h("li", { text: m }))) : null,
-        h("button", { type: "button", class: "button-small", text: "Dismiss", "data-focus": `${idPrefix}-dismiss`, onclick: view.dismiss }),
-      )
-    : null;
+  showAlert(alert, view.notice, view.notice ? unshown : [], view.dismiss, `${idPrefix}-dismiss`);
   return h("article", { class: "block-card", "aria-labelledby": headingId },
     h("header", { class: "block-header" },
       h("h3", { id: headingId }, title, " ", h("code", { class: "block-id", text: block.id })),
@@ -80,7 +80,6 @@ export function renderBlock(view, key) {
       actions,
     ),
     view.blockType?.schema.description ? h("p", { class: "hint block-description", text: view.blockType.schema.description }) : null,
-    notice,
     form,
   );
 }

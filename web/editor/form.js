@@ -6,6 +6,7 @@
 // Errors are shown on the field their pointer names, with aria-invalid and aria-describedby.
 
 import { h } from "../ui.js";
+import { addButton, group, idOf, isObject, removeButton, send, wrap } from "./form-frame.js";
 import { escape, removal, setting } from "./patches.js";
 import { humanize, initialValue, isReference, itemLabel, requiredOf, resolve, typeOf } from "./schema.js";
 
@@ -24,7 +25,17 @@ import { humanize, initialValue, isReference, itemLabel, requiredOf, resolve, ty
  * @property {Map<string, string[]>} errors messages by pointer (relative to `properties`)
  * @property {Set<string>} shown the pointers whose errors a field shows (filled in here)
  * @property {Set<() => void>} pending sends typed text not sent yet (filled in here)
- * @property {(patch: Patch) => void} submit submits a patch relative to `properties`
+ * @property {(patch: Patch, guards: ListGuard[]) => void} submit submits a patch relative to
+ *   `properties`, unless a list it reaches into changed since it was drawn (see `guards`)
+ * @property {ListGuard[]} [guards] the lists (arrays) around the fields drawn, as drawn
+ * @property {Set<(sequences: { id: string, title: string }[]) => void>} [references] redraws
+ *   the sequence pickers with another list of sequences (filled in here)
+ */
+
+/**
+ * An array a field's pointer reaches into, as it was when the field was drawn: the edit goes
+ * through only if it still has `length` items and the one at `index` is still `item` (JSON).
+ * @typedef {{ pointer: string, length: number, index: number, item: string }} ListGuard
  */
 
 /** How long typing may pause before the text is sent. */
@@ -40,6 +51,37 @@ export function renderForm(schema, context) {
   const resolved = resolve(schema, context.root);
   const value = isObject(context.value) ? context.value : {};
   return h("div", { class: "block-form" }, propertyFields(resolved, value, "", context));
+}
+
+/**
+ * Has what is typed into `control` sent by `commit`: registered as pending on every `input`
+ * (so a flush sends it at once, even when the control has left the page), and sent on change,
+ * on blur and, when `pause` is set, after a pause in typing (skipped when the control has left
+ * the page by then: its block was redrawn or the tab closed, and they flush).
+ * @param {HTMLInputElement | HTMLTextAreaElement} control
+ * @param {FormContext} context
+ * @param {() => void} commit sends the control's value when it differs from the last one sent
+ * @param {boolean} pause
+ */
+function sendTyping(control, context, commit, pause) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const flush = () => {
+    clearTimeout(timer);
+    context.pending.delete(flush);
+    delete control.dataset.typing;
+    commit();
+  };
+  control.addEventListener("input", () => {
+    clearTimeout(timer);
+    context.pending.add(flush);
+    control.dataset.typing = "true"; // Ctrl+Z is the browser's own text undo meanwhile
+    if (pause) timer = setTimeout(() => {
+      if (control.isConnected) flush();
+    }, TYPING_PAUSE);
+  });
+  control.addEventListener("change", flush);
+  control.addEventListener("blur", flush);
 }
 
 /**
@@ -103,26 +145,14 @@ function textField(schema, value, pointer, label, required, context, isString) {
       return text;
     }
   };
-  const commit = () => {
-    clearTimeout(timer);
-    context.pending.delete(commit);
-    if (!control.isConnected) return;
+  let committed = shown;
+  sendTyping(control, context, () => {
     const text = control.value;
     if (text === committed) return;
     committed = text;
-    if (text === "" && !required) context.submit(removal(context.value, pointer));
-    else context.submit(setting(context.value, pointer, parse(text)));
-  };
-  let committed = shown;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
-  control.addEventListener("input", () => {
-    clearTimeout(timer);
-    context.pending.add(commit);
-    timer = setTimeout(commit, TYPING_PAUSE);
-  });
-  control.addEventListener("change", commit);
-  control.addEventListener("blur", commit);
+    if (text === "" && !required) send(context, removal(context.value, pointer));
+    else send(context, setting(context.value, pointer, parse(text)));
+  }, true);
   return wrap(control, id, label, schema, pointer, required, context, long ? "field field-wide" : "field");
 }
 
@@ -140,14 +170,17 @@ function numberField(schema, value, pointer, label, required, context) {
     id, type: "number", value: typeof value === "number" ? String(value) : "", disabled: context.disabled, required,
     step: schema.type === "integer" ? "1" : "any", min: schema.minimum, max: schema.maximum, "data-focus": id,
   });
-  control.addEventListener("change", () => {
+  let committed = control.value;
+  sendTyping(control, context, () => {
+    if (control.validity.badInput || control.value === committed) return; // half typed ("-", "1e")
+    committed = control.value;
     if (control.value === "") {
-      if (!required && value !== undefined) context.submit(removal(context.value, pointer));
+      if (!required && value !== undefined) send(context, removal(context.value, pointer));
       return;
     }
     const number = Number(control.value);
-    if (number !== value) context.submit(setting(context.value, pointer, number));
-  });
+    if (number !== value) send(context, setting(context.value, pointer, number));
+  }, true);
   return wrap(control, id, label, schema, pointer, required, context);
 }
 
@@ -161,7 +194,7 @@ function numberField(schema, value, pointer, label, required, context) {
 function booleanField(schema, value, pointer, label, context) {
   const id = idOf(context, pointer);
   const control = h("input", { id, type: "checkbox", checked: value === true, disabled: context.disabled, "data-focus": id });
-  control.addEventListener("change", () => context.submit(setting(context.value, pointer, control.checked)));
+  control.addEventListener("change", () => send(context, setting(context.value, pointer, control.checked)));
   return wrap(control, id, label, schema, pointer, false, context, "field field-checkbox");
 }
 
@@ -189,8 +222,29 @@ function enumField(schema, value, pointer, label, required, context) {
  * @param {Schema} schema
  */
 function referenceField(value, pointer, label, required, context, schema) {
-  const options = context.sequences.map((sequence) => ({ value: sequence.id, text: sequence.title ? `${sequence.title} (${sequence.id})` : sequence.id }));
-  const missing = typeof value === "string" && value !== "" && !context.sequences.some((s) => s.id === value);
+  let element = referencePicker(value, pointer, label, required, context, schema, context.sequences);
+  // The dialogue's sequences change under the block: its pickers are redrawn alone.
+  context.references?.add((sequences) => {
+    const fresh = referencePicker(value, pointer, label, required, context, schema, sequences);
+    element.replaceWith(fresh);
+    element = fresh;
+  });
+  return element;
+}
+
+/**
+ * The picker of a sequence reference among `sequences`.
+ * @param {unknown} value
+ * @param {string} pointer
+ * @param {string} label
+ * @param {boolean} required
+ * @param {FormContext} context
+ * @param {Schema} schema
+ * @param {{ id: string, title: string }[]} sequences
+ */
+function referencePicker(value, pointer, label, required, context, schema, sequences) {
+  const options = sequences.map((sequence) => ({ value: sequence.id, text: sequence.title ? `${sequence.title} (${sequence.id})` : sequence.id }));
+  const missing = typeof value === "string" && value !== "" && !sequences.some((s) => s.id === value);
   if (missing) options.unshift({ value: String(value), text: `${value} — missing sequence` });
   const element = selectField(schema, typeof value === "string" ? value : "", options, pointer, label, required, context, (chosen) => chosen);
   if (missing) {
@@ -224,8 +278,8 @@ function selectField(schema, current, options, pointer, label, required, context
   control.value = current;
   control.addEventListener("change", () => {
     if (control.value === current) return;
-    if (control.value === "") context.submit(removal(context.value, pointer));
-    else context.submit(setting(context.value, pointer, parse(control.value)));
+    if (control.value === "") send(context, removal(context.value, pointer));
+    else send(context, setting(context.value, pointer, parse(control.value)));
   });
   return wrap(control, id, label, schema, pointer, required, context);
 }
@@ -257,10 +311,14 @@ function mapField(schema, value, pointer, label, context) {
     const at = `${pointer}/${escape(key)}`;
     const nameId = `${idOf(context, pointer)}-name-${index}`;
     const name = h("input", { id: nameId, type: "text", value: key, disabled: context.disabled, "data-focus": nameId });
-    name.addEventListener("change", () => {
+    let committed = key;
+    // A rename is sent when the name is left (not while typing: each would move the entry).
+    sendTyping(name, context, () => {
       const renamed = name.value.trim();
-      if (renamed && renamed !== key && !(renamed in object)) context.submit([{ op: "move", from: at, path: `${pointer}/${escape(renamed)}` }]);
-    });
+      if (!renamed || renamed === committed || renamed in object) return;
+      send(context, [{ op: "move", from: at, path: `${pointer}/${escape(renamed)}` }]);
+      committed = renamed;
+    }, false);
     return h("div", { class: "map-row" },
       h("div", { class: "field" }, h("label", { for: nameId, text: `Name ${index + 1}` }), name),
       field(valueSchema, entry, at, `Value of ${key}`, true, context),
@@ -289,97 +347,13 @@ function arrayField(schema, value, pointer, label, context) {
   const list = h("ol", { class: "array-items" }, items.map((item, index) => {
     const at = `${pointer}/${index}`;
     const name = itemLabel(label, index);
-    return h("li", { class: "array-item" }, field(itemSchema, item, at, name, true, context), removeButton(`Remove ${name.toLowerCase()}`, at, context));
+    const guard = { pointer, length: items.length, index, item: JSON.stringify(item) };
+    const inner = { ...context, guards: [...(context.guards ?? []), guard] };
+    return h("li", { class: "array-item" }, field(itemSchema, item, at, name, true, inner), removeButton(`Remove ${name.toLowerCase()}`, at, inner));
   }));
   const add = addButton(`Add ${itemLabel(label, items.length).replace(/ \d+$/, "").toLowerCase()}`, () => {
     const fresh = initialValue(itemSchema, { root: context.root, patterns: context.patterns, sequenceId: context.sequenceId, pointer: `${pointer}/${items.length}` });
     return Array.isArray(value) ? [{ op: "add", path: `${pointer}/-`, value: fresh }] : setting(context.value, pointer, [fresh]);
   }, context);
   return group(label, schema, pointer, context, [list, add]);
-}
-
-/**
- * A fieldset around the fields of an object or array, with its own errors under the legend.
- * @param {string} label
- * @param {Schema} schema
- * @param {string} pointer
- * @param {FormContext} context
- * @param {HTMLElement[]} children
- */
-function group(label, schema, pointer, context, children) {
-  const id = idOf(context, pointer);
-  const errors = errorsAt(context, pointer, id);
-  const hint = schema.description ? h("p", { class: "hint", id: `${id}-hint`, text: schema.description }) : null;
-  const described = [hint?.id, errors?.id].filter(Boolean).join(" ") || undefined;
-  return h("fieldset", { class: errors ? "field-group field-wide invalid" : "field-group field-wide", "aria-describedby": described, "aria-invalid": errors ? "true" : undefined },
-    h("legend", { text: label }), hint, errors, children);
-}
-
-/**
- * A labelled control with its description and errors.
- * @param {HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement} control
- * @param {string} id
- * @param {string} label
- * @param {Schema} schema
- * @param {string} pointer
- * @param {boolean} required
- * @param {FormContext} context
- * @param {string} [className]
- */
-function wrap(control, id, label, schema, pointer, required, context, className = "field") {
-  const hint = schema.description ? h("p", { class: "hint", id: `${id}-hint`, text: schema.description }) : null;
-  const errors = errorsAt(context, pointer, id);
-  const described = [hint?.id, errors?.id].filter(Boolean).join(" ");
-  if (described) control.setAttribute("aria-describedby", described);
-  if (errors) control.setAttribute("aria-invalid", "true");
-  control.dataset.pointer = pointer;
-  const labelElement = h("label", { for: id }, label, required ? h("span", { class: "required", "aria-hidden": "true", text: " *" }) : null);
-  return h("div", { class: errors ? `${className} invalid` : className }, labelElement, control, hint, errors);
-}
-
-/**
- * The server's messages for `pointer`, as a paragraph to describe its field.
- * @param {FormContext} context
- * @param {string} pointer
- * @param {string} id
- */
-function errorsAt(context, pointer, id) {
-  const messages = context.errors.get(pointer);
-  if (!messages?.length) return null;
-  context.shown.add(pointer);
-  return h("p", { class: "field-error", id: `${id}-error`, text: messages.join(" ") });
-}
-
-/**
- * @param {string} text
- * @param {string} pointer
- * @param {FormContext} context
- */
-function removeButton(text, pointer, context) {
-  if (context.disabled) return null;
-  return h("button", { type: "button", class: "button-small", text: "Remove", "aria-label": text, "data-focus": `${idOf(context, pointer)}-remove`,
-    onclick: () => context.submit(removal(context.value, pointer)) });
-}
-
-/**
- * @param {string} text
- * @param {() => Patch} patch
- * @param {FormContext} context
- */
-function addButton(text, patch, context) {
-  if (context.disabled) return null;
-  return h("button", { type: "button", class: "button-small", text, "data-focus": `${context.idPrefix}-${text}`, onclick: () => context.submit(patch()) });
-}
-
-/**
- * @param {FormContext} context
- * @param {string} pointer
- */
-function idOf(context, pointer) {
-  return `${context.idPrefix}${pointer.replace(/[^A-Za-z0-9_-]/g, (c) => (c === "/" ? "--" : `_${c.charCodeAt(0)}`))}`;
-}
-
-/** @param {unknown} value @returns {value is Record<string, unknown>} */
-function isObject(value) {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

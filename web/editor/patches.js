@@ -1,6 +1,7 @@
 // The small JSON Patches a form field makes on a block's `properties`: setting a value (a
-// `replace` when it is there, an `add` at the first missing level when not), removing one, and
-// escaping the tokens of their JSON Pointers.
+// `replace` when it is there, an `add` at the first missing level when not), and removing one.
+
+import { tokensOf } from "../pointer.js";
 
 /** @typedef {import("/web/client/types.js").Patch} Patch */
 
@@ -13,11 +14,12 @@
  * @returns {Patch}
  */
 export function setting(root, pointer, value) {
-  const tokens = pointer.split("/").slice(1);
+  const tokens = pointer.split("/").slice(1); // escaped, to build the pointer of a shorter path
+  const unescaped = tokensOf(pointer);
   /** @type {any} */
   let current = root;
   for (let i = 0; i < tokens.length; i += 1) {
-    const token = unescape(tokens[i]);
+    const token = unescaped[i];
     const last = i === tokens.length - 1;
     if (current !== null && typeof current === "object" && token in current) {
       if (last) return [{ op: "replace", path: pointer, value }];
@@ -25,7 +27,7 @@ export function setting(root, pointer, value) {
       continue;
     }
     let nested = value;
-    for (const inner of tokens.slice(i + 1).reverse()) nested = { [unescape(inner)]: nested };
+    for (const inner of unescaped.slice(i + 1).reverse()) nested = { [inner]: nested };
     return [{ op: "add", path: `/${tokens.slice(0, i + 1).join("/")}`, value: nested }];
   }
   return [{ op: "replace", path: pointer, value }];
@@ -39,19 +41,11 @@ export function setting(root, pointer, value) {
 export function removal(root, pointer) {
   /** @type {any} */
   let current = root;
-  for (const token of pointer.split("/").slice(1).map(unescape)) {
+  for (const token of tokensOf(pointer)) {
     if (current === null || typeof current !== "object" || !(token in current)) return [];
     current = current[token];
   }
   return [{ op: "remove", path: pointer }];
 }
 
-/** @param {string} token */
-export function escape(token) {
-  return token.replaceAll("~", "~0").replaceAll("/", "~1");
-}
-
-/** @param {string} token */
-function unescape(token) {
-  return token.replaceAll("~1", "/").replaceAll("~0", "~");
-}
+export { escapeToken as escape } from "../pointer.js";

@@ -2,6 +2,7 @@
 // list of the header, and the coloured name markers drawn on the block each peer has selected.
 
 import { h, replace } from "../ui.js";
+import { displayName } from "../people.js";
 
 /** @typedef {import("/web/client/live.js").Peer} Peer */
 
@@ -19,20 +20,12 @@ export function colourOf(sessionId) {
 }
 
 /**
- * @param {{ first_name?: string, last_name?: string, email?: string, id?: string } | undefined} user
- */
-export function nameOf(user) {
-  const name = [user?.first_name, user?.last_name].filter(Boolean).join(" ");
-  return name || user?.email || "Someone";
-}
-
-/**
  * A small label with a person's name in their colour.
  * @param {Peer} peer
  * @param {string} [className]
  */
 export function badge(peer, className = "peer-badge") {
-  const element = h("span", { class: className, text: nameOf(peer.user) });
+  const element = h("span", { class: className, text: displayName(peer.user, "Someone") });
   element.style.backgroundColor = colourOf(peer.session_id);
   return element;
 }
@@ -45,7 +38,7 @@ export function badge(peer, className = "peer-badge") {
  */
 export function renderHereNow(list, me, peers) {
   replace(list,
-    h("li", {}, h("span", { class: "peer-badge peer-self", text: `${nameOf(me)} (you)` })),
+    h("li", {}, h("span", { class: "peer-badge peer-self", text: `${displayName(me, "Someone")} (you)` })),
     [...peers.values()].map((peer) => h("li", {}, badge(peer))),
   );
 }
@@ -69,7 +62,7 @@ export function peersOn(peers, sequenceId, blockId) {
  * @param {Peer[]} peers
  */
 export function renderMarkers(container, peers) {
-  const names = peers.map((peer) => nameOf(peer.user));
+  const names = peers.map((peer) => displayName(peer.user, "Someone"));
   const key = peers.map((peer) => peer.session_id).join(",");
   if (container.dataset.peers === key) return;
   container.dataset.peers = key;

@@ -3,6 +3,10 @@
 // value for a new block that the server accepts (required fields filled in, ids pointing at an
 // existing sequence).
 
+import { isReference, referencePatterns, tokensOf } from "../pointer.js";
+
+export { isReference, referencePatterns };
+
 /**
  * @typedef {Record<string, any>} Schema
  */
@@ -20,32 +24,12 @@ export function resolve(schema, root) {
     if (!ref.startsWith("#")) break;
     /** @type {any} */
     let target = root;
-    for (const token of ref.slice(1).split("/").slice(1)) target = target?.[token.replaceAll("~1", "/").replaceAll("~0", "~")];
+    for (const token of tokensOf(ref.slice(1))) target = target?.[token];
     if (!target || typeof target !== "object") break;
     const { $ref: _, ...rest } = current;
     current = { ...target, ...rest };
   }
   return current;
-}
-
-/**
- * The pointer patterns (token lists, `*` for any index or key) of a schema's sequence references.
- * @param {Schema} schema
- * @returns {string[][]}
- */
-export function referencePatterns(schema) {
-  const patterns = Array.isArray(schema["x-sequence-references"]) ? schema["x-sequence-references"] : [];
-  return patterns.filter((p) => typeof p === "string").map((p) => p.split("/").slice(1));
-}
-
-/**
- * Whether `pointer` (inside a block's properties) is matched by one of `patterns`.
- * @param {string[][]} patterns
- * @param {string} pointer
- */
-export function isReference(patterns, pointer) {
-  const tokens = pointer.split("/").slice(1);
-  return patterns.some((pattern) => pattern.length === tokens.length && pattern.every((t, i) => t === "*" || t === tokens[i]));
 }
 
 /**

@@ -4,17 +4,20 @@
 // Rendering is keyed by id and rebuilds only the blocks that changed, keeping the focus (and a
 // text field's caret) where it was; typed text not sent yet is sent before its block is redrawn.
 
-import { h, replace } from "../ui.js";
+import { h, replace, showAlert } from "../ui.js";
 import { renderBlock } from "./blocks.js";
+import { followDrags } from "./dragging.js";
+import { keepFocus } from "./focus.js";
 import { peersOn, renderMarkers } from "./presence.js";
 import { keyOf } from "./refusals.js";
 import { initialValue, referencePatterns } from "./schema.js";
+import { tokensOf } from "../pointer.js";
 
 /** @typedef {import("/web/client/types.js").Patch} Patch */
 /** @typedef {import("./blocks.js").BlockType} BlockType */
 /** @typedef {import("./refusals.js").Target} Target */
-/** @typedef {{ li: HTMLLIElement, signature: string, pending: Set<() => void> }} BlockElement */
-/** @typedef {{ element: HTMLElement, header: HTMLElement, list: HTMLOListElement, adder: HTMLElement, signature: string, blocks: Map<string, BlockElement> }} SequenceElement */
+/** @typedef {{ li: HTMLLIElement, alert: HTMLElement, signature: string, pending: Set<() => void>, references: Set<(sequences: { id: string, title: string }[]) => void>, summary: string }} BlockElement */
+/** @typedef {{ element: HTMLElement, header: HTMLElement, alert: HTMLElement, list: HTMLOListElement, adder: HTMLElement, signature: string, blocks: Map<string, BlockElement>, pending: Set<() => void> }} SequenceElement */
 
 /**
  * @typedef {object} EditOptions
@@ -39,8 +42,6 @@ export function mountEditTab(root, options) {
   const list = h("div", { class: "sequence-list" });
   const empty = h("p", { class: "empty", text: "This dialogue has no sequences yet." });
   root.append(empty, list, canEdit ? addSequenceForm() : null);
-  /** @type {{ sequenceId: string, blockId: string } | undefined} */
-  let dragging;
 
   /** The dialogue's sequences now. @returns {any[]} */
   const current = () => /** @type {any} */ (doc.content)?.sequences ?? [];
@@ -75,10 +76,11 @@ export function mountEditTab(root, options) {
   /** @param {string} sequenceId */
   function sequenceElement(sequenceId) {
     const header = h("header", { class: "sequence-header" });
+    const alert = h("div", { class: "sequence-notice", role: "alert" });
     const list = h("ol", { class: "blocks", "data-sequence": sequenceId });
     const adder = h("div", { class: "add-block" });
-    const element = h("section", { class: "sequence", "data-sequence": sequenceId, "aria-labelledby": `s-${sequenceId}-heading` }, header, list, adder);
-    const made = { element, header, list, adder, signature: "", blocks: new Map() };
+    const element = h("section", { class: "sequence", "data-sequence": sequenceId, "aria-labelledby": `s-${sequenceId}-heading` }, header, alert, list, adder);
+    const made = { element, header, alert, list, adder, signature: "", blocks: new Map(), pending: new Set() };
     sequences.set(sequenceId, made);
     return made;
   }
@@ -89,8 +91,10 @@ export function mountEditTab(root, options) {
    */
   function renderSequenceHeader(view, sequence) {
     const notice = refusals.notices.get(sequence.id);
-    const signature = JSON.stringify([sequence.title, notice, current().length]);
+    showAlert(view.alert, notice, [], () => { refusals.notices.delete(sequence.id); render(); });
+    const signature = JSON.stringify([sequence.title]);
     if (view.signature === signature) return;
+    for (const send of [...view.pending]) send();
     view.signature = signature;
     const headingId = `s-${sequence.id}-heading`;
     const titleId = `s-${sequence.id}-title`;
@@ -98,22 +102,37 @@ export function mountEditTab(root, options) {
     replace(view.header,
       h("h2", { id: headingId, class: canEdit ? "visually-hidden" : "sequence-title" }, `Sequence: ${title}`),
       canEdit ? h("label", { class: "visually-hidden", for: titleId, text: `Title of sequence ${sequence.id}` }) : null,
-      canEdit ? h("input", { id: titleId, class: "title-input sequence-title", type: "text", value: sequence.title ?? "", "data-focus": titleId,
-        onchange: (/** @type {Event} */ event) => {
-          const { s } = locate(sequence.id);
-          const value = /** @type {HTMLInputElement} */ (event.target).value;
-          if (s !== -1 && value !== sequence.title) options.submit([{ op: "replace", path: `/sequences/${s}/title`, value }], { sequenceId: sequence.id });
-        } }) : null,
+      canEdit ? titleInput(view, sequence, titleId) : null,
       h("code", { class: "sequence-id", text: sequence.id }),
       canEdit ? h("button", { type: "button", class: "button-small button-danger", text: "Remove sequence", "aria-label": `Remove sequence ${title}`, "data-focus": `s-${sequence.id}-remove`,
         onclick: () => {
           const { s } = locate(sequence.id);
           if (s !== -1) options.submit([{ op: "remove", path: `/sequences/${s}` }], {});
         } }) : null,
-      notice ? h("div", { class: "refusal", role: "alert" }, h("p", { text: notice }),
-        h("button", { type: "button", class: "button-small", text: "Dismiss", onclick: () => { refusals.notices.delete(sequence.id); render(); } })) : null,
     );
     if (canEdit && !view.adder.hasChildNodes()) view.adder.append(addBlockForm(sequence.id));
+  }
+
+  /**
+   * The title of a sequence, sent on change (and by a flush while it is being typed).
+   * @param {SequenceElement} view
+   * @param {any} sequence
+   * @param {string} id
+   */
+  function titleInput(view, sequence, id) {
+    const input = h("input", { id, class: "title-input sequence-title", type: "text", value: sequence.title ?? "", "data-focus": id });
+    const commit = () => {
+      view.pending.delete(commit);
+      delete input.dataset.typing;
+      const { s } = locate(sequence.id);
+      if (s !== -1 && input.value !== sequence.title) options.submit([{ op: "replace", path: `/sequences/${s}/title`, value: input.value }], { sequenceId: sequence.id });
+    };
+    input.addEventListener("input", () => {
+      view.pending.add(commit);
+      input.dataset.typing = "true";
+    });
+    input.addEventListener("change", commit);
+    return input;
   }
 
   /** @param {string} sequenceId */
@@ -131,7 +150,11 @@ export function mountEditTab(root, options) {
       const blockId = `${type.type}-${n}`;
       const properties = initialValue(type.schema, { root: type.schema, patterns: referencePatterns(type.schema), sequenceId });
       options.submit([{ op: "add", path: `/sequences/${s}/blocks/-`, value: { id: blockId, type: type.type, properties } }], { sequenceId, blockId });
-      queueMicrotask(() => /** @type {HTMLElement | null} */ (root.querySelector(`li[data-key="${CSS.escape(`${sequenceId}/${blockId}`)}"] [data-pointer], li[data-key="${CSS.escape(`${sequenceId}/${blockId}`)}"]`))?.focus());
+      // The new block is drawn in a microtask (the change event): then its first field takes the focus.
+      queueMicrotask(() => queueMicrotask(() => {
+        const li = root.querySelector(`li[data-key="${CSS.escape(`${sequenceId}/${blockId}`)}"]`);
+        /** @type {HTMLElement | null} */ (li?.querySelector("[data-pointer]:not([disabled])") ?? li)?.focus();
+      }));
     } },
       h("label", { for: id, text: "Block type" }), select, h("button", { type: "submit", class: "button-primary", text: "Add block" }));
   }
@@ -143,24 +166,40 @@ export function mountEditTab(root, options) {
    */
   function renderBlocks(view, sequence, summary) {
     const seen = new Set();
+    const count = sequence.blocks.length;
+    const sequencesNow = JSON.stringify(summary);
     sequence.blocks.forEach((/** @type {any} */ block, /** @type {number} */ index) => {
       const key = `${sequence.id}/${block.id}`;
       seen.add(key);
       let made = view.blocks.get(key);
       if (!made) {
-        const li = h("li", { class: "block", tabindex: "-1", "data-key": key, "data-sequence": sequence.id, "data-block": block.id });
-        made = { li, signature: "", pending: new Set() };
+        const alert = h("div", { class: "block-notice", role: "alert" });
+        const li = h("li", { class: "block", tabindex: "-1", "data-key": key, "data-sequence": sequence.id, "data-block": block.id }, alert);
+        made = { li, alert, signature: "", pending: new Set(), references: new Set(), summary: sequencesNow };
         view.blocks.set(key, made);
       }
-      const signature = () => JSON.stringify([block, index, sequence.blocks.length, summary, [...(refusals.fields.get(key) ?? [])], refusals.notices.get(key)]);
+      // Where the block is and which sequences there are change without redrawing it (that
+      // would lose what is being typed in it): its Move buttons and pickers follow in place.
+      const signature = () => JSON.stringify([block, [...(refusals.fields.get(key) ?? [])], refusals.notices.get(key)]);
       if (made.signature !== signature() && made.pending.size) for (const send of [...made.pending]) send();
       const now = signature();
       if (made.signature !== now) {
         made.signature = now;
         made.pending.clear();
-        replace(made.li, renderBlock(blockView(sequence.id, block, index, sequence.blocks.length, summary, made.pending), key));
+        made.references.clear();
+        made.summary = sequencesNow;
+        const card = renderBlock(blockView(sequence.id, block, index, count, summary, made), key, made.alert);
+        made.li.querySelector("article")?.remove();
+        made.li.append(card);
         /** @type {HTMLElement} */ (made.li.querySelector(".peer-markers")).dataset.peers = "";
+      } else if (made.summary !== sequencesNow) {
+        made.summary = sequencesNow;
+        for (const redraw of made.references) redraw(summary);
       }
+      const up = /** @type {HTMLButtonElement | null} */ (made.li.querySelector('[data-move="up"]'));
+      const down = /** @type {HTMLButtonElement | null} */ (made.li.querySelector('[data-move="down"]'));
+      if (up) up.disabled = index === 0;
+      if (down) down.disabled = index === count - 1;
       placeAt(view.list, made.li, index);
     });
     for (const [key, made] of view.blocks) if (!seen.has(key)) { made.li.remove(); view.blocks.delete(key); }
@@ -172,23 +211,35 @@ export function mountEditTab(root, options) {
    * @param {number} index
    * @param {number} count
    * @param {{ id: string, title: string }[]} summary
-   * @param {Set<() => void>} pending
+   * @param {BlockElement} made
    * @returns {import("./blocks.js").BlockView}
    */
-  function blockView(sequenceId, block, index, count, summary, pending) {
+  function blockView(sequenceId, block, index, count, summary, made) {
     const target = { sequenceId, blockId: block.id };
     return {
-      block, sequenceId, index, count, blockType: types.get(block.type), sequences: summary, canEdit, pending,
+      block, sequenceId, index, count, blockType: types.get(block.type), sequences: summary, canEdit,
+      pending: made.pending, references: made.references,
       errors: refusals.fields.get(keyOf(target)) ?? new Map(),
       notice: refusals.notices.get(keyOf(target)),
-      submit: (patch) => {
+      submit: (patch, guards) => {
         const { s, b, block: now } = locate(sequenceId, block.id);
         if (b === -1 || patch.length === 0) return;
+        if (!guards.every((guard) => listUnchanged(now.properties, guard))) {
+          refusals.notices.set(keyOf(target), "This list changed meanwhile; your edit was not applied.");
+          queueMicrotask(render);
+          return;
+        }
         const base = `/sequences/${s}/blocks/${b}/properties`;
         /** @type {Patch} */
         const moved = patch.map((op) => ({ ...op, path: base + op.path, ...("from" in op ? { from: base + op.from } : {}) }));
         if (now.properties === undefined) moved.unshift({ op: "add", path: base, value: {} });
         options.submit(moved, target);
+        // The lists now hold this edit: a second edit before the block is redrawn checks them as they are.
+        const after = locate(sequenceId, block.id).block;
+        for (const guard of guards) {
+          const list = valueAt(after?.properties, guard.pointer);
+          if (Array.isArray(list)) Object.assign(guard, { length: list.length, item: JSON.stringify(list[guard.index]) });
+        }
       },
       move: (delta) => moveBlock(sequenceId, block.id, delta),
       remove: () => {
@@ -217,7 +268,7 @@ export function mountEditTab(root, options) {
   /** Redraws what changed. */
   function render() {
     const all = current();
-    const focus = rememberFocus();
+    const focus = keepFocus(root);
     const summary = all.map((sequence) => ({ id: sequence.id, title: sequence.title }));
     const seen = new Set();
     all.forEach((sequence, index) => {
@@ -230,7 +281,7 @@ export function mountEditTab(root, options) {
     for (const [id, view] of sequences) if (!seen.has(id)) { view.element.remove(); sequences.delete(id); }
     empty.hidden = all.length > 0;
     showPeers();
-    restoreFocus(focus);
+    focus.restore();
   }
 
   /** Draws each peer's marker on the block they have selected. */
@@ -243,31 +294,6 @@ export function mountEditTab(root, options) {
     }
   }
 
-  function rememberFocus() {
-    const active = /** @type {HTMLElement | null} */ (document.activeElement);
-    if (!active || !root.contains(active)) return undefined;
-    const input = /** @type {HTMLInputElement} */ (active);
-    const selection = typeof input.selectionStart === "number" ? [input.selectionStart, input.selectionEnd ?? input.selectionStart] : undefined;
-    return { active, key: active.dataset.focus, block: /** @type {HTMLElement | null} */ (active.closest("li.block"))?.dataset.key, selection };
-  }
-
-  /** @param {ReturnType<typeof rememberFocus>} focus */
-  function restoreFocus(focus) {
-    if (!focus || document.activeElement === focus.active && focus.active.isConnected) return;
-    const byKey = focus.key ? /** @type {HTMLInputElement | null} */ (root.querySelector(`[data-focus="${CSS.escape(focus.key)}"]`)) : null;
-    const block = focus.block ? /** @type {HTMLElement | null} */ (root.querySelector(`li[data-key="${CSS.escape(focus.block)}"]`)) : null;
-    const target = byKey && !byKey.disabled ? byKey : block;
-    if (!target) return;
-    target.focus();
-    if (target === byKey && focus.selection && typeof byKey.setSelectionRange === "function" && byKey.type !== "number") {
-      try {
-        byKey.setSelectionRange(focus.selection[0], focus.selection[1]);
-      } catch {
-        // Not a text control.
-      }
-    }
-  }
-
   // Presence, keyboard moves, and drag-and-drop, for every block at once.
   root.addEventListener("focusin", (event) => {
     const block = /** @type {HTMLElement} */ (event.target).closest("li.block");
@@ -276,83 +302,22 @@ export function mountEditTab(root, options) {
   if (canEdit) {
     root.addEventListener("keydown", (event) => {
       if (!event.altKey || (event.key !== "ArrowUp" && event.key !== "ArrowDown")) return;
-      const block = /** @type {HTMLElement} */ (event.target).closest("li.block");
+      const target = /** @type {HTMLElement} */ (event.target);
+      if (target instanceof HTMLSelectElement) return; // Alt+ArrowDown opens a select
+      const block = target.closest("li.block");
       if (!(block instanceof HTMLElement)) return;
       event.preventDefault();
       moveBlock(block.dataset.sequence ?? "", block.dataset.block ?? "", event.key === "ArrowUp" ? -1 : 1);
     });
-    root.addEventListener("dragstart", (event) => {
-      const handle = /** @type {HTMLElement} */ (event.target);
-      const block = handle.closest?.("li.block");
-      if (!(block instanceof HTMLElement) || !handle.classList?.contains("drag-handle")) return;
-      dragging = { sequenceId: block.dataset.sequence ?? "", blockId: block.dataset.block ?? "" };
-      event.dataTransfer?.setData("text/plain", `${dragging.sequenceId}/${dragging.blockId}`);
-      if (event.dataTransfer) event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer?.setDragImage(block, 16, 16);
-      block.classList.add("dragging");
-      // The handle may be redrawn before the drag ends: its own dragend still reaches it.
-      handle.addEventListener("dragend", endDrag, { once: true });
-    });
-    root.addEventListener("dragover", (event) => {
-      const place = dropPlace(event);
-      if (!place) return;
-      event.preventDefault();
-      clearDropMarks();
-      place.mark.classList.add(place.className);
-    });
-    root.addEventListener("dragleave", (event) => {
-      if (!root.contains(/** @type {Node | null} */ (event.relatedTarget))) clearDropMarks();
-    });
-    root.addEventListener("drop", (event) => {
-      const place = dropPlace(event);
-      const moving = dragging;
-      endDrag();
-      if (!place || !moving) return;
-      event.preventDefault();
-      const from = locate(moving.sequenceId, moving.blockId);
-      const to = locate(place.sequenceId);
-      if (from.b === -1 || to.s === -1) return;
-      const index = from.s === to.s && place.index > from.b ? place.index - 1 : place.index;
-      if (from.s === to.s && index === from.b) return;
-      options.submit([{ op: "move", from: `/sequences/${from.s}/blocks/${from.b}`, path: `/sequences/${to.s}/blocks/${index}` }], { sequenceId: moving.sequenceId, blockId: moving.blockId });
-    });
-  }
-
-  function endDrag() {
-    dragging = undefined;
-    clearDropMarks();
-    for (const block of root.querySelectorAll("li.dragging")) block.classList.remove("dragging");
-  }
-
-  /**
-   * Where a dragged block would land: the sequence, the index it would be inserted at, and the
-   * element to mark.
-   * @param {DragEvent} event
-   */
-  function dropPlace(event) {
-    if (!dragging) return undefined;
-    const target = /** @type {HTMLElement} */ (event.target);
-    const block = target.closest?.("li.block");
-    if (block instanceof HTMLElement) {
-      const { b } = locate(block.dataset.sequence ?? "", block.dataset.block);
-      const box = block.getBoundingClientRect();
-      const before = event.clientY < box.top + box.height / 2;
-      return { sequenceId: block.dataset.sequence ?? "", index: before ? b : b + 1, mark: block, className: before ? "drop-before" : "drop-after" };
-    }
-    const section = target.closest?.("section.sequence");
-    if (!(section instanceof HTMLElement)) return undefined;
-    const { sequence } = locate(section.dataset.sequence ?? "");
-    if (!sequence) return undefined;
-    return { sequenceId: sequence.id, index: sequence.blocks.length, mark: /** @type {HTMLElement} */ (section.querySelector("ol.blocks")), className: "drop-end" };
-  }
-
-  function clearDropMarks() {
-    for (const marked of root.querySelectorAll(".drop-before, .drop-after, .drop-end")) marked.classList.remove("drop-before", "drop-after", "drop-end");
+    followDrags(root, locate, (from, to, target) => options.submit([{ op: "move", from, path: to }], target));
   }
 
   /** Sends every bit of typed text not sent yet (before an undo, say). */
   function flushTyping() {
-    for (const view of sequences.values()) for (const made of view.blocks.values()) for (const send of [...made.pending]) send();
+    for (const view of sequences.values()) {
+      for (const send of [...view.pending]) send();
+      for (const made of view.blocks.values()) for (const send of [...made.pending]) send();
+    }
   }
 
   return { render, showPeers, flushTyping };
@@ -367,4 +332,26 @@ export function mountEditTab(root, options) {
 function placeAt(parent, child, index) {
   const there = parent.children[index];
   if (there !== child) parent.insertBefore(child, there ?? null);
+}
+
+/**
+ * Whether the list `guard` names is still as it was drawn: as long, with the same item at its index.
+ * @param {unknown} properties
+ * @param {import("./form.js").ListGuard} guard
+ */
+function listUnchanged(properties, guard) {
+  const list = valueAt(properties, guard.pointer);
+  return Array.isArray(list) && list.length === guard.length && JSON.stringify(list[guard.index]) === guard.item;
+}
+
+/**
+ * The value `pointer` names inside `root` (undefined when there is none).
+ * @param {unknown} root
+ * @param {string} pointer
+ */
+function valueAt(root, pointer) {
+  /** @type {any} */
+  let current = root;
+  for (const token of tokensOf(pointer)) current = current !== null && typeof current === "object" ? current[token] : undefined;
+  return current;
 }

@@ -26,7 +26,8 @@ let mounted = 0;
  */
 export function mount(root, ctx) {
   const prefix = `flow-${++mounted}`;
-  const figure = h("div", { class: "flow-canvas" });
+  // Scrolls when the diagram is wider than the screen: focusable so the keyboard can scroll it.
+  const figure = h("div", { class: "flow-canvas", tabindex: "0", role: "region", "aria-label": "Flow diagram (scrollable)" });
   const connections = h("div", { class: "flow-connections" });
   const status = h("p", { class: "status", role: "status", text: "Drawing the flow…" });
   replace(root, h("section", { class: "flow", "aria-labelledby": `${prefix}-heading` }, h("h2", { id: `${prefix}-heading`, text: "Flow" }), status, figure, connections));

@@ -4,13 +4,16 @@
 // who has since lost access is looked up by a server administrator (`GET /users/{id}`), and is
 // "A former member" for everyone else.
 
+import { allPages } from "../ui.js";
+import { displayName, isServerAdmin } from "../people.js";
+
+/** What a person without a name is called. */
+const NO_NAME = "A user without a name";
+
 /**
  * @typedef {{ id: string, first_name?: string, last_name?: string, permissions?: { type: string }[] }} User
  * @typedef {{ request(method: string, path: string): Promise<any> }} Api
  */
-
-/** Members per page asked of the server (its maximum). */
-const PER_PAGE = 100;
 
 /**
  * A resolver of user ids to names for one mounted view.
@@ -18,7 +21,7 @@ const PER_PAGE = 100;
  */
 export function people(ctx) {
   const me = ctx.app.user;
-  const isAdmin = (me.permissions ?? []).some((p) => p.type === "admin");
+  const isAdmin = isServerAdmin(me);
   /** @type {Promise<Map<string, User>> | undefined} the project's members by id */
   let members;
   /** @type {Map<string, Promise<string>>} */
@@ -30,15 +33,15 @@ export function people(ctx) {
      * @returns {Promise<string>}
      */
     nameOf(id) {
-      if (id === me.id) return Promise.resolve(`${fullName(me)} (you)`);
+      if (id === me.id) return Promise.resolve(`${displayName(me, NO_NAME)} (you)`);
       let name = known.get(id);
       if (!name) {
         members ??= membersOf(ctx.api, ctx.project);
         name = members.then((byId) => {
           const member = byId.get(id);
-          if (member) return fullName(member);
+          if (member) return displayName(member, NO_NAME);
           if (!isAdmin) return "A former member";
-          return ctx.api.request("GET", `/users/${encodeURIComponent(id)}`).then(fullName, () => "A former user");
+          return ctx.api.request("GET", `/users/${encodeURIComponent(id)}`).then((user) => displayName(user, NO_NAME), () => "A former user");
         }, () => "Someone else");
         known.set(id, name);
       }
@@ -54,16 +57,6 @@ export function people(ctx) {
  * @returns {Promise<Map<string, User>>}
  */
 async function membersOf(api, project) {
-  /** @type {Map<string, User>} */
-  const byId = new Map();
-  for (let page = 1; ; page += 1) {
-    const batch = await api.request("GET", `/projects/${encodeURIComponent(project)}/members/?page=${page}&per_page=${PER_PAGE}`);
-    for (const member of batch) byId.set(member.user.id, member.user);
-    if (batch.length < PER_PAGE) return byId;
-  }
-}
-
-/** @param {User} user */
-function fullName(user) {
-  return [user.first_name, user.last_name].filter(Boolean).join(" ") || "A user without a name";
+  const members = await allPages(api, `/projects/${encodeURIComponent(project)}/members/`);
+  return new Map(members.map((member) => [member.user.id, member.user]));
 }

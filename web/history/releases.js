@@ -2,7 +2,8 @@
 // conversations then run on), and the releases made so far, newest first, each with the
 // revision it froze and who published it; releases made elsewhere appear as they happen.
 
-import { busy, explain, h, replace } from "../ui.js";
+import { allPages, busy, h, replace, showError } from "../ui.js";
+import { administers } from "../people.js";
 import { people } from "./people.js";
 import { keepTimesCurrent, timeOf } from "./time.js";
 
@@ -10,9 +11,6 @@ import { keepTimesCurrent, timeOf } from "./time.js";
  * @typedef {{ id: string, number: number, revision_id: string, revision_number: number, user_id: string, created: number }} Release
  * @typedef {{ id: string, number: number }} RevisionRef
  */
-
-/** Releases shown (the newest); the server pages at 100. */
-const SHOWN = 100;
 
 /**
  * Shows the releases in `root`.
@@ -27,9 +25,7 @@ export function mount(root, ctx) {
   /** @type {RevisionRef | null | undefined} the newest stored revision (null: none yet) */
   let current;
   const names = people(ctx);
-  const mayPublish = (ctx.app.user.permissions ?? []).some(
-    (/** @type {any} */ p) => p.type === "admin" || (p.type === "project:admin" && p.properties?.project_id === ctx.project),
-  );
+  const mayPublish = administers(ctx.app.user, ctx.project);
 
   const currentText = h("p", { class: "current" });
   const publish = h("button", { type: "button", class: "button-primary", text: "Publish a release", onclick: () => publishCurrent() });
@@ -67,7 +63,7 @@ export function mount(root, ctx) {
   async function load() {
     const [newest, page] = await Promise.all([
       ctx.api.request("GET", `${path}/revisions/?per_page=1&ordering=-number`),
-      ctx.api.request("GET", `${path}/releases/?per_page=${SHOWN}&ordering=-number`),
+      allPages(ctx.api, `${path}/releases/?ordering=-number`),
     ]);
     releases = mergeNewestFirst(releases, page);
     if (current === undefined) setCurrent(newest[0] ? { id: newest[0].id, number: newest[0].number } : null);
@@ -138,13 +134,4 @@ export function mount(root, ctx) {
 function mergeNewestFirst(known, more) {
   const byNumber = new Map([...known, ...more].map((r) => [r.number, r]));
   return [...byNumber.values()].sort((a, b) => b.number - a.number);
-}
-
-/**
- * @param {HTMLElement} where
- * @param {unknown} error
- */
-function showError(where, error) {
-  where.setAttribute("role", "alert");
-  where.textContent = explain(error);
 }

@@ -7,6 +7,7 @@
 // (The exact dialogue as of one revision, for its preview, comes from the server instead.)
 
 import { applyPatch } from "/web/client/index.js";
+import { tokensOf } from "../pointer.js";
 
 /** A value the loaded history does not tell (compared by identity). */
 export const UNKNOWN = Object.freeze({ unknown: true });
@@ -110,7 +111,7 @@ function unapplyOperation(state, operation) {
  * @returns {{ parent: any, key: string | number }}
  */
 function locate(state, path) {
-  const tokens = path.slice(1).split("/").map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~"));
+  const tokens = tokensOf(path);
   let parent = state;
   for (const token of tokens.slice(0, -1)) {
     parent = parent?.[token];

@@ -7,6 +7,9 @@
 import { contentOf } from "/web/client/index.js";
 import { applyLeniently, patchOf, statesOf } from "./replay.js";
 
+/** How often the newest revisions are read again before giving up (see loadNewest). */
+const MAX_ATTEMPTS = 5;
+
 /** Revisions per page asked of the server. */
 const PER_PAGE = 30;
 
@@ -67,12 +70,21 @@ export class RevisionHistory extends EventTarget {
     return this.serially(() => this.loadNewest());
   }
 
-  async loadNewest() {
+  /**
+   * Reads the dialogue and its newest page of revisions; when more than a page of revisions
+   * came between the two requests, tries again (a few times, then gives up with an error).
+   * @param {number} [attempt]
+   * @returns {Promise<void>}
+   */
+  async loadNewest(attempt = 1) {
     const description = await this.api.request("GET", this.path);
     const page = await this.page(1);
     // Revisions stored between the two requests are newer than the content: replay them.
     const at = description.revision_id === null ? page.length : page.findIndex((r) => r.id === description.revision_id);
-    if (at === -1) return this.loadNewest();
+    if (at === -1) {
+      if (attempt >= MAX_ATTEMPTS) throw new Error("The dialogue changes too fast to show its history right now. Try again in a moment.");
+      return this.loadNewest(attempt + 1);
+    }
     this.head = page.slice(0, at).reverse().reduce((content, r) => applyLeniently(content, patchOf(r)), contentOf(description));
     this.revisions = page;
     await this.settle();

@@ -2,7 +2,7 @@
 // newest first, older ones on demand, new ones live), a read-only preview of the dialogue as a
 // chosen revision left it (asked of the server), and reverting to it.
 
-import { busy, explain, h, replace } from "../ui.js";
+import { busy, explain, h, replace, showError } from "../ui.js";
 import { blockTypesOf } from "../flow/references.js";
 import { people } from "./people.js";
 import { renderDialogue } from "./preview.js";
@@ -33,7 +33,8 @@ export function mount(root, ctx) {
   const status = h("p", { class: "status", role: "status" });
   const list = h("ol", { class: "timeline-list", "aria-labelledby": "timeline-heading" });
   const older = h("button", { type: "button", hidden: true, text: "Show older revisions", onclick: () => showOlder() });
-  const preview = h("section", { class: "revision-preview", "aria-labelledby": "preview-heading" });
+  // Scrolls on its own when long: focusable so the keyboard can scroll it.
+  const preview = h("section", { class: "revision-preview", tabindex: "0", role: "region", "aria-labelledby": "preview-heading" });
   /** What became of the last revert, kept across re-renders of the preview. */
   const notice = h("p", { class: "message", role: "status" });
   replace(
@@ -49,20 +50,36 @@ export function mount(root, ctx) {
   showNothingSelected();
 
   history.addEventListener("changed", render);
-  const onRevision = (/** @type {any} */ event) => history.add(event.detail.revision).catch(showError);
+  const onRevision = (/** @type {any} */ event) => history.add(event.detail.revision).catch((error) => showError(status, error));
   ctx.doc.addEventListener("revision", onRevision);
   ctx.doc.addEventListener("ack", onRevision);
   const stopTimes = keepTimesCurrent(root);
 
   Promise.all([blockTypesOf(ctx.api).then((types) => types.forEach((t) => blockTitles.set(t.type, t.title ?? t.type))), history.load()])
-    .catch(showError)
+    .catch((error) => showError(status, error))
     .finally(() => timeline.removeAttribute("aria-busy"));
 
+  /** The list's entries by revision number, as drawn. @type {Map<number, HTMLLIElement>} */
+  const drawn = new Map();
+
+  /**
+   * Brings the list up to date without redrawing what it shows already (an entry keeps its
+   * focus): new revisions go in at their place, the preview and a revert being confirmed stay.
+   */
   function render() {
     status.textContent = history.revisions.length === 0 ? "No revisions yet: the dialogue is as it was created." : "";
-    replace(list, history.revisions.map(entry));
+    const numbers = new Set(history.revisions.map((revision) => revision.number));
+    for (const [number, item] of drawn) if (!numbers.has(number)) { item.remove(); drawn.delete(number); }
+    history.revisions.forEach((revision, index) => {
+      const item = drawn.get(revision.number) ?? entry(revision);
+      drawn.set(revision.number, item);
+      if (list.children[index] !== item) list.insertBefore(item, list.children[index] ?? null);
+    });
     older.hidden = !history.hasOlder;
-    if (selected !== undefined) showPreview(selected);
+    // The preview is drawn again only when it is not there yet or its revision stopped being
+    // the newest (it can be reverted to now); else a revert being confirmed stays open.
+    const stale = !preview.querySelector("[data-revision]") || (preview.querySelector(".current-version") && selected !== history.newest);
+    if (selected !== undefined && stale) showPreview(selected);
   }
 
   /** @param {Revision} revision */
@@ -116,11 +133,11 @@ export function mount(root, ctx) {
     const who = h("span", { class: "who" });
     names.nameOf(revision.user_id).then((name) => (who.textContent = name));
     const isNewest = number === history.newest;
-    const content = h("div", { class: "preview-content", "aria-busy": "true" }, h("p", { class: "hint", text: "Loading this revision…" }));
+    const content = h("div", { class: "preview-content", "aria-busy": "true", "data-revision": String(number) }, h("p", { class: "hint", text: "Loading this revision…" }));
     replace(
       preview,
       h("h2", { id: "preview-heading", tabindex: "-1", text: `Revision ${number}, as it was` }),
-      h("p", { class: "meta" }, who, " · ", timeOf(revision.created), isNewest && " · the current version"),
+      h("p", { class: "meta" }, who, " · ", timeOf(revision.created), isNewest && h("span", { class: "current-version", text: " · the current version" })),
       ctx.canEdit && !isNewest && revertControls(revision),
       notice,
       content,
@@ -155,23 +172,17 @@ export function mount(root, ctx) {
         const made = await busy(button, history.revert(revision));
         notice.textContent = `Reverted to revision ${revision.number}: the dialogue is as it was then (new revision ${made.number}).`;
       } catch (error) {
-        notice.setAttribute("role", "alert");
-        notice.textContent = explain(error);
+        showError(notice, error);
       }
     }
     return area;
   }
 
   async function showOlder() {
-    await busy(older, history.loadOlder()).catch(showError);
+    await busy(older, history.loadOlder()).catch((error) => showError(status, error));
     older.focus();
   }
 
-  /** @param {unknown} error */
-  function showError(error) {
-    status.setAttribute("role", "alert");
-    status.textContent = explain(error);
-  }
 
   return () => {
     ctx.doc.removeEventListener("revision", onRevision);

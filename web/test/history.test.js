@@ -118,16 +118,20 @@ test("the timeline, a revert, a release and the flow diagram", { skip }, async (
 
   // A broken reference (the server refuses them, so only local content can hold one): the same
   // module, given such a dialogue, marks it.
-  const broken = await page.evaluate(async () => {
+  await page.evaluate(async () => {
     const { mount } = await import("/web/flow/flow.js");
     const { DialogueApi } = await import("/web/client/index.js");
     const root = document.createElement("div");
+    root.id = "broken-flow";
     document.querySelector("main")?.append(root);
     const doc = Object.assign(new EventTarget(), {
       content: { title: "Broken", sequences: [{ id: "start", title: "Start", blocks: [{ id: "pick", type: "choice", properties: { question: "?", choices: [{ label: "Go", next: "nowhere" }] } }] }] },
     });
     mount(root, { api: new DialogueApi({ url: location.origin }), doc });
-    for (let i = 0; i < 100 && !root.querySelector(".flow-node.missing"); i++) await new Promise(requestAnimationFrame);
+  });
+  await page.locator("#broken-flow .flow-node.missing").waitFor();
+  const broken = await page.evaluate(() => {
+    const root = /** @type {HTMLElement} */ (document.getElementById("broken-flow"));
     const result = {
       missing: root.querySelector(".flow-node.missing")?.textContent ?? "",
       edge: root.querySelector(".flow-edge")?.getAttribute("class") ?? "",
@@ -184,4 +188,29 @@ test("older revisions on demand, and a reader who can neither revert nor publish
   assert.equal(await page.getByRole("button", { name: "Publish a release" }).count(), 0);
   await assertAccessible(page, "the Releases tab of a reader");
   assert.deepEqual(problems, []);
+});
+
+test("a revision arriving live keeps an open revert confirmation and the focus", { skip }, async () => {
+  const api = await admin();
+  const project = await api.createProject(`History live ${Date.now()}`);
+  const dialogue = await api.createDialogue(project.id, { title: "Live", sequences: [{ id: "start", title: "Start", blocks: [] }] });
+  const path = `/projects/${project.id}/dialogues/${dialogue.id}`;
+  await api.request("PATCH", path, [{ op: "replace", path: "/title", value: "Live, second" }]);
+  await api.request("PATCH", path, [{ op: "replace", path: "/title", value: "Live, third" }]);
+  const { page } = await signedInPage(adminEmail, adminPassword);
+  await page.goto(`${url}/#${path}/history`);
+  const entries = page.getByRole("list", { name: "Revisions" }).getByRole("listitem");
+  await entries.nth(1).waitFor();
+  await page.getByRole("button", { name: "Preview revision 1" }).click();
+  const preview = page.getByRole("region", { name: "Revision 1, as it was" });
+  await preview.getByRole("button", { name: "Revert to this revision" }).click();
+  const revert = preview.getByRole("button", { name: "Revert", exact: true });
+  await revert.waitFor();
+  assert.equal(await revert.evaluate((button) => button === document.activeElement), true);
+
+  await api.request("PATCH", path, [{ op: "replace", path: "/title", value: "Live, fourth" }]);
+  await entries.getByText("Revision 3", { exact: true }).waitFor();
+  assert.equal(await entries.count(), 3);
+  assert.equal(await revert.evaluate((button) => button === document.activeElement), true, "the confirmation kept the focus");
+  await preview.getByRole("button", { name: "Cancel" }).click();
 });

@@ -6,11 +6,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { skip, url, admin, newUser, signedInPage, assertAccessible, mailTo, chromium, adminEmail, adminPassword } from "./support.js";
+import { skip, url, admin, newUser, signedInPage, assertAccessible, mailTo, browserContext, adminEmail, adminPassword } from "./support.js";
 
 /** A browser context that is not signed in, at a laptop-sized viewport, on `address`. */
 async function freshPage(address = `${url}/`) {
-  const context = await (await chromium()).newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await browserContext();
   const page = await context.newPage();
   await page.goto(address);
   return { context, page };
@@ -62,6 +62,7 @@ test("a forgotten password is reset through the mailed link", { skip }, async ()
   const { context, page } = await freshPage();
   await page.getByRole("button", { name: "Forgot your password?" }).click();
   await page.getByLabel("Email").fill(email);
+  await assertAccessible(page, "the reset-request form");
   await page.getByRole("button", { name: "Send reset link" }).click();
   await page.getByRole("status").filter({ hasText: "If an account has that address, a link is on its way" }).waitFor();
 
@@ -151,6 +152,8 @@ test("an invite link made by a project admin is accepted by another user, who th
   // Bob opens the link signed out: he signs in first, then comes back to the invitation.
   const { page: bobPage } = await freshPage(link);
   await signInHere(bobPage, bob.email, bob.password);
+  await bobPage.getByRole("button", { name: "Accept invitation" }).waitFor();
+  await assertAccessible(bobPage, "the invite-accept screen");
   await bobPage.getByRole("button", { name: "Accept invitation" }).click();
   await bobPage.getByRole("heading", { name: project.title, level: 1 }).waitFor();
   await bobPage.getByRole("heading", { name: "Dialogues" }).waitFor();
@@ -239,6 +242,9 @@ test("an unknown address shows a Not found page", { skip }, async () => {
   await page.getByRole("heading", { name: "Not found" }).waitFor();
   await page.getByRole("link", { name: "Go to your projects" }).click();
   await page.getByRole("heading", { name: "Projects" }).waitFor();
+  // A malformed escape in the address is an unknown address too, not a broken page.
+  await page.evaluate(() => { location.hash = "#/projects/%E0"; });
+  await page.getByRole("heading", { name: "Not found" }).waitFor();
 });
 
 test("when the session ends under the page, signing in again comes back to the same place", { skip }, async () => {

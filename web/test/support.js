@@ -3,7 +3,7 @@
 // playwright-core, REST set-up through the JavaScript client, signing a browser context in
 // through the page itself, and axe-core. Wait for what the page shows; never sleep.
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, watch } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after } from "node:test";
 import assert from "node:assert/strict";
@@ -61,14 +61,23 @@ export async function newUser(adminApi, firstName) {
 }
 
 /**
+ * A new browser context (its own cookies and storage) at a laptop-sized viewport, closed
+ * after the file's tests (closing it sooner is fine too).
+ */
+export async function browserContext() {
+  const context = await (await chromium()).newContext({ viewport: { width: 1280, height: 800 } });
+  cleanups.push(() => context.close());
+  return context;
+}
+
+/**
  * A new browser context (its own cookies and storage) at a laptop-sized viewport, signed in
  * as `email` through the sign-in form.
  * @param {string} email
  * @param {string} password
  */
 export async function signedInPage(email, password) {
-  const context = await (await chromium()).newContext({ viewport: { width: 1280, height: 800 } });
-  cleanups.push(() => context.close());
+  const context = await browserContext();
   const page = await context.newPage();
   /** @type {string[]} */
   const problems = [];
@@ -91,7 +100,7 @@ const require = createRequire(import.meta.url);
  * @param {string} where what the page shows, for the message
  */
 export async function assertAccessible(page, where) {
-  // The page's CSP forbids inline scripts: evaluate axe's source through the driver instead.
+  // axe's source is evaluated through the driver (page.evaluate), which the page's CSP allows.
   await page.evaluate(await readFile(require.resolve("axe-core/axe.min.js"), "utf8"));
   const results = await page.evaluate(async () => {
     // @ts-ignore axe is global once loaded
@@ -103,18 +112,44 @@ export async function assertAccessible(page, where) {
 }
 
 /**
- * The newest mail to `email` in the server's outbox, once it is there.
+ * The newest mail to `email` in the server's outbox (a directory, a file per mail), once it is
+ * there: the files already in it are read first, then new ones as the directory changes.
  * @param {string} email
+ * @param {number} [timeout] ms
  * @returns {Promise<string>}
  */
-export async function mailTo(email) {
-  for (let tries = 0; tries < 200; tries += 1) {
-    const files = (await readdir(outbox)).sort().reverse();
-    for (const file of files) {
-      const text = await readFile(`${outbox}/${file}`, "utf8");
+export async function mailTo(email, timeout = 10_000) {
+  const find = async () => {
+    for (const file of (await readdir(outbox)).sort().reverse()) {
+      const text = await readFile(`${outbox}/${file}`, "utf8").catch(() => "");
       if (text.includes(email)) return text;
     }
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the outbox is a directory: poll it
+    return undefined;
+  };
+  const stop = new AbortController();
+  const watcher = watch(outbox, { signal: stop.signal });
+  try {
+    // Watching starts before the first look, so a mail written in between is not missed.
+    const changes = (async () => {
+      for await (const _ of watcher) {
+        const text = await find();
+        if (text) return text;
+      }
+      return undefined;
+    })().catch(() => undefined); // stopped: the mail was found, or the wait timed out
+    const text = await find();
+    if (text) return text;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let timer;
+    const expired = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no mail to ${email} within ${timeout} ms`)), timeout); });
+    try {
+      const found = await Promise.race([changes, expired]);
+      if (!found) throw new Error(`no mail to ${email}`);
+      return found;
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    stop.abort();
   }
-  throw new Error(`no mail to ${email}`);
 }

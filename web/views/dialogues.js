@@ -2,9 +2,9 @@
 // published, unpublished changes), and, for a project admin, a form that creates a dialogue
 // and opens it.
 
-import { h, replace, busy } from "../ui.js";
-import { field, messageLine } from "./forms.js";
-import { listAll } from "./projects.js";
+import { h, replace, busy, allPages, messageLine } from "../ui.js";
+import { field } from "./forms.js";
+
 
 /** The list filters: query parameter, label, and the words for true and false. */
 const FILTERS = [
@@ -28,7 +28,12 @@ export function showDialogues(section, { app, project, mayCreate }) {
     select.value = filter.initial;
     return { name: filter.name, select, element: field(filter.label, select) };
   });
-  const load = () => showList(list, app, project, Object.fromEntries(filters.filter((f) => f.select.value).map((f) => [f.name, f.select.value])));
+  // Filters change faster than answers come: only the newest request's answer is shown.
+  let requests = 0;
+  const load = () => {
+    const mine = ++requests;
+    return showList(list, app, project, Object.fromEntries(filters.filter((f) => f.select.value).map((f) => [f.name, f.select.value])), () => mine === requests);
+  };
   replace(section,
     h("h2", { id: "dialogues-heading" }, "Dialogues"),
     mayCreate ? createForm(app, project) : null,
@@ -42,12 +47,15 @@ export function showDialogues(section, { app, project, mayCreate }) {
  * @param {any} app
  * @param {string} project
  * @param {Record<string, string>} filters
+ * @param {() => boolean} isNewest whether this is still the newest request (else its answer is dropped)
  */
-async function showList(region, app, project, filters) {
+async function showList(region, app, project, filters, isNewest) {
   let dialogues;
   try {
-    dialogues = await busy(region, listAll(app.api, `/projects/${encodeURIComponent(project)}/dialogues/`, filters));
+    dialogues = await busy(region, allPages(app.api, `/projects/${encodeURIComponent(project)}/dialogues/`, filters));
+    if (!isNewest()) return;
   } catch (error) {
+    if (!isNewest()) return;
     const message = messageLine();
     message.error(error);
     replace(region, message.element);

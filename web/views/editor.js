@@ -4,11 +4,13 @@
 // web/history and web/flow. Everything it opens or listens to is closed on unmount.
 
 import { IndexedDBStorage, LiveDialogue } from "/web/client/index.js";
-import { explain, h, replace } from "../ui.js";
+import { explain, h, replace, showAlert } from "../ui.js";
+import { blockTypesOf } from "../flow/references.js";
 import { statusOf } from "../editor/connection.js";
 import { renderHereNow } from "../editor/presence.js";
 import { Refusals, keyOf, sentence } from "../editor/refusals.js";
 import { mountEditTab } from "../editor/sequences.js";
+import { pendingDatabase } from "../session.js";
 
 /** The tabs, their labels, and the module each one mounts (Edit is this screen's own). */
 const TABS = [
@@ -25,47 +27,53 @@ const ENDINGS = {
   deleted: "This dialogue (or its project) was deleted.",
 };
 
-/** @type {Promise<any[]> | undefined} */
-let blockTypes;
-
 /**
  * Mounts the dialogue screen.
  * @param {HTMLElement} root
  * @param {{ project: string, dialogue: string, tab?: string }} params
  * @param {{ api: import("/web/client/rest.js").DialogueApi, user?: any, navigate(hash: string): void, setTitle(text: string): void }} app
  * @param {LiveDialogue} [opened] the session already open, when the screen is drawn again
- * @returns {Promise<() => void>} unmount
+ * @returns {Promise<(() => void) & { flushTyping(): void }>} unmount (and what sends typing not
+ *   sent yet, for the screen drawn again)
  */
 export async function mount(root, params, app, opened) {
   const { project, dialogue } = params;
   const base = `#/projects/${encodeURIComponent(project)}/dialogues/${encodeURIComponent(dialogue)}`;
   /** @type {(() => void)[]} */
   const cleanups = [];
+  /** Sends what is typed and not sent yet; set once the header and the Edit tab exist. */
+  let flushTyping = () => {};
+  let unmounted = false;
   const unmount = () => {
+    // Typed text first, while the live session is still open to take it.
+    flushTyping();
+    unmounted = true;
     for (const cleanup of cleanups.splice(0).reverse()) cleanup();
   };
+  const unmountScreen = Object.assign(unmount, { flushTyping: () => flushTyping() });
   const screen = h("div", { class: "editor-screen", "aria-busy": "true" }, h("p", { class: "loading", text: "Opening the dialogue…" }));
   root.append(screen);
   cleanups.push(() => screen.remove());
 
-  const doc = opened ?? new LiveDialogue({ url: location.origin, project, dialogue, storage: new IndexedDBStorage() });
-  const closeDoc = () => doc.close();
+  // Pending changes are kept in the person's own database, deleted when they sign out.
+  const storage = opened ? undefined : pendingStorage(pendingDatabase(app.user));
+  const doc = opened ?? new LiveDialogue({ url: location.origin, project, dialogue, storage });
+  const closeDoc = () => {
+    doc.close();
+    (storage ?? /** @type {any} */ (doc.options).storage)?.close?.();
+  };
   cleanups.push(closeDoc);
   try {
-    blockTypes ??= app.api.blockTypes().catch((error) => {
-      blockTypes = undefined;
-      throw error;
-    });
-    await Promise.all([opened ? undefined : doc.open(), blockTypes]);
+    await Promise.all([opened ? undefined : doc.open(), blockTypesOf(app.api)]);
   } catch (error) {
     screen.removeAttribute("aria-busy");
     replace(screen, h("div", { class: "refusal", role: "alert" },
       h("h1", { text: "This dialogue cannot be opened" }),
       h("p", { text: error instanceof Error && /live session/.test(error.message) ? "The server refused the live connection: the dialogue may not exist, or you may not have access to it." : explain(error) }),
       h("p", {}, h("a", { href: `#/projects/${encodeURIComponent(project)}`, text: "Back to the project" }))));
-    return unmount;
+    return unmountScreen;
   }
-  const types = await /** @type {Promise<any[]>} */ (blockTypes);
+  const types = /** @type {import("../editor/blocks.js").BlockType[]} */ (await blockTypesOf(app.api));
   // Opened offline from saved changes, the session has not said yet whether this person may
   // edit: once it does, the screen is drawn again with the right controls.
   const canEdit = doc.canEdit;
@@ -75,16 +83,32 @@ export async function mount(root, params, app, opened) {
 
   // The header.
   const titleHeading = h("h1", { class: canEdit ? "visually-hidden" : "dialogue-title", id: "dialogue-title" });
+  /** The dialogue title as typed, when it differs from the one sent last. */
+  let typedTitle = false;
+  const sendTitle = () => {
+    if (!typedTitle || !titleInput) return;
+    typedTitle = false;
+    delete titleInput.dataset.typing;
+    submit([{ op: "replace", path: "/title", value: titleInput.value }], {});
+  };
   const titleInput = canEdit
     ? h("input", { id: "dialogue-title-input", class: "title-input dialogue-title", type: "text", maxLength: 500,
-        onchange: () => submit([{ op: "replace", path: "/title", value: titleInput?.value ?? "" }], {}) })
+        oninput: () => {
+          typedTitle = true;
+          if (titleInput) titleInput.dataset.typing = "true";
+        },
+        onchange: sendTitle })
     : null;
-  const status = h("p", { class: "connection", role: "status" });
+  // Only the connection's state is announced; whether changes are saved is shown beside it,
+  // outside the live region (it changes with every edit).
+  const connection = h("span", { role: "status" });
+  const saving = h("span", { class: "saving" });
+  const status = h("p", { class: "connection" }, h("span", {}, connection, saving));
   const hereNow = h("ul", { class: "here-now", "aria-labelledby": "here-now-heading" });
   const undoButton = h("button", { type: "button", class: "button-small", text: "Undo", "aria-keyshortcuts": "Control+Z Meta+Z", onclick: () => step("undo") });
   const redoButton = h("button", { type: "button", class: "button-small", text: "Redo", "aria-keyshortcuts": "Control+Shift+Z Meta+Shift+Z Control+Y", onclick: () => step("redo") });
   const undoMessage = h("p", { class: "undo-message", role: "status" });
-  const alerts = h("div", { class: "dialogue-alerts" });
+  const alerts = h("div", { class: "dialogue-alerts", role: "alert" });
   const tabLinks = TABS.map((tab) => h("a", { href: tab.id === "edit" ? base : `${base}/${tab.id}`, text: tab.label, "data-tab": tab.id,
     onclick: (/** @type {MouseEvent} */ event) => {
       if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
@@ -115,6 +139,10 @@ export async function mount(root, params, app, opened) {
 
   const edit = h("div", { class: "edit-tab" });
   const editTab = mountEditTab(edit, { doc, blockTypes: types, canEdit, refusals, submit });
+  flushTyping = () => {
+    sendTitle();
+    editTab.flushTyping();
+  };
 
   /**
    * Submits a change made on this screen, remembering what it was about.
@@ -133,7 +161,7 @@ export async function mount(root, params, app, opened) {
 
   /** @param {"undo" | "redo"} what */
   function step(what) {
-    editTab.flushTyping();
+    flushTyping();
     const done = what === "undo" ? doc.undo() : doc.redo();
     undoMessage.textContent = done.ok ? "" : `Cannot ${what}: ${done.reason}.`;
     if (done.ok) refusals.remember(done.ref, doc.content, {});
@@ -156,13 +184,12 @@ export async function mount(root, params, app, opened) {
     if (titleInput && document.activeElement !== titleInput) titleInput.value = content.title ?? "";
     app.setTitle(title);
     const line = statusOf(doc, ended);
-    status.textContent = line.text;
+    if (connection.textContent !== line.text) connection.textContent = line.text;
+    saving.textContent = line.detail;
     status.dataset.state = line.state;
     undoButton.disabled = !doc.canUndo;
     redoButton.disabled = !doc.canRedo;
-    const general = refusals.notices.get("");
-    replace(alerts, general ? h("div", { class: "refusal", role: "alert" }, h("p", { text: general }),
-      h("button", { type: "button", class: "button-small", text: "Dismiss", onclick: () => { refusals.notices.delete(""); render(); } })) : null);
+    showAlert(alerts, refusals.notices.get(""), [], () => { refusals.notices.delete(""); render(); });
     if (currentTab === "edit") editTab.render();
   }
 
@@ -198,13 +225,15 @@ export async function mount(root, params, app, opened) {
   /** @param {KeyboardEvent} event */
   const shortcuts = (event) => {
     if (!canEdit || !(event.ctrlKey || event.metaKey) || event.altKey) return;
-    const target = /** @type {Node} */ (event.target);
+    const target = /** @type {HTMLElement} */ (event.target);
     if (target !== document.body && !screen.contains(target)) return;
     const key = event.key.toLowerCase();
-    if (key === "z" || key === "y") {
-      event.preventDefault();
-      step(key === "y" || event.shiftKey ? "redo" : "undo");
-    }
+    if (key !== "z" && key !== "y") return;
+    // In a text field with typing not sent yet, the browser's own undo takes back the typing
+    // (what a person expects there); once sent, the dialogue's undo takes the change back.
+    if (isTextField(target) && target.dataset.typing === "true") return;
+    event.preventDefault();
+    step(key === "y" || event.shiftKey ? "redo" : "undo");
   };
   document.addEventListener("keydown", shortcuts);
   cleanups.push(() => document.removeEventListener("keydown", shortcuts));
@@ -220,6 +249,7 @@ export async function mount(root, params, app, opened) {
   async function showTab(id) {
     const tab = TABS.find((t) => t.id === id) ?? TABS[0];
     if (tab.id === currentTab) return;
+    if (currentTab === "edit") flushTyping(); // its fields leave the page
     currentTab = tab.id;
     const mine = ++tabCounter;
     unmountTab?.();
@@ -245,21 +275,68 @@ export async function mount(root, params, app, opened) {
     } catch (error) {
       if (mine !== tabCounter) return;
       container.removeAttribute("aria-busy");
-      replace(container, h("h2", { text: tab.label }), h("p", { class: "placeholder", text: `The ${tab.label} view is not available yet.` }));
-      console.warn(`${tab.module}:`, error);
+      replace(container, h("h2", { text: tab.label }), h("p", { class: "error", role: "alert", text: `The ${tab.label} view could not be shown: ${explain(error)}` }));
     }
   }
 
   /** Draws the whole screen again (the person's rights changed). */
   function redraw() {
     const tab = currentTab;
+    flushTyping();
+    flushTyping = () => {};
     for (const cleanup of cleanups.splice(0).reverse()) if (cleanup !== closeDoc) cleanup();
     cleanups.push(closeDoc);
-    mount(root, { ...params, tab }, app, doc).then((inner) => cleanups.push(inner));
+    mount(root, { ...params, tab }, app, doc).then(
+      (inner) => {
+        // Unmounted while the new screen was being drawn: it goes at once (and the session with it).
+        if (unmounted) inner();
+        else {
+          flushTyping = inner.flushTyping;
+          cleanups.push(inner);
+        }
+      },
+      (error) => console.error("the dialogue screen could not be drawn again:", error),
+    );
   }
 
   renderHereNow(hereNow, app.user, doc.peers);
   await showTab(params.tab ?? "edit");
   render();
-  return unmount;
+  return unmountScreen;
 }
+
+/**
+ * The IndexedDB storage of a person's changes not sent yet, its connection closed by `close()`
+ * once the saves under way are done (so deleting the database on sign-out is not blocked).
+ * @param {string} name
+ */
+function pendingStorage(name) {
+  const storage = new IndexedDBStorage(name);
+  /** @type {Set<Promise<unknown>>} */
+  const underWay = new Set();
+  /** @template T @param {Promise<T>} work @returns {Promise<T>} */
+  const track = (work) => {
+    underWay.add(work);
+    work.catch(() => {}).finally(() => underWay.delete(work));
+    return work;
+  };
+  return {
+    /** @param {string} key */
+    load: (key) => track(storage.load(key)),
+    /** @param {string} key @param {unknown} value */
+    save: (key, value) => track(storage.save(key, value)),
+    async close() {
+      await Promise.allSettled([...underWay]);
+      (await storage.opened?.catch(() => undefined))?.close();
+    },
+  };
+}
+
+/**
+ * Whether `element` takes typed text (its `data-typing` says it holds typing not sent yet).
+ * @param {HTMLElement} element
+ */
+function isTextField(element) {
+  return element instanceof HTMLTextAreaElement || (element instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit"].includes(element.type));
+}
+

@@ -1,7 +1,7 @@
-// Form pieces the shell's views share: a labelled field, and a message line near a form that
-// shows an error (role="alert") or a confirmation (role="status").
+// A form piece the shell's views share: a labelled field (the message line near a form is
+// ui.js's messageLine).
 
-import { h, explain } from "../ui.js";
+import { h } from "../ui.js";
 
 let fields = 0;
 
@@ -18,33 +18,4 @@ export function field(label, control, hint) {
   const hintElement = hint ? h("p", { class: "hint", id: `${control.id}-hint` }, hint) : null;
   if (hintElement) control.setAttribute("aria-describedby", hintElement.id);
   return h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintElement);
-}
-
-/**
- * A message line: empty and hidden until `error()` or `ok()` fills it. An error is announced
- * at once (role="alert"); a confirmation politely (role="status").
- */
-export function messageLine() {
-  const element = h("p", { class: "message", hidden: true });
-  return {
-    element,
-    /** @param {unknown} error */
-    error(error) {
-      element.className = "message error";
-      element.setAttribute("role", "alert");
-      element.textContent = typeof error === "string" ? error : explain(error);
-      element.hidden = false;
-    },
-    /** @param {string} text */
-    ok(text) {
-      element.className = "message success";
-      element.setAttribute("role", "status");
-      element.textContent = text;
-      element.hidden = false;
-    },
-    clear() {
-      element.hidden = true;
-      element.textContent = "";
-    },
-  };
 }

@@ -2,9 +2,8 @@
 // the visitor sign in first and come back here; accepting grants the invite's permission and
 // opens the project.
 
-import { h, replace, busy } from "../ui.js";
-import { displayName } from "../session.js";
-import { messageLine } from "./forms.js";
+import { h, replace, busy, messageLine } from "../ui.js";
+import { displayName } from "../people.js";
 
 /**
  * @param {HTMLElement} root

@@ -2,8 +2,8 @@
 // password, typed twice, for the token in the link. The token leaves the address bar at once
 // (history.replaceState) and stays in memory only.
 
-import { h, replace, busy } from "../ui.js";
-import { field, messageLine } from "./forms.js";
+import { h, replace, busy, messageLine } from "../ui.js";
+import { field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root

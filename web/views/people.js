@@ -3,10 +3,9 @@
 // the project- and dialogue-scoped permissions a project admin may give, and invite links
 // (create, copy, list, revoke), through which new people join.
 
-import { h, replace, busy } from "../ui.js";
-import { displayName } from "../session.js";
-import { field, messageLine } from "./forms.js";
-import { listAll } from "./projects.js";
+import { h, replace, busy, allPages, messageLine } from "../ui.js";
+import { displayName, isServerAdmin } from "../people.js";
+import { field } from "./forms.js";
 
 /** The project-wide permissions a project admin can grant or put in an invite. */
 const GRANTABLE = [
@@ -55,8 +54,7 @@ export function showPeople(section, { app, project, user }) {
   const invites = h("div", { class: "invites" });
   const people = h("div", { class: "people" });
   replace(section, h("h2", { id: "people-heading" }, "People and access"), people, invites);
-  const isServerAdmin = (user.permissions ?? []).some((/** @type {any} */ p) => p.type === "admin");
-  showMembers(people, app, project, isServerAdmin);
+  showMembers(people, app, project, isServerAdmin(user));
   showInvites(invites, app, project);
 }
 
@@ -79,9 +77,9 @@ async function showMembers(region, app, project, isServerAdmin) {
   let candidates;
   try {
     [members, { dialogues }, candidates] = await busy(region, Promise.all([
-      listAll(app.api, `${path}/members/`),
+      allPages(app.api, `${path}/members/`),
       app.api.request("GET", path),
-      isServerAdmin ? listAll(app.api, "/users/") : undefined,
+      isServerAdmin ? allPages(app.api, "/users/") : undefined,
     ]));
   } catch (error) {
     message.error(error);
@@ -213,7 +211,7 @@ function showCreated(region, link) {
 async function showInviteList(region, app, path, message) {
   let invites;
   try {
-    invites = await busy(region, listAll(app.api, path));
+    invites = await busy(region, allPages(app.api, path));
   } catch (error) {
     message.error(error);
     return;

@@ -1,9 +1,10 @@
 // The project screen (`#/projects/{p}`): its dialogues (dialogues.js), and for a project admin
 // the project's settings (rename, archive) and who has access with invite links (people.js).
 
-import { h, replace, busy } from "../ui.js";
-import { administers, currentUser } from "../session.js";
-import { field, messageLine } from "./forms.js";
+import { h, replace, busy, messageLine } from "../ui.js";
+import { currentUser } from "../session.js";
+import { administers } from "../people.js";
+import { field } from "./forms.js";
 import { showDialogues } from "./dialogues.js";
 import { showPeople } from "./people.js";
 

@@ -1,25 +1,9 @@
 // The projects screen (`#/projects`): the projects the signed-in user has access to (the
 // server filters the list), each linking to its screen, and a form to create one.
 
-import { h, replace, busy } from "../ui.js";
-import { field, messageLine } from "./forms.js";
-
-/**
- * Every page of a list endpoint (at most 100 items a page).
- * @param {any} api
- * @param {string} path without a query
- * @param {Record<string, string>} [filters]
- * @returns {Promise<any[]>}
- */
-export async function listAll(api, path, filters = {}) {
-  const items = [];
-  for (let page = 1; ; page += 1) {
-    const query = new URLSearchParams({ ...filters, page: String(page), per_page: "100" });
-    const batch = await api.request("GET", `${path}?${query}`);
-    items.push(...batch);
-    if (batch.length < 100) return items;
-  }
-}
+import { h, replace, busy, allPages, messageLine } from "../ui.js";
+import { mayCreateProjects } from "../people.js";
+import { field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root
@@ -30,8 +14,7 @@ export async function listAll(api, path, filters = {}) {
 export async function mount(root, _params, app) {
   app.setTitle("Projects");
   const list = h("div", { class: "project-list-region" });
-  const permissions = /** @type {{ type: string }[]} */ (app.user.permissions ?? []);
-  const mayCreate = permissions.some((p) => p.type === "admin" || p.type === "projects:create");
+  const mayCreate = mayCreateProjects(app.user);
   replace(root, h("section", { class: "page", "aria-labelledby": "projects-heading" },
     h("div", { class: "page-head" }, h("h1", { id: "projects-heading" }, "Projects")),
     mayCreate ? createForm(app) : h("p", { class: "hint" }, "Projects others share with you appear here. To start one of your own, ask an administrator for the right to create projects."),
@@ -47,7 +30,7 @@ export async function mount(root, _params, app) {
 async function showList(region, app) {
   let projects;
   try {
-    projects = await busy(region, listAll(app.api, "/projects/"));
+    projects = await busy(region, allPages(app.api, "/projects/"));
   } catch (error) {
     const message = messageLine();
     message.error(error);

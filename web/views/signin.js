@@ -1,9 +1,9 @@
 // The sign-in screen (`#/signin`): email and password for a cookie session, and the "Forgot
 // your password?" form that asks for a reset link by mail.
 
-import { h, replace, busy } from "../ui.js";
+import { h, replace, busy, messageLine } from "../ui.js";
 import { signIn } from "../session.js";
-import { field, messageLine } from "./forms.js";
+import { field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root
