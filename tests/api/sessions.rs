@@ -2,7 +2,7 @@ use actix_web::http::Method;
 use dialogue_client::{LiveClient, tungstenite};
 use serde_json::json;
 
-use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestResponse, append_block, sample_dialogue, spawn_app};
+use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, TestResponse, append_block, sample_dialogue, spawn_app};
 
 /// The `dialogue_session` cookie's `name=value` from a response.
 fn session_cookie(response: &TestResponse) -> String {
@@ -18,12 +18,15 @@ fn session_cookie(response: &TestResponse) -> String {
         .to_owned()
 }
 
+/// The administrator signed in with a browser session.
+async fn admin_session(app: &TestApp) -> TestResponse {
+    app.json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD })).await
+}
+
 #[actix_web::test]
 async fn a_cookie_session_works_for_rest_and_websocket_with_csrf() {
     let app = spawn_app().await;
-    let login = app
-        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .await;
+    let login = admin_session(&app).await;
     assert_eq!(login.status, 200, "{}", login.body);
     let set_cookie: Vec<&str> = login.headers.get_all("set-cookie").filter_map(|v| v.to_str().ok()).collect();
     let attributes = set_cookie.iter().find(|v| v.starts_with("dialogue_session=")).unwrap().to_ascii_lowercase();
@@ -108,9 +111,7 @@ async fn sessions_and_bearer_tokens_do_not_mix() {
     let wrong =
         app.json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": "nope nope" })).await;
     wrong.assert_error(401, "unauthorized");
-    let login = app
-        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .await;
+    let login = admin_session(&app).await;
     let cookie_value = session_cookie(&login).trim_start_matches("dialogue_session=").to_owned();
     app.get("/user", &cookie_value).await.assert_error(401, "unauthorized");
     let bearer_as_cookie = format!("dialogue_session={}", app.admin_token);
@@ -124,9 +125,7 @@ async fn sessions_and_bearer_tokens_do_not_mix() {
 #[actix_web::test]
 async fn a_reloaded_page_gets_its_session_and_csrf_token_back_from_the_cookie_alone() {
     let app = spawn_app().await;
-    let login = app
-        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .await;
+    let login = admin_session(&app).await;
     let cookie = session_cookie(&login);
     let again = app.send_with(Method::GET, "/auth/sessions/current", None, None, None, &[("Cookie", &cookie)]).await;
     assert_eq!(again.status, 200, "{}", again.body);
@@ -135,9 +134,7 @@ async fn a_reloaded_page_gets_its_session_and_csrf_token_back_from_the_cookie_al
     assert_eq!(again.body["expires_at"], login.body["expires_at"]);
     assert_eq!(again.header("cache-control"), Some("no-store"));
     // Another session has another token.
-    let other = app
-        .json(Method::POST, "/auth/sessions", None, &json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
-        .await;
+    let other = admin_session(&app).await;
     assert_ne!(other.body["csrf_token"], login.body["csrf_token"]);
     // Bearer tokens have no session, and nobody without a credential gets anything.
     app.get("/auth/sessions/current", &app.admin_token).await.assert_error(401, "unauthorized");

@@ -3,7 +3,7 @@
 // and opens it.
 
 import { h, replace, busy, allPages, messageLine } from "../ui.js";
-import { field } from "./forms.js";
+import { actionForm, field } from "./forms.js";
 
 
 /** The list filters: query parameter, label, and the words for true and false. */
@@ -105,21 +105,13 @@ function createForm(app, project) {
   const title = h("input", { type: "text", name: "title", required: true, maxLength: 500, autocomplete: "off" });
   const submit = h("button", { type: "submit", class: "button-primary" }, "Create dialogue");
   const message = messageLine();
-  return h("form", {
-    class: "inline-form",
-    "aria-label": "New dialogue",
-    onsubmit: async (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      message.clear();
-      try {
-        const dialogue = await busy(submit, app.api.createDialogue(project, {
-          title: title.value.trim(),
-          sequences: [{ id: "start", title: "Start", blocks: [] }],
-        }));
-        app.navigate(`#/projects/${encodeURIComponent(project)}/dialogues/${encodeURIComponent(dialogue.id)}`);
-      } catch (error) {
-        message.error(error);
-      }
-    },
-  }, field("New dialogue title", title), submit, message.element);
+  const submitted = async () => {
+    const dialogue = await app.api.createDialogue(project, {
+      title: title.value.trim(),
+      sequences: [{ id: "start", title: "Start", blocks: [] }],
+    });
+    app.navigate(`#/projects/${encodeURIComponent(project)}/dialogues/${encodeURIComponent(dialogue.id)}`);
+  };
+  return actionForm({ class: "inline-form", "aria-label": "New dialogue" }, { button: submit, message, submitted },
+    field("New dialogue title", title), submit, message.element);
 }

@@ -1,7 +1,7 @@
-// A form piece the shell's views share: a labelled field (the message line near a form is
-// ui.js's messageLine).
+// Form pieces the shell's views share: a labelled field, and a form that runs its action with
+// the button busy and shows what failed (the message line near a form is ui.js's messageLine).
 
-import { h } from "../ui.js";
+import { busy, h } from "../ui.js";
 
 let fields = 0;
 
@@ -18,4 +18,26 @@ export function field(label, control, hint) {
   const hintElement = hint ? h("p", { class: "hint", id: `${control.id}-hint` }, hint) : null;
   if (hintElement) control.setAttribute("aria-describedby", hintElement.id);
   return h("div", { class: "field" }, h("label", { for: control.id }, label), control, hintElement);
+}
+
+/**
+ * A form whose submission (the page never reloads) clears `message`, runs `submitted` with
+ * `button` busy, and shows its error in `message` (then calls `failed`, to put the focus back).
+ * @param {Record<string, unknown>} attributes the form's own (`class`, `aria-label`)
+ * @param {{ button: HTMLButtonElement, message: { clear(): void, error(error: unknown): void },
+ *   submitted: () => Promise<unknown>, failed?: (error: unknown) => void }} action
+ * @param {...(Node | string | null | undefined | false)} children
+ */
+export function actionForm(attributes, { button, message, submitted, failed }, ...children) {
+  const onsubmit = async (/** @type {SubmitEvent} */ event) => {
+    event.preventDefault();
+    message.clear();
+    try {
+      await busy(button, submitted());
+    } catch (error) {
+      message.error(error);
+      failed?.(error);
+    }
+  };
+  return h("form", { ...attributes, onsubmit }, ...children);
 }

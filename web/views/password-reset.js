@@ -2,8 +2,8 @@
 // password, typed twice, for the token in the link. The token leaves the address bar at once
 // (history.replaceState) and stays in memory only.
 
-import { h, replace, busy, messageLine } from "../ui.js";
-import { field } from "./forms.js";
+import { h, replace, messageLine } from "../ui.js";
+import { actionForm, field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root
@@ -27,28 +27,21 @@ export function mount(root, _params, app) {
   const confirmation = h("input", { type: "password", name: "confirm-password", autocomplete: "new-password", required: true });
   const submit = h("button", { type: "submit", class: "button-primary" }, "Set new password");
   const message = messageLine();
-  const form = h("form", {
-    class: "stack",
-    onsubmit: async (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      message.clear();
-      if (password.value !== confirmation.value) {
-        message.error("The two passwords differ. Type the same new password in both fields.");
-        confirmation.select();
-        return;
-      }
-      try {
-        await busy(submit, app.api.request("POST", "/password-confirmations/", { token, password: password.value }));
-        history.replaceState(null, "", "/#/signin?reset=done");
-        app.navigate("#/signin?reset=done");
-      } catch (error) {
-        const tokenRefused = /** @type {any} */ (error)?.details?.errors?.[0]?.path === "/token";
-        message.error(tokenRefused
-          ? "This reset link is not valid any more: it was used already or it expired. Ask for a new one from the sign-in page."
-          : error);
-      }
-    },
-  },
+  const submitted = async () => {
+    if (password.value !== confirmation.value) {
+      throw new Error("The two passwords differ. Type the same new password in both fields.");
+    }
+    try {
+      await app.api.request("POST", "/password-confirmations/", { token, password: password.value });
+    } catch (error) {
+      const tokenRefused = /** @type {any} */ (error)?.details?.errors?.[0]?.path === "/token";
+      if (tokenRefused) throw new Error("This reset link is not valid any more: it was used already or it expired. Ask for a new one from the sign-in page.");
+      throw error;
+    }
+    history.replaceState(null, "", "/#/signin?reset=done");
+    app.navigate("#/signin?reset=done");
+  };
+  const form = actionForm({ class: "stack" }, { button: submit, message, submitted, failed: () => confirmation.select() },
   field("New password", password, "Use a long password that you use nowhere else."),
   field("Confirm the new password", confirmation),
   message.element,

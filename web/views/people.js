@@ -5,7 +5,7 @@
 
 import { h, replace, busy, allPages, messageLine } from "../ui.js";
 import { displayName, isServerAdmin } from "../people.js";
-import { field } from "./forms.js";
+import { actionForm, field } from "./forms.js";
 
 /** The project-wide permissions a project admin can grant or put in an invite. */
 const GRANTABLE = [
@@ -121,19 +121,13 @@ async function showMembers(region, app, project, isServerAdmin) {
   const grant = h("button", { type: "submit" }, "Grant");
   const form = grantable.length === 0
     ? h("p", { class: "hint" }, "Everyone with access is listed above. Invite new people with a link.")
-    : h("form", {
-      class: "inline-form grant-form",
-      "aria-label": "Grant access",
-      onsubmit: async (/** @type {SubmitEvent} */ event) => {
-        event.preventDefault();
-        message.clear();
+    : actionForm({ class: "inline-form grant-form", "aria-label": "Grant access" }, {
+      button: grant,
+      message,
+      submitted: async () => {
         const properties = what.value.startsWith("dialogue:") ? { project_id: project, dialogue_id: which.value } : { project_id: project };
-        try {
-          await busy(grant, app.api.request("POST", `/users/${encodeURIComponent(who.value)}/permissions/`, { type: what.value, properties }));
-          reload();
-        } catch (error) {
-          message.error(error);
-        }
+        await app.api.request("POST", `/users/${encodeURIComponent(who.value)}/permissions/`, { type: what.value, properties });
+        reload();
       },
     }, field("Person", who), field("Access", what), whichField, grant);
   replace(region,
@@ -159,19 +153,13 @@ function showInvites(region, app, project) {
   const message = messageLine();
   replace(region,
     h("h3", {}, "Invite links"),
-    h("form", {
-      class: "inline-form",
-      "aria-label": "New invite link",
-      onsubmit: async (/** @type {SubmitEvent} */ event) => {
-        event.preventDefault();
-        message.clear();
-        try {
-          const invite = await busy(create, app.api.request("POST", path, { permission: what.value }));
-          showCreated(created, `${location.origin}/#/invites/${encodeURIComponent(invite.code)}`);
-          showInviteList(list, app, path, message);
-        } catch (error) {
-          message.error(error);
-        }
+    actionForm({ class: "inline-form", "aria-label": "New invite link" }, {
+      button: create,
+      message,
+      submitted: async () => {
+        const invite = await app.api.request("POST", path, { permission: what.value });
+        showCreated(created, `${location.origin}/#/invites/${encodeURIComponent(invite.code)}`);
+        showInviteList(list, app, path, message);
       },
     }, field("Access for the invitee", what), create),
     created,

@@ -4,7 +4,7 @@
 import { h, replace, busy, messageLine } from "../ui.js";
 import { currentUser } from "../session.js";
 import { administers } from "../people.js";
-import { field } from "./forms.js";
+import { actionForm, field } from "./forms.js";
 import { showDialogues } from "./dialogues.js";
 import { showPeople } from "./people.js";
 
@@ -89,19 +89,13 @@ function showSettings(section, app, path, description, changed) {
   });
   replace(section,
     h("h2", { id: "settings-heading" }, "Settings"),
-    h("form", {
-      class: "inline-form",
-      "aria-label": "Rename the project",
-      onsubmit: async (/** @type {SubmitEvent} */ event) => {
-        event.preventDefault();
-        message.clear();
-        try {
-          description = await busy(rename, patch([{ op: "replace", path: "/title", value: title.value.trim() }]));
-          changed(description);
-          message.ok("The project is renamed.");
-        } catch (error) {
-          message.error(error);
-        }
+    actionForm({ class: "inline-form", "aria-label": "Rename the project" }, {
+      button: rename,
+      message,
+      submitted: async () => {
+        description = await patch([{ op: "replace", path: "/title", value: title.value.trim() }]);
+        changed(description);
+        message.ok("The project is renamed.");
       },
     }, field("Project title", title), rename),
     h("div", { class: "actions" }, archive),

@@ -3,7 +3,7 @@
 
 import { h, replace, busy, allPages, messageLine } from "../ui.js";
 import { mayCreateProjects } from "../people.js";
-import { field } from "./forms.js";
+import { actionForm, field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root
@@ -53,19 +53,11 @@ function createForm(app) {
   const title = h("input", { type: "text", name: "title", required: true, maxLength: 500, autocomplete: "off" });
   const submit = h("button", { type: "submit", class: "button-primary" }, "Create project");
   const message = messageLine();
-  return h("form", {
-    class: "inline-form",
-    "aria-label": "New project",
-    onsubmit: async (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      message.clear();
-      try {
-        const project = await busy(submit, app.api.createProject(title.value.trim()));
-        await app.refreshUser(); // the creator is now the project's admin
-        app.navigate(`#/projects/${encodeURIComponent(project.id)}`);
-      } catch (error) {
-        message.error(error);
-      }
-    },
-  }, field("New project title", title), submit, message.element);
+  const submitted = async () => {
+    const project = await app.api.createProject(title.value.trim());
+    await app.refreshUser(); // the creator is now the project's admin
+    app.navigate(`#/projects/${encodeURIComponent(project.id)}`);
+  };
+  return actionForm({ class: "inline-form", "aria-label": "New project" }, { button: submit, message, submitted },
+    field("New project title", title), submit, message.element);
 }

@@ -1,9 +1,9 @@
 // The sign-in screen (`#/signin`): email and password for a cookie session, and the "Forgot
 // your password?" form that asks for a reset link by mail.
 
-import { h, replace, busy, messageLine } from "../ui.js";
+import { h, replace, messageLine } from "../ui.js";
 import { signIn } from "../session.js";
-import { field } from "./forms.js";
+import { actionForm, field } from "./forms.js";
 
 /**
  * @param {HTMLElement} root
@@ -32,19 +32,11 @@ function showSignIn(root, app, notice, email = "") {
   const submit = h("button", { type: "submit", class: "button-primary" }, "Sign in");
   const message = messageLine();
   if (notice) message.ok(notice);
-  const form = h("form", {
-    class: "stack",
-    onsubmit: async (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      message.clear();
-      try {
-        const user = await busy(submit, signIn(emailInput.value.trim(), passwordInput.value));
-        app.signedIn(user);
-      } catch (error) {
-        message.error(error);
-        passwordInput.select();
-      }
-    },
+  const form = actionForm({ class: "stack" }, {
+    button: submit,
+    message,
+    submitted: async () => app.signedIn(await signIn(emailInput.value.trim(), passwordInput.value)),
+    failed: () => passwordInput.select(),
   },
   field("Email", emailInput),
   field("Password", passwordInput),
@@ -70,17 +62,12 @@ function showResetRequest(root, app, email) {
   const emailInput = h("input", { type: "email", name: "email", autocomplete: "username", required: true, value: email });
   const submit = h("button", { type: "submit", class: "button-primary" }, "Send reset link");
   const message = messageLine();
-  const form = h("form", {
-    class: "stack",
-    onsubmit: async (/** @type {SubmitEvent} */ event) => {
-      event.preventDefault();
-      message.clear();
-      try {
-        await busy(submit, app.api.request("POST", "/password-resets/", { email: emailInput.value.trim() }));
-        message.ok("If an account has that address, a link is on its way. It works for one hour.");
-      } catch (error) {
-        message.error(error);
-      }
+  const form = actionForm({ class: "stack" }, {
+    button: submit,
+    message,
+    submitted: async () => {
+      await app.api.request("POST", "/password-resets/", { email: emailInput.value.trim() });
+      message.ok("If an account has that address, a link is on its way. It works for one hour.");
     },
   },
   h("p", {}, "Enter the email address of your account, and we will send you a link to set a new password."),
