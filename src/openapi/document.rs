@@ -166,6 +166,10 @@ fn describe(operation: &Operation) -> utoipa::openapi::path::Operation {
         if operation.query.contains(&Query::AccessToken) {
             builder = builder.security(SecurityRequirement::new(QUERY_TOKEN, Vec::<String>::new()));
         }
+        if operation.id == "currentSession" {
+            // Only a browser session has one to give back.
+            builder = builder.securities(Some([SecurityRequirement::new(SESSION, Vec::<String>::new())]));
+        }
         if operation.id == "createUser" {
             // With DIALOGUE_OPEN_SIGNUP=true, anyone may sign up.
             builder = builder.security(SecurityRequirement::default());

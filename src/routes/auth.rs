@@ -99,14 +99,25 @@ async fn create_session(
 
 /// The signed-in browser's session: its user and CSRF token again, for a reloaded page (the
 /// cookie is `HttpOnly`, and the token is never kept in `localStorage`). Cookie sessions only.
-async fn current_session(caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+async fn current_session(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let secret = req.cookie(auth::SESSION_COOKIE).map(|cookie| cookie.value().to_owned());
     let secret = secret.filter(|_| caller.token_kind == TokenKind::Session).ok_or_else(|| {
         ApiError::Unauthorized("This is not a browser session; sign in with POST /auth/sessions".into())
     })?;
+    let csrf = auth::secrets::csrf_for(&secret);
+    // A session issued before CSRF tokens were derived has another one, which cannot be shown
+    // again: it has to sign in anew.
+    let stored = state.store.live_token(&caller.token_hash).await?.and_then(|token| token.csrf_hash);
+    if stored.as_deref() != Some(auth::secrets::digest(&csrf).as_str()) {
+        return Err(ApiError::Unauthorized("This session is too old to resume; sign in again".into()));
+    }
     Ok(HttpResponse::Ok().insert_header((CACHE_CONTROL, "no-store")).json(json!({
         "user": describe_user(&caller.user, true),
-        "csrf_token": auth::secrets::csrf_for(&secret),
+        "csrf_token": csrf,
         "expires_at": caller.token_expires_at,
     })))
 }

@@ -26,11 +26,14 @@ pub fn configure(routes: &mut RouteTable) {
 }
 
 /// `GET /projects/{p}/members/` (extension): who has access to the project and through which
-/// grants, for anyone who can open it (editors see each other's names in the live session
-/// anyway); e-mail addresses only for those who administer it.
+/// grants, for those who may read the whole project (editors see each other's names in the live
+/// session anyway); e-mail addresses and grant ids only for those who administer it.
 async fn members(project: InProject, page: Page) -> Result<HttpResponse, ApiError> {
+    if !project.caller.may(Action::ReadProject { project: project.id() }) {
+        return Err(ApiError::Forbidden("Only people with access to the whole project see its members".into()));
+    }
     let (users, total) = project.state.store.project_members(project.id(), page.skip(), page.limit()).await?;
-    let with_email = project.caller.may(Action::AdministerProject { project: project.id() });
+    let administers = project.caller.may(Action::AdministerProject { project: project.id() });
     let described: Vec<Value> = users
         .iter()
         .map(|user| {
@@ -40,13 +43,20 @@ async fn members(project: InProject, page: Page) -> Result<HttpResponse, ApiErro
                 "first_name": user.first_name,
                 "last_name": user.last_name,
             });
-            if with_email {
+            if administers {
                 summary["email"] = json!(user.email);
             }
-            let grants: Vec<&Permission> = user
+            let grants: Vec<Value> = user
                 .permissions
                 .iter()
                 .filter(|p| p.properties.project_id.as_deref() == Some(project.id()) || p.kind == PermissionKind::Admin)
+                .map(|grant| {
+                    let mut grant = json!(grant);
+                    if !administers && let Some(fields) = grant.as_object_mut() {
+                        fields.remove("id");
+                    }
+                    grant
+                })
                 .collect();
             json!({ "user": summary, "permissions": grants })
         })

@@ -577,16 +577,41 @@ async fn a_change_sent_again_after_a_reconnect_is_not_stored_twice() {
     let (mut second, _) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(0)).await;
     second.send(&with_ref("b", "change-1", 0)).await.unwrap();
     second.send(&with_ref("c", "change-2", 0)).await.unwrap();
-    let answers = until(&mut second, |frame| match frame {
+    let repeat = until(&mut second, |frame| match frame {
+        ServerFrame::Error { reference, error } => Some((reference.clone(), error.clone())),
+        ServerFrame::Ack { reference, .. } => panic!("{reference} stored before the repeat was answered"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(repeat.0.as_deref(), Some("b"));
+    assert_eq!(repeat.1.kind, "conflict");
+    assert_eq!(repeat.1.details["duplicate_of"], 1, "{:?}", repeat.1);
+    let next = until(&mut second, |frame| match frame {
         ServerFrame::Ack { reference, revision } => Some((reference.clone(), revision["number"].as_i64())),
         ServerFrame::Error { reference, error } => panic!("{reference:?} refused: {error:?}"),
         _ => None,
     })
     .await;
-    assert_eq!(answers, ("c".to_owned(), Some(2)), "the repeat was not stored, the new change was");
+    assert_eq!(next, ("c".to_owned(), Some(2)), "the repeat was not stored, the new change was");
     let blocks = app.get(&path, &app.admin_token).await.body["sequences"][0]["blocks"].clone();
     let ids: Vec<&str> = blocks.as_array().unwrap().iter().filter_map(|b| b["id"].as_str()).collect();
     assert_eq!(ids.iter().filter(|id| id.ends_with("change-1")).count(), 1, "{ids:?}");
+
+    // Sent twice at once on one session: the second copy arrives while the first is (most
+    // likely) accepted but not stored yet, and is refused all the same.
+    second.send(&with_ref("e", "change-3", 2)).await.unwrap();
+    second.send(&with_ref("f", "change-3", 2)).await.unwrap();
+    let (mut acked, mut refused) = (None, None);
+    while acked.is_none() || refused.is_none() {
+        match second.next().await.expect("a frame") {
+            ServerFrame::Ack { reference, revision } if reference == "e" => acked = revision["number"].as_i64(),
+            ServerFrame::Error { reference, error } if reference.as_deref() == Some("f") => {
+                refused = error.details["duplicate_of"].as_i64()
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((acked, refused), (Some(3), Some(3)));
 
     // Another user's change with the same reference is theirs, not a repeat.
     let (_, writer) = app
@@ -607,5 +632,5 @@ async fn a_change_sent_again_after_a_reconnect_is_not_stored_twice() {
         _ => None,
     })
     .await;
-    assert_eq!(number, 3);
+    assert_eq!(number, 4);
 }

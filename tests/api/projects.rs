@@ -115,7 +115,7 @@ async fn projects_are_listed_in_pages() {
 }
 
 #[actix_web::test]
-async fn members_are_listed_for_anyone_in_the_project_with_emails_for_its_admins() {
+async fn members_are_listed_to_those_who_read_the_project_with_emails_for_its_admins() {
     let app = spawn_app().await;
     let (owner, owner_token) = app.user_with("owner", json!({ "type": "projects:create" })).await;
     let project = app.create_project(&owner_token, "Team").await;
@@ -145,9 +145,20 @@ async fn members_are_listed_for_anyone_in_the_project_with_emails_for_its_admins
 
     let seen_by_reader = app.get(&path, &reader_token).await;
     assert_eq!(seen_by_reader.status, 200);
+    let seen = seen_by_reader.body.as_array().unwrap();
+    assert!(seen.iter().all(|m| m["user"].get("email").is_none()), "no e-mails for readers");
     assert!(
-        seen_by_reader.body.as_array().unwrap().iter().all(|m| m["user"].get("email").is_none()),
-        "no e-mails for readers"
+        seen.iter().flat_map(|m| m["permissions"].as_array().unwrap()).all(|p| p.get("id").is_none()),
+        "no grant ids"
     );
     app.get(&path, &outsider_token).await.assert_error(404, "not_found");
+    // One dialogue's grant opens the project, not its list of members.
+    let dialogue = app.create_dialogue(&owner_token, &project, &sample_dialogue("One")).await;
+    let (_, one_dialogue_token) = app
+        .user_with(
+            "one-dialogue",
+            json!({ "type": "dialogue:read", "properties": { "project_id": project, "dialogue_id": dialogue["id"] } }),
+        )
+        .await;
+    app.get(&path, &one_dialogue_token).await.assert_error(403, "forbidden");
 }

@@ -194,6 +194,20 @@ test("undo takes back one's own change and keeps the other editor's later one", 
   await allSaved(pageA); // the undo acknowledged: the redo is not sent while it is under way
   await pageA.getByRole("button", { name: "Redo" }).click();
   await showsValue(block(pageB, "start", "hi").getByLabel("Text"), "Undo me");
+  // The other shortcuts: Ctrl+Z again, then Shift+Ctrl+Z, and Ctrl+Y after one more undo.
+  await allSaved(pageA);
+  await pageA.keyboard.press("Control+z");
+  await showsValue(block(pageB, "start", "hi").getByLabel("Text"), "Hi there");
+  await allSaved(pageA);
+  await pageA.keyboard.press("Control+Shift+z");
+  await showsValue(block(pageB, "start", "hi").getByLabel("Text"), "Undo me");
+  await allSaved(pageA);
+  await pageA.keyboard.press("Control+z");
+  await showsValue(block(pageB, "start", "hi").getByLabel("Text"), "Hi there");
+  await allSaved(pageA);
+  await pageA.keyboard.press("Control+y");
+  await showsValue(block(pageB, "start", "hi").getByLabel("Text"), "Undo me");
+  await showsValue(block(pageB, "start", "ask").getByLabel("Question"), "A later change");
 });
 
 test("blocks reorder by keyboard and by drag-and-drop", { skip }, async () => {
@@ -296,9 +310,14 @@ test("a person who may only read sees the dialogue but cannot edit it", { skip }
   await assertAccessible(page, "the editor, read-only");
 });
 
-test("the editor passes axe with blocks open, and no page error was seen", { skip }, async () => {
+test("the editor passes axe with blocks open, fits a 1024-pixel screen, and no page error was seen", { skip }, async () => {
   await freshDialogue(the.a.page, the.b.page);
   await assertAccessible(the.a.page, "the editor screen");
+  // A smaller laptop: nothing needs a sideways scroll.
+  await the.a.page.setViewportSize({ width: 1024, height: 700 });
+  const overflow = await the.a.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  await the.a.page.setViewportSize({ width: 1280, height: 800 });
+  assert.equal(overflow, 0, "the page is wider than the window at 1024 pixels");
   assert.deepEqual(the.a.problems, []);
   assert.deepEqual(the.b.problems, []);
 });

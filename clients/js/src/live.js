@@ -346,6 +346,11 @@ export class LiveDialogue extends EventTarget {
         return this.flush();
       }
       case "error": {
+        if (frame.error?.details?.duplicate_of !== undefined) {
+          // Sent twice (after a reconnect): the first copy is that revision, which arrives (or
+          // arrived) as usual and is recognized by its reference. Nothing to roll back.
+          return;
+        }
         if (typeof frame.ref === "string" && this.replica) {
           this.rolledBack(this.replica.refuse(frame.ref, frame.error));
           this.flush();

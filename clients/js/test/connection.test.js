@@ -307,3 +307,19 @@ test("refusals the server gives for rights and rate (forbidden, rate_limited) ro
   }
   live.close();
 });
+
+test("a change the server says it already has (sent twice) is not rolled back: its revision acknowledges it", async () => {
+  const live = await opened();
+  /** @type {any[]} */
+  const errors = [];
+  live.addEventListener("error", (e) => errors.push(/** @type {any} */ (e).detail));
+  const ref = live.submit([{ op: "replace", path: "/title", value: "once" }]);
+  sockets[0].deliver({ type: "error", ref, error: { type: "conflict", message: "already revision 4", details: { head_revision: 4, duplicate_of: 4 } } });
+  assert.equal(/** @type {any} */ (live.content).title, "once", "kept");
+  const acked = next(live, "ack", (d) => d.ref === ref);
+  sockets[0].deliver({ type: "revision", revision: { number: 4, details: { client_ref: ref }, properties: { patch: [{ op: "replace", path: "/title", value: "once" }] } } });
+  await acked;
+  assert.deepEqual(errors, []);
+  assert.equal(live.pending, 0);
+  live.close();
+});

@@ -14,7 +14,7 @@ use crate::dialogue::presence;
 use crate::dialogue::releases::create_release;
 use crate::dialogue::write_queue::Reply;
 use crate::error::ApiError;
-use crate::live::protocol::close;
+use crate::live::protocol::{self, close};
 use crate::store::{ReleaseMark, ReleaseRecord};
 
 impl Handler<Submit> for DialogueActor {
@@ -32,10 +32,10 @@ impl Handler<SessionPatch> for DialogueActor {
     type Result = ();
 
     fn handle(&mut self, patch: SessionPatch, ctx: &mut Self::Context) {
-        if self.repeats_a_revision(&patch.request) {
-            // Sent again after a reconnect, before the client could learn it was stored: its
-            // revision reaches this session as a `revision` frame (queued already, or when it is
-            // stored), which is how the client recognizes it. Applying it twice would not be.
+        if let Some(refusal) = self.repeated(&patch.request) {
+            // Sent again (after a reconnect, before the client could learn it was stored):
+            // refused, naming the revision it already is, which reaches the session as usual.
+            self.subscribers.send_to(&patch.session_id, protocol::error(Some(&patch.reference), &refusal));
             return;
         }
         let reply = Reply::Session { session_id: patch.session_id, reference: patch.reference };

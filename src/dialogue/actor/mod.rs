@@ -365,22 +365,26 @@ impl DialogueActor {
         }
     }
 
-    /// Whether a live patch repeats a revision its author made that is still in memory (stored
-    /// or not): the same `details.client_ref`, which clients make unique per change.
-    fn repeats_a_revision(&self, request: &WriteRequest) -> bool {
-        let Some(reference) = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str())
-        else {
-            return false;
-        };
-        let same = |revision: &Revision| {
+    /// When a live patch repeats a revision its author made that is still in memory (stored or
+    /// not: the same `details.client_ref`, which clients make unique per change, after the
+    /// patch's base), the `conflict` that refuses it, with `details.duplicate_of`, that
+    /// revision's number. Storing it again would apply the change twice.
+    fn repeated(&self, request: &WriteRequest) -> Option<ApiError> {
+        let reference = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str())?;
+        let newest = self.state.as_ref()?.speculative.number;
+        // A base ahead of the newest revision is refused as such, later.
+        let base = request.base_revision.filter(|base| *base <= newest)?;
+        let same = |revision: &&Arc<Revision>| {
             revision.record.user_id == request.user_id
                 && revision.details.get(CLIENT_REF).and_then(Value::as_str) == Some(reference)
         };
         let unstored = self.waiting.iter().flatten().chain(self.queue.unstored()).flat_map(|w| w.revisions.iter());
         // Only what the client had not seen when it sent the patch can be the one it repeats.
-        let base = request.base_revision.unwrap_or(0);
-        self.log.after(base).any(|revision| same(revision))
-            || unstored.into_iter().any(|revision| revision.number() > base && same(revision))
+        let original = self.log.after(base).find(same).or_else(|| unstored.filter(|r| r.number() > base).find(same))?;
+        Some(ApiError::Conflict {
+            message: format!("This change is already revision {} (it was sent twice)", original.number()),
+            details: serde_json::json!({ "head_revision": newest, "duplicate_of": original.number() }),
+        })
     }
 
     /// Answers a write with an error: on its channel, or as an `error` frame to its session.
