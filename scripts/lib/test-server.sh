@@ -21,6 +21,7 @@ start_test_server() {
   export DIALOGUE_TEST_EMAIL=admin@example.org DIALOGUE_TEST_PASSWORD="admin password for js tests"
   export DIALOGUE_TEST_OUTBOX="$work/outbox"
   mkdir -p "$DIALOGUE_TEST_OUTBOX"
+  : > "$work/server.log" # before the server opens it: the wait below reads it at once
   DIALOGUE_MONGODB_URI="$uri" DIALOGUE_DATABASE="js_$(date +%s)_$$" DIALOGUE_BIND=127.0.0.1:0 \
     DIALOGUE_ADMIN_EMAIL="$DIALOGUE_TEST_EMAIL" DIALOGUE_ADMIN_PASSWORD="$DIALOGUE_TEST_PASSWORD" \
     DIALOGUE_MAIL_OUTBOX="$DIALOGUE_TEST_OUTBOX" \

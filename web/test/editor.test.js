@@ -86,9 +86,16 @@ async function allSaved(page) {
  * @param {string} value
  */
 async function showsValue(field, value) {
-  await field.waitFor();
-  const handle = await field.elementHandle();
-  await field.page().waitForFunction(([element, expected]) => /** @type {HTMLInputElement} */ (element).value === expected, /** @type {const} */ ([handle, value]));
+  // A redraw replaces the field: wait on the one on the page now until it shows the value or is
+  // replaced, then look again.
+  for (;;) {
+    const handle = await field.elementHandle();
+    await field.page().waitForFunction(
+      ([element, expected]) => /** @type {HTMLInputElement} */ (element).value === expected || !element?.isConnected,
+      /** @type {const} */ ([handle, value]),
+    );
+    if (await handle?.evaluate((element, expected) => element.isConnected && /** @type {HTMLInputElement} */ (element).value === expected, value)) return;
+  }
 }
 
 /**
