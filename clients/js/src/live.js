@@ -232,12 +232,18 @@ export class LiveDialogue extends EventTarget {
     return ref;
   }
 
-  /** Undoes this client's newest change (see the README for what it does and refuses). */
+  /**
+   * Undoes this client's newest change (see the README for what it does and refuses).
+   * @returns {import("./replica.js").Step}
+   */
   undo() {
     return this.stepped(this.ready().undo());
   }
 
-  /** Redoes the newest undone change. */
+  /**
+   * Redoes the newest undone change.
+   * @returns {import("./replica.js").Step}
+   */
   redo() {
     return this.stepped(this.ready().redo());
   }

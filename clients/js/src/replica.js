@@ -40,6 +40,11 @@ import { RebaseConflict, rebasePatch } from "./rebase.js";
  * @typedef {{ patch: Patch, seen: number }} HistoryEntry
  */
 
+/**
+ * What an undo or a redo did: submitted a change (`ref`), or refused, with the reason.
+ * @typedef {{ ok: true, ref: string } | { ok: false, reason: string }} Step
+ */
+
 /** How many changes undo remembers. */
 export const HISTORY = 100;
 
@@ -351,7 +356,7 @@ export class Replica {
   /**
    * Undoes this client's newest change that is not undone yet: submits its inverse, moved past
    * everything others did since.
-   * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+   * @returns {Step}
    */
   undo() {
     return this.step(this.undoStack, this.redoStack, "undo");
@@ -359,7 +364,7 @@ export class Replica {
 
   /**
    * Redoes the newest undone change.
-   * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+   * @returns {Step}
    */
   redo() {
     return this.step(this.redoStack, this.undoStack, "redo");
@@ -369,7 +374,7 @@ export class Replica {
    * @param {HistoryEntry[]} from
    * @param {HistoryEntry[]} to
    * @param {string} what
-   * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+   * @returns {Step}
    */
   step(from, to, what) {
     const entry = from.pop();

@@ -108,22 +108,16 @@ export class LiveDialogue extends EventTarget {
      * @returns {string} its reference, as in the `ack` and `error` events
      */
     submit(patch: Patch): string;
-    /** Undoes this client's newest change (see the README for what it does and refuses). */
-    undo(): {
-        ok: true;
-        ref: string;
-    } | {
-        ok: false;
-        reason: string;
-    };
-    /** Redoes the newest undone change. */
-    redo(): {
-        ok: true;
-        ref: string;
-    } | {
-        ok: false;
-        reason: string;
-    };
+    /**
+     * Undoes this client's newest change (see the README for what it does and refuses).
+     * @returns {import("./replica.js").Step}
+     */
+    undo(): import("./replica.js").Step;
+    /**
+     * Redoes the newest undone change.
+     * @returns {import("./replica.js").Step}
+     */
+    redo(): import("./replica.js").Step;
     /**
      * After an undo or a redo: when it made a change, tells the listeners and sends it.
      * @template {{ ok: boolean }} T

@@ -23,6 +23,10 @@ export function ownRef(revision: RevisionLike): string | undefined;
  * been received; it is moved past the ones after when it is used.
  * @typedef {{ patch: Patch, seen: number }} HistoryEntry
  */
+/**
+ * What an undo or a redo did: submitted a change (`ref`), or refused, with the reason.
+ * @typedef {{ ok: true, ref: string } | { ok: false, reason: string }} Step
+ */
 /** How many changes undo remembers. */
 export const HISTORY: 100;
 /** The details key that carries a patch's reference, to recognize it when it comes back. */
@@ -210,39 +214,21 @@ export class Replica {
     /**
      * Undoes this client's newest change that is not undone yet: submits its inverse, moved past
      * everything others did since.
-     * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+     * @returns {Step}
      */
-    undo(): {
-        ok: true;
-        ref: string;
-    } | {
-        ok: false;
-        reason: string;
-    };
+    undo(): Step;
     /**
      * Redoes the newest undone change.
-     * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+     * @returns {Step}
      */
-    redo(): {
-        ok: true;
-        ref: string;
-    } | {
-        ok: false;
-        reason: string;
-    };
+    redo(): Step;
     /**
      * @param {HistoryEntry[]} from
      * @param {HistoryEntry[]} to
      * @param {string} what
-     * @returns {{ ok: true, ref: string } | { ok: false, reason: string }}
+     * @returns {Step}
      */
-    step(from: HistoryEntry[], to: HistoryEntry[], what: string): {
-        ok: true;
-        ref: string;
-    } | {
-        ok: false;
-        reason: string;
-    };
+    step(from: HistoryEntry[], to: HistoryEntry[], what: string): Step;
     /**
      * Restores pending changes saved by an earlier page, with their references, so that one
      * stored just before the page went is recognized when it comes back instead of sent again.
@@ -304,5 +290,15 @@ export type Refusal = {
 export type HistoryEntry = {
     patch: Patch;
     seen: number;
+};
+/**
+ * What an undo or a redo did: submitted a change (`ref`), or refused, with the reason.
+ */
+export type Step = {
+    ok: true;
+    ref: string;
+} | {
+    ok: false;
+    reason: string;
 };
 import { RebaseConflict } from "./rebase.js";
