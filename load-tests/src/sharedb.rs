@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::scenarios::{Counters, Samples};
-use crate::stats::{histogram, micros, micros_since};
+use crate::stats::{Recorder, micros, micros_since};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -108,8 +108,8 @@ fn scan(text: &str) -> Scan {
 async fn editor(run: Arc<Run>, blocks: Vec<usize>, window: usize, record_broadcasts: bool) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
     samples.merge(Samples {
-        ack: Some(histogram()),
-        broadcast: record_broadcasts.then(histogram),
+        ack: Some(Recorder::default()),
+        broadcast: record_broadcasts.then(Recorder::default),
         ..Samples::default()
     });
     let (mut sink, mut stream, mut version) = subscribe(&run).await?;
@@ -157,7 +157,7 @@ async fn editor(run: Arc<Run>, blocks: Vec<usize>, window: usize, record_broadca
                 if record_broadcasts {
                     run.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
-                        let _ = h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                        h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
                     }
                 }
             }
@@ -165,7 +165,7 @@ async fn editor(run: Arc<Run>, blocks: Vec<usize>, window: usize, record_broadca
             version = version.max(v + 1);
             run.counters.committed.fetch_add(1, Ordering::Relaxed);
             if let Some(h) = samples.ack.as_mut() {
-                let _ = h.record(micros(started.elapsed()));
+                h.record(micros(started.elapsed()));
             }
         }
     }
@@ -179,7 +179,7 @@ type Subscribed = (SplitSink<Socket, Message>, SplitStream<Socket>, i64);
 /// A watcher: counts the ops it receives until the deadline.
 async fn watcher(run: Arc<Run>, subscribed: Subscribed) -> anyhow::Result<Samples> {
     let mut samples = Samples::default();
-    samples.merge(Samples { broadcast: Some(histogram()), ..Samples::default() });
+    samples.merge(Samples { broadcast: Some(Recorder::default()), ..Samples::default() });
     let (mut sink, mut stream, mut version) = subscribed;
     loop {
         tokio::select! {
@@ -193,7 +193,7 @@ async fn watcher(run: Arc<Run>, subscribed: Subscribed) -> anyhow::Result<Sample
                     version = frame.version.unwrap_or(version) + 1;
                     run.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
-                        let _ = h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                        h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
                     }
                 }
             }

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The WebSocket library underneath, for requests with custom headers and for matching errors.
@@ -138,8 +138,11 @@ impl LiveClient {
 
     /// Opens a session from a prepared request (for other authentication, such as cookies).
     pub async fn open(request: tungstenite::handshake::client::Request) -> Result<(Self, Welcome), ClientError> {
-        // Frames are small and latency matters: no Nagle.
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        // Frames are small and latency matters: no Nagle. Buffers start small (tungstenite's
+        // default is 128 KiB for each direction, and they grow as needed): the load harness opens
+        // 18,000 of these in one process.
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(8 * 1024);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
         let mut client = Self { socket, timeout: Duration::from_secs(30) };
         match client.next().await? {
             ServerFrame::Welcome(welcome) => Ok((client, *welcome)),

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::hot::{open_editors, run_editors};
 use super::{Run, Samples};
-use crate::stats::{histogram, micros};
+use crate::stats::{Recorder, micros};
 
 /// Blocks per sequence the dialogue schema allows (`maxItems`).
 const MAX_BLOCKS_PER_SEQUENCE: usize = 1000;
@@ -102,7 +102,7 @@ pub async fn big(run: Arc<Run>, editors: usize, rate: f64, dialogue_bytes: usize
 
 /// One REST client GETting `url` until the deadline; the latencies go to `get`.
 async fn read_in_a_loop(run: Arc<Run>, url: String) -> Samples {
-    let mut samples = Samples { get: Some(histogram()), ..Samples::default() };
+    let mut samples = Samples { get: Some(Recorder::default()), ..Samples::default() };
     while Instant::now() < run.deadline {
         let started = Instant::now();
         let answered = match run.api.http.get(&url).bearer_auth(&run.api.token).send().await {
@@ -112,7 +112,7 @@ async fn read_in_a_loop(run: Arc<Run>, url: String) -> Samples {
         if answered {
             run.counters.requests.fetch_add(1, Ordering::Relaxed);
             if let Some(h) = samples.get.as_mut() {
-                let _ = h.record(micros(started.elapsed()));
+                h.record(micros(started.elapsed()));
             }
         } else {
             run.counters.errors.fetch_add(1, Ordering::Relaxed);

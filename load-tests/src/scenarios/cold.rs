@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Run, Samples};
 use crate::client::LiveClient;
-use crate::stats::{histogram, micros, micros_since};
+use crate::stats::{Recorder, micros, micros_since};
 
 /// Revisions per bulk request (the server's limit).
 const BULK: usize = 1000;
@@ -78,7 +78,7 @@ pub async fn cold(run: Arc<Run>, revisions: usize, dialogues: usize) -> anyhow::
     eprintln!("\ncold: {} dialogues × {revisions} revisions written; loading them on the second server", ids.len());
     tokio::time::sleep(SETTLE).await;
 
-    let mut samples = Samples { cold_load: Some(histogram()), ..Samples::default() };
+    let mut samples = Samples { cold_load: Some(Recorder::default()), ..Samples::default() };
     let mut round_trips = Vec::new();
     for dialogue in &ids {
         let before = if run.metrics.servers() >= 2 { run.metrics.read_one(1).await.ok() } else { None };
@@ -86,7 +86,7 @@ pub async fn cold(run: Arc<Run>, revisions: usize, dialogues: usize) -> anyhow::
         let (client, welcome) = LiveClient::connect(&second, &project, dialogue, &token, None).await?;
         let elapsed = started.elapsed();
         if let Some(h) = samples.cold_load.as_mut() {
-            let _ = h.record(micros(elapsed));
+            h.record(micros(elapsed));
         }
         if welcome.revision.number != revisions as i64 {
             eprintln!("cold: the welcome says revision {}, not {revisions}", welcome.revision.number);

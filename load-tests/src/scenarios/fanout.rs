@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::session::{count_error, open, patch_frame, scan, watcher};
 use super::{Run, Samples};
 use crate::client::LiveClient;
-use crate::stats::{histogram, micros};
+use crate::stats::{Recorder, micros};
 
 /// fanout: one writer keeping `window` patches in flight (over 64 blocks, so they never
 /// collide), and `watchers` sessions receiving every revision.
@@ -36,7 +36,7 @@ pub async fn fanout(run: Arc<Run>, watchers: usize, window: usize) -> anyhow::Re
 
 /// One writer with up to `window` unacknowledged patches, each on the next of 64 blocks.
 async fn pipelined_writer(run: Arc<Run>, client: LiveClient, mut newest: i64, window: usize) -> Samples {
-    let mut samples = Samples { ack: Some(histogram()), ..Samples::default() };
+    let mut samples = Samples { ack: Some(Recorder::default()), ..Samples::default() };
     let (mut sink, mut stream) = client.into_inner().split();
     let mut sent: HashMap<u64, Instant> = HashMap::new();
     let mut n = 0u64;
@@ -68,7 +68,7 @@ async fn pipelined_writer(run: Arc<Run>, client: LiveClient, mut newest: i64, wi
                 if let Some(started) = key.and_then(|k| sent.remove(&k)) {
                     run.counters.committed.fetch_add(1, Ordering::Relaxed);
                     if let Some(h) = samples.ack.as_mut() {
-                        let _ = h.record(micros(started.elapsed()));
+                        h.record(micros(started.elapsed()));
                     }
                 }
             }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::session::{editor, open_at};
+use super::session::{close_all, editor, open_at};
 use super::{Run, Samples};
 use crate::client::LiveClient;
 
@@ -47,8 +47,12 @@ pub(super) async fn run_editors(run: Arc<Run>, clients: Vec<(LiveClient, i64)>, 
         })
         .collect();
     let mut samples = Samples::default();
+    let mut finished = Vec::with_capacity(editors);
     for task in tasks {
-        samples.merge(task.await?);
+        let (editor_samples, session) = task.await?;
+        samples.merge(editor_samples);
+        finished.push(session);
     }
+    close_all(finished).await;
     Ok(samples)
 }

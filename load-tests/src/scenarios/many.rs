@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::session::{editor, open};
+use super::session::{close_all, editor, open};
 use super::{Run, Samples};
-use crate::stats::micros_since;
+use crate::stats::{micros, micros_since};
 
 /// many: `dialogues` dialogues with `per_dialogue` editors each, all open at once, editing at
 /// `rate` patches/s in all (open loop) for `length` once every session is open.
@@ -56,14 +56,14 @@ pub async fn many(
                     Err(error) => {
                         eprintln!("many: a session failed to open: {error}");
                         run.counters.errors.fetch_add(1, Ordering::Relaxed);
-                        return Samples::default();
+                        return (Samples::default(), None);
                     }
                 };
                 run.counters.requests.fetch_add(1, Ordering::Relaxed);
                 let measured = loop {
                     tokio::select! {
                         changed = started.changed() => {
-                            let Ok(()) = changed else { return Samples::default() };
+                            let Ok(()) = changed else { return (Samples::default(), None) };
                             if let Some(measured) = started.borrow().clone() {
                                 break measured;
                             }
@@ -72,14 +72,15 @@ pub async fn many(
                             Ok(_) | Err(crate::client::ClientError::Timeout) => {}
                             Err(_) => {
                                 run.counters.errors.fetch_add(1, Ordering::Relaxed);
-                                return Samples::default();
+                                return (Samples::default(), None);
                             }
                         },
                     }
                 };
                 // Spread the first patches over one interval (reading meanwhile).
                 let first = Instant::now() + interval.mul_f64(rand_fraction(block, &dialogue));
-                editor(measured, client, newest, block, Some(interval), 16, first).await
+                let (samples, session) = editor(measured, client, newest, block, Some(interval), 16, first).await;
+                (samples, Some(session))
             }));
         }
     }
@@ -91,11 +92,20 @@ pub async fn many(
     run.counters.measured_from_us.store(micros_since(run.epoch), Ordering::Relaxed);
     run.counters.committed.store(0, Ordering::Relaxed);
     run.counters.delivered.store(0, Ordering::Relaxed);
-    let _ = go.send(Some(Arc::new(Run { deadline: Instant::now() + length, ..(*run).clone() })));
+    let deadline = Instant::now() + length;
+    let _ = go.send(Some(Arc::new(Run { deadline, ..(*run).clone() })));
     let mut samples = Samples::default();
+    let mut finished = Vec::with_capacity(editors);
     for task in tasks {
-        samples.merge(task.await?);
+        let (editor_samples, session) = task.await?;
+        samples.merge(editor_samples);
+        finished.extend(session);
     }
+    // The window is the sending phase: acks after it count in the latencies, not the rate.
+    run.counters
+        .measured_until_us
+        .store(micros_since(run.epoch).saturating_sub(micros(deadline.elapsed())), Ordering::Relaxed);
+    close_all(finished).await;
     Ok(samples)
 }
 

@@ -15,11 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use hdrhistogram::Histogram;
-
 use crate::api::Api;
 use crate::metrics::MetricsProbe;
-use crate::stats::{self, histogram};
+use crate::stats::{self, Recorder};
 
 mod big;
 mod cold;
@@ -114,13 +112,13 @@ pub fn second_server_missing(scenario: &str) -> anyhow::Error {
 #[derive(Default)]
 pub struct Samples {
     /// Submit to ack (or request to response, connect to welcome).
-    pub ack: Option<Histogram<u64>>,
+    pub ack: Option<Recorder>,
     /// Submit to delivery elsewhere.
-    pub broadcast: Option<Histogram<u64>>,
+    pub broadcast: Option<Recorder>,
     /// big: REST `GET` of the dialogue while it is being edited.
-    pub get: Option<Histogram<u64>>,
+    pub get: Option<Recorder>,
     /// cold: opening a session on a server that never loaded the dialogue, to its `welcome`.
-    pub cold_load: Option<Histogram<u64>>,
+    pub cold_load: Option<Recorder>,
     /// big: the size of the dialogue's JSON as created.
     pub dialogue_bytes: Option<u64>,
     /// cold: database round trips the loading server made per cold load, on average.
@@ -128,9 +126,9 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// Empty ack and broadcast histograms.
+    /// Empty ack and broadcast recorders.
     fn new() -> Self {
-        Self { ack: Some(histogram()), broadcast: Some(histogram()), ..Self::default() }
+        Self { ack: Some(Recorder::default()), broadcast: Some(Recorder::default()), ..Self::default() }
     }
 
     /// Adds another task's samples to these.
@@ -145,9 +143,7 @@ impl Samples {
         ];
         for (mine, theirs) in pairs {
             match (mine.as_mut(), theirs) {
-                (Some(mine), Some(theirs)) => {
-                    let _ = mine.add(&theirs);
-                }
+                (Some(mine), Some(theirs)) => mine.merge(theirs),
                 (None, Some(theirs)) => *mine = Some(theirs),
                 _ => {}
             }
@@ -156,8 +152,8 @@ impl Samples {
 }
 
 /// The stats module's summary of a run's samples.
-pub fn latency(h: &Option<Histogram<u64>>) -> stats::Latency {
-    h.as_ref().map(stats::Latency::of).unwrap_or_default()
+pub fn latency(h: &Option<Recorder>) -> stats::Latency {
+    h.as_ref().map(Recorder::latency).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -168,11 +164,11 @@ mod tests {
     fn samples_merge() {
         let mut all = Samples::default();
         let mut one = Samples::new();
-        one.ack.as_mut().unwrap().record(100).unwrap();
+        one.ack.as_mut().unwrap().record(100);
         let mut two = Samples::new();
-        two.ack.as_mut().unwrap().record(300).unwrap();
-        two.get = Some(histogram());
-        two.get.as_mut().unwrap().record(50).unwrap();
+        two.ack.as_mut().unwrap().record(300);
+        two.get = Some(Recorder::default());
+        two.get.as_mut().unwrap().record(50);
         all.merge(one);
         all.merge(two);
         assert_eq!(all.ack.unwrap().len(), 2);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::session::{editor, open};
 use super::{Run, Samples};
 use crate::client::LiveClient;
-use crate::stats::{histogram, micros};
+use crate::stats::{Recorder, micros};
 
 /// reconnect: `clients` sessions that disconnect and reconnect with `since` in a loop while a
 /// writer adds revisions; the latency is connect-to-caught-up.
@@ -26,7 +26,7 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
         .map(|_| {
             let (run, project, dialogue, stop) = (run.clone(), project.clone(), dialogue.clone(), stop.clone());
             tokio::spawn(async move {
-                let mut samples = Samples { ack: Some(histogram()), ..Samples::default() };
+                let mut samples = Samples { ack: Some(Recorder::default()), ..Samples::default() };
                 let mut since: Option<i64> = None;
                 while Instant::now() < run.deadline && !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
@@ -35,7 +35,7 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
                             since = Some(welcome.revision.number);
                             run.counters.requests.fetch_add(1, Ordering::Relaxed);
                             if let Some(h) = samples.ack.as_mut() {
-                                let _ = h.record(micros(started.elapsed()));
+                                h.record(micros(started.elapsed()));
                             }
                             client.close().await;
                         }
@@ -53,7 +53,8 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
         samples.merge(task.await?);
     }
     stop.store(true, Ordering::Relaxed);
-    let writer_samples = writer.await?;
+    let (writer_samples, writer_session) = writer.await?;
+    writer_session.close().await;
     samples.broadcast = writer_samples.broadcast;
     Ok(samples)
 }

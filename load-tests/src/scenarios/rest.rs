@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{Run, Samples};
-use crate::stats::{histogram, micros, micros_since};
+use crate::stats::{Recorder, micros, micros_since};
 
 /// rest: `clients` HTTP clients reading an open dialogue as fast as they can, one request in
 /// `write_every` being a PATCH instead (0: reads only).
@@ -21,7 +21,7 @@ pub async fn rest(run: Arc<Run>, clients: usize, write_every: u64) -> anyhow::Re
         .map(|worker| {
             let (run, path) = (run.clone(), path.clone());
             tokio::spawn(async move {
-                let mut samples = Samples { ack: Some(histogram()), ..Samples::default() };
+                let mut samples = Samples { ack: Some(Recorder::default()), ..Samples::default() };
                 let mut n = 0u64;
                 while Instant::now() < run.deadline {
                     n += 1;
@@ -43,7 +43,7 @@ pub async fn rest(run: Arc<Run>, clients: usize, write_every: u64) -> anyhow::Re
                             let _ = response.bytes().await;
                             run.counters.requests.fetch_add(1, Ordering::Relaxed);
                             if let Some(h) = samples.ack.as_mut() {
-                                let _ = h.record(micros(started.elapsed()));
+                                h.record(micros(started.elapsed()));
                             }
                         }
                         _ => {
