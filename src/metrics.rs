@@ -270,7 +270,7 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Resu
 /// `GET /metrics`: the Prometheus text format.
 async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     let counters = state.store.counters();
-    metrics::counter!(STORE_ROUND_TRIPS).absolute(StoreCounters::get(&counters.calls));
+    metrics::counter!(STORE_ROUND_TRIPS).absolute(StoreCounters::get(&counters.round_trips));
     metrics::counter!(REVISIONS_COMMITTED).absolute(StoreCounters::get(&counters.revisions));
     metrics::gauge!(COMMIT_QUEUE).set(counters.queued_revisions.load(Ordering::Relaxed) as f64);
     metrics::gauge!(ACTORS).set(state.dialogues.running().await as f64);

@@ -31,6 +31,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
@@ -161,8 +163,9 @@ pub struct Store {
 /// What the store did, counted since start-up: the server's own measure of its database work.
 #[derive(Debug, Default)]
 pub struct StoreCounters {
-    /// Store calls (each one or a few round trips to the database).
-    pub calls: AtomicU64,
+    /// Commands sent to the database, each one round trip, counted by the driver's command
+    /// monitoring: every read and write, transaction commits, and the change feed's `getMore`s.
+    pub round_trips: AtomicU64,
     /// Commands that inserted revisions (each one round trip, or a transaction for a bulk
     /// write), for however many dialogues.
     pub revision_batches: AtomicU64,
@@ -204,9 +207,15 @@ impl Store {
             // Acknowledged means durable: journaled on a majority of the replica set.
             options.write_concern = Some(WriteConcern::builder().w(Acknowledgment::Majority).journal(true).build());
         }
+        let counters: Arc<StoreCounters> = Arc::default();
+        let counted = counters.clone();
+        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+            if let CommandEvent::Started(_) = event {
+                StoreCounters::add(&counted.round_trips, 1);
+            }
+        }));
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        let counters: Arc<StoreCounters> = Arc::default();
         let committer = revisions::Committer::spawn(db.collection("revisions"), timeout, counters.clone());
         let heads = dialogues::HeadWriter::spawn(db.clone(), timeout, counters.clone());
         let process_id = Arc::from(new_id());
@@ -226,7 +235,6 @@ impl Store {
     /// Runs one store call within the deadline: past it, the call is abandoned and reported as
     /// [`StoreError::Unavailable`] (for a write, its outcome is then unknown).
     async fn bounded<T>(&self, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        StoreCounters::add(&self.counters.calls, 1);
         let result = match tokio::time::timeout(self.deadline, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),

@@ -179,3 +179,33 @@ async fn a_graceful_shutdown_brings_every_stored_head_up_to_date() {
     let revisions: Vec<Value> = app.all_revisions(&app.admin_token, &dialogues[0].0).await;
     assert_eq!(revisions.len(), 3);
 }
+
+#[actix_web::test]
+async fn every_command_the_store_sends_counts_as_one_round_trip() {
+    // A store of its own, with nothing else running on it: the count is exact.
+    let uri = secrecy::SecretString::from(crate::helpers::test_database_uri());
+    let database = format!("round-trips-{}", uuid::Uuid::new_v4().simple());
+    let store = dialogue_server::store::Store::connect(&uri, &database, Duration::from_secs(10)).await.expect("store");
+    let round_trips = || StoreCounters::get(&store.counters().round_trips);
+
+    let before = round_trips();
+    store.ping().await.expect("ping");
+    assert_eq!(round_trips() - before, 1, "a ping is one command");
+
+    // Three dialogues' batches submitted together share one insert: one round trip.
+    let (a, b, c) = (vec![revision("a", 1), revision("a", 2)], vec![revision("b", 1)], vec![revision("c", 1)]);
+    let before = round_trips();
+    let (a, b, c) = tokio::join!(
+        store.insert_revisions(&a, false),
+        store.insert_revisions(&b, false),
+        store.insert_revisions(&c, false)
+    );
+    assert!(a.is_ok() && b.is_ok() && c.is_ok());
+    assert_eq!(round_trips() - before, 1, "one shared insert for three dialogues");
+
+    // A read is counted as well.
+    let before = round_trips();
+    assert_eq!(store.revisions_between("a", 0, 10).await.expect("read").len(), 2);
+    assert!(round_trips() > before, "reads are round trips too");
+    store.drop_database().await.expect("dropped");
+}

