@@ -1,7 +1,7 @@
 //! The change feed task: follows the database's change stream and hands what other processes
-//! stored (and this one; duplicates are ignored by number) to the running dialogue actors and
-//! to the live sessions. It resumes after errors from the last event it read; when it cannot
-//! resume, it starts afresh and has every actor and session resynchronize from the store.
+//! stored to the running dialogue actors and to the live sessions. It resumes after errors from
+//! the last event it read; when it cannot resume, it starts afresh and has every actor and
+//! session resynchronize from the store.
 
 use std::sync::Arc;
 use std::time::Duration;

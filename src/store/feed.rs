@@ -64,9 +64,17 @@ pub enum FeedStart {
 impl Store {
     /// Opens the feed.
     pub async fn watch(&self, start: FeedStart) -> StoreResult<Feed> {
+        // This process's own revisions stay out: its actors announced them already, and under
+        // load their echo cost a `getMore` per insert and a parse per revision. Every process's
+        // heartbeat (`processes`, every few seconds, this one's too) comes through instead, so
+        // a working feed always brings events.
         let pipeline = [doc! { "$match": {
-            "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects", "handoffs", "presence"] },
+            "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects", "handoffs", "presence", "processes"] },
             "operationType": { "$in": ["insert", "update", "replace", "delete"] },
+            "$or": [
+                { "ns.coll": { "$ne": "revisions" } },
+                { "fullDocument.process": { "$ne": self.process_id() } },
+            ],
         } }];
         let watch = self.db.watch().pipeline(pipeline);
         let stream = match start {

@@ -209,3 +209,27 @@ async fn every_command_the_store_sends_counts_as_one_round_trip() {
     assert!(round_trips() > before, "reads are round trips too");
     store.drop_database().await.expect("dropped");
 }
+
+#[actix_web::test]
+async fn the_feed_brings_other_processes_revisions_and_not_this_ones() {
+    use dialogue_server::store::{FeedEvent, FeedStart, Store};
+    let uri = secrecy::SecretString::from(crate::helpers::test_database_uri());
+    let database = format!("feed-{}", uuid::Uuid::new_v4().simple());
+    let store = Store::connect(&uri, &database, Duration::from_secs(10)).await.expect("store");
+    let mut feed = store.watch(FeedStart::Now).await.expect("the feed opens");
+
+    // This process's revision first, then another process's: only the second comes through.
+    let mut own = revision("d", 1);
+    own.process = Some(store.process_id().to_owned());
+    let mut theirs = revision("d", 2);
+    theirs.process = Some("another-process".into());
+    store.insert_revisions(&[own], false).await.expect("stored");
+    store.insert_revisions(&[theirs], false).await.expect("stored");
+
+    let event = tokio::time::timeout(TEST_BOUND, feed.next()).await.expect("an event in time").expect("the feed");
+    match event {
+        Some(FeedEvent::Revision(record)) => assert_eq!(record.id, "d-2", "this process's own revision is left out"),
+        other => panic!("expected the other process's revision, got {other:?}"),
+    }
+    store.drop_database().await.expect("dropped");
+}
