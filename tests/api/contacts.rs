@@ -119,12 +119,6 @@ async fn reading_needs_read_access_and_writing_write_access() {
     assert_eq!(app.post(&path, &writer, &body).await.status, 201);
     assert_eq!(app.get(&path, &reader).await.status, 200);
     app.get(&path, &stranger).await.assert_error(404, "not_found");
-    let dialogue = app.create_dialogue(&app.admin_token, &project, &crate::helpers::sample_dialogue("D")).await;
-    let (_, dialogue_only) = app
-        .user_with(
-            "dialogue-only",
-            json!({ "type": "dialogue:write", "properties": { "project_id": project, "dialogue_id": dialogue["id"] } }),
-        )
-        .await;
+    let dialogue_only = app.user_with_one_dialogue("dialogue-only", &app.admin_token, &project, "dialogue:write").await;
     app.get(&path, &dialogue_only).await.assert_error(403, "forbidden");
 }

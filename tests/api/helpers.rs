@@ -330,6 +330,14 @@ impl Api {
         }
         (id, token)
     }
+
+    /// A new user whose only grant is `kind` (`dialogue:read` or `dialogue:write`) on one new
+    /// dialogue of `project` (created by `creator`); the user's token.
+    pub async fn user_with_one_dialogue(&self, name: &str, creator: &str, project: &str, kind: &str) -> String {
+        let dialogue = self.create_dialogue(creator, project, &sample_dialogue("One")).await;
+        let grant = json!({ "type": kind, "properties": { "project_id": project, "dialogue_id": dialogue["id"] } });
+        self.user_with(name, grant).await.1
+    }
 }
 
 /// The stored part of a description: what revisions' patches apply to.

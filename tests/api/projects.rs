@@ -153,12 +153,6 @@ async fn members_are_listed_to_those_who_read_the_project_with_emails_for_its_ad
     );
     app.get(&path, &outsider_token).await.assert_error(404, "not_found");
     // One dialogue's grant opens the project, not its list of members.
-    let dialogue = app.create_dialogue(&owner_token, &project, &sample_dialogue("One")).await;
-    let (_, one_dialogue_token) = app
-        .user_with(
-            "one-dialogue",
-            json!({ "type": "dialogue:read", "properties": { "project_id": project, "dialogue_id": dialogue["id"] } }),
-        )
-        .await;
+    let one_dialogue_token = app.user_with_one_dialogue("one-dialogue", &owner_token, &project, "dialogue:read").await;
     app.get(&path, &one_dialogue_token).await.assert_error(403, "forbidden");
 }
