@@ -31,6 +31,29 @@ pub fn welcome(welcome: &Welcome, dialogue: Option<&str>) -> Frame {
     ByteString::from(text)
 }
 
+/// `batch`: several queued frames in one, in order, for a session that asked for batches. The
+/// frames are already serialized: they are copied in as they are, never parsed again. Each
+/// starts on a line of its own (a serialized frame holds no raw newline), so that a client may
+/// split a batch without parsing it:
+///
+/// ```text
+/// {"type":"batch","frames":[
+/// {"type":"revision",…},
+/// {"type":"ack",…}
+/// ]}
+/// ```
+pub fn batch(frames: &[Frame]) -> Frame {
+    let length = frames.iter().map(|frame| frame.len() + 2).sum::<usize>();
+    let mut text = String::with_capacity(length + 32);
+    text.push_str("{\"type\":\"batch\",\"frames\":[");
+    for (index, frame) in frames.iter().enumerate() {
+        text.push_str(if index > 0 { ",\n" } else { "\n" });
+        text.push_str(frame);
+    }
+    text.push_str("\n]}");
+    ByteString::from(text)
+}
+
 /// `revision`: a revision made by someone else.
 pub fn revision(description: Value) -> Frame {
     frame(&ServerFrame::Revision { revision: description })

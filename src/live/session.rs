@@ -34,8 +34,10 @@ use crate::store::{new_id, now_millis};
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A client silent for this long is closed.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Frames sent in one go when several are queued.
+/// At most this many queued frames go out in one go (in one `batch` frame, when asked for).
 const BURST: usize = 64;
+/// A burst takes no more frames once it holds this many bytes.
+const BURST_BYTES: usize = 64 * 1024;
 /// How long closing waits for a stalled socket to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -51,6 +53,8 @@ pub struct SessionParams {
     pub dialogue_id: String,
     /// The revision the client already holds.
     pub since: Option<i64>,
+    /// Whether frames queued together go out as one `batch` frame.
+    pub batch: bool,
     /// Whether it may submit patches.
     pub can_edit: bool,
     /// The dialogue's actor.
@@ -142,20 +146,21 @@ async fn serve(
             }
             frame = frames.recv() => match frame {
                 Some(frame) => {
-                    if session.text(frame).await.is_err() {
-                        return None;
-                    }
-                    // Send what else is already queued before selecting again: one wake-up per
-                    // burst instead of one per frame.
-                    let mut sent = 1;
-                    for _ in 0..BURST {
-                        let Ok(frame) = frames.try_recv() else { break };
-                        if session.text(frame).await.is_err() {
+                    // Everything else already queued goes out with it: one wake-up per burst
+                    // instead of one per frame, and one WebSocket frame for a batching client.
+                    let burst = take_burst(frame, frames);
+                    Hot::add(&HOT.frames_sent, burst.len() as u64);
+                    if params.batch && burst.len() > 1 {
+                        if session.text(protocol::batch(&burst)).await.is_err() {
                             return None;
                         }
-                        sent += 1;
+                    } else {
+                        for frame in burst {
+                            if session.text(frame).await.is_err() {
+                                return None;
+                            }
+                        }
                     }
-                    Hot::add(&HOT.frames_sent, sent);
                 }
                 None => return Some(close::GOING_AWAY),
             },
@@ -200,6 +205,19 @@ async fn serve(
             }
         }
     }
+}
+
+/// `first` and the frames queued behind it, oldest first, up to [`BURST`] frames or about
+/// [`BURST_BYTES`].
+fn take_burst(first: protocol::Frame, frames: &mut mpsc::Receiver<protocol::Frame>) -> Vec<protocol::Frame> {
+    let mut bytes = first.len();
+    let mut burst = vec![first];
+    while burst.len() < BURST && bytes < BURST_BYTES {
+        let Ok(frame) = frames.try_recv() else { break };
+        bytes += frame.len();
+        burst.push(frame);
+    }
+    burst
 }
 
 /// Handles one text frame; returns a frame to send straight back (`pong`, or an `error` found
@@ -303,4 +321,51 @@ async fn recheck(params: &mut SessionParams) -> Option<u16> {
     params.caller.principal = principal;
     params.caller.user = user;
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::protocol::{Frame, ServerFrame};
+
+    fn queue(frames: &[Frame]) -> mpsc::Receiver<Frame> {
+        let (tx, rx) = mpsc::channel(frames.len().max(1));
+        for frame in frames {
+            tx.try_send(frame.clone()).unwrap();
+        }
+        rx
+    }
+
+    #[test]
+    fn a_burst_takes_what_is_queued_in_order_within_its_bounds() {
+        let small: Vec<Frame> = (0..100).map(|n| Frame::from(format!("{{\"n\":{n}}}"))).collect();
+        let mut rx = queue(&small[1..]);
+        let burst = take_burst(small[0].clone(), &mut rx);
+        assert_eq!(burst, small[..BURST]);
+        assert_eq!(take_burst(rx.try_recv().unwrap(), &mut rx), small[BURST..]);
+
+        let big = Frame::from(format!("\"{}\"", "x".repeat(40 * 1024)));
+        let mut rx = queue(&[big.clone(), big.clone(), big.clone()]);
+        assert_eq!(take_burst(big.clone(), &mut rx).len(), 2, "it stops once past the byte bound");
+        assert_eq!(rx.try_recv().unwrap(), big, "and leaves the rest queued");
+    }
+
+    #[test]
+    fn a_batch_holds_the_burst_frames_unchanged_and_in_order() {
+        let frames = [
+            protocol::frame(&ServerFrame::Left { session_id: "a".into() }),
+            protocol::ack("r", serde_json::json!({ "number": 3 })),
+        ];
+        let ServerFrame::Batch { frames: parsed } = serde_json::from_str(&protocol::batch(&frames)).unwrap() else {
+            panic!("not a batch")
+        };
+        let again: Vec<Frame> = parsed.iter().map(protocol::frame).collect();
+        assert_eq!(again, frames);
+        // Each frame on a line of its own: a client can split the batch without parsing it.
+        let text = protocol::batch(&frames);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), frames.len() + 2);
+        assert_eq!(lines[1].strip_suffix(','), Some(&*frames[0]));
+        assert_eq!(lines[2], &*frames[1]);
+    }
 }

@@ -242,6 +242,11 @@ fn query_parameters(query: Query) -> Vec<utoipa::openapi::path::Parameter> {
             "The newest revision the client has: the session starts with what came after it",
             typed(Type::Integer).minimum(Some(0)),
         )],
+        Query::Batch => vec![parameter(
+            "batch",
+            "`true`: frames queued together may arrive as one `batch` frame (see docs/protocol.md)",
+            boolean(),
+        )],
         Query::AccessToken => vec![parameter(
             "access_token",
             "A bearer token, for clients that cannot set headers on an upgrade",

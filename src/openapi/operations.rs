@@ -16,6 +16,8 @@ pub enum Query {
     DialogueFilters,
     /// `since` (live).
     Since,
+    /// `batch` (live).
+    Batch,
     /// `access_token` (live: browsers cannot set headers on a WebSocket upgrade).
     AccessToken,
     /// The contact list filters: `bot_status`, `channel_id`, `address`.
@@ -172,7 +174,7 @@ const DIALOGUE_WRITE: &[u16] = &[403, 409, 412];
 /// Every operation the API describes.
 pub fn all() -> Vec<Operation> {
     use Answer::Upgrade;
-    use Query::{AccessToken, ContactFilters, DialogueFilters, Ordering, Pages, Since};
+    use Query::{AccessToken, Batch, ContactFilters, DialogueFilters, Ordering, Pages, Since};
     vec![
         // Operations
         op(GET, "/healthz", "health", "Operations", "The process runs").public().ok("health"),
@@ -329,7 +331,7 @@ pub fn all() -> Vec<Operation> {
             "Dialogues",
             "Edit live: a WebSocket (see docs/protocol.md)",
         )
-        .query(&[Since, AccessToken])
+        .query(&[Since, Batch, AccessToken])
         .answer(Upgrade)
         .errors(&[400, 403, 429]),
         // Revisions

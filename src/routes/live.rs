@@ -12,20 +12,52 @@ pub fn configure(routes: &mut RouteTable) {
     routes.at(["/projects/{project_id}/dialogues/{dialogue_id}/live"]).get(live);
 }
 
-/// Reads `?since=<n>`.
-fn since(query: &str) -> Result<Option<i64>, ApiError> {
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if key == "since" {
-            return value.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
-                ApiError::invalid("minimum", "/since", format!("since must be a revision number, not {value:?}"))
-            });
+/// What the upgrade's query asks for.
+#[derive(Debug, Default, PartialEq)]
+struct LiveQuery {
+    /// `?since=<n>`: the newest revision the client holds.
+    since: Option<i64>,
+    /// `?batch=true`: frames queued together may arrive in one `batch` frame.
+    batch: bool,
+}
+
+impl LiveQuery {
+    fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut parsed = Self::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "since" => {
+                    let since = value.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        ApiError::invalid(
+                            "minimum",
+                            "/since",
+                            format!("since must be a revision number, not {value:?}"),
+                        )
+                    })?;
+                    parsed.since = Some(since);
+                }
+                "batch" => {
+                    parsed.batch = match value.as_ref() {
+                        "true" => true,
+                        "false" => false,
+                        other => {
+                            return Err(ApiError::invalid(
+                                "type",
+                                "/batch",
+                                format!("batch must be true or false, not {other:?}"),
+                            ));
+                        }
+                    };
+                }
+                _ => {}
+            }
         }
+        Ok(parsed)
     }
-    Ok(None)
 }
 
 async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> Result<HttpResponse, ApiError> {
-    let since = since(req.query_string())?;
+    let LiveQuery { since, batch } = LiveQuery::parse(req.query_string())?;
     // Only a real upgrade joins the dialogue (and is announced to its other sessions).
     actix_http::ws::handshake(req.head())
         .map_err(|error| ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))?;
@@ -40,6 +72,7 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
         project_id,
         dialogue_id,
         since,
+        batch,
         can_edit: access.can_edit,
         actor,
     };
@@ -61,5 +94,19 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
             joined.abandon();
             Err(ApiError::InvalidMessage(format!("A WebSocket upgrade was expected: {error}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_reads_since_and_batch_and_refuses_what_is_neither_a_number_nor_a_flag() {
+        assert_eq!(LiveQuery::parse("").unwrap(), LiveQuery::default());
+        assert_eq!(LiveQuery::parse("since=7&batch=true").unwrap(), LiveQuery { since: Some(7), batch: true });
+        assert_eq!(LiveQuery::parse("batch=false&access_token=x").unwrap(), LiveQuery::default());
+        assert!(LiveQuery::parse("since=-1").is_err());
+        assert!(LiveQuery::parse("batch=1").is_err());
     }
 }

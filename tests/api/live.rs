@@ -122,6 +122,57 @@ async fn catching_up_with_since_after_a_disconnect() {
 }
 
 #[actix_web::test]
+async fn a_batching_session_gets_what_was_queued_together_in_one_batch_frame() {
+    let app = spawn_app().await;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let at_zero = welcome.replica().unwrap();
+    client.close().await;
+    for n in 0..5 {
+        assert_eq!(app.patch(&path, &app.admin_token, &append_block(&format!("b{n}"))).await.status, 200);
+    }
+    let head = content_of(&app.get(&path, &app.admin_token).await.body);
+
+    // The welcome and the five revisions after `since` are queued before the socket opens: a
+    // batching session gets them in one frame, in order; the others frame by frame.
+    let (mut batching, welcome) =
+        LiveClient::connect_batching(&app.address, &project, &dialogue_id, &app.admin_token, Some(0)).await.unwrap();
+    assert_eq!(welcome.revision.number, 5);
+    let mut replica = at_zero.clone();
+    catch_up(&mut batching, &mut replica, 5).await;
+    assert_eq!(replica.content, head);
+    assert_eq!(batching.batches(), 1, "the welcome and its catch-up came as one batch");
+
+    let (mut single, _) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(0)).await;
+    let mut other = at_zero;
+    catch_up(&mut single, &mut other, 5).await;
+    assert_eq!(other.content, head);
+    assert_eq!(single.batches(), 0, "without ?batch=true no batch frame is sent");
+
+    // Later revisions reach the batching session in order, batched or not.
+    let edit = |id: &str| json!({ "type": "edit", "properties": { "edit_type": "test", "patch": append_block(id) } });
+    let bulk = json!([edit("c0"), edit("c1"), edit("c2")]);
+    assert_eq!(app.post(&format!("{path}/revisions/"), &app.admin_token, &bulk).await.status, 201);
+    catch_up(&mut batching, &mut replica, 8).await;
+    assert_eq!(replica.content, content_of(&app.get(&path, &app.admin_token).await.body));
+
+    // `batch` is a flag: anything but true or false is refused before the upgrade.
+    let url =
+        format!("{}/projects/{project}/dialogues/{dialogue_id}/live?batch=yes", app.address.replace("http", "ws"));
+    let mut request = dialogue_client::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {}", app.admin_token).parse().unwrap());
+    match LiveClient::open(request).await {
+        Err(ClientError::Socket(dialogue_client::tungstenite::Error::Http(response))) => {
+            assert_eq!(response.status().as_u16(), 422);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(body["type"], "validation_error", "{body}");
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("the upgrade was accepted"),
+    }
+}
+
+#[actix_web::test]
 async fn a_stale_insert_is_rebased_past_a_concurrent_insert() {
     let app = spawn_app().await;
     let (project, dialogue_id, path) = dialogue(&app).await;

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 pub use dialogue_protocol::{ClientFrame, ErrorBody, Peer, RevisionRef, ServerFrame, User, Welcome, close};
@@ -107,10 +108,44 @@ impl Replica {
     }
 }
 
+/// The upgrade request for a session.
+fn request(
+    base_url: &str,
+    project: &str,
+    dialogue: &str,
+    token: &str,
+    since: Option<i64>,
+    batch: bool,
+) -> Result<tungstenite::handshake::client::Request, ClientError> {
+    let ws = base_url.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
+    let mut url = format!("{ws}/projects/{project}/dialogues/{dialogue}/live");
+    let mut query = Vec::new();
+    if let Some(since) = since {
+        query.push(format!("since={since}"));
+    }
+    if batch {
+        query.push("batch=true".to_owned());
+    }
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    let mut request = url.into_client_request()?;
+    let bearer = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| ClientError::Frame("the token is not a valid header value".into()))?;
+    request.headers_mut().insert("Authorization", bearer);
+    Ok(request)
+}
+
 /// One live session.
 pub struct LiveClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     timeout: Duration,
+    /// Frames of a `batch` not handed out yet.
+    unread: VecDeque<ServerFrame>,
+    /// How many `batch` frames arrived.
+    batches: u64,
 }
 
 impl LiveClient {
@@ -123,17 +158,19 @@ impl LiveClient {
         token: &str,
         since: Option<i64>,
     ) -> Result<(Self, Welcome), ClientError> {
-        let ws = base_url.replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
-        let mut url = format!("{ws}/projects/{project}/dialogues/{dialogue}/live");
-        if let Some(since) = since {
-            url.push_str(&format!("?since={since}"));
-        }
-        let mut request = url.into_client_request()?;
-        let bearer = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| ClientError::Frame("the token is not a valid header value".into()))?;
-        request.headers_mut().insert("Authorization", bearer);
-        Self::open(request).await
+        Self::open(request(base_url, project, dialogue, token, since, false)?).await
+    }
+
+    /// Like [`connect`](Self::connect), with `?batch=true`: frames the server queued together
+    /// arrive in one `batch` frame, which [`next`](Self::next) unpacks.
+    pub async fn connect_batching(
+        base_url: &str,
+        project: &str,
+        dialogue: &str,
+        token: &str,
+        since: Option<i64>,
+    ) -> Result<(Self, Welcome), ClientError> {
+        Self::open(request(base_url, project, dialogue, token, since, true)?).await
     }
 
     /// Opens a session from a prepared request (for other authentication, such as cookies).
@@ -143,11 +180,16 @@ impl LiveClient {
         // 18,000 of these in one process.
         let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(8 * 1024);
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
-        let mut client = Self { socket, timeout: Duration::from_secs(30) };
+        let mut client = Self { socket, timeout: Duration::from_secs(30), unread: VecDeque::new(), batches: 0 };
         match client.next().await? {
             ServerFrame::Welcome(welcome) => Ok((client, *welcome)),
             other => Err(ClientError::Frame(format!("expected welcome, got {other:?}"))),
         }
+    }
+
+    /// How many `batch` frames the server sent (only with [`connect_batching`](Self::connect_batching)).
+    pub fn batches(&self) -> u64 {
+        self.batches
     }
 
     /// How long `next` waits for a frame.
@@ -155,8 +197,25 @@ impl LiveClient {
         self.timeout = timeout;
     }
 
-    /// The next frame; `Err(Closed(code))` once the server closed.
+    /// The next frame, a `batch`'s frames one by one; `Err(Closed(code))` once the server
+    /// closed.
     pub async fn next(&mut self) -> Result<ServerFrame, ClientError> {
+        loop {
+            if let Some(frame) = self.unread.pop_front() {
+                return Ok(frame);
+            }
+            match self.next_message().await? {
+                ServerFrame::Batch { frames } => {
+                    self.batches += 1;
+                    self.unread.extend(frames);
+                }
+                frame => return Ok(frame),
+            }
+        }
+    }
+
+    /// The next frame as the server sent it.
+    async fn next_message(&mut self) -> Result<ServerFrame, ClientError> {
         loop {
             let message =
                 tokio::time::timeout(self.timeout, self.socket.next()).await.map_err(|_| ClientError::Timeout)?;
@@ -227,8 +286,14 @@ impl LiveClient {
         Ok(())
     }
 
+    /// The frames of a `batch` that [`next`](Self::next) has not handed out yet, taken.
+    pub fn take_unread(&mut self) -> Vec<ServerFrame> {
+        self.unread.drain(..).collect()
+    }
+
     /// The underlying WebSocket, for callers that read and write at full speed (the load
-    /// harness splits it into a reader and a writer).
+    /// harness splits it into a reader and a writer). Take the frames still unread of a
+    /// `batch` first ([`take_unread`](Self::take_unread)): they are not in the socket any more.
     pub fn into_inner(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.socket
     }

@@ -154,6 +154,12 @@ pub enum ServerFrame {
         #[serde(rename = "ref", default)]
         reference: Value,
     },
+    /// Several frames that were queued together, in order; only to a session that connected
+    /// with `?batch=true`. A client handles each as if it had arrived on its own.
+    Batch {
+        /// The frames, oldest first (never a `batch` itself).
+        frames: Vec<ServerFrame>,
+    },
 }
 
 /// Every frame a client may send.
@@ -224,6 +230,18 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(welcome, ServerFrame::Welcome(w) if w.dialogue.is_none() && w.revision.number == 0));
+    }
+
+    #[test]
+    fn a_batch_carries_whole_frames_in_order() {
+        let batch: ServerFrame = serde_json::from_value(json!({ "type": "batch", "frames": [
+            { "type": "revision", "revision": { "number": 4 } },
+            { "type": "ack", "ref": "r", "revision": { "number": 5 } },
+        ] }))
+        .unwrap();
+        let ServerFrame::Batch { frames } = batch else { panic!("not a batch") };
+        assert!(matches!(&frames[0], ServerFrame::Revision { revision } if revision["number"] == 4));
+        assert!(matches!(&frames[1], ServerFrame::Ack { reference, .. } if reference == "r"));
     }
 
     #[test]
