@@ -128,6 +128,10 @@ struct RunArgs {
     /// (`LOAD_WEBHOOK=on load-tests/run …` sets both).
     #[arg(long)]
     webhook: bool,
+    /// Live sessions ask for `batch` frames (`?batch=true`), as the JavaScript client does;
+    /// `--batch false` for one WebSocket frame per protocol frame.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    batch: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -211,6 +215,7 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
                 deadline,
                 counters: counters.clone(),
                 metrics: metrics.clone(),
+                batch: args.batch,
             });
             let server = server_samples(&args.server_pid);
             let client = ProcSample::now(None);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::session::{count_error, open, patch_frame, scan, watcher};
+use super::session::{count_error, frames_of, open, patch_frame, scan, watcher};
 use super::{Run, Samples};
 use crate::client::LiveClient;
 use crate::stats::{Recorder, micros};
@@ -60,20 +60,22 @@ async fn pipelined_writer(run: Arc<Run>, client: LiveClient, mut newest: i64, wi
             run.counters.errors.fetch_add(sent.len() as u64, Ordering::Relaxed);
             break;
         };
-        let frame = scan(text.as_str());
-        match frame.kind {
-            "ack" => {
-                newest = newest.max(frame.number.unwrap_or(newest));
-                let key = frame.reference.and_then(|r| r.parse::<u64>().ok());
-                if let Some(started) = key.and_then(|k| sent.remove(&k)) {
-                    run.counters.committed.fetch_add(1, Ordering::Relaxed);
-                    if let Some(h) = samples.ack.as_mut() {
-                        h.record(micros(started.elapsed()));
+        for text in frames_of(text.as_str()) {
+            let frame = scan(text);
+            match frame.kind {
+                "ack" => {
+                    newest = newest.max(frame.number.unwrap_or(newest));
+                    let key = frame.reference.and_then(|r| r.parse::<u64>().ok());
+                    if let Some(started) = key.and_then(|k| sent.remove(&k)) {
+                        run.counters.committed.fetch_add(1, Ordering::Relaxed);
+                        if let Some(h) = samples.ack.as_mut() {
+                            h.record(micros(started.elapsed()));
+                        }
                     }
                 }
+                "error" => count_error(&run, text, &frame, &mut sent),
+                _ => {}
             }
-            "error" => count_error(&run, text.as_str(), &frame, &mut sent),
-            _ => {}
         }
     }
     let _ = sink.send(Message::Close(None)).await;

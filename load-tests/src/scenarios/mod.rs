@@ -80,6 +80,8 @@ pub struct Run {
     pub counters: Arc<Counters>,
     /// The servers' metrics, read when the measured phase starts and ends.
     pub metrics: Arc<MetricsProbe>,
+    /// Sessions ask for `batch` frames (`?batch=true`).
+    pub batch: bool,
 }
 
 impl Run {

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{Run, Samples};
-use crate::client::LiveClient;
+use crate::client::{LiveClient, ServerFrame};
 use crate::stats::{Recorder, micros, micros_since};
 
 /// A server frame, read cheaply: its type, revision number, `ref`, and stamp.
@@ -57,6 +57,21 @@ pub(super) fn scan(text: &str) -> Scan<'_> {
     Scan { kind, number, reference, stamp }
 }
 
+/// The frames of one WebSocket message: a `batch`'s frames in order, or the message itself.
+/// The server puts each frame of a batch on a line of its own, so splitting needs no parse.
+pub(super) fn frames_of(text: &str) -> Vec<&str> {
+    if !text.starts_with("{\"type\":\"batch\"") {
+        return vec![text];
+    }
+    let mut lines: Vec<&str> = text.lines().collect();
+    if lines.len() < 2 {
+        return vec![text];
+    }
+    lines.pop();
+    lines.remove(0);
+    lines.into_iter().map(|line| line.strip_suffix(',').unwrap_or(line)).collect()
+}
+
 /// The patch frame replacing block `block`'s text (in the first sequence), stamped now.
 pub(super) fn patch_frame(run: &Run, reference: &str, base: i64, block: usize, n: u64) -> String {
     let text = format!("@{}@{block}-{n}", micros_since(run.epoch));
@@ -76,8 +91,17 @@ pub(super) async fn open(run: &Run, project: &str, dialogue: &str) -> anyhow::Re
 
 /// Opens a live session on the server at `base` (`http://host:port`) with the run's token.
 pub(super) async fn open_at(run: &Run, base: &str, project: &str, dialogue: &str) -> anyhow::Result<(LiveClient, i64)> {
-    let (client, welcome) = LiveClient::connect(base, project, dialogue, &run.api.token, None).await?;
-    Ok((client, welcome.revision.number))
+    let (mut client, welcome) = if run.batch {
+        LiveClient::connect_batching(base, project, dialogue, &run.api.token, None).await?
+    } else {
+        LiveClient::connect(base, project, dialogue, &run.api.token, None).await?
+    };
+    // Revisions that came in the welcome's batch.
+    let newest = client.take_unread().iter().fold(welcome.revision.number, |newest, frame| match frame {
+        ServerFrame::Revision { revision } => newest.max(revision["number"].as_i64().unwrap_or(newest)),
+        _ => newest,
+    });
+    Ok((client, newest))
 }
 
 /// Counts an `error` frame: as refused when it answers one of `sent`'s patches (which it
@@ -191,7 +215,8 @@ pub async fn editor(
                         break;
                     }
                 };
-                let frame = scan(text.as_str());
+                for text in frames_of(text.as_str()) {
+                let frame = scan(text);
                 match frame.kind {
                     "revision" => {
                         newest = newest.max(frame.number.unwrap_or(newest));
@@ -215,8 +240,9 @@ pub async fn editor(
                             }
                         }
                     }
-                    "error" => count_error(&run, text.as_str(), &frame, &mut sent),
+                    "error" => count_error(&run, text, &frame, &mut sent),
                     _ => {}
+                }
                 }
             }
             () = tokio::time::sleep_until(grace.into()) => break,
@@ -243,11 +269,13 @@ pub async fn watcher(run: Arc<Run>, client: LiveClient) -> Samples {
                     }
                     break;
                 };
-                let frame = scan(text.as_str());
-                if frame.kind == "revision" {
-                    run.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
-                        h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                for text in frames_of(text.as_str()) {
+                    let frame = scan(text);
+                    if frame.kind == "revision" {
+                        run.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
+                            h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                        }
                     }
                 }
             }
@@ -261,6 +289,16 @@ pub async fn watcher(run: Arc<Run>, client: LiveClient) -> Samples {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_splits_into_its_frames_and_anything_else_is_one_frame() {
+        let batch = "{\"type\":\"batch\",\"frames\":[\n{\"type\":\"revision\",\"revision\":{\"number\":4}},\n{\"type\":\"ack\",\"ref\":\"7\"}\n]}";
+        assert_eq!(
+            frames_of(batch),
+            ["{\"type\":\"revision\",\"revision\":{\"number\":4}}", "{\"type\":\"ack\",\"ref\":\"7\"}"]
+        );
+        assert_eq!(frames_of("{\"type\":\"ack\",\"ref\":\"7\"}"), ["{\"type\":\"ack\",\"ref\":\"7\"}"]);
+    }
 
     #[test]
     fn scanning_reads_type_number_ref_and_stamp() {
