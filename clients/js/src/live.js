@@ -31,6 +31,8 @@ import { ApiError, DialogueApi } from "./rest.js";
  * @property {number} [welcomeTimeout] a connection with no `welcome` after this many ms is
  *   closed and opened again (default 10,000)
  * @property {typeof fetch} [fetch] for the REST calls the session makes (default: the global one)
+ * @property {boolean} [batch] ask the server for `batch` frames (`?batch=true`): frames queued
+ *   together arrive as one WebSocket message (default true)
  */
 
 /** How long a session must last before the reconnect backoff starts again from its floor. */
@@ -102,7 +104,7 @@ export class LiveDialogue extends EventTarget {
     this.welcomeTimer = undefined;
     /** Whether the current socket got its `welcome`. */
     this.welcomed = false;
-    /** @type {string[] | undefined} frames held while a catch-up over REST runs */
+    /** @type {any[] | undefined} frames held while a catch-up over REST runs */
     this.held = undefined;
     this.api = new DialogueApi({ url: options.url, token: options.token, fetch: options.fetch });
     // A browser going offline keeps a dead socket open until pings time out: follow the
@@ -294,6 +296,7 @@ export class LiveDialogue extends EventTarget {
     address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
     if (token) address.searchParams.set("access_token", token);
     if (this.replica && !this.fullResync) address.searchParams.set("since", String(this.replica.number));
+    if (this.options.batch ?? true) address.searchParams.set("batch", "true");
     const Socket = this.options.WebSocket ?? globalThis.WebSocket;
     const socket = new Socket(address);
     this.socket = socket;
@@ -310,15 +313,27 @@ export class LiveDialogue extends EventTarget {
 
   /** @param {string} text */
   receive(text) {
-    if (this.held) {
-      this.held.push(text);
-      return;
-    }
     /** @type {any} */
     let frame;
     try {
       frame = JSON.parse(text);
     } catch {
+      return;
+    }
+    // A batch: frames the server queued together, each handled as if it came on its own.
+    const frames = frame?.type === "batch" && Array.isArray(frame.frames) ? frame.frames : [frame];
+    const socket = this.socket;
+    for (const each of frames) {
+      // An earlier frame closed the socket (out of step): the rest of the batch is moot.
+      if (socket !== this.socket || (socket && socket.readyState > 1)) return;
+      this.accept(each);
+    }
+  }
+
+  /** @param {any} frame */
+  accept(frame) {
+    if (this.held) {
+      this.held.push(frame);
       return;
     }
     try {
@@ -449,7 +464,7 @@ export class LiveDialogue extends EventTarget {
       this.changed("remote");
     }
     // What came meanwhile first, so that pending changes go out on the newest revision.
-    for (const text of held) this.receive(text);
+    for (const frame of held) this.accept(frame);
     if (socket === this.socket) this.live();
   }
 

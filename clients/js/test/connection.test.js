@@ -323,3 +323,43 @@ test("a change the server says it already has (sent twice) is not rolled back: i
   assert.equal(live.pending, 0);
   live.close();
 });
+
+/**
+ * @param {number} number
+ * @param {string} title
+ */
+const retitled = (number, title) => ({
+  type: "revision",
+  revision: { number, properties: { patch: [{ op: "replace", path: "/title", value: title }] } },
+});
+
+test("it asks for batches and handles a batch's frames in order, as if each came alone", async () => {
+  const live = await opened();
+  assert.equal(sockets[0].url.searchParams.get("batch"), "true");
+  const peers = next(live, "peers", (d) => d.peers.has("other"));
+  sockets[0].deliver({
+    type: "batch",
+    frames: [retitled(4, "A"), { type: "joined", session_id: "other", user: { id: "v" } }, retitled(5, "B")],
+  });
+  await peers;
+  assert.equal(live.revision, 5);
+  assert.equal(live.content.title, "B");
+  live.close();
+});
+
+test("a batch frame out of step resyncs, and the rest of that batch is not applied", async () => {
+  const live = await opened();
+  const resyncing = next(live, "status", (d) => d.status === "connecting");
+  sockets[0].deliver({ type: "batch", frames: [retitled(4, "A"), retitled(6, "gap"), retitled(7, "C")] });
+  await resyncing;
+  assert.equal(live.revision, 4);
+  assert.equal(live.content.title, "A");
+  assert.equal(sockets[1].url.searchParams.get("since"), null, "it starts again from the whole dialogue");
+  live.close();
+});
+
+test("without batching it does not ask for batches", async () => {
+  const live = await opened({ batch: false });
+  assert.equal(sockets[0].url.searchParams.get("batch"), null);
+  live.close();
+});

@@ -68,8 +68,8 @@ export class LiveDialogue extends EventTarget {
     welcomeTimer: ReturnType<typeof setTimeout> | undefined;
     /** Whether the current socket got its `welcome`. */
     welcomed: boolean;
-    /** @type {string[] | undefined} frames held while a catch-up over REST runs */
-    held: string[] | undefined;
+    /** @type {any[] | undefined} frames held while a catch-up over REST runs */
+    held: any[] | undefined;
     api: DialogueApi;
     wentOffline: () => void;
     cameOnline: () => void;
@@ -139,6 +139,8 @@ export class LiveDialogue extends EventTarget {
     connect(): void;
     /** @param {string} text */
     receive(text: string): void;
+    /** @param {any} frame */
+    accept(frame: any): void;
     /** @param {any} frame */
     handle(frame: any): void;
     /** @param {any} welcome */
@@ -276,6 +278,11 @@ export type LiveOptions = {
      * for the REST calls the session makes (default: the global one)
      */
     fetch?: typeof fetch | undefined;
+    /**
+     * ask the server for `batch` frames (`?batch=true`): frames queued
+     * together arrive as one WebSocket message (default true)
+     */
+    batch?: boolean | undefined;
 };
 import { Replica } from "./replica.js";
 import { DialogueApi } from "./rest.js";
