@@ -123,6 +123,7 @@ async fn serve(
 ) -> Option<u16> {
     let mut stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let mut burst = Vec::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let mut last_heard = Instant::now();
     let mut access = params.state.access_events.subscribe();
@@ -148,14 +149,16 @@ async fn serve(
                 Some(frame) => {
                     // Everything else already queued goes out with it: one wake-up per burst
                     // instead of one per frame, and one WebSocket frame for a batching client.
-                    let burst = take_burst(frame, frames);
+                    take_burst(frame, frames, &mut burst);
                     Hot::add(&HOT.frames_sent, burst.len() as u64);
                     if params.batch && burst.len() > 1 {
-                        if session.text(protocol::batch(&burst)).await.is_err() {
+                        let batch = protocol::batch(&burst);
+                        burst.clear();
+                        if session.text(batch).await.is_err() {
                             return None;
                         }
                     } else {
-                        for frame in burst {
+                        for frame in burst.drain(..) {
                             if session.text(frame).await.is_err() {
                                 return None;
                             }
@@ -208,16 +211,16 @@ async fn serve(
 }
 
 /// `first` and the frames queued behind it, oldest first, up to [`BURST`] frames or about
-/// [`BURST_BYTES`].
-fn take_burst(first: protocol::Frame, frames: &mut mpsc::Receiver<protocol::Frame>) -> Vec<protocol::Frame> {
+/// [`BURST_BYTES`], into `burst` (empty; kept from one burst to the next, so that taking one
+/// allocates nothing).
+fn take_burst(first: protocol::Frame, frames: &mut mpsc::Receiver<protocol::Frame>, burst: &mut Vec<protocol::Frame>) {
     let mut bytes = first.len();
-    let mut burst = vec![first];
+    burst.push(first);
     while burst.len() < BURST && bytes < BURST_BYTES {
         let Ok(frame) = frames.try_recv() else { break };
         bytes += frame.len();
         burst.push(frame);
     }
-    burst
 }
 
 /// Handles one text frame; returns a frame to send straight back (`pong`, or an `error` found
@@ -340,13 +343,18 @@ mod tests {
     fn a_burst_takes_what_is_queued_in_order_within_its_bounds() {
         let small: Vec<Frame> = (0..100).map(|n| Frame::from(format!("{{\"n\":{n}}}"))).collect();
         let mut rx = queue(&small[1..]);
-        let burst = take_burst(small[0].clone(), &mut rx);
+        let mut burst = Vec::new();
+        take_burst(small[0].clone(), &mut rx, &mut burst);
         assert_eq!(burst, small[..BURST]);
-        assert_eq!(take_burst(rx.try_recv().unwrap(), &mut rx), small[BURST..]);
+        burst.clear();
+        take_burst(rx.try_recv().unwrap(), &mut rx, &mut burst);
+        assert_eq!(burst, small[BURST..]);
 
         let big = Frame::from(format!("\"{}\"", "x".repeat(40 * 1024)));
         let mut rx = queue(&[big.clone(), big.clone(), big.clone()]);
-        assert_eq!(take_burst(big.clone(), &mut rx).len(), 2, "it stops once past the byte bound");
+        burst.clear();
+        take_burst(big.clone(), &mut rx, &mut burst);
+        assert_eq!(burst.len(), 2, "it stops once past the byte bound");
         assert_eq!(rx.try_recv().unwrap(), big, "and leaves the rest queued");
     }
 
