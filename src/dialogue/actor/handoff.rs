@@ -47,6 +47,8 @@ pub struct Handoffs {
     target: Option<(String, Instant)>,
     /// Handoffs to send with the next insert.
     outbox: Vec<HandoffRecord>,
+    /// Whether an insert of handoffs is in flight (the outbox then waits for it).
+    sending: bool,
     /// Writes handed over, by handoff id.
     sent: HashMap<String, Sent>,
     /// Writes handed to this process while revisions of another were still to be applied.
@@ -103,6 +105,22 @@ impl Handoffs {
         }
     }
 
+    /// The handoffs to insert now, all of them in one command: none while an insert is in
+    /// flight, so that the handoffs gathered meanwhile leave together once it is done
+    /// ([`inserted`](Self::inserted)) rather than one command per write.
+    fn take_outbox(&mut self) -> Option<Vec<HandoffRecord>> {
+        if self.sending || self.outbox.is_empty() {
+            return None;
+        }
+        self.sending = true;
+        Some(std::mem::take(&mut self.outbox))
+    }
+
+    /// The insert in flight is done (stored or not).
+    fn inserted(&mut self) {
+        self.sending = false;
+    }
+
     /// Whether handed-off writes wait for an answer.
     pub fn waiting(&self) -> bool {
         !self.sent.is_empty() || !self.outbox.is_empty() || !self.deferred.is_empty()
@@ -122,13 +140,11 @@ impl DialogueActor {
         self.handoffs.sent.insert(id, Sent { reply, at: Instant::now(), revisions: Vec::new() });
     }
 
-    /// Sends the gathered handoffs, in one insert; the writes among them fail with `503` if
-    /// the database does not take them.
+    /// Sends the gathered handoffs, in one insert, unless one is in flight (they then leave
+    /// when it is done); the writes among them fail with `503` if the database does not take
+    /// them.
     pub(super) fn send_handoffs(&mut self, ctx: &mut Context<Self>) {
-        if self.handoffs.outbox.is_empty() {
-            return;
-        }
-        let outbox = std::mem::take(&mut self.handoffs.outbox);
+        let Some(outbox) = self.handoffs.take_outbox() else { return };
         // Answer the writes among them on time if their process never does (it died): the
         // periodic check alone answers them up to a check period late.
         if outbox.iter().any(|h| h.kind == HandoffKind::Write) {
@@ -139,7 +155,9 @@ impl DialogueActor {
             let result = store.send_handoffs(&outbox).await;
             (outbox, result)
         };
-        ctx.spawn(send.into_actor(self).map(|(outbox, result), actor, _| {
+        ctx.spawn(send.into_actor(self).map(|(outbox, result), actor, ctx| {
+            actor.handoffs.inserted();
+            actor.send_handoffs(ctx);
             if let Err(error) = result {
                 tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "handing writes over failed");
                 for handoff in outbox.iter().filter(|h| h.kind == HandoffKind::Write) {
@@ -334,6 +352,22 @@ mod tests {
         handoffs.heard_from("b", start + HANDOFF_WINDOW / 2);
         assert_eq!(handoffs.target(start + HANDOFF_WINDOW), Some("b"), "the winner's revisions keep it");
         assert_eq!(handoffs.target(start + HANDOFF_WINDOW * 2), None, "a quiet winner gets nothing more");
+    }
+
+    #[test]
+    fn handoffs_gathered_while_an_insert_is_in_flight_leave_together_after_it() {
+        let record = |id: &str| HandoffRecord::new(HandoffKind::Write, id, "d", "a", "b", "{}".into());
+        let mut handoffs = Handoffs::default();
+        assert!(handoffs.take_outbox().is_none(), "nothing to send");
+        handoffs.outbox.push(record("1"));
+        assert_eq!(handoffs.take_outbox().map(|sent| sent.len()), Some(1));
+        handoffs.outbox.push(record("2"));
+        handoffs.outbox.push(record("3"));
+        assert!(handoffs.take_outbox().is_none(), "one insert in flight at a time");
+        assert!(handoffs.waiting());
+        handoffs.inserted();
+        let next = handoffs.take_outbox().unwrap();
+        assert_eq!(next.iter().map(|h| h.write_id.as_str()).collect::<Vec<_>>(), ["2", "3"]);
     }
 
     #[test]
