@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dialogue_client::{ClientError, LiveClient, Replica, ServerFrame, Welcome, WelcomeExt, content_of};
+use dialogue_client::{ClientError, LiveClient, Replica, ServerFrame, Welcome, WelcomeExt, content_of, live_request};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, append_block, sample_dialogue, spawn_app, spawn_app_with};
@@ -136,7 +136,9 @@ async fn a_batching_session_gets_what_was_queued_together_in_one_batch_frame() {
     // The welcome and the five revisions after `since` are queued before the socket opens: a
     // batching session gets them in one frame, in order; the others frame by frame.
     let (mut batching, welcome) =
-        LiveClient::connect_batching(&app.address, &project, &dialogue_id, &app.admin_token, Some(0)).await.unwrap();
+        LiveClient::open(live_request(&app.address, &project, &dialogue_id, &app.admin_token, Some(0), true).unwrap())
+            .await
+            .unwrap();
     assert_eq!(welcome.revision.number, 5);
     let mut replica = at_zero.clone();
     catch_up(&mut batching, &mut replica, 5).await;

@@ -108,8 +108,11 @@ impl Replica {
     }
 }
 
-/// The upgrade request for a session.
-fn request(
+/// The upgrade request for a session on `/projects/{project}/dialogues/{dialogue}/live` at
+/// `base_url` (http or ws), with a bearer token, `?since=` when given, and `?batch=true` when
+/// `batch` (frames the server queued together then arrive in one `batch` frame, which
+/// [`LiveClient::next`] unpacks). Open it with [`LiveClient::open`].
+pub fn live_request(
     base_url: &str,
     project: &str,
     dialogue: &str,
@@ -158,19 +161,7 @@ impl LiveClient {
         token: &str,
         since: Option<i64>,
     ) -> Result<(Self, Welcome), ClientError> {
-        Self::open(request(base_url, project, dialogue, token, since, false)?).await
-    }
-
-    /// Like [`connect`](Self::connect), with `?batch=true`: frames the server queued together
-    /// arrive in one `batch` frame, which [`next`](Self::next) unpacks.
-    pub async fn connect_batching(
-        base_url: &str,
-        project: &str,
-        dialogue: &str,
-        token: &str,
-        since: Option<i64>,
-    ) -> Result<(Self, Welcome), ClientError> {
-        Self::open(request(base_url, project, dialogue, token, since, true)?).await
+        Self::open(live_request(base_url, project, dialogue, token, since, false)?).await
     }
 
     /// Opens a session from a prepared request (for other authentication, such as cookies).
@@ -187,7 +178,8 @@ impl LiveClient {
         }
     }
 
-    /// How many `batch` frames the server sent (only with [`connect_batching`](Self::connect_batching)).
+    /// How many `batch` frames the server sent (only to a session opened with `batch`, see
+    /// [`live_request`]).
     pub fn batches(&self) -> u64 {
         self.batches
     }

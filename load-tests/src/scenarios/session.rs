@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{Run, Samples};
-use crate::client::{LiveClient, ServerFrame};
+use crate::client::{LiveClient, ServerFrame, live_request};
 use crate::stats::{Recorder, micros, micros_since};
 
 /// A server frame, read cheaply: its type, revision number, `ref`, and stamp.
@@ -91,11 +91,8 @@ pub(super) async fn open(run: &Run, project: &str, dialogue: &str) -> anyhow::Re
 
 /// Opens a live session on the server at `base` (`http://host:port`) with the run's token.
 pub(super) async fn open_at(run: &Run, base: &str, project: &str, dialogue: &str) -> anyhow::Result<(LiveClient, i64)> {
-    let (mut client, welcome) = if run.batch {
-        LiveClient::connect_batching(base, project, dialogue, &run.api.token, None).await?
-    } else {
-        LiveClient::connect(base, project, dialogue, &run.api.token, None).await?
-    };
+    let (mut client, welcome) =
+        LiveClient::open(live_request(base, project, dialogue, &run.api.token, None, run.batch)?).await?;
     // Revisions that came in the welcome's batch.
     let newest = client.take_unread().iter().fold(welcome.revision.number, |newest, frame| match frame {
         ServerFrame::Revision { revision } => newest.max(revision["number"].as_i64().unwrap_or(newest)),
