@@ -36,8 +36,10 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// At most this many queued frames go out in one go (in one `batch` frame, when asked for).
 const BURST: usize = 64;
-/// A burst takes no more frames once it holds this many bytes.
-const BURST_BYTES: usize = 64 * 1024;
+/// A burst takes no more frames once it holds this many bytes. A `batch` is a copy of its
+/// frames, private to its session, and actix-ws holds up to 32 messages for a socket that does
+/// not drain: this keeps what a stalled batching session holds there near 512 KiB.
+const BURST_BYTES: usize = 16 * 1024;
 /// How long closing waits for a stalled socket to take the close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -150,7 +152,7 @@ async fn serve(
                     // Everything else already queued goes out with it: one wake-up per burst
                     // instead of one per frame, and one WebSocket frame for a batching client.
                     take_burst(frame, frames, &mut burst);
-                    Hot::add(&HOT.frames_sent, burst.len() as u64);
+                    let taken = burst.len() as u64;
                     if params.batch && burst.len() > 1 {
                         let batch = protocol::batch(&burst);
                         burst.clear();
@@ -164,6 +166,7 @@ async fn serve(
                             }
                         }
                     }
+                    Hot::add(&HOT.frames_sent, taken);
                 }
                 None => return Some(close::GOING_AWAY),
             },
@@ -350,7 +353,7 @@ mod tests {
         take_burst(rx.try_recv().unwrap(), &mut rx, &mut burst);
         assert_eq!(burst, small[BURST..]);
 
-        let big = Frame::from(format!("\"{}\"", "x".repeat(40 * 1024)));
+        let big = Frame::from(format!("\"{}\"", "x".repeat(10 * 1024)));
         let mut rx = queue(&[big.clone(), big.clone(), big.clone()]);
         burst.clear();
         take_burst(big.clone(), &mut rx, &mut burst);

@@ -26,7 +26,8 @@ impl LiveQuery {
         let mut parsed = Self::default();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
-                "since" => {
+                // The first `since` counts; later ones are ignored.
+                "since" if parsed.since.is_none() => {
                     let since = value.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
                         ApiError::invalid(
                             "minimum",
@@ -107,6 +108,7 @@ mod tests {
         assert_eq!(LiveQuery::parse("since=7&batch=true").unwrap(), LiveQuery { since: Some(7), batch: true });
         assert_eq!(LiveQuery::parse("batch=false&access_token=x").unwrap(), LiveQuery::default());
         assert!(LiveQuery::parse("since=-1").is_err());
+        assert_eq!(LiveQuery::parse("since=3&since=x").unwrap().since, Some(3), "the first since counts");
         assert!(LiveQuery::parse("batch=1").is_err());
     }
 }

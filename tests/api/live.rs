@@ -459,9 +459,21 @@ async fn binary_and_oversized_frames_close_the_socket() {
 
 #[actix_web::test]
 async fn a_slow_reader_is_closed_while_the_others_keep_receiving() {
+    slow_reader_is_closed(false).await;
+}
+
+#[actix_web::test]
+async fn a_slow_batching_reader_is_closed_while_the_others_keep_receiving() {
+    slow_reader_is_closed(true).await;
+}
+
+/// A session that never reads (asking for batches or not) is closed with 4008 once its queue
+/// fills, and the others keep receiving.
+async fn slow_reader_is_closed(batch: bool) {
     let app = spawn_app_with(|settings| settings.live_queue = 16).await;
     let (project, dialogue_id, path) = dialogue(&app).await;
-    let (mut slow, slow_welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let request = live_request(&app.address, &project, &dialogue_id, &app.admin_token, None, batch).unwrap();
+    let (mut slow, slow_welcome) = LiveClient::open(request).await.expect("the session opens");
     let (mut fast, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
     let (mut talker, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
 

@@ -464,7 +464,11 @@ export class LiveDialogue extends EventTarget {
       this.changed("remote");
     }
     // What came meanwhile first, so that pending changes go out on the newest revision.
-    for (const frame of held) this.accept(frame);
+    for (const frame of held) {
+      // A held frame out of step closed the socket: the rest are moot.
+      if (socket !== this.socket || (socket && socket.readyState > 1)) return;
+      this.accept(frame);
+    }
     if (socket === this.socket) this.live();
   }
 

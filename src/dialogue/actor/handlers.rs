@@ -119,7 +119,9 @@ impl Handler<Evict> for DialogueActor {
     type Result = bool;
 
     fn handle(&mut self, _: Evict, ctx: &mut Self::Context) -> bool {
-        let quiet = self.queue.is_quiet();
+        // Handoffs waiting (sent or to send, in either direction) keep it too: stopping would
+        // leave another process's write unanswered until its timeout.
+        let quiet = self.queue.is_quiet() && !self.handoffs.waiting();
         if quiet {
             ctx.stop();
         }

@@ -123,7 +123,7 @@ impl Handoffs {
 
     /// Whether handed-off writes wait for an answer.
     pub fn waiting(&self) -> bool {
-        !self.sent.is_empty() || !self.outbox.is_empty() || !self.deferred.is_empty()
+        self.sending || !self.sent.is_empty() || !self.outbox.is_empty() || !self.deferred.is_empty()
     }
 }
 
