@@ -142,10 +142,13 @@ impl Store {
         .await
     }
 
-    /// An event was fanned out.
-    pub async fn remove_outbox_event(&self, id: &str) -> StoreResult<()> {
+    /// Removes fanned-out events, in one command.
+    pub async fn remove_outbox_events(&self, ids: &[String]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.bounded(async {
-            self.outbox().delete_one(doc! { "_id": id }).await?;
+            self.outbox().delete_many(doc! { "_id": { "$in": ids } }).await?;
             Ok(())
         })
         .await
