@@ -41,17 +41,7 @@ impl DialogueFilters {
                 "can_edit" => &mut filters.can_edit,
                 _ => continue,
             };
-            *slot = Some(match value.as_ref() {
-                "true" => true,
-                "false" => false,
-                other => {
-                    return Err(ApiError::invalid(
-                        "type",
-                        &format!("/{key}"),
-                        format!("{key} must be true or false, not {other:?}"),
-                    ));
-                }
-            });
+            *slot = Some(crate::http::flag::parse(&key, &value)?);
         }
         Ok(filters)
     }

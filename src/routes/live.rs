@@ -37,19 +37,7 @@ impl LiveQuery {
                     })?;
                     parsed.since = Some(since);
                 }
-                "batch" => {
-                    parsed.batch = match value.as_ref() {
-                        "true" => true,
-                        "false" => false,
-                        other => {
-                            return Err(ApiError::invalid(
-                                "type",
-                                "/batch",
-                                format!("batch must be true or false, not {other:?}"),
-                            ));
-                        }
-                    };
-                }
+                "batch" => parsed.batch = crate::http::flag::parse("batch", &value)?,
                 _ => {}
             }
         }
