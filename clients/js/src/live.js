@@ -325,9 +325,18 @@ export class LiveDialogue extends EventTarget {
     const socket = this.socket;
     for (const each of frames) {
       // An earlier frame closed the socket (out of step): the rest of the batch is moot.
-      if (socket !== this.socket || (socket && socket.readyState > 1)) return;
+      if (this.gone(socket)) return;
       this.accept(each);
     }
+  }
+
+  /**
+   * Whether `socket` is no longer the open connection (replaced, or closing after a frame put
+   * this client out of step).
+   * @param {WebSocket | undefined} socket
+   */
+  gone(socket) {
+    return socket !== this.socket || (socket !== undefined && socket.readyState > 1);
   }
 
   /** @param {any} frame */
@@ -466,7 +475,7 @@ export class LiveDialogue extends EventTarget {
     // What came meanwhile first, so that pending changes go out on the newest revision.
     for (const frame of held) {
       // A held frame out of step closed the socket: the rest are moot.
-      if (socket !== this.socket || (socket && socket.readyState > 1)) return;
+      if (this.gone(socket)) return;
       this.accept(frame);
     }
     if (socket === this.socket) this.live();

@@ -139,6 +139,12 @@ export class LiveDialogue extends EventTarget {
     connect(): void;
     /** @param {string} text */
     receive(text: string): void;
+    /**
+     * Whether `socket` is no longer the open connection (replaced, or closing after a frame put
+     * this client out of step).
+     * @param {WebSocket | undefined} socket
+     */
+    gone(socket: WebSocket | undefined): boolean;
     /** @param {any} frame */
     accept(frame: any): void;
     /** @param {any} frame */
