@@ -7,14 +7,14 @@ use actix::prelude::*;
 use dialogue_protocol::User;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::change::Change;
 use super::head::Head;
 use super::revision::Revision;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
-use crate::live::protocol::Frame;
+use crate::live::outbox::Outbox;
 use crate::store::{HandoffRecord, PresenceRecord, ReleaseRecord, RevisionRecord as StoredRevision};
 
 /// A request to change the dialogue. It serializes, so that a process can hand it to another
@@ -106,8 +106,8 @@ pub struct SessionLink {
     pub session_id: String,
     /// Its user, as other sessions see them.
     pub user: User,
-    /// Bounded queue of frames to send.
-    pub frames: mpsc::Sender<Frame>,
+    /// Its outbox: frames to send, bounded.
+    pub frames: Outbox,
     /// Set to a close code to make the session close.
     pub close: watch::Sender<Option<u16>>,
 }

@@ -1,27 +1,33 @@
 //! `Subscribers`: the live sessions of one dialogue, as its actor sees them, and the one way
-//! frames reach them. Each session has a bounded queue that its own task drains; a session
-//! whose queue is full is dropped at once with close code 4008, so a slow reader never slows
-//! the others. Revisions go out through [`Subscribers::announce`], which sends each number once
-//! and in order: the protocol's first guarantee, kept in one place. Sessions of other processes
-//! (remote peers, from the change feed) are listed and announced beside the local ones, and the
-//! local ones are published to them through the [`PresenceRelay`].
+//! frames reach them. Frames for a session gather in its pending list while the actor handles
+//! an event, and [`Subscribers::deliver`] hands each session its list as one burst, into the
+//! session's bounded [`Outbox`](crate::live::outbox::Outbox): a stored batch of twenty revisions
+//! costs each session one hand-over, not twenty. A session whose outbox is full is dropped at
+//! once with close code 4008, so a slow reader never slows the others. Revisions go out through
+//! [`Subscribers::announce`], which sends each number once and in order: the protocol's first
+//! guarantee, kept in one place. Every other method delivers before it returns; after
+//! announcing, the actor calls `deliver`. Sessions of other processes (remote peers, from the
+//! change feed) are listed and announced beside the local ones, and the local ones are
+//! published to them through the [`PresenceRelay`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use dialogue_protocol::{Peer, ServerFrame};
 use serde_json::Value;
-use tokio::sync::mpsc::error::TrySendError;
 
 use super::messages::SessionLink;
 use super::presence::PresenceRelay;
 use super::revision::Revision;
+use crate::live::outbox::Refused;
 use crate::live::protocol::{self, Frame, close};
 
 /// A live session as the actor knows it.
 struct Subscriber {
     link: SessionLink,
     selection: Value,
+    /// Frames for it, not delivered yet.
+    pending: Vec<Frame>,
 }
 
 /// What became of a revision given to [`Subscribers::announce`].
@@ -96,15 +102,16 @@ impl Subscribers {
         local.chain(self.remote.values().cloned()).collect()
     }
 
-    /// Adds a session whose `welcome` is already in its queue; the others hear it joined.
+    /// Adds a session whose `welcome` is already in its outbox; the others hear it joined.
     pub fn add(&mut self, link: SessionLink) {
         let joined =
             protocol::frame(&ServerFrame::Joined { session_id: link.session_id.clone(), user: link.user.clone() });
-        self.broadcast(&joined, None);
+        self.queue_all(&joined, None);
         if let Some(relay) = &self.relay {
             relay.joined(&self.dialogue_id, &link.session_id, &link.user);
         }
-        self.sessions.push(Subscriber { link, selection: Value::Null });
+        self.sessions.push(Subscriber { link, selection: Value::Null, pending: Vec::new() });
+        self.deliver();
     }
 
     /// Removes a session that closed; the others hear it left. `false` when it was not here.
@@ -114,6 +121,7 @@ impl Subscribers {
         let removed = self.sessions.len() != before;
         if removed {
             self.gone(session_id);
+            self.deliver();
         }
         removed
     }
@@ -131,27 +139,14 @@ impl Subscribers {
 
     /// A session of another process joined or changed its selection.
     pub fn remote_present(&mut self, peer: Peer) {
-        let session_id = peer.session_id.clone();
-        let selection = peer.selection.clone();
-        match self.remote.insert(session_id.clone(), peer.clone()) {
-            Some(known) if known.selection == selection => return,
-            Some(_) => {}
-            None => {
-                let joined = ServerFrame::Joined { session_id: session_id.clone(), user: peer.user };
-                self.broadcast(&protocol::frame(&joined), None);
-                if selection.is_null() {
-                    return;
-                }
-            }
-        }
-        self.broadcast(&protocol::frame(&ServerFrame::Presence { session_id, selection }), None);
+        self.queue_remote_present(peer);
+        self.deliver();
     }
 
     /// A session of another process left.
     pub fn remote_gone(&mut self, session_id: &str) {
-        if self.remote.remove(session_id).is_some() {
-            self.broadcast(&left(session_id), None);
-        }
+        self.queue_remote_gone(session_id);
+        self.deliver();
     }
 
     /// The sessions of other processes, as just read from the store: the local sessions hear
@@ -160,10 +155,34 @@ impl Subscribers {
         let listed: HashSet<String> = peers.iter().map(|peer| peer.session_id.clone()).collect();
         let departed: Vec<String> = self.remote.keys().filter(|id| !listed.contains(*id)).cloned().collect();
         for session_id in departed {
-            self.remote_gone(&session_id);
+            self.queue_remote_gone(&session_id);
         }
         for peer in peers {
-            self.remote_present(peer);
+            self.queue_remote_present(peer);
+        }
+        self.deliver();
+    }
+
+    fn queue_remote_present(&mut self, peer: Peer) {
+        let session_id = peer.session_id.clone();
+        let selection = peer.selection.clone();
+        match self.remote.insert(session_id.clone(), peer.clone()) {
+            Some(known) if known.selection == selection => return,
+            Some(_) => {}
+            None => {
+                let joined = ServerFrame::Joined { session_id: session_id.clone(), user: peer.user };
+                self.queue_all(&protocol::frame(&joined), None);
+                if selection.is_null() {
+                    return;
+                }
+            }
+        }
+        self.queue_all(&protocol::frame(&ServerFrame::Presence { session_id, selection }), None);
+    }
+
+    fn queue_remote_gone(&mut self, session_id: &str) {
+        if self.remote.remove(session_id).is_some() {
+            self.queue_all(&left(session_id), None);
         }
     }
 
@@ -172,52 +191,75 @@ impl Subscribers {
         if let Some(relay) = &self.relay {
             relay.left(&self.dialogue_id, session_id);
         }
-        self.broadcast(&left(session_id), None);
+        self.queue_all(&left(session_id), None);
     }
 
-    /// Queues a frame for one session.
+    /// Sends a frame to one session.
     pub fn send_to(&mut self, session_id: &str, frame: Frame) {
-        let Some(position) = self.sessions.iter().position(|s| s.link.session_id == session_id) else { return };
-        if let Err(error) = self.sessions[position].link.frames.try_send(frame) {
-            let dropped = self.sessions.swap_remove(position);
-            self.dropped(dropped, &error);
-        }
+        self.queue_to(session_id, frame);
+        self.deliver();
     }
 
-    /// Queues a frame for every session but `except`.
+    /// Sends a frame to every session but `except`.
     pub fn broadcast(&mut self, frame: &Frame, except: Option<&str>) {
-        let mut index = 0;
-        let mut dropped = Vec::new();
-        while index < self.sessions.len() {
-            let subscriber = &self.sessions[index];
-            if except == Some(subscriber.link.session_id.as_str()) {
-                index += 1;
-                continue;
-            }
-            match subscriber.link.frames.try_send(frame.clone()) {
-                Ok(()) => index += 1,
-                Err(error) => dropped.push((self.sessions.swap_remove(index), error)),
-            }
-        }
-        // Only once every session had the frame: telling the others who left broadcasts too,
-        // and may drop more sessions (which must not reorder the ones this loop has to reach).
-        for (subscriber, error) in dropped {
-            self.dropped(subscriber, &error);
+        self.queue_all(frame, except);
+        self.deliver();
+    }
+
+    fn queue_to(&mut self, session_id: &str, frame: Frame) {
+        if let Some(subscriber) = self.sessions.iter_mut().find(|s| s.link.session_id == session_id) {
+            subscriber.pending.push(frame);
         }
     }
 
-    /// A session whose queue is full (too slow: close 4008) or gone; the others hear it left.
-    fn dropped(&mut self, subscriber: Subscriber, error: &TrySendError<Frame>) {
-        if let TrySendError::Full(_) = error {
+    fn queue_all(&mut self, frame: &Frame, except: Option<&str>) {
+        for subscriber in &mut self.sessions {
+            if except != Some(subscriber.link.session_id.as_str()) {
+                subscriber.pending.push(frame.clone());
+            }
+        }
+    }
+
+    /// Hands each session the frames gathered for it, in one burst. A session whose outbox is
+    /// full (too slow: close 4008) or gone is dropped, and the others hear it left (in a
+    /// burst of their own, after the one they just got).
+    pub fn deliver(&mut self) {
+        loop {
+            let mut dropped = Vec::new();
+            let mut index = 0;
+            while index < self.sessions.len() {
+                let subscriber = &mut self.sessions[index];
+                if subscriber.pending.is_empty() {
+                    index += 1;
+                    continue;
+                }
+                match subscriber.link.frames.send(std::mem::take(&mut subscriber.pending)) {
+                    Ok(()) => index += 1,
+                    Err(refused) => dropped.push((self.sessions.swap_remove(index), refused)),
+                }
+            }
+            if dropped.is_empty() {
+                return;
+            }
+            for (subscriber, refused) in dropped {
+                self.dropped(subscriber, refused);
+            }
+        }
+    }
+
+    /// A session whose outbox is full (too slow: close 4008) or gone; the others hear it left.
+    fn dropped(&mut self, subscriber: Subscriber, refused: Refused) {
+        if refused == Refused::Full {
             tracing::info!(dialogue_id = %self.dialogue_id, session_id = %subscriber.link.session_id, "session too far behind; closing");
             let _ = subscriber.link.close.send(Some(close::TOO_SLOW));
         }
         self.gone(&subscriber.link.session_id);
     }
 
-    /// Sends a stored revision, once and in order: `ack` to `origin` (its session and `ref`),
-    /// `revision` to every other session. A number already sent is not sent again; a gap
-    /// closes every session with 4009, since a skipped number can never be sent in order.
+    /// Queues a stored revision, once and in order: `ack` for `origin` (its session and
+    /// `ref`), `revision` for every other session; [`deliver`](Self::deliver) sends them. A
+    /// number already sent is not sent again; a gap closes every session with 4009, since a
+    /// skipped number can never be sent in order.
     pub fn announce(&mut self, revision: &Arc<Revision>, origin: Option<(&str, &str)>) -> Announced {
         let number = revision.number();
         if number <= self.announced {
@@ -232,14 +274,14 @@ impl Subscribers {
         }
         self.announced = number;
         let description = revision.describe();
-        self.broadcast(&protocol::revision(description.clone()), origin.map(|(session_id, _)| session_id));
+        self.queue_all(&protocol::revision(description.clone()), origin.map(|(session_id, _)| session_id));
         if let Some((session_id, reference)) = origin {
-            self.send_to(session_id, protocol::ack(reference, description));
+            self.queue_to(session_id, protocol::ack(reference, description));
         }
         Announced::Sent
     }
 
-    /// Closes every session with `code`.
+    /// Closes every session with `code` (what was not delivered to them is dropped).
     pub fn close_all(&mut self, code: u16) {
         for subscriber in self.sessions.drain(..) {
             let _ = subscriber.link.close.send(Some(code));
@@ -258,19 +300,22 @@ fn left(session_id: &str) -> Frame {
 mod tests {
     use dialogue_protocol::User;
     use serde_json::json;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::watch;
 
     use super::*;
+    use crate::live::outbox::{OutboxReader, outbox};
 
     struct Session {
-        frames: mpsc::Receiver<Frame>,
+        frames: OutboxReader,
         close: watch::Receiver<Option<u16>>,
     }
 
     impl Session {
         fn types(&mut self) -> Vec<String> {
             let mut types = Vec::new();
-            while let Ok(frame) = self.frames.try_recv() {
+            let mut burst = Vec::new();
+            self.frames.take(&mut burst, usize::MAX, usize::MAX);
+            for frame in burst {
                 let value: Value = serde_json::from_str(&frame).unwrap();
                 let kind = value["type"].as_str().unwrap().to_owned();
                 types.push(match value["revision"]["number"].as_i64() {
@@ -283,7 +328,7 @@ mod tests {
     }
 
     fn session(subscribers: &mut Subscribers, id: &str, capacity: usize) -> Session {
-        let (frames_tx, frames) = mpsc::channel(capacity);
+        let (frames_tx, frames) = outbox(capacity);
         let (close_tx, close) = watch::channel(None);
         let user = User { id: "u".into(), first_name: "F".into(), last_name: "L".into() };
         subscribers.add(SessionLink { session_id: id.into(), user, frames: frames_tx, close: close_tx });
@@ -301,12 +346,15 @@ mod tests {
         let mut b = session(&mut subscribers, "b", 16);
         assert_eq!(a.types(), ["joined"]);
         assert_eq!(subscribers.announce(&revision(3), Some(("a", "ref"))), Announced::Sent);
+        assert!(a.types().is_empty() && b.types().is_empty(), "announced, not delivered yet");
+        subscribers.deliver();
         assert_eq!(a.types(), ["ack 3"]);
         assert_eq!(b.types(), ["revision 3"]);
         // A reload announced 4, then the change feed brings 4 again: it is not resent.
         assert_eq!(subscribers.announce(&revision(4), None), Announced::Sent);
         assert_eq!(subscribers.announce(&revision(4), None), Announced::AlreadySent);
         assert_eq!(subscribers.announce(&revision(3), None), Announced::AlreadySent);
+        subscribers.deliver();
         assert_eq!(a.types(), ["revision 4"]);
         assert_eq!(b.types(), ["revision 4"]);
         // A gap: the sessions start over rather than miss a number.
@@ -324,6 +372,7 @@ mod tests {
         assert_eq!(slow.types(), ["joined"], "it heard the fast one join, then stops reading");
         for number in 1..=5 {
             subscribers.announce(&revision(number), None);
+            subscribers.deliver();
         }
         assert_eq!(*slow.close.borrow(), Some(close::TOO_SLOW));
         assert_eq!(subscribers.len(), 1);

@@ -2,9 +2,9 @@
 //! queue of frames from the dialogue's actor, a close signal, the heartbeat, the token's expiry,
 //! access events and server shutdown.
 //!
-//! The actor queues frames with `try_send`; when this session cannot keep up and its queue
-//! fills, the actor drops it and signals close code 4008, so one slow reader never slows the
-//! others. Writes to the socket happen only here.
+//! The actor queues frames in the session's [`outbox`](super::outbox); when this session cannot
+//! keep up and its outbox fills, the actor drops it and signals close code 4008, so one slow
+//! reader never slows the others. Writes to the socket happen only here.
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -15,9 +15,10 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use dialogue_protocol::User;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, watch};
 
 use super::events::AccessEvent;
+use super::outbox::{OutboxReader, outbox};
 use super::protocol::{self, Incoming, MAX_FRAME_BYTES, ServerFrame, close};
 use crate::auth::{Caller, Principal};
 use crate::config::Settings;
@@ -68,7 +69,7 @@ pub struct SessionParams {
 pub struct Joined {
     params: SessionParams,
     session_id: String,
-    frames: mpsc::Receiver<protocol::Frame>,
+    frames: OutboxReader,
     close_signal: watch::Receiver<Option<u16>>,
 }
 
@@ -77,7 +78,7 @@ pub struct Joined {
 pub async fn join(params: SessionParams) -> Result<Joined, ApiError> {
     let session_id = new_id();
     let capacity = params.state.settings.live_queue.max(4);
-    let (frames_tx, frames) = mpsc::channel(capacity);
+    let (frames_tx, frames) = outbox(capacity);
     let (close_tx, close_signal) = watch::channel(None);
     let user = &params.caller.user;
     let link = SessionLink {
@@ -119,7 +120,7 @@ async fn serve(
     stream: actix_ws::MessageStream,
     params: &mut SessionParams,
     session_id: &str,
-    frames: &mut mpsc::Receiver<protocol::Frame>,
+    frames: &mut OutboxReader,
     close_signal: &mut watch::Receiver<Option<u16>>,
     by_client: &mut bool,
 ) -> Option<u16> {
@@ -147,29 +148,29 @@ async fn serve(
                     return Some(code);
                 }
             }
-            frame = frames.recv() => match frame {
-                Some(frame) => {
-                    // Everything else already queued goes out with it: one wake-up per burst
-                    // instead of one per frame, and one WebSocket frame for a batching client.
-                    take_burst(frame, frames, &mut burst);
-                    let taken = burst.len() as u64;
-                    if params.batch && burst.len() > 1 {
-                        let batch = protocol::batch(&burst);
-                        burst.clear();
-                        if session.text(batch).await.is_err() {
+            waiting = frames.ready() => {
+                if !waiting {
+                    return Some(close::GOING_AWAY);
+                }
+                // Everything waiting goes out together, within the burst's bounds: one
+                // WebSocket frame for a batching client.
+                frames.take(&mut burst, BURST, BURST_BYTES);
+                let taken = burst.len() as u64;
+                if params.batch && burst.len() > 1 {
+                    let batch = protocol::batch(&burst);
+                    burst.clear();
+                    if session.text(batch).await.is_err() {
+                        return None;
+                    }
+                } else {
+                    for frame in burst.drain(..) {
+                        if session.text(frame).await.is_err() {
                             return None;
                         }
-                    } else {
-                        for frame in burst.drain(..) {
-                            if session.text(frame).await.is_err() {
-                                return None;
-                            }
-                        }
                     }
-                    Hot::add(&HOT.frames_sent, taken);
                 }
-                None => return Some(close::GOING_AWAY),
-            },
+                Hot::add(&HOT.frames_sent, taken);
+            }
             message = stream.recv() => {
                 last_heard = Instant::now();
                 match message {
@@ -210,19 +211,6 @@ async fn serve(
                 }
             }
         }
-    }
-}
-
-/// `first` and the frames queued behind it, oldest first, up to [`BURST`] frames or about
-/// [`BURST_BYTES`], into `burst` (empty; kept from one burst to the next, so that taking one
-/// allocates nothing).
-fn take_burst(first: protocol::Frame, frames: &mut mpsc::Receiver<protocol::Frame>, burst: &mut Vec<protocol::Frame>) {
-    let mut bytes = first.len();
-    burst.push(first);
-    while burst.len() < BURST && bytes < BURST_BYTES {
-        let Ok(frame) = frames.try_recv() else { break };
-        bytes += frame.len();
-        burst.push(frame);
     }
 }
 
@@ -333,33 +321,6 @@ async fn recheck(params: &mut SessionParams) -> Option<u16> {
 mod tests {
     use super::*;
     use crate::live::protocol::{Frame, ServerFrame};
-
-    fn queue(frames: &[Frame]) -> mpsc::Receiver<Frame> {
-        let (tx, rx) = mpsc::channel(frames.len().max(1));
-        for frame in frames {
-            tx.try_send(frame.clone()).unwrap();
-        }
-        rx
-    }
-
-    #[test]
-    fn a_burst_takes_what_is_queued_in_order_within_its_bounds() {
-        let small: Vec<Frame> = (0..100).map(|n| Frame::from(format!("{{\"n\":{n}}}"))).collect();
-        let mut rx = queue(&small[1..]);
-        let mut burst = Vec::new();
-        take_burst(small[0].clone(), &mut rx, &mut burst);
-        assert_eq!(burst, small[..BURST]);
-        burst.clear();
-        take_burst(rx.try_recv().unwrap(), &mut rx, &mut burst);
-        assert_eq!(burst, small[BURST..]);
-
-        let big = Frame::from(format!("\"{}\"", "x".repeat(10 * 1024)));
-        let mut rx = queue(&[big.clone(), big.clone(), big.clone()]);
-        burst.clear();
-        take_burst(big.clone(), &mut rx, &mut burst);
-        assert_eq!(burst.len(), 2, "it stops once past the byte bound");
-        assert_eq!(rx.try_recv().unwrap(), big, "and leaves the rest queued");
-    }
 
     #[test]
     fn a_batch_holds_the_burst_frames_unchanged_and_in_order() {

@@ -90,9 +90,7 @@ impl Handler<Join> for DialogueActor {
         if self.subscribers.len() >= self.deps.settings.max_sessions {
             return Err(ApiError::RateLimited { retry_after: SESSIONS_FULL_RETRY_SECS });
         }
-        for frame in self.welcome(&join) {
-            join.link.frames.try_send(frame).map_err(|_| ApiError::Unavailable)?;
-        }
+        join.link.frames.send(self.welcome(&join)).map_err(|_| ApiError::Unavailable)?;
         self.subscribers.add(join.link);
         Ok(())
     }

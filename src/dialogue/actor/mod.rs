@@ -509,6 +509,7 @@ impl DialogueActor {
         for write in writes {
             self.announce(write, true);
         }
+        self.subscribers.deliver();
         self.last_activity = Instant::now();
     }
 

@@ -157,6 +157,7 @@ impl DialogueActor {
                 }
             }
         }
+        self.subscribers.deliver();
         for (sender, revisions) in answers {
             if let Some(head) = self.head() {
                 let _ = sender.send(Ok(WriteOutcome { revisions, head }));
@@ -289,6 +290,7 @@ impl DialogueActor {
         for write in done {
             self.announce(write, false);
         }
+        self.subscribers.deliver();
         let announced = self.subscribers.announced();
         match self.log.catch_up(announced, stored) {
             Some(missed) => {

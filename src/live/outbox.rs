@@ -1,0 +1,175 @@
+//! A live session's outbox: the frames its dialogue's actor queued for it and the session has
+//! not written yet. The actor hands frames over in bursts, everything one event gave a session
+//! in one message (a stored batch of twenty revisions costs each session one hand-over and at
+//! most one wake-up, not twenty), and the session takes them out in bursts of its own size.
+//!
+//! The outbox is bounded in frames, not in messages: a session that lets more than its
+//! capacity pile up is too slow, and the actor closes it (4008). A burst into an empty outbox
+//! is always taken, so a session that keeps up is never closed because one event was large.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::mpsc;
+
+use super::protocol::Frame;
+
+/// A new outbox holding up to `capacity` frames: the actor's end and the session's end.
+pub fn outbox(capacity: usize) -> (Outbox, OutboxReader) {
+    let (bursts, receiver) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let capacity = capacity.max(1);
+    (
+        Outbox { bursts, queued: queued.clone(), capacity },
+        OutboxReader { bursts: receiver, queued, staged: VecDeque::new() },
+    )
+}
+
+/// Why a burst was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The session has more than its capacity waiting: it is too slow.
+    Full,
+    /// The session is gone.
+    Closed,
+}
+
+/// The actor's end: queues bursts of frames.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    bursts: mpsc::UnboundedSender<Vec<Frame>>,
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl Outbox {
+    /// How many frames may wait.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queues `frames`, in order, whole or not at all.
+    pub fn send(&self, frames: Vec<Frame>) -> Result<(), Refused> {
+        let count = frames.len();
+        if count == 0 {
+            return Ok(());
+        }
+        let before = self.queued.fetch_add(count, Ordering::AcqRel);
+        if before > 0 && before + count > self.capacity {
+            self.queued.fetch_sub(count, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        self.bursts.send(frames).map_err(|_| {
+            self.queued.fetch_sub(count, Ordering::AcqRel);
+            Refused::Closed
+        })
+    }
+}
+
+/// The session's end: takes frames out, oldest first.
+#[derive(Debug)]
+pub struct OutboxReader {
+    bursts: mpsc::UnboundedReceiver<Vec<Frame>>,
+    queued: Arc<AtomicUsize>,
+    /// Frames received from the channel and not taken yet.
+    staged: VecDeque<Frame>,
+}
+
+impl OutboxReader {
+    /// Waits until a frame is waiting; `false` once every [`Outbox`] is gone and nothing is
+    /// left. Cancel-safe: nothing is lost when it is dropped unfinished.
+    pub async fn ready(&mut self) -> bool {
+        if !self.staged.is_empty() {
+            return true;
+        }
+        match self.bursts.recv().await {
+            Some(frames) => {
+                self.staged.extend(frames);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves the oldest waiting frames into `burst` (empty; kept from one burst to the next,
+    /// so that taking one allocates nothing): up to `max_frames`, and no more once it holds
+    /// `max_bytes`. Takes nothing when nothing is waiting.
+    pub fn take(&mut self, burst: &mut Vec<Frame>, max_frames: usize, max_bytes: usize) {
+        while self.staged.len() < max_frames {
+            let Ok(frames) = self.bursts.try_recv() else { break };
+            self.staged.extend(frames);
+        }
+        let mut bytes = 0;
+        while burst.len() < max_frames && bytes < max_bytes {
+            let Some(frame) = self.staged.pop_front() else { break };
+            bytes += frame.len();
+            burst.push(frame);
+        }
+        self.queued.fetch_sub(burst.len(), Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(range: std::ops::Range<usize>) -> Vec<Frame> {
+        range.map(|n| Frame::from(format!("{{\"n\":{n}}}"))).collect()
+    }
+
+    #[tokio::test]
+    async fn bursts_come_out_in_order_within_the_bounds_of_each_take() {
+        let (sender, mut reader) = outbox(1024);
+        let all = frames(0..100);
+        sender.send(all[..30].to_vec()).unwrap();
+        sender.send(all[30..].to_vec()).unwrap();
+        let mut burst = Vec::new();
+        assert!(reader.ready().await);
+        reader.take(&mut burst, 64, usize::MAX);
+        assert_eq!(burst, all[..64], "a take joins the bursts queued, up to its frame bound");
+        burst.clear();
+        assert!(reader.ready().await);
+        reader.take(&mut burst, 64, usize::MAX);
+        assert_eq!(burst, all[64..]);
+
+        let big = Frame::from(format!("\"{}\"", "x".repeat(10 * 1024)));
+        sender.send(vec![big.clone(), big.clone(), big.clone()]).unwrap();
+        burst.clear();
+        reader.take(&mut burst, 64, 16 * 1024);
+        assert_eq!(burst.len(), 2, "it stops once past the byte bound");
+        burst.clear();
+        reader.take(&mut burst, 64, 16 * 1024);
+        assert_eq!(burst, [big], "and leaves the rest waiting");
+    }
+
+    #[test]
+    fn a_session_that_lets_frames_pile_up_past_its_capacity_is_refused() {
+        let (sender, mut reader) = outbox(4);
+        sender.send(frames(0..3)).unwrap();
+        assert_eq!(sender.send(frames(3..5)), Err(Refused::Full), "3 waiting and 2 more: over 4");
+        sender.send(frames(3..4)).unwrap();
+        let mut burst = Vec::new();
+        reader.take(&mut burst, 64, usize::MAX);
+        assert_eq!(burst, frames(0..4), "the refused burst left nothing behind");
+        // Taken out: an empty outbox takes any burst, so one large event closes no one.
+        sender.send(frames(0..10)).unwrap();
+        assert_eq!(sender.send(frames(0..1)), Err(Refused::Full));
+        drop(reader);
+        assert_eq!(sender.send(Vec::new()), Ok(()), "nothing to send is never refused");
+    }
+
+    #[tokio::test]
+    async fn a_session_whose_reader_is_gone_is_closed_and_a_reader_sees_the_end() {
+        let (sender, reader) = outbox(4);
+        drop(reader);
+        assert_eq!(sender.send(frames(0..1)), Err(Refused::Closed));
+        let (sender, mut reader) = outbox(4);
+        sender.send(frames(0..1)).unwrap();
+        drop(sender);
+        assert!(reader.ready().await, "what was queued is still taken");
+        let mut burst = Vec::new();
+        reader.take(&mut burst, 64, usize::MAX);
+        assert!(!reader.ready().await);
+    }
+}
