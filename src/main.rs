@@ -5,12 +5,6 @@ use dialogue_server::config::{Cli, Command};
 use dialogue_server::startup::{Application, probe_readiness};
 use dialogue_server::telemetry;
 
-/// mimalloc instead of glibc's allocator: the server allocates and frees many small, short-lived
-/// buffers across threads (frames, bursts, BSON documents), where glibc spent a tenth of the
-/// server's CPU (docs/benchmarks.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
