@@ -15,6 +15,9 @@ use tokio::sync::mpsc;
 
 use super::protocol::Frame;
 
+/// Frames an emptied outbox keeps room for (a stored batch's worth, for the next one).
+const KEPT_CAPACITY: usize = 256;
+
 /// A new outbox holding up to `capacity` frames: the actor's end and the session's end.
 pub fn outbox(capacity: usize) -> (Outbox, OutboxReader) {
     let (bursts, receiver) = mpsc::unbounded_channel();
@@ -107,6 +110,10 @@ impl OutboxReader {
             burst.push(frame);
         }
         self.queued.fetch_sub(burst.len(), Ordering::AcqRel);
+        // A large event (a welcome's catch-up) leaves no large buffer behind in an idle session.
+        if self.staged.is_empty() && self.staged.capacity() > KEPT_CAPACITY {
+            self.staged.shrink_to(KEPT_CAPACITY);
+        }
     }
 }
 
@@ -157,6 +164,19 @@ mod tests {
         assert_eq!(sender.send(frames(0..1)), Err(Refused::Full));
         drop(reader);
         assert_eq!(sender.send(Vec::new()), Ok(()), "nothing to send is never refused");
+    }
+
+    #[test]
+    fn an_emptied_outbox_keeps_no_large_buffer() {
+        let (sender, mut reader) = outbox(4096);
+        sender.send(frames(0..2000)).unwrap();
+        let mut burst = Vec::new();
+        reader.take(&mut burst, 64, usize::MAX);
+        assert!(reader.staged.capacity() >= 1936, "still holding the rest");
+        burst.clear();
+        reader.take(&mut burst, usize::MAX, usize::MAX);
+        assert_eq!(burst.len(), 1936);
+        assert!(reader.staged.capacity() <= KEPT_CAPACITY, "{}", reader.staged.capacity());
     }
 
     #[tokio::test]
