@@ -383,6 +383,37 @@ mod tests {
     }
 
     #[test]
+    fn an_event_reaches_each_session_whole_and_in_order_even_past_the_queue_bound() {
+        let mut subscribers = Subscribers::new("d", 0);
+        let mut a = session(&mut subscribers, "a", 4);
+        let mut b = session(&mut subscribers, "b", 4);
+        a.types();
+        // A stored batch of six revisions, the second and fifth from `a`: more than the bound.
+        for number in 1..=6 {
+            let origin = [2, 5].contains(&number).then_some(("a", "r"));
+            subscribers.announce(&revision(number), origin);
+        }
+        subscribers.deliver();
+        let expected = ["revision 1", "ack 2", "revision 3", "revision 4", "ack 5", "revision 6"];
+        assert_eq!(a.types(), expected);
+        assert_eq!(b.types(), ["revision 1", "revision 2", "revision 3", "revision 4", "revision 5", "revision 6"]);
+        assert_eq!(subscribers.len(), 2, "one large event closes no one");
+        // Now `b` stops reading: it is closed once four frames wait for it, and `a` is not.
+        for number in 7..=9 {
+            subscribers.announce(&revision(number), None);
+            subscribers.deliver();
+            assert_eq!(a.types(), [format!("revision {number}")]);
+        }
+        subscribers.select("a", json!({ "block_id": "x" }));
+        assert_eq!(*b.close.borrow(), None, "four waiting: the fourth was taken");
+        subscribers.announce(&revision(10), None);
+        subscribers.deliver();
+        assert_eq!(*b.close.borrow(), Some(close::TOO_SLOW));
+        assert_eq!(a.types(), ["revision 10", "left"]);
+        assert_eq!(subscribers.len(), 1);
+    }
+
+    #[test]
     fn presence_goes_to_the_others_and_into_the_peer_list() {
         let mut subscribers = Subscribers::new("d", 0);
         let mut a = session(&mut subscribers, "a", 16);

@@ -3,9 +3,11 @@
 //! in one message (a stored batch of twenty revisions costs each session one hand-over and at
 //! most one wake-up, not twenty), and the session takes them out in bursts of its own size.
 //!
-//! The outbox is bounded in frames, not in messages: a session that lets more than its
-//! capacity pile up is too slow, and the actor closes it (4008). A burst into an empty outbox
-//! is always taken, so a session that keeps up is never closed because one event was large.
+//! The outbox is bounded in frames, not in messages: a session that still has its capacity's
+//! worth of frames waiting when the next burst comes is too slow, and the actor closes it
+//! (4008). A burst is taken whole otherwise, however large, so what waits is at most the
+//! capacity plus one event's frames (shared text: a reference each), and one large event
+//! (a bulk write's revisions) closes no session by itself.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -52,14 +54,15 @@ impl Outbox {
         self.capacity
     }
 
-    /// Queues `frames`, in order, whole or not at all.
+    /// Queues `frames`, in order, whole or not at all: refused when the capacity's worth of
+    /// frames is already waiting.
     pub fn send(&self, frames: Vec<Frame>) -> Result<(), Refused> {
         let count = frames.len();
         if count == 0 {
             return Ok(());
         }
         let before = self.queued.fetch_add(count, Ordering::AcqRel);
-        if before > 0 && before + count > self.capacity {
+        if before >= self.capacity {
             self.queued.fetch_sub(count, Ordering::AcqRel);
             return Err(Refused::Full);
         }
@@ -95,21 +98,22 @@ impl OutboxReader {
         }
     }
 
-    /// Moves the oldest waiting frames into `burst` (empty; kept from one burst to the next,
-    /// so that taking one allocates nothing): up to `max_frames`, and no more once it holds
+    /// Moves the oldest waiting frames to the end of `burst` (kept from one burst to the next,
+    /// so that taking one allocates nothing): up to `max_frames`, and no more once they hold
     /// `max_bytes`. Takes nothing when nothing is waiting.
     pub fn take(&mut self, burst: &mut Vec<Frame>, max_frames: usize, max_bytes: usize) {
         while self.staged.len() < max_frames {
             let Ok(frames) = self.bursts.try_recv() else { break };
             self.staged.extend(frames);
         }
-        let mut bytes = 0;
-        while burst.len() < max_frames && bytes < max_bytes {
+        let (mut taken, mut bytes) = (0, 0);
+        while taken < max_frames && bytes < max_bytes {
             let Some(frame) = self.staged.pop_front() else { break };
             bytes += frame.len();
             burst.push(frame);
+            taken += 1;
         }
-        self.queued.fetch_sub(burst.len(), Ordering::AcqRel);
+        self.queued.fetch_sub(taken, Ordering::AcqRel);
         // A large event (a welcome's catch-up) leaves no large buffer behind in an idle session.
         if self.staged.is_empty() && self.staged.capacity() > KEPT_CAPACITY {
             self.staged.shrink_to(KEPT_CAPACITY);
@@ -151,17 +155,23 @@ mod tests {
     }
 
     #[test]
-    fn a_session_that_lets_frames_pile_up_past_its_capacity_is_refused() {
+    fn a_session_with_its_capacity_waiting_is_refused_and_a_large_burst_is_not() {
         let (sender, mut reader) = outbox(4);
         sender.send(frames(0..3)).unwrap();
-        assert_eq!(sender.send(frames(3..5)), Err(Refused::Full), "3 waiting and 2 more: over 4");
-        sender.send(frames(3..4)).unwrap();
+        sender.send(frames(3..5)).unwrap();
+        assert_eq!(sender.send(frames(5..6)), Err(Refused::Full), "5 waiting: at least 4");
         let mut burst = Vec::new();
+        reader.take(&mut burst, 2, usize::MAX);
+        assert_eq!(burst, frames(0..2));
+        sender.send(frames(5..6)).unwrap();
         reader.take(&mut burst, 64, usize::MAX);
-        assert_eq!(burst, frames(0..4), "the refused burst left nothing behind");
-        // Taken out: an empty outbox takes any burst, so one large event closes no one.
+        assert_eq!(burst, frames(0..6), "in order, and the refused burst left nothing behind");
+        // One event larger than the capacity is taken whole; the next waits for it to drain.
         sender.send(frames(0..10)).unwrap();
         assert_eq!(sender.send(frames(0..1)), Err(Refused::Full));
+        burst.clear();
+        reader.take(&mut burst, 7, usize::MAX);
+        assert_eq!(sender.send(frames(0..1)), Ok(()), "3 waiting: under 4");
         drop(reader);
         assert_eq!(sender.send(Vec::new()), Ok(()), "nothing to send is never refused");
     }
