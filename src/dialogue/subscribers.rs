@@ -281,6 +281,19 @@ impl Subscribers {
         Announced::Sent
     }
 
+    /// After a reload found the newest stored revision at `stored`: when the sessions were sent
+    /// revisions past it (the database lost acknowledged writes), those numbers will be issued
+    /// again for other revisions, so every session is closed with 4009 and numbering restarts
+    /// at `stored`. True when that happened.
+    pub fn forget_unstored(&mut self, stored: i64) -> bool {
+        if stored >= self.announced {
+            return false;
+        }
+        self.close_all(close::RESYNC);
+        self.announced = stored;
+        true
+    }
+
     /// Closes every session with `code` (what was not delivered to them is dropped).
     pub fn close_all(&mut self, code: u16) {
         for subscriber in self.sessions.drain(..) {
@@ -337,6 +350,31 @@ mod tests {
 
     fn revision(number: i64) -> Arc<Revision> {
         crate::dialogue::revision::fixture(number, "[]")
+    }
+
+    #[test]
+    fn revisions_the_database_lost_close_every_session_with_4009_and_their_numbers_go_out_again_once() {
+        let mut subscribers = Subscribers::new("d", 0);
+        let mut a = session(&mut subscribers, "a", 64);
+        for number in 1..=5 {
+            assert_eq!(subscribers.announce(&revision(number), None), Announced::Sent);
+        }
+        subscribers.deliver();
+        assert_eq!(a.types().last().map(String::as_str), Some("revision 5"));
+        // A reload that finds everything announced stored changes nothing.
+        assert!(!subscribers.forget_unstored(5));
+        assert_eq!(*a.close.borrow(), None);
+        // A reload that finds only 3 stored: 4 and 5 will be issued again for other revisions.
+        assert!(subscribers.forget_unstored(3));
+        assert_eq!(*a.close.borrow(), Some(close::RESYNC), "the session that saw 4 and 5 starts over");
+        assert!(subscribers.is_empty());
+        let mut b = session(&mut subscribers, "b", 64);
+        b.types();
+        assert_eq!(subscribers.announce(&revision(4), None), Announced::Sent, "4 is sent again, as a new revision");
+        assert_eq!(subscribers.announce(&revision(4), None), Announced::AlreadySent);
+        subscribers.deliver();
+        assert_eq!(b.types(), ["revision 4"]);
+        assert!(a.types().is_empty(), "the closed session gets nothing more");
     }
 
     #[test]

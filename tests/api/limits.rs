@@ -145,6 +145,38 @@ async fn a_dialogue_cannot_outgrow_its_limit_and_what_was_accepted_loads_again()
 }
 
 #[actix_web::test]
+async fn a_dialogue_whose_stored_state_does_not_read_back_is_a_500_not_a_503() {
+    let app = spawn_app().await;
+    let (_, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    for n in 0..2 {
+        let patch =
+            json!([{ "op": "add", "path": format!("/sequences/0/blocks/0/properties/value/n{n}"), "value": n }]);
+        assert_eq!(app.patch(&path, &app.admin_token, &patch).await.status, 200);
+    }
+    assert!(app.state.dialogues.evict(&dialogue_id).await, "the actor was idle");
+    // Damage the newest revision by hand, as only a bug or an operator could.
+    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
+    let revisions = client.database(&app.database).collection::<mongodb::bson::Document>("revisions");
+    let damaged = revisions
+        .update_one(
+            mongodb::bson::doc! { "dialogue_id": &dialogue_id, "number": 2 },
+            mongodb::bson::doc! { "$set": { "patch": "not json" } },
+        )
+        .await
+        .unwrap();
+    assert_eq!(damaged.modified_count, 1);
+    // Retrying would never help: every request says so with a 500, not a 503, each time, and
+    // carries the request id that the log line names.
+    for _ in 0..2 {
+        let response = app.get(&path, &app.admin_token).await;
+        response.assert_error(500, "internal_error");
+        assert!(response.headers.contains_key("x-request-id"), "{:?}", response.headers);
+    }
+    let patch = json!([{ "op": "add", "path": "/sequences/0/blocks/0/properties/value/n9", "value": 9 }]);
+    app.patch(&path, &app.admin_token, &patch).await.assert_error(500, "internal_error");
+}
+
+#[actix_web::test]
 async fn error_bodies_stay_small_whatever_the_request_holds() {
     let app = spawn_app().await;
     let project = app.create_project(&app.admin_token, "Big").await;

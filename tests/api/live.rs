@@ -258,6 +258,7 @@ async fn refusals_keep_the_connection_open() {
         })
         .await;
         assert_eq!(error.kind, kind, "{error:?}");
+        error.message
     };
     expect_error("not json".into(), "invalid_message").await;
     expect_error(json!({ "type": "dance" }).to_string(), "invalid_message").await;
@@ -272,18 +273,21 @@ async fn refusals_keep_the_connection_open() {
         "patch_conflict",
     )
     .await;
+    // A refused value is named, with where it is, as a REST 422 names it.
     let invalid = json!([{ "op": "replace", "path": "/title", "value": 5 }]);
-    expect_error(
+    let message = expect_error(
         json!({ "type": "patch", "ref": "x", "base_revision": base, "patch": invalid }).to_string(),
         "validation_error",
     )
     .await;
+    assert!(message.starts_with("Invalid value at /title: "), "{message}");
     let read_only = json!([{ "op": "replace", "path": "/id", "value": "x" }]);
-    expect_error(
+    let message = expect_error(
         json!({ "type": "patch", "ref": "x", "base_revision": base, "patch": read_only }).to_string(),
         "validation_error",
     )
     .await;
+    assert!(message.starts_with("Invalid value at /id"), "{message}");
 
     client.send_ping("p1").await.unwrap();
     let pong = until(&mut client, |f| match f {
@@ -530,6 +534,12 @@ async fn editors_on_two_servers_see_each_other_in_order() {
     futures_util::future::join(burst("f", &first, &path), burst("s", &second, &path)).await;
     catch_up(&mut on_first, &mut first_replica, 45).await;
     catch_up(&mut on_second, &mut second_replica, 45).await;
+    // One more write: a late second copy of any number up to 45 would reach the replicas (which
+    // refuse it) before 46 does, since a session's frames leave in order.
+    let response = first.patch(&path, &first.admin_token, &append_block("last")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    catch_up(&mut on_first, &mut first_replica, 46).await;
+    catch_up(&mut on_second, &mut second_replica, 46).await;
     let head = content_of(&first.get(&path, &first.admin_token).await.body);
     assert_eq!(first_replica.content, head);
     assert_eq!(second_replica.content, head);
