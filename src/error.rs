@@ -98,6 +98,10 @@ pub enum ApiError {
     /// The server is too busy for this request now (a `503` like `Unavailable`).
     #[error("The server is busy; retry shortly")]
     Busy,
+    /// The dialogue's actor stopped or restarted before it answered, or the process that owns
+    /// the dialogue did not take a handed-over write up in time (a `503` like `Unavailable`).
+    #[error("The dialogue was interrupted before it answered; retry shortly")]
+    Interrupted,
     /// Anything else. The cause is logged, never sent.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
@@ -154,6 +158,16 @@ fn bounded(details: Value) -> Value {
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 impl ApiError {
+    /// For a write refused as a conflict, its error type as the metrics label it (`conflict`,
+    /// `patch_conflict`); `None` for any other error.
+    pub fn conflict_kind(&self) -> Option<&'static str> {
+        match self {
+            Self::Conflict { .. } => Some("conflict"),
+            Self::PatchConflict { .. } => Some("patch_conflict"),
+            _ => None,
+        }
+    }
+
     /// A `404` for a resource named by kind and id, with the id in `details` as the seed shows.
     pub fn not_found(kind: &str, id: &str) -> Self {
         Self::NotFound { message: format!("{kind} {id} not found"), details: json!({ "id": id }) }
@@ -225,7 +239,7 @@ impl ApiError {
             Self::Validation(_) => "validation_error",
             Self::InvalidMessage(_) => "invalid_message",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable | Self::Busy => "unavailable",
+            Self::Unavailable | Self::Busy | Self::Interrupted => "unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -249,7 +263,9 @@ impl ApiError {
             }
             Self::Validation(errors) => json!({ "errors": errors }),
             Self::RateLimited { retry_after } => json!({ "retry_after": retry_after }),
-            Self::Unavailable | Self::Busy => json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS }),
+            Self::Unavailable | Self::Busy | Self::Interrupted => {
+                json!({ "retry_after": UNAVAILABLE_RETRY_AFTER_SECS })
+            }
             Self::Unauthorized(_)
             | Self::InvalidMessage(_)
             | Self::Forbidden(_)
@@ -278,7 +294,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy | Self::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -294,7 +310,7 @@ impl ResponseError for ApiError {
             Self::RateLimited { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            Self::Unavailable | Self::Busy => {
+            Self::Unavailable | Self::Busy | Self::Interrupted => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
             }
             Self::Unauthorized(_) => {

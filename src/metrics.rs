@@ -1,21 +1,16 @@
-//! Prometheus metrics, served on their own listener (`DIALOGUE_METRICS_BIND`), never on the
-//! public one. Every family is named here. The hottest counts (frames sent, sessions, actor
-//! starts and stops, rebases) are plain process-wide atomics ([`HOT`]) copied into the registry
-//! at each scrape, so that counting costs nothing on the hot path; the rest record through the
-//! `metrics` facade into one process-wide recorder, and only once it is installed. Figures the
-//! server already keeps (store counters, actors in memory) and the process's own (memory, CPU)
-//! are read when Prometheus scrapes.
+//! Prometheus metrics: every family is named here and recorded through this module. It depends
+//! on nothing else in the crate, so that any part may count. The hottest counts (frames sent,
+//! sessions, actor starts and stops, rebases) are plain process-wide atomics ([`HOT`]), copied
+//! into the registry at each scrape so that counting costs nothing on the hot path; the rest
+//! record through the `metrics` facade into one process-wide recorder, and only once it is
+//! installed. `http::metrics_listener` serves them on their own listener
+//! (`DIALOGUE_METRICS_BIND`, never the public one) and reads, at each scrape, the figures the
+//! server already keeps (store counters, actors in memory) and the process's own.
 
-use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::state::AppState;
-use crate::store::StoreCounters;
 
 /// HTTP requests answered, by method, route pattern and status.
 pub const HTTP_REQUESTS: &str = "dialogue_http_requests_total";
@@ -184,14 +179,14 @@ pub fn install() {
     recorder();
 }
 
-/// Counts a store call that failed.
-pub fn store_error(error: &crate::store::StoreError) {
+/// Everything recorded so far, in the Prometheus text format.
+pub fn render() -> String {
+    recorder().render()
+}
+
+/// Counts a store call that failed, by kind (`unavailable`, `duplicate`, `other`).
+pub fn store_error(kind: &'static str) {
     if enabled() {
-        let kind = match error {
-            crate::store::StoreError::Unavailable(_) => "unavailable",
-            crate::store::StoreError::Duplicate { .. } => "duplicate",
-            crate::store::StoreError::Other(_) => "other",
-        };
         metrics::counter!(STORE_ERRORS, "kind" => kind).increment(1);
     }
 }
@@ -203,23 +198,19 @@ pub fn webhook_delivery(outcome: &'static str) {
     }
 }
 
-/// Records the webhook queue: how many deliveries are pending, and when the oldest was made.
-pub fn webhook_queue(pending: u64, oldest: Option<i64>) {
+/// Records the webhook queue: how many deliveries are pending, and how old the oldest is
+/// (milliseconds; `None` when none is).
+pub fn webhook_queue(pending: u64, oldest_age_millis: Option<i64>) {
     if enabled() {
         metrics::gauge!(WEBHOOK_QUEUE).set(pending as f64);
-        let age = oldest.map_or(0.0, |created| (crate::store::now_millis() - created).max(0) as f64 / 1000.0);
-        metrics::gauge!(WEBHOOK_OLDEST).set(age);
+        metrics::gauge!(WEBHOOK_OLDEST).set(oldest_age_millis.map_or(0.0, |age| age.max(0) as f64 / 1000.0));
     }
 }
 
-/// Counts a write refused as a conflict.
-pub fn conflict(error: &crate::error::ApiError) {
-    if enabled() {
-        let kind = match error {
-            crate::error::ApiError::Conflict { .. } => "conflict",
-            crate::error::ApiError::PatchConflict { .. } => "patch_conflict",
-            _ => return,
-        };
+/// Counts a write refused as a conflict, by error type (`conflict`, `patch_conflict`); `None`
+/// (a refusal of another kind) counts nothing.
+pub fn conflict(kind: Option<&'static str>) {
+    if let Some(kind) = kind.filter(|_| enabled()) {
         metrics::counter!(CONFLICTS, "type" => kind).increment(1);
     }
 }
@@ -254,36 +245,4 @@ impl Drop for OpenSession {
     fn drop(&mut self) {
         HOT.live_sessions.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Starts the metrics listener on `listener`.
-pub fn serve(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
-    install();
-    Ok(HttpServer::new(move || App::new().app_data(state.clone()).route("/metrics", web::get().to(scrape)))
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)?
-        .run())
-}
-
-/// `GET /metrics`: the Prometheus text format.
-async fn scrape(state: web::Data<AppState>) -> HttpResponse {
-    let counters = state.store.counters();
-    metrics::counter!(STORE_ROUND_TRIPS).absolute(StoreCounters::get(&counters.round_trips));
-    metrics::counter!(REVISIONS_COMMITTED).absolute(StoreCounters::get(&counters.revisions));
-    metrics::gauge!(COMMIT_QUEUE).set(counters.queued_revisions.load(Ordering::Relaxed) as f64);
-    metrics::gauge!(ACTORS).set(state.dialogues.running().await as f64);
-    metrics::counter!(LIVE_FRAMES_SENT).absolute(HOT.frames_sent.load(Ordering::Relaxed));
-    metrics::gauge!(LIVE_SESSIONS).set(HOT.live_sessions.load(Ordering::Relaxed) as f64);
-    metrics::counter!(ACTOR_STARTS).absolute(HOT.actor_starts.load(Ordering::Relaxed));
-    metrics::counter!(ACTOR_STOPS).absolute(HOT.actor_stops.load(Ordering::Relaxed));
-    metrics::counter!(REBASES).absolute(HOT.rebases.load(Ordering::Relaxed));
-    let last_event = HOT.feed_last_event.load(Ordering::Relaxed);
-    if last_event > 0 {
-        let age = (crate::store::now_millis() - last_event).max(0) as f64 / 1000.0;
-        metrics::gauge!(FEED_LAST_EVENT_AGE).set(age);
-    }
-    metrics_process::Collector::default().collect();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(recorder().render())
 }

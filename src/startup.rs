@@ -80,7 +80,9 @@ impl Application {
         settings.bind = address.to_string();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = web::Data::new(AppState {
-            body_budget: crate::http::body::BodyBudget::new(limits.max_body_bytes.saturating_mul(BODY_BUDGET_BODIES)),
+            body_budget: crate::http::body_budget::BodyBudget::new(
+                limits.max_body_bytes.saturating_mul(BODY_BUDGET_BODIES),
+            ),
             limits,
             store,
             schemas,
@@ -132,7 +134,7 @@ impl Application {
                 let listener = TcpListener::bind(bind)?;
                 let address = listener.local_addr()?;
                 tracing::info!(%address, "metrics listening");
-                (Some(crate::metrics::serve(listener, state.clone())?), Some(address.port()))
+                (Some(crate::http::metrics_listener::serve(listener, state.clone())?), Some(address.port()))
             }
             None => (None, None),
         };

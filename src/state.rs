@@ -18,7 +18,7 @@ pub struct AppState {
     /// The input limits every entry point enforces.
     pub limits: crate::limits::Limits,
     /// The bytes of large request bodies being handled at once.
-    pub body_budget: crate::http::body::BodyBudget,
+    pub body_budget: crate::http::body_budget::BodyBudget,
     /// Which projects have hooks on `dialogue.changed` (shared with the dialogue actors).
     pub hooks: std::sync::Arc<crate::webhooks::directory::HookDirectory>,
     /// Keys for secrets encrypted at rest.

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::revision::Revision;
+use crate::error::ApiError;
 use crate::limits::serialized_len;
+use crate::patch::{self, Bounds};
 use crate::store::{DialogueRecord, ReleaseMark};
 
 /// The content (`title`, `sequences`, `is_archived`) at one revision.
@@ -28,6 +31,16 @@ pub struct Version {
 }
 
 impl Version {
+    /// Moves this version on to a stored revision: its patch applied (without bounds: they were
+    /// checked when it was accepted), its number and id taken. On failure nothing changes.
+    pub fn advance(&mut self, revision: &Revision) -> Result<(), ApiError> {
+        let applied = patch::apply(&mut self.content, self.size, &revision.patch, Bounds::NONE)?;
+        self.size = applied.size;
+        self.number = revision.number();
+        self.id = Some(revision.record.id.clone());
+        Ok(())
+    }
+
     /// The content of a stored head record.
     pub fn from_record(record: &DialogueRecord) -> anyhow::Result<Self> {
         let content: Value = serde_json::from_str(&record.content)?;

@@ -1,7 +1,9 @@
-//! Loading a dialogue: its stored head, and in the same query the recent log together with any
-//! revisions stored after the head (they exist when the head write lagged behind: the head is
-//! derived data). One read, so the log never runs ahead of the head it is loaded with: a
-//! revision stored by another process meanwhile arrives through the change feed, once.
+//! Loading a dialogue in two round trips: first its stored head, newest snapshot and newest
+//! release, read at once; then, in one query, the recent log together with every revision
+//! stored after the newer of head and snapshot (they exist when the head write lagged behind:
+//! the head is derived data). The log and the content come from that one read of the tail, so
+//! the log never runs ahead of the content it is loaded with: a revision stored by another
+//! process meanwhile arrives through the change feed, once.
 
 use std::sync::Arc;
 
@@ -9,7 +11,6 @@ use super::head::{Identity, Version};
 use super::log::RevisionLog;
 use super::revision::Revision;
 use crate::error::ApiError;
-use crate::patch::{self, Bounds};
 use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Snapshot, Store, StoreError};
 
 /// A loaded dialogue.
@@ -89,11 +90,7 @@ fn assemble(
             if number != version.number + 1 {
                 return Err(format!("revision {number} follows {}", version.number));
             }
-            let applied = patch::apply(&mut version.content, version.size, &revision.patch, Bounds::NONE)
-                .map_err(|e| format!("revision {number} does not apply: {e}"))?;
-            version.size = applied.size;
-            version.number = number;
-            version.id = Some(revision.record.id.clone());
+            version.advance(&revision).map_err(|e| format!("revision {number} does not apply: {e}"))?;
         }
         revisions.push(Arc::new(revision));
     }

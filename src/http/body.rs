@@ -6,8 +6,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,7 +13,6 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use json_patch::Patch;
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::limits::Limits;
@@ -97,36 +94,6 @@ fn read_json(
 
 /// Bodies up to this size are parsed without reserving a share of the budget.
 const UNBUDGETED_BYTES: usize = 64 * 1024;
-/// How long a large body waits for its share of the budget before the request gets `503`.
-const BUDGET_WAIT: Duration = Duration::from_secs(10);
-
-/// The bytes of large bodies being parsed and handled at once, across the process.
-pub struct BodyBudget {
-    bytes: Arc<Semaphore>,
-    total: usize,
-}
-
-/// A share of the budget, held (in the request's extensions) until the request ends.
-pub struct BodyShare(#[allow(dead_code)] OwnedSemaphorePermit);
-
-impl BodyBudget {
-    /// A budget of `total` bytes.
-    pub fn new(total: usize) -> Self {
-        let total = total.clamp(1, Semaphore::MAX_PERMITS);
-        Self { bytes: Arc::new(Semaphore::new(total)), total }
-    }
-
-    /// Waits for `bytes` of the budget (at most all of it); `503` when it stays spent.
-    async fn reserve(&self, bytes: usize) -> Result<BodyShare, ApiError> {
-        let wanted = u32::try_from(bytes.min(self.total)).unwrap_or(u32::MAX);
-        let permit = tokio::time::timeout(BUDGET_WAIT, self.bytes.clone().acquire_many_owned(wanted))
-            .await
-            .map_err(|_| ApiError::Busy)?
-            .map_err(|_| ApiError::Busy)?;
-        Ok(BodyShare(permit))
-    }
-}
-
 impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;

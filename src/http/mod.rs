@@ -4,10 +4,12 @@
 
 pub mod access_log;
 pub mod body;
+pub mod body_budget;
 pub mod client_address;
 pub mod flag;
 pub mod head;
 pub mod json_errors;
+pub mod metrics_listener;
 pub mod ordering;
 pub mod pagination;
 pub mod request_metrics;

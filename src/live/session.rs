@@ -88,7 +88,7 @@ pub async fn join(params: SessionParams) -> Result<Joined, ApiError> {
         close: close_tx,
     };
     let join = Join { project_id: params.project_id.clone(), link, can_edit: params.can_edit, since: params.since };
-    params.actor.send(join).await.map_err(|_| ApiError::Unavailable)??;
+    params.actor.send(join).await.map_err(|_| ApiError::Interrupted)??;
     Ok(Joined { params, session_id, frames, close_signal })
 }
 
@@ -251,7 +251,7 @@ async fn on_client_frame(
             let message = SessionPatch { session_id: session_id.to_owned(), reference: reference.clone(), request };
             match params.actor.send(message).await {
                 Ok(()) => None,
-                Err(_) => Some(protocol::error(Some(&reference), &ApiError::Unavailable)),
+                Err(_) => Some(protocol::error(Some(&reference), &ApiError::Interrupted)),
             }
         }
     }

@@ -3,6 +3,7 @@
 //! at `GET /docs` whose assets ship inside the binary (nothing is loaded from another host).
 
 mod document;
+mod operation;
 mod operations;
 mod schemas;
 

@@ -1,4 +1,5 @@
-//! `/projects/{project_id}/dialogues/`: creating, listing and reading dialogues.
+//! `/projects/{project_id}/dialogues/`: creating, listing, reading, replacing (`PUT`) and
+//! patching (`PATCH`) dialogues.
 
 use super::table::RouteTable;
 use actix_web::http::header::ETAG;

@@ -4,7 +4,7 @@
 //! refuses (a `refusal`); the writes it stores come back as ordinary revisions that name the
 //! handoff. Each message is addressed to one process; a TTL index removes them after an hour.
 
-use mongodb::bson::{DateTime, doc};
+use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreResult, now_millis};
@@ -42,14 +42,15 @@ pub struct HandoffRecord {
     pub from: String,
     /// The content, as JSON text.
     pub body: String,
-    /// When it expires, for the TTL index.
-    pub expires: DateTime,
+    /// When it expires, for the TTL index (milliseconds since the epoch).
+    #[serde(with = "super::millis_as_date")]
+    pub expires: i64,
 }
 
 impl HandoffRecord {
     /// When it was sent (milliseconds, by the sender's clock).
     pub fn sent_millis(&self) -> i64 {
-        self.expires.timestamp_millis() - KEPT_MILLIS
+        self.expires - KEPT_MILLIS
     }
 
     /// A message of `kind` about write `write_id` of `dialogue_id`, from `from` to `to`.
@@ -66,7 +67,7 @@ impl HandoffRecord {
             to: to.to_owned(),
             from: from.to_owned(),
             body,
-            expires: DateTime::from_millis(now_millis() + KEPT_MILLIS),
+            expires: now_millis() + KEPT_MILLIS,
         }
     }
 }

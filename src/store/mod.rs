@@ -1,8 +1,10 @@
 //! The MongoDB boundary: owns the client, every collection, every index and every query.
 //!
 //! Handlers and actors call typed methods on [`Store`] with typed records (timestamps are `i64`
-//! milliseconds) and never see a BSON document or a driver type. Each collection is read and
-//! written by its own module; a write that spans collections (creating a project with its
+//! milliseconds, positions in the change feed are opaque) and never see a BSON document or a
+//! driver type: none appears in a public signature or field (the one public trace is the
+//! conversion of driver errors into [`StoreError`] that `?` uses inside the store). Each
+//! collection is read and written by its own module; a write that spans collections (creating a project with its
 //! creator's grant, a project's cascade) calls each module for its part. Every call has the
 //! database deadline. Driver errors are classified once, here, into [`StoreError`]: a duplicate
 //! key, an unavailable database (unreachable, or past the deadline), or anything else.
@@ -88,6 +90,17 @@ pub enum StoreError {
     /// Anything else: a bug, a corrupt document, a driver surprise.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl StoreError {
+    /// The error's kind, as the metrics label it: `unavailable`, `duplicate` or `other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Other(_) => "other",
+        }
+    }
 }
 
 /// Result of a store call.
@@ -216,7 +229,7 @@ impl Store {
         }));
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        let committer = revisions::Committer::spawn(db.collection("revisions"), timeout, counters.clone());
+        let committer = revisions::Committer::spawn(&db, timeout, counters.clone());
         let heads = dialogues::HeadWriter::spawn(db.clone(), timeout, counters.clone());
         let process_id = Arc::from(new_id());
         Ok(Self { client, db, deadline: timeout, counters, committer, heads, process_id })
@@ -225,6 +238,11 @@ impl Store {
     /// This process, as other processes sharing the database address it.
     pub fn process_id(&self) -> &str {
         &self.process_id
+    }
+
+    /// How long one store call may take before it is abandoned as unavailable.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// What the store did since start-up.
@@ -240,7 +258,7 @@ impl Store {
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
         };
         if let Err(error) = &result {
-            crate::metrics::store_error(error);
+            crate::metrics::store_error(error.kind());
             if let StoreError::Unavailable(_) = error {
                 StoreCounters::add(&self.counters.unavailable, 1);
             }

@@ -95,7 +95,7 @@ async fn refresh_directory(state: &AppState) -> crate::store::StoreResult<()> {
 async fn measure_queue(state: &AppState) -> crate::store::StoreResult<()> {
     if crate::metrics::enabled() {
         let depth = state.store.delivery_queue().await?;
-        crate::metrics::webhook_queue(depth.pending, depth.oldest);
+        crate::metrics::webhook_queue(depth.pending, depth.oldest.map(|created| crate::store::now_millis() - created));
     }
     Ok(())
 }

@@ -279,6 +279,27 @@ async fn two_hundred_concurrent_patches_get_numbers_without_gaps() {
 }
 
 #[actix_web::test]
+async fn reads_that_only_need_to_know_the_dialogue_exists_start_no_actor() {
+    let app = spawn_app().await;
+    let (path, created) = dialogue(&app).await;
+    let dialogue_id = created["id"].as_str().unwrap();
+    // Creating a dialogue may leave its actor running; start from none.
+    app.state.dialogues.evict(dialogue_id).await;
+    assert_eq!(app.state.dialogues.running().await, 0);
+    for list in ["revisions/", "releases/"] {
+        assert_eq!(app.get(&format!("{path}/{list}"), &app.admin_token).await.status, 200);
+    }
+    let missing = path.replace(dialogue_id, "no-such-dialogue");
+    for list in ["revisions/", "releases/"] {
+        app.get(&format!("{missing}/{list}"), &app.admin_token).await.assert_error(404, "not_found");
+    }
+    assert_eq!(app.state.dialogues.running().await, 0, "lists and 404s are answered without an actor");
+    // The dialogue itself is read through its actor, which then runs.
+    assert_eq!(app.get(&path, &app.admin_token).await.status, 200);
+    assert_eq!(app.state.dialogues.running().await, 1);
+}
+
+#[actix_web::test]
 async fn idle_actors_stop_and_come_back_on_demand() {
     let app = spawn_app_with(|settings| settings.actor_idle_secs = 1).await;
     let (path, _) = dialogue(&app).await;

@@ -24,7 +24,7 @@ impl Handler<Submit> for DialogueActor {
         let (reply, answer) = oneshot::channel();
         self.accept(request, 0, Reply::Rest(reply));
         self.flush(ctx);
-        Box::pin(async move { answer.await.unwrap_or(Err(ApiError::Unavailable)) })
+        Box::pin(async move { answer.await.unwrap_or(Err(ApiError::Interrupted)) })
     }
 }
 
@@ -49,7 +49,7 @@ impl Handler<Describe> for DialogueActor {
 
     fn handle(&mut self, message: Describe, ctx: &mut Self::Context) -> Self::Result {
         self.last_activity = Instant::now();
-        let head = self.ready(&message.project_id).and_then(|()| self.head().ok_or(ApiError::Unavailable));
+        let head = self.ready(&message.project_id).and_then(|()| self.head().ok_or(ApiError::Interrupted));
         if matches!(self.loaded, Loaded::Missing) {
             ctx.stop();
         }
@@ -67,7 +67,7 @@ impl Handler<CreateRelease> for DialogueActor {
             Err(error) => return AtomicResponse::new(Box::pin(fut::ready(Err(error)))),
         };
         let Some(identity) = identity else {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(ApiError::Unavailable))));
+            return AtomicResponse::new(Box::pin(fut::ready(Err(ApiError::Interrupted))));
         };
         let known = self.log.find(&message.revision_id).map(|revision| revision.number());
         let store = self.deps.store.clone();
@@ -90,7 +90,7 @@ impl Handler<Join> for DialogueActor {
         if self.subscribers.len() >= self.deps.settings.max_sessions {
             return Err(ApiError::RateLimited { retry_after: SESSIONS_FULL_RETRY_SECS });
         }
-        join.link.frames.send(self.welcome(&join)).map_err(|_| ApiError::Unavailable)?;
+        join.link.frames.send(self.welcome(&join)).map_err(|_| ApiError::Interrupted)?;
         self.subscribers.add(join.link);
         Ok(())
     }

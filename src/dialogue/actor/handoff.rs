@@ -234,7 +234,7 @@ impl DialogueActor {
         for (request, reply, sent) in deferred.by_ref() {
             if now_millis() - sent > TAKEN_WITHIN_MILLIS {
                 tracing::warn!(dialogue_id = %self.dialogue_id, "a handed-off write waited too long; refused");
-                self.answer_error(reply, ApiError::Unavailable);
+                self.answer_error(reply, ApiError::Interrupted);
                 continue;
             }
             if !self.can_take(&request) {
@@ -288,7 +288,7 @@ impl DialogueActor {
         for id in expired {
             if let Some(sent) = self.handoffs.sent.remove(&id) {
                 tracing::warn!(dialogue_id = %self.dialogue_id, handoff = %id, "a handed-off write got no answer");
-                self.answer_error(sent.reply, ApiError::Unavailable);
+                self.answer_error(sent.reply, ApiError::Interrupted);
             }
         }
     }
@@ -306,10 +306,10 @@ impl DialogueActor {
     /// Every handed-over write, answered `503` (the actor stops).
     pub(super) fn abandon_handoffs(&mut self) {
         for (_, sent) in std::mem::take(&mut self.handoffs.sent) {
-            self.answer_error(sent.reply, ApiError::Unavailable);
+            self.answer_error(sent.reply, ApiError::Interrupted);
         }
         for (_, reply, _) in std::mem::take(&mut self.handoffs.deferred) {
-            self.answer_error(reply, ApiError::Unavailable);
+            self.answer_error(reply, ApiError::Interrupted);
         }
     }
 }

@@ -18,12 +18,13 @@
 //! Readers get a [`Head`]: the durable state with its content serialized once per revision,
 //! when first asked for, and shared by every `GET` and `welcome` until it changes.
 //!
-//! The shell itself is four files: this one (the state and the write path), `handlers` (each
-//! message routed to the parts), `recovery` (reloads, and revisions other processes stored) and
-//! `derived` (the stored head and snapshots, written in the background).
+//! The shell itself is six files: this one (the state, loading, and what readers and joining
+//! sessions get), `handlers` (each message routed to the parts), `write_path` (a write from
+//! acceptance to its answer: queued, committed, announced), `recovery` (reloads, and revisions
+//! other processes stored), `handoff` (writes handed to and taken from the process that owns
+//! the dialogue's sessions) and `derived` (the stored head and snapshots, written in the
+//! background).
 
-use crate::metrics::{HOT, Hot};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,25 +37,25 @@ use super::description::{self, Access, Flags};
 use super::head::{Head, Identity, Version};
 use super::loader::{self, LoadFailure, LoadedState};
 use super::log::RevisionLog;
-use super::messages::{ActorStopped, Join, WriteOutcome, WriteRequest};
-use super::prepare::{self, prepare};
+use super::messages::{ActorStopped, Join, WriteOutcome};
 use super::presence::{self, PresenceRelay};
 use super::revision::Revision;
 use super::serialized::SerializedContent;
 use super::subscribers::Subscribers;
-use super::write_queue::{Batch, PendingWrite, Reply, Settled, WriteQueue};
+use super::write_queue::{PendingWrite, WriteQueue};
 use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::live::protocol::{self, Frame, close};
-use crate::patch::{self, Bounds};
+use crate::metrics::{HOT, Hot};
 use crate::schema::Schemas;
-use crate::store::{ReleaseMark, RevisionRecord, Store, StoreError};
+use crate::store::{ReleaseMark, Store, StoreError};
 use crate::webhooks::watch::WatchLease;
 
 mod derived;
 mod handlers;
 mod handoff;
 mod recovery;
+mod write_path;
 
 /// How many times a change is applied again after losing a race with another process.
 const MAX_ATTEMPTS: u32 = 20;
@@ -220,7 +221,7 @@ impl DialogueActor {
     fn ready(&self, project_id: &str) -> Result<(), ApiError> {
         match (&self.loaded, &self.state) {
             (Loaded::Ready, Some(state)) if state.identity.project_id == project_id => Ok(()),
-            (Loaded::Loading, _) => Err(ApiError::Unavailable),
+            (Loaded::Loading, _) => Err(ApiError::Busy),
             (Loaded::Failed(failure), _) => Err(failure.error()),
             _ => Err(self.not_found()),
         }
@@ -319,239 +320,6 @@ impl DialogueActor {
                 actor.subscribers.set_remote(remote);
             }
         }));
-    }
-
-    /// Applies and queues a write, or refuses it at once.
-    fn accept(&mut self, request: WriteRequest, attempts: u32, reply: Reply) {
-        self.last_activity = Instant::now();
-        if let Err(error) = self.ready(&request.project_id) {
-            self.answer_error(reply, error);
-            return;
-        }
-        // While another process is winning this dialogue's numbers, writes go to it (a write
-        // handed over is never handed on).
-        if request.handoff.is_none()
-            && let Some(to) = self.handoffs.target(Instant::now()).map(str::to_owned)
-        {
-            self.hand_off(request, reply, &to);
-            return;
-        }
-        if self.queue.queued_revisions() >= self.deps.settings.max_pending {
-            self.answer_error(reply, ApiError::Busy);
-            return;
-        }
-        let Self { state, log, queue, deps, waiting, .. } = self;
-        let Some(state) = state.as_mut() else { return };
-        let newest = state.speculative.number;
-        // Unstored, in numbering order: writes that lost a race and wait for the winner's
-        // revisions (still on the speculative version), then the batch in flight and the queue.
-        let unstored = || waiting.iter().flatten().chain(queue.unstored()).flat_map(|w| w.revisions.iter());
-        let effects_since = |base| log.effects_since(base, unstored(), newest);
-        let context = prepare::Context {
-            schemas: &deps.schemas,
-            limits: &deps.settings.limits,
-            effects_since: &effects_since,
-            process_id: deps.store.process_id(),
-        };
-        if request.base_revision.is_some_and(|base| base < newest) {
-            Hot::add(&HOT.rebases, 1);
-        }
-        match prepare(&state.identity, &mut state.speculative, &request, &context) {
-            Ok(revisions) => self.queue.push(PendingWrite { request, attempts, revisions, reply }),
-            Err(error) => {
-                crate::metrics::conflict(&error);
-                self.answer_error(reply, error);
-            }
-        }
-    }
-
-    /// When a live patch repeats a revision its author made that is still in memory (stored or
-    /// not: the same `details.client_ref`, which clients make unique per change, after the
-    /// patch's base), the `conflict` that refuses it, with `details.duplicate_of`, that
-    /// revision's number. Storing it again would apply the change twice.
-    fn repeated(&self, request: &WriteRequest) -> Option<ApiError> {
-        let reference = request.changes.first().and_then(|change| change.details.get(CLIENT_REF)?.as_str())?;
-        let newest = self.state.as_ref()?.speculative.number;
-        // A base ahead of the newest revision is refused as such, later.
-        let base = request.base_revision.filter(|base| *base <= newest)?;
-        let same = |revision: &&Arc<Revision>| {
-            revision.record.user_id == request.user_id
-                && revision.details.get(CLIENT_REF).and_then(Value::as_str) == Some(reference)
-        };
-        let unstored = self.waiting.iter().flatten().chain(self.queue.unstored()).flat_map(|w| w.revisions.iter());
-        // Only what the client had not seen when it sent the patch can be the one it repeats.
-        let original = self.log.after(base).find(same).or_else(|| unstored.filter(|r| r.number() > base).find(same))?;
-        Some(ApiError::Conflict {
-            message: format!("This change is already revision {} (it was sent twice)", original.number()),
-            details: serde_json::json!({ "head_revision": newest, "duplicate_of": original.number() }),
-        })
-    }
-
-    /// Answers a write with an error: on its channel, or as an `error` frame to its session.
-    fn answer_error(&mut self, reply: Reply, error: ApiError) {
-        match reply {
-            Reply::Rest(sender) => {
-                let _ = sender.send(Err(error));
-            }
-            Reply::Session { session_id, reference } => {
-                self.subscribers.send_to(&session_id, protocol::error(Some(&reference), &error));
-            }
-            Reply::Handoff { id, from } => self.answer_handoff(&id, &from, Some(&error)),
-        }
-    }
-
-    /// Sends everything queued to the store as one batch, unless a batch is in flight.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
-        self.send_handoffs(ctx);
-        let Some(batch) = self.queue.take_batch() else { return };
-        let records: Vec<RevisionRecord> = batch.revisions().map(|r| r.record.clone()).collect();
-        let atomic = batch.is_atomic();
-        let store = self.deps.store.clone();
-        let watch = self.watch_renewal(&records);
-        let renewed = watch.as_ref().map(|(_, until)| *until);
-        let save = async move {
-            // Revisions of a hooked project are stored under a watch, or not at all.
-            if let Some((project_id, until)) = &watch {
-                store.watch_dialogue(&records[0].dialogue_id, project_id, *until).await.map_err(|error| (0, error))?;
-            }
-            store.insert_revisions(&records, atomic).await
-        };
-        ctx.spawn(save.into_actor(self).map(move |result, actor, ctx| {
-            if let (Some(until), Ok(())) = (renewed, &result) {
-                actor.watch.renewed(until);
-            }
-            actor.stored(result, ctx)
-        }));
-    }
-
-    /// The watch to store before `records`, when the project has webhooks on changes and the
-    /// watch runs low: the project and the new end of the watch.
-    fn watch_renewal(&self, records: &[RevisionRecord]) -> Option<(String, i64)> {
-        let project_id = &records.first()?.project_id;
-        if !self.deps.hooks.watches_changes(project_id) {
-            return None;
-        }
-        Some((project_id.clone(), self.watch.renewal(crate::store::now_millis())?))
-    }
-
-    /// The store answered the batch in flight.
-    fn stored(&mut self, result: Result<(), (usize, StoreError)>, ctx: &mut Context<Self>) {
-        match self.queue.settle(result) {
-            None => {}
-            Some(Settled::Stored(batch)) => {
-                self.commit(batch, ctx);
-                if self.queue.take_behind() {
-                    let retry = self.queue.start_reload().unwrap_or_default();
-                    self.reload(Vec::new(), retry, ctx);
-                } else if self.foreign_follows() {
-                    self.absorb_foreign(Vec::new(), ctx);
-                } else {
-                    // Handed-off writes held back by revisions of others that this batch
-                    // overtook go now.
-                    self.accept_deferred();
-                    self.flush(ctx);
-                }
-            }
-            Some(Settled::Failed { done, failed, retry, error }) => {
-                if let StoreError::Duplicate { .. } = error {
-                    tracing::debug!(dialogue_id = %self.dialogue_id, "another process stored first");
-                    self.lost_race(done, retry, ctx);
-                    return;
-                }
-                tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
-                let unavailable = matches!(error, StoreError::Unavailable(_));
-                for write in failed {
-                    let answer = if unavailable {
-                        ApiError::Unavailable
-                    } else {
-                        ApiError::internal(anyhow::anyhow!("storing revisions failed"))
-                    };
-                    self.answer_error(write.reply, answer);
-                }
-                self.reload(done, recovery::lost(retry), ctx);
-            }
-        }
-    }
-
-    /// Makes a stored batch durable, then writes checkpoints when due.
-    fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
-        self.commit_writes(batch.writes);
-        self.write_head(ctx, false);
-    }
-
-    /// Makes stored writes durable (their patches applied to the durable version), answers
-    /// them and tells the sessions; takes a snapshot when one is due.
-    fn commit_writes(&mut self, writes: Vec<PendingWrite>) {
-        let Some(state) = self.state.as_mut() else { return };
-        for revision in writes.iter().flat_map(|write| write.revisions.iter()) {
-            let durable = &mut state.durable;
-            match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
-                Ok(applied) => {
-                    durable.size = applied.size;
-                    state.serialized.forget(&revision.patch);
-                }
-                Err(error) => {
-                    // It applied to the speculative version: only a bug gets here. The reload
-                    // after this batch rebuilds both versions from the store.
-                    tracing::error!(dialogue_id = %self.dialogue_id, error = %error, "a stored revision does not apply");
-                    self.queue.mark_behind();
-                }
-            }
-            durable.number = revision.number();
-            durable.id = Some(revision.record.id.clone());
-        }
-        state.head = None;
-        let number = state.durable.number;
-        self.checkpoints.sized(state.durable.size);
-        if self.checkpoints.snapshot_due(number) {
-            self.store_snapshot();
-        }
-        for write in writes {
-            self.announce(write, true);
-        }
-        self.subscribers.deliver();
-        self.last_activity = Instant::now();
-    }
-
-    /// Answers a stored write and tells the sessions, in order: its sender as `ack`, the others
-    /// as `revision`. A REST write answers with the durable state.
-    fn announce(&mut self, write: PendingWrite, remember: bool) {
-        let origin = match &write.reply {
-            Reply::Session { session_id, reference } => Some((session_id.clone(), reference.clone())),
-            Reply::Rest(_) | Reply::Handoff { .. } => None,
-        };
-        for revision in &write.revisions {
-            if remember {
-                self.log.push(revision.clone());
-            }
-            self.subscribers
-                .announce(revision, origin.as_ref().map(|(id, reference)| (id.as_str(), reference.as_str())));
-        }
-        if let Reply::Handoff { id, from } = &write.reply
-            && write.revisions.is_empty()
-        {
-            self.answer_handoff(id, from, None);
-        }
-        if let Reply::Rest(sender) = write.reply
-            && let Some(head) = self.head()
-        {
-            let outcome = WriteOutcome { revisions: write.revisions, head };
-            match self.state.as_ref().map(State::listing) {
-                Some(listing) if self.checkpoints.listed_differently(&listing) => {
-                    self.held.hold(listing.number, (sender, outcome));
-                }
-                _ => {
-                    let _ = sender.send(Ok(outcome));
-                }
-            }
-        }
-    }
-
-    /// Answers every unstored write with an error.
-    fn fail_all(&mut self, error: impl Fn() -> ApiError) {
-        for write in self.queue.drain() {
-            self.answer_error(write.reply, error());
-        }
     }
 
     fn is_idle(&self) -> bool {

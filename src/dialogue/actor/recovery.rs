@@ -25,7 +25,6 @@ use crate::dialogue::revision::Revision;
 use crate::dialogue::write_queue::PendingWrite;
 use crate::error::ApiError;
 use crate::live::protocol::close;
-use crate::patch::{self, Bounds};
 use crate::store::RevisionRecord;
 
 impl DialogueActor {
@@ -90,12 +89,8 @@ impl DialogueActor {
         self.foreign.retain(|number, _| *number > state.durable.number);
         let mut absorbed = Vec::new();
         while let Some(revision) = self.foreign.remove(&(state.durable.number + 1)) {
-            let durable = &mut state.durable;
-            match patch::apply(&mut durable.content, durable.size, &revision.patch, Bounds::NONE) {
-                Ok(done) => {
-                    durable.size = done.size;
-                    state.serialized.forget(&revision.patch);
-                }
+            match state.durable.advance(&revision) {
+                Ok(()) => state.serialized.forget(&revision.patch),
                 Err(error) => {
                     tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "a revision from another process does not apply");
                     self.foreign.clear();
@@ -103,18 +98,9 @@ impl DialogueActor {
                     return;
                 }
             }
-            durable.number = revision.number();
-            durable.id = Some(revision.record.id.clone());
             if quiet {
                 // Nothing of ours is on the speculative version: it follows the same way.
-                let speculative = &mut state.speculative;
-                if let Ok(done) =
-                    patch::apply(&mut speculative.content, speculative.size, &revision.patch, Bounds::NONE)
-                {
-                    speculative.size = done.size;
-                    speculative.number = durable.number;
-                    speculative.id = durable.id.clone();
-                }
+                let _ = state.speculative.advance(&revision);
             }
             self.log.push(revision.clone());
             absorbed.push(revision);
@@ -182,7 +168,7 @@ impl DialogueActor {
         for write in retry {
             if write.attempts >= MAX_ATTEMPTS {
                 let error = ApiError::conflict("The dialogue is being changed by others; retry");
-                crate::metrics::conflict(&error);
+                crate::metrics::conflict(error.conflict_kind());
                 self.answer_error(write.reply, error);
             } else {
                 self.accept(write.request, write.attempts, write.reply);
@@ -275,17 +261,14 @@ impl DialogueActor {
         let stored = loaded.version.number;
         self.install(loaded);
         self.foreign.retain(|number, _| *number > stored);
-        if stored < self.subscribers.announced() {
-            // The sessions were sent revisions the database no longer has: their numbers will
-            // be issued again, so the sessions must start over.
+        let announced = self.subscribers.announced();
+        if self.subscribers.forget_unstored(stored) {
             tracing::error!(
                 dialogue_id = %self.dialogue_id,
-                announced = self.subscribers.announced(),
+                announced,
                 stored,
-                "acknowledged revisions are missing from the database; resynchronizing sessions"
+                "acknowledged revisions are missing from the database; sessions resynchronized (4009)"
             );
-            self.subscribers.close_all(close::RESYNC);
-            self.subscribers.restart_at(stored);
         }
         for write in done {
             self.announce(write, false);

@@ -52,9 +52,31 @@ pub struct DialogueRecord {
     pub created: i64,
 }
 
+/// A dialogue's id alone.
+#[derive(Deserialize)]
+pub(in crate::store) struct DialogueId {
+    /// The id.
+    #[serde(rename = "_id")]
+    pub id: String,
+}
+
 impl Store {
     pub(super) fn dialogues(&self) -> mongodb::Collection<DialogueRecord> {
         self.db.collection("dialogues")
+    }
+
+    /// The ids of a project's dialogues, read in batches of `batch` (for the webhook watches).
+    pub(in crate::store) async fn project_dialogue_ids(
+        &self,
+        project_id: &str,
+        batch: u32,
+    ) -> mongodb::error::Result<mongodb::Cursor<DialogueId>> {
+        self.dialogues()
+            .clone_with_type::<DialogueId>()
+            .find(doc! { "project_id": project_id })
+            .projection(doc! { "_id": 1 })
+            .batch_size(batch)
+            .await
     }
 
     /// Stores a new dialogue: its revision-0 snapshot first, then its head, so that a head never

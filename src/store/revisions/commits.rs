@@ -58,7 +58,8 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer task on the current runtime.
-    pub fn spawn(revisions: Collection<RevisionRecord>, deadline: Duration, counters: Arc<StoreCounters>) -> Self {
+    pub(in crate::store) fn spawn(db: &mongodb::Database, deadline: Duration, counters: Arc<StoreCounters>) -> Self {
+        let revisions: Collection<RevisionRecord> = db.collection(super::COLLECTION);
         let (requests, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run(revisions, receiver, deadline, counters.clone()));
         Self { requests, counters }
@@ -150,7 +151,7 @@ async fn execute(
         start = end;
     }
     if let Some((_, error, _)) = &failure {
-        crate::metrics::store_error(error);
+        crate::metrics::store_error(error.kind());
     }
     if let Some((_, StoreError::Unavailable(_), _)) = &failure {
         StoreCounters::add(&counters.unavailable, 1);

@@ -3,9 +3,11 @@
 //! even from another server process.
 //!
 //! A batch that holds a bulk write (several revisions that must land together) is inserted in
-//! one transaction, so it lands whole or not at all. Any other batch is one ordered insert: if
-//! another writer took a number in the middle of it, the revisions before that point are stored
-//! (and acknowledged) and the rest is retried; no transaction round trips on the hot path.
+//! one transaction, so it lands whole or not at all. Any other batch goes to the shared
+//! [`Committer`], which stores the batches of every dialogue together (see `commits`): if
+//! another writer took a number in the middle of a batch, the revisions before that point are
+//! stored and the error says how many, so the actor acknowledges those and reloads to retry the
+//! rest; no transaction round trips on the hot path.
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{Document, doc};
@@ -69,6 +71,9 @@ pub struct HandoffMark {
     pub last: bool,
 }
 
+/// The collection's name.
+const COLLECTION: &str = "revisions";
+
 /// Revisions per cursor batch when reading a range of them.
 const REVISIONS_PER_BATCH: u32 = 1000;
 
@@ -77,7 +82,7 @@ pub type RevisionOrder = Vec<(&'static str, i32)>;
 
 impl Store {
     pub(super) fn revisions(&self) -> mongodb::Collection<RevisionRecord> {
-        self.db.collection("revisions")
+        self.db.collection(COLLECTION)
     }
 
     /// Stores a batch of consecutive revisions; with `atomic`, whole or not at all. On failure,
@@ -200,4 +205,45 @@ pub(super) fn sort_document(order: &RevisionOrder) -> Document {
         sort.insert("number", -1);
     }
     sort
+}
+
+/// A revision's number and id, for the reads that need no more.
+#[derive(Deserialize)]
+struct NumberAndId {
+    #[serde(rename = "_id")]
+    id: String,
+    number: i64,
+}
+
+impl Store {
+    /// The number and id of a dialogue's newest stored revision (`None`: it has none).
+    pub async fn newest_revision(&self, dialogue_id: &str) -> StoreResult<Option<(i64, String)>> {
+        self.bounded(async {
+            let newest = self
+                .revisions()
+                .clone_with_type::<NumberAndId>()
+                .find_one(doc! { "dialogue_id": dialogue_id })
+                .sort(doc! { "number": -1 })
+                .projection(doc! { "number": 1 })
+                .await?;
+            Ok(newest.map(|r| (r.number, r.id)))
+        })
+        .await
+    }
+
+    /// The number of a dialogue's newest revision accepted before `before` (ms, server clock),
+    /// 0 when none was. Revisions stored before acceptance times were recorded count as before.
+    pub async fn last_revision_before(&self, dialogue_id: &str, before: i64) -> StoreResult<i64> {
+        self.bounded(async {
+            let last = self
+                .revisions()
+                .clone_with_type::<NumberAndId>()
+                .find_one(doc! { "dialogue_id": dialogue_id, "accepted": { "$not": { "$gte": before } } })
+                .sort(doc! { "number": -1 })
+                .projection(doc! { "number": 1 })
+                .await?;
+            Ok(last.map_or(0, |r| r.number))
+        })
+        .await
+    }
 }

@@ -362,7 +362,6 @@ impl Store {
     /// Removes a hook's deliveries and cursors.
     pub(in crate::store) async fn forget_hook_deliveries(&self, hook_id: &str) -> StoreResult<()> {
         self.deliveries().delete_many(doc! { "hook_id": hook_id }).await?;
-        self.webhook_cursors().delete_many(doc! { "hook_id": hook_id }).await?;
-        Ok(())
+        self.forget_hook_cursors(hook_id).await
     }
 }

@@ -15,6 +15,7 @@ use mongodb::ClientSession;
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 
+use crate::store::dialogues::DialogueId;
 use crate::store::{Store, StoreResult};
 
 /// Watches inserted per command when a whole project is watched.
@@ -86,13 +87,6 @@ impl CursorRecord {
     }
 }
 
-#[derive(Deserialize)]
-struct NumberAndId {
-    #[serde(rename = "_id")]
-    id: String,
-    number: i64,
-}
-
 impl Store {
     fn outbox(&self) -> mongodb::Collection<OutboxEvent> {
         self.db.collection("outbox")
@@ -102,7 +96,7 @@ impl Store {
         self.db.collection("webhook_watches")
     }
 
-    pub(in crate::store) fn webhook_cursors(&self) -> mongodb::Collection<CursorRecord> {
+    fn webhook_cursors(&self) -> mongodb::Collection<CursorRecord> {
         self.db.collection("webhook_cursors")
     }
 
@@ -173,27 +167,16 @@ impl Store {
     /// as it is): when a hook on changes is registered, so that revisions other processes store
     /// before they learn of the hook are read too.
     pub async fn watch_project_dialogues(&self, project_id: &str, until: i64) -> StoreResult<()> {
-        #[derive(Deserialize)]
-        struct Id {
-            #[serde(rename = "_id")]
-            id: String,
-        }
         self.bounded(async {
             // The watches that exist are extended, never shortened…
             self.watches().update_many(doc! { "project_id": project_id }, doc! { "$max": { "until": until } }).await?;
             // …and the dialogues without one get one.
-            let mut ids = self
-                .db
-                .collection::<Id>("dialogues")
-                .find(doc! { "project_id": project_id })
-                .projection(doc! { "_id": 1 })
-                .batch_size(WATCHES_PER_INSERT as u32)
-                .await?;
+            let mut ids = self.project_dialogue_ids(project_id, WATCHES_PER_INSERT as u32).await?;
             let mut page = Vec::with_capacity(WATCHES_PER_INSERT);
             loop {
                 let next = ids.try_next().await?;
                 let done = next.is_none();
-                if let Some(Id { id }) = next {
+                if let Some(DialogueId { id }) = next {
                     page.push(WatchRecord { dialogue_id: id, project_id: project_id.to_owned(), until });
                 }
                 if page.len() == WATCHES_PER_INSERT || (done && !page.is_empty()) {
@@ -260,35 +243,10 @@ impl Store {
         .await
     }
 
-    /// The number and id of a dialogue's newest stored revision (`None`: it has none).
-    pub async fn newest_revision(&self, dialogue_id: &str) -> StoreResult<Option<(i64, String)>> {
-        self.bounded(async {
-            let newest = self
-                .db
-                .collection::<NumberAndId>("revisions")
-                .find_one(doc! { "dialogue_id": dialogue_id })
-                .sort(doc! { "number": -1 })
-                .projection(doc! { "number": 1 })
-                .await?;
-            Ok(newest.map(|r| (r.number, r.id)))
-        })
-        .await
-    }
-
-    /// The number of a dialogue's newest revision accepted before `before` (ms, server clock),
-    /// 0 when none was. Revisions stored before acceptance times were recorded count as before.
-    pub async fn last_revision_before(&self, dialogue_id: &str, before: i64) -> StoreResult<i64> {
-        self.bounded(async {
-            let last = self
-                .db
-                .collection::<NumberAndId>("revisions")
-                .find_one(doc! { "dialogue_id": dialogue_id, "accepted": { "$not": { "$gte": before } } })
-                .sort(doc! { "number": -1 })
-                .projection(doc! { "number": 1 })
-                .await?;
-            Ok(last.map_or(0, |r| r.number))
-        })
-        .await
+    /// Removes a deleted hook's cursors.
+    pub(in crate::store) async fn forget_hook_cursors(&self, hook_id: &str) -> StoreResult<()> {
+        self.webhook_cursors().delete_many(doc! { "hook_id": hook_id }).await?;
+        Ok(())
     }
 
     /// Removes the outbox and watches of a deleted project.
