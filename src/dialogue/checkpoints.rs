@@ -166,6 +166,11 @@ impl<T> Default for HeldAnswers<T> {
 }
 
 impl<T> HeldAnswers<T> {
+    /// Whether no answer is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
     /// Holds `answer` until the stored head is at revision `number`.
     pub fn hold(&mut self, number: i64, answer: T) {
         self.held.push((number, answer));

@@ -217,8 +217,22 @@ impl Dialogues {
         }
     }
 
-    /// Sends `make()` to the dialogue's actor, retrying when the actor stopped meanwhile.
+    /// Sends `make()` to the dialogue's actor, retrying when the actor stopped meanwhile, and
+    /// waits for the answer at most the database deadline: a request never waits out a frozen
+    /// database, even when its write queued behind a reload that waits too (`503`; a write's
+    /// outcome is then unknown, as after any database timeout).
     async fn ask<M>(&self, dialogue_id: &str, make: impl Fn() -> M) -> Result<M::Result, ApiError>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        DialogueActor: Handler<M>,
+    {
+        tokio::time::timeout(self.store.deadline(), self.ask_unbounded(dialogue_id, make))
+            .await
+            .unwrap_or(Err(ApiError::Unavailable))
+    }
+
+    async fn ask_unbounded<M>(&self, dialogue_id: &str, make: impl Fn() -> M) -> Result<M::Result, ApiError>
     where
         M: Message + Send + 'static,
         M::Result: Send,
@@ -229,14 +243,14 @@ impl Dialogues {
                 .registry
                 .send(Lookup { dialogue_id: dialogue_id.to_owned() })
                 .await
-                .map_err(|_| ApiError::Unavailable)?;
+                .map_err(|_| ApiError::Interrupted)?;
             match addr.send(make()).await {
                 Ok(result) => return Ok(result),
                 Err(MailboxError::Closed) => continue,
                 Err(MailboxError::Timeout) => return Err(ApiError::Busy),
             }
         }
-        Err(ApiError::Unavailable)
+        Err(ApiError::Interrupted)
     }
 
     /// The stored state of a dialogue, from its actor's memory.
@@ -304,7 +318,7 @@ impl Dialogues {
 
     /// The actor of a dialogue, started if needed (live sessions talk to it directly).
     pub async fn actor(&self, dialogue_id: &str) -> Result<Addr<DialogueActor>, ApiError> {
-        self.registry.send(Lookup { dialogue_id: dialogue_id.to_owned() }).await.map_err(|_| ApiError::Unavailable)
+        self.registry.send(Lookup { dialogue_id: dialogue_id.to_owned() }).await.map_err(|_| ApiError::Interrupted)
     }
 
     /// How many dialogue actors are running.

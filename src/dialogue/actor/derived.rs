@@ -11,12 +11,15 @@ use crate::store::Snapshot;
 
 impl DialogueActor {
     /// Writes the stored head in the background when it is due (one write at a time, always
-    /// the newest durable state, in the store's shared head writes).
+    /// the newest durable state, in the store's shared head writes). It is due at once while a
+    /// REST answer waits for it: that answer was held against the head stored when it was
+    /// made, which a write finishing meanwhile may have brought to the same listing.
     pub(super) fn write_head(&mut self, ctx: &mut Context<Self>, finishing: bool) {
         let Some(state) = self.state.as_mut() else { return };
         let listing = state.listing();
         self.checkpoints.sized(state.durable.size);
-        if !self.checkpoints.head_due(&listing, Instant::now(), finishing) {
+        let awaited = !self.held.is_empty();
+        if !self.checkpoints.head_due(&listing, Instant::now(), finishing || awaited) {
             return;
         }
         let record = state.record_with_content();
