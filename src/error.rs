@@ -125,7 +125,7 @@ fn too_large_message(limit: usize, size: Option<usize>) -> String {
 }
 
 /// Longest error message sent, in characters; longer ones are cut.
-const MAX_MESSAGE_CHARS: usize = 300;
+const MAX_MESSAGE_CHARS: usize = 200;
 /// Longest string inside an error's `details`, in characters (values clients sent are echoed
 /// there, and must not make the error as large as the request).
 const MAX_DETAIL_CHARS: usize = 200;

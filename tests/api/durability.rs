@@ -92,22 +92,27 @@ async fn a_server_killed_mid_stream_loses_no_acknowledged_revision() {
 
     // Four writers stream patches; the server is killed once 40 are acknowledged.
     let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let fortieth = tokio::sync::Notify::new();
     let writers = (0..4).map(|writer| {
         let acknowledged = acknowledged.clone();
-        let (remote, path) = (&remote, path.clone());
+        let (remote, path, fortieth) = (&remote, path.clone(), &fortieth);
         async move {
             for n in 0.. {
                 match remote.patch(&path, &append_block(&format!("w{writer}-{n}"))).await {
-                    Some(id) => acknowledged.lock().unwrap().push(id),
+                    Some(id) => {
+                        let mut acknowledged = acknowledged.lock().unwrap();
+                        acknowledged.push(id);
+                        if acknowledged.len() == 40 {
+                            fortieth.notify_one();
+                        }
+                    }
                     None => return,
                 }
             }
         }
     });
     let killer = async {
-        while acknowledged.lock().unwrap().len() < 40 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        fortieth.notified().await;
         server.signal("KILL");
     };
     futures_util::future::join(futures_util::future::join_all(writers), killer).await;

@@ -65,7 +65,7 @@ async fn a_copy_bomb_is_refused_before_it_grows() {
 async fn copy_bombs_leave_the_server_process_bounded() {
     // A server process of its own, so its resident memory is its alone.
     let app = spawn_app().await;
-    let (_, _, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let (project, dialogue_id, path) = dialogue_with_a_value(&app, &app.admin_token).await;
     let server = ServerProcess::start(&app.database);
     let remote = Api::connect(&server.address()).await;
     let bomb = copy_bomb(30);
@@ -82,6 +82,21 @@ async fn copy_bombs_leave_the_server_process_bounded() {
     // nothing behind, however many there are.
     assert!(after_two < 512 * 1024 * 1024, "resident after two bombs: {after_two} bytes");
     assert!(after_ten <= after_two + after_two / 5 + 16 * 1024 * 1024, "{after_two} then {after_ten} bytes");
+    // The live twin, ten times on one session of the same process: refused the same way, and
+    // the process grows no further.
+    let (mut client, welcome) =
+        LiveClient::connect(&server.address(), &project, &dialogue_id, &remote.admin_token, None).await.unwrap();
+    for n in 0..10 {
+        client.send_patch(&format!("bomb{n}"), welcome.revision.number, bomb.clone()).await.unwrap();
+        let error = loop {
+            if let ServerFrame::Error { error, .. } = client.next().await.unwrap() {
+                break error;
+            }
+        };
+        assert_eq!(error.kind, "payload_too_large");
+    }
+    let after_live = server.resident_bytes();
+    assert!(after_live <= after_ten + after_ten / 5 + 16 * 1024 * 1024, "{after_ten} then {after_live} bytes");
 }
 
 #[actix_web::test]
@@ -204,13 +219,21 @@ async fn error_bodies_stay_small_whatever_the_request_holds() {
     let missing = app.get(&format!("/projects/{long_id}"), &app.admin_token).await;
     missing.assert_error(404, "not_found");
     assert!(missing.raw.len() < 2048, "{}", missing.raw.len());
+    // A long value in a message comes back cut too: no message passes 200 characters.
+    let long_page = "9".repeat(5000);
+    let refused = app.get(&format!("/projects/?page={long_page}"), &app.admin_token).await;
+    refused.assert_error(422, "validation_error");
+    for response in [&missing, &refused] {
+        let message = response.body["message"].as_str().unwrap();
+        assert!(message.chars().count() <= 201, "a {} character message", message.chars().count());
+    }
 }
 
 #[actix_web::test]
 async fn endpoints_anyone_may_call_take_small_bodies() {
     let app = spawn_app().await;
     let big = json!({ "email": "x@example.org", "password": "p".repeat(64 * 1024) });
-    for path in ["/auth/tokens", "/auth/sessions", "/password-resets/", "/password-confirmations/"] {
+    for path in ["/auth/tokens", "/auth/sessions", "/password-resets/", "/password-confirmations/", "/users/"] {
         let response = app.json(Method::POST, path, None, &big).await;
         response.assert_error(413, "payload_too_large");
         assert_eq!(response.body["details"]["limit"], 16 * 1024, "{path}");
@@ -254,10 +277,15 @@ async fn head_answers_wherever_get_does() {
         let head = app.send(Method::HEAD, &target, Some(&app.admin_token), None, None).await;
         assert_eq!(head.status, get.status, "{target}");
         assert!(head.raw.is_empty(), "HEAD {target} has no body");
-        for header in ["etag", "x-total-count", "content-type"] {
+        assert!(get.header("content-type").is_some(), "GET {target} names its type");
+        for header in ["etag", "x-total-count", "link", "content-type"] {
             assert_eq!(head.header(header), get.header(header), "{header} of {target}");
         }
+        // The length of the body GET sends.
+        assert_eq!(head.header("content-length"), Some(get.raw.len().to_string().as_str()), "length of {target}");
     }
+    let lists = app.send(Method::HEAD, &format!("{path}/revisions/"), Some(&app.admin_token), None, None).await;
+    assert!(lists.header("x-total-count").is_some(), "a list's count comes with HEAD");
     let missing = app.send(Method::HEAD, "/projects/nope", Some(&app.admin_token), None, None).await;
     assert_eq!(missing.status, 404);
 }
@@ -311,16 +339,18 @@ async fn sessions_past_the_limit_are_refused_with_429() {
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("a third session was accepted"),
     }
-    // A seat frees when a session leaves.
+    // A seat frees when a session leaves: the actor learns it a moment after the close, so the
+    // next upgrade is retried until it gets the seat (each try is a full upgrade round trip).
     first.close().await;
-    let mut opened = None;
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let opened = loop {
         if let Ok(session) = connect().await {
-            opened = Some(session);
-            break;
+            break Some(session);
         }
-        tokio::task::yield_now().await;
-    }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+    };
     assert!(opened.is_some(), "the freed seat was given to a new session");
 }
 

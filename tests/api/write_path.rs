@@ -82,15 +82,22 @@ async fn a_server_killed_during_a_many_dialogue_load_loses_no_acknowledged_revis
 
     // Two writers per dialogue stream patches; the server is killed once 120 are acknowledged.
     let acknowledged = Arc::new(Mutex::new(vec![Vec::<String>::new(); DIALOGUES]));
+    let hundred_twentieth = tokio::sync::Notify::new();
     let writers = dialogues.iter().enumerate().flat_map(|(index, (path, _))| {
         (0..2).map({
-            let (acknowledged, remote) = (acknowledged.clone(), &remote);
+            let (acknowledged, remote, hundred_twentieth) = (acknowledged.clone(), &remote, &hundred_twentieth);
             move |writer| {
                 let acknowledged = acknowledged.clone();
                 async move {
                     for n in 0.. {
                         match remote.patch(path, &append_block(&format!("w{writer}-{n}"))).await {
-                            Some(id) => acknowledged.lock().unwrap()[index].push(id),
+                            Some(id) => {
+                                let mut acknowledged = acknowledged.lock().unwrap();
+                                acknowledged[index].push(id);
+                                if acknowledged.iter().map(Vec::len).sum::<usize>() == 120 {
+                                    hundred_twentieth.notify_one();
+                                }
+                            }
                             None => return,
                         }
                     }
@@ -99,10 +106,7 @@ async fn a_server_killed_during_a_many_dialogue_load_loses_no_acknowledged_revis
         })
     });
     let killer = async {
-        // Polled: the count of acknowledgements is not an event a test can subscribe to.
-        while acknowledged.lock().unwrap().iter().map(Vec::len).sum::<usize>() < 120 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        hundred_twentieth.notified().await;
         server.signal("KILL");
     };
     futures_util::future::join(futures_util::future::join_all(writers), killer).await;
