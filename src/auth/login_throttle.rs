@@ -1,7 +1,8 @@
 //! Throttles password guessing: failed sign-ins are counted per e-mail address and per client
 //! address over the last minute, in the database, so every server process shares one budget.
-//! Successful sign-ins never count. Password reset requests have their own budget per address
-//! and share the client's.
+//! Successful sign-ins never count. Each attempt is counted when it starts and given back when
+//! it succeeds, so that attempts made at once cannot all pass before any is counted. Password
+//! reset requests have their own budget per address and share the client's.
 
 use std::net::IpAddr;
 
@@ -42,23 +43,37 @@ impl LoginThrottle {
         Self { per_minute: u64::from(per_minute.max(1)) }
     }
 
-    /// `429` with `Retry-After` when any key has spent its budget.
-    pub async fn check(&self, store: &Store, keys: &AttemptKeys) -> Result<(), ApiError> {
-        for key in &keys.keys {
-            if let Some(until) = store.attempts_exhausted_until(key, self.per_minute).await? {
+    /// Starts an attempt: it counts against every key from now on, so that attempts made at
+    /// once cannot all slip under the budget before any of them is counted. Over the budget,
+    /// it is given back and refused with `429` and `Retry-After`. A sign-in that succeeds gives
+    /// its attempt back ([`succeeded`](Self::succeeded)); one that fails leaves it counted.
+    pub async fn begin(&self, store: &Store, keys: &AttemptKeys) -> Result<Attempt, ApiError> {
+        let keys: Vec<&str> = keys.keys.iter().map(String::as_str).collect();
+        let ids = store.record_attempt(&keys).await?;
+        for key in &keys {
+            // This attempt is among those counted: it may be the budget's last, not one more.
+            if store.attempts_exhausted_until(key, self.per_minute + 1).await?.is_some() {
+                store.forget_attempts(&ids).await?;
+                // Without it, the key gets a place back once its budget-th newest ages out.
+                let until = store.attempts_exhausted_until(key, self.per_minute).await?.unwrap_or_else(now_millis);
                 let wait = (until - now_millis()).max(1000);
                 return Err(ApiError::RateLimited {
                     retry_after: u64::try_from(wait).unwrap_or(60_000).div_ceil(1000),
                 });
             }
         }
-        Ok(())
+        Ok(Attempt { ids })
     }
 
-    /// Counts one failure (or reset request) against every key.
-    pub async fn count(&self, store: &Store, keys: &AttemptKeys) -> Result<(), ApiError> {
-        let keys: Vec<&str> = keys.keys.iter().map(String::as_str).collect();
-        store.record_attempt(&keys).await?;
+    /// The attempt succeeded: it no longer counts.
+    pub async fn succeeded(&self, store: &Store, attempt: Attempt) -> Result<(), ApiError> {
+        store.forget_attempts(&attempt.ids).await?;
         Ok(())
     }
+}
+
+/// An attempt under way, counted against its keys.
+#[must_use = "an attempt that succeeded must be given back"]
+pub struct Attempt {
+    ids: Vec<String>,
 }

@@ -94,6 +94,31 @@ async fn failed_sign_ins_are_rate_limited_on_every_process() {
     elsewhere.assert_error(429, "rate_limited");
 }
 
+#[actix_web::test]
+async fn guesses_sent_at_once_cannot_pass_the_budget_together() {
+    let app = spawn_app_with(|settings| settings.login_attempts_per_minute = 3).await;
+    let guess = json!({ "email": ADMIN_EMAIL, "password": "guess guess" });
+    let guesses = (0..30).map(|_| app.json(Method::POST, "/auth/tokens", None, &guess));
+    let answers = futures_util::future::join_all(guesses).await;
+    let checked = answers.iter().filter(|answer| answer.status == 401).count();
+    let limited = answers.iter().filter(|answer| answer.status == 429).count();
+    assert_eq!(checked + limited, 30, "every guess is a 401 or a 429");
+    assert!(checked <= 3, "{checked} of 30 simultaneous guesses were checked against a budget of 3");
+    // Refused guesses do not count, checked ones do: one by one, the minute allows exactly the
+    // budget's worth of failures, whatever the burst left of it.
+    let mut failures = checked;
+    loop {
+        let answer = app.json(Method::POST, "/auth/tokens", None, &guess).await;
+        if answer.status == 429 {
+            break;
+        }
+        answer.assert_error(401, "unauthorized");
+        failures += 1;
+        assert!(failures <= 3, "{failures} failures checked in one minute");
+    }
+    assert_eq!(failures, 3);
+}
+
 /// A failed sign-in as `email`, with `X-Forwarded-For: from`.
 async fn guess_from(app: &TestApp, email: &str, from: &str) -> crate::helpers::TestResponse {
     let body = json!({ "email": email, "password": "guess guess" }).to_string().into_bytes();
