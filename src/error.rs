@@ -132,9 +132,11 @@ const MAX_DETAIL_CHARS: usize = 200;
 /// Most items of a list inside an error's `details`.
 const MAX_DETAIL_ITEMS: usize = 50;
 
-/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+/// Cuts `text` to at most `max` characters, the last of them an ellipsis marking the cut.
 fn truncate(mut text: String, max: usize) -> String {
-    if let Some((cut, _)) = text.char_indices().nth(max) {
+    if text.char_indices().nth(max).is_some()
+        && let Some((cut, _)) = text.char_indices().nth(max.saturating_sub(1))
+    {
         text.truncate(cut);
         text.push('…');
     }

@@ -1,17 +1,32 @@
 //! Throttles password guessing: failed sign-ins are counted per e-mail address and per client
 //! address over the last minute, in the database, so every server process shares one budget.
-//! Successful sign-ins never count. Each attempt is counted when it starts and given back when
-//! it succeeds, so that attempts made at once cannot all pass before any is counted. Password
-//! reset requests have their own budget per address and share the client's.
+//! Successful sign-ins never count. Attempts on the same e-mail address or client address take
+//! turns within a process (a check, the password, the count), so guesses sent at once cannot
+//! all pass the check before any of them is counted; across processes, at most one per process
+//! is under way at once. Password reset requests have their own budget per address and share
+//! the client's.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::error::ApiError;
 use crate::store::{Store, now_millis};
 
+/// Locks that attempts on the same key take turns on (a key maps to one of them).
+const STRIPES: usize = 256;
+
 /// The throttle: `per_minute` failures per key.
 pub struct LoginThrottle {
     per_minute: u64,
+    stripes: Vec<Arc<Mutex<()>>>,
+}
+
+/// An attempt's turn on its keys: other attempts on them wait until it is dropped.
+pub struct Turn {
+    _held: Vec<OwnedMutexGuard<()>>,
 }
 
 /// The keys one attempt counts against.
@@ -40,40 +55,48 @@ impl AttemptKeys {
 impl LoginThrottle {
     /// Allows `per_minute` failures a minute for each key.
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute: u64::from(per_minute.max(1)) }
+        Self { per_minute: u64::from(per_minute.max(1)), stripes: (0..STRIPES).map(|_| Arc::default()).collect() }
     }
 
-    /// Starts an attempt: it counts against every key from now on, so that attempts made at
-    /// once cannot all slip under the budget before any of them is counted. Over the budget,
-    /// it is given back and refused with `429` and `Retry-After`. A sign-in that succeeds gives
-    /// its attempt back ([`succeeded`](Self::succeeded)); one that fails leaves it counted.
-    pub async fn begin(&self, store: &Store, keys: &AttemptKeys) -> Result<Attempt, ApiError> {
-        let keys: Vec<&str> = keys.keys.iter().map(String::as_str).collect();
-        let ids = store.record_attempt(&keys).await?;
-        for key in &keys {
-            // This attempt is among those counted: it may be the budget's last, not one more.
-            if store.attempts_exhausted_until(key, self.per_minute + 1).await?.is_some() {
-                store.forget_attempts(&ids).await?;
-                // Without it, the key gets a place back once its budget-th newest ages out.
-                let until = store.attempts_exhausted_until(key, self.per_minute).await?.unwrap_or_else(now_millis);
+    /// Waits for this attempt's turn on its keys: hold it across the check, the password and
+    /// the count, so that a failure is counted before the next attempt on the same key checks.
+    pub async fn turn(&self, keys: &AttemptKeys) -> Turn {
+        let mut stripes: Vec<usize> = keys
+            .keys
+            .iter()
+            .map(|key| {
+                let mut hasher = DefaultHasher::new();
+                key.hash(&mut hasher);
+                (hasher.finish() % STRIPES as u64) as usize
+            })
+            .collect();
+        // Always in the same order, so that two attempts never wait on each other.
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut held = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            held.push(self.stripes[stripe].clone().lock_owned().await);
+        }
+        Turn { _held: held }
+    }
+
+    /// `429` with `Retry-After` when any key has spent its budget.
+    pub async fn check(&self, store: &Store, keys: &AttemptKeys) -> Result<(), ApiError> {
+        for key in &keys.keys {
+            if let Some(until) = store.attempts_exhausted_until(key, self.per_minute).await? {
                 let wait = (until - now_millis()).max(1000);
                 return Err(ApiError::RateLimited {
                     retry_after: u64::try_from(wait).unwrap_or(60_000).div_ceil(1000),
                 });
             }
         }
-        Ok(Attempt { ids })
-    }
-
-    /// The attempt succeeded: it no longer counts.
-    pub async fn succeeded(&self, store: &Store, attempt: Attempt) -> Result<(), ApiError> {
-        store.forget_attempts(&attempt.ids).await?;
         Ok(())
     }
-}
 
-/// An attempt under way, counted against its keys.
-#[must_use = "an attempt that succeeded must be given back"]
-pub struct Attempt {
-    ids: Vec<String>,
+    /// Counts one failure (or reset request) against every key.
+    pub async fn count(&self, store: &Store, keys: &AttemptKeys) -> Result<(), ApiError> {
+        let keys: Vec<&str> = keys.keys.iter().map(String::as_str).collect();
+        store.record_attempt(&keys).await?;
+        Ok(())
+    }
 }

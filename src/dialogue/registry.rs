@@ -182,6 +182,13 @@ pub struct Dialogues {
     presence: PresenceRelay,
 }
 
+/// The longest a request waits for a dialogue's actor to answer: two database deadlines (a
+/// cold dialogue is loaded, then the write committed, each within one), and never less than a
+/// handed-over write may take to be answered by the process that owns the dialogue.
+fn answer_bound(deadline: std::time::Duration) -> std::time::Duration {
+    (deadline * 2).max(super::actor::HANDOFF_TIMEOUT + std::time::Duration::from_secs(1))
+}
+
 impl Dialogues {
     /// Starts the registry on the current arbiter.
     pub fn start(deps: ActorDeps, threads: usize) -> Self {
@@ -218,8 +225,8 @@ impl Dialogues {
     }
 
     /// Sends `make()` to the dialogue's actor, retrying when the actor stopped meanwhile, and
-    /// waits for the answer at most the database deadline: a request never waits out a frozen
-    /// database, even when its write queued behind a reload that waits too (`503`; a write's
+    /// waits for the answer at most [`answer_bound`]: a request never waits out a frozen
+    /// database, nor anything else that stalls, however its work queued (`503`; a write's
     /// outcome is then unknown, as after any database timeout).
     async fn ask<M>(&self, dialogue_id: &str, make: impl Fn() -> M) -> Result<M::Result, ApiError>
     where
@@ -227,7 +234,7 @@ impl Dialogues {
         M::Result: Send,
         DialogueActor: Handler<M>,
     {
-        tokio::time::timeout(self.store.deadline(), self.ask_unbounded(dialogue_id, make))
+        tokio::time::timeout(answer_bound(self.store.deadline()), self.ask_unbounded(dialogue_id, make))
             .await
             .unwrap_or(Err(ApiError::Unavailable))
     }

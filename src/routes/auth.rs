@@ -38,15 +38,16 @@ pub(crate) async fn verify_credentials(anonymous: &Anonymous, value: Value) -> R
     let credentials: Credentials = state.schemas.parse("credentials", value)?;
     let email = auth::normalize_email(&credentials.email);
     let keys = AttemptKeys::sign_in(&email, anonymous.client);
-    let attempt = state.login_throttle.begin(&state.store, &keys).await?;
+    let _turn = state.login_throttle.turn(&keys).await;
+    state.login_throttle.check(&state.store, &keys).await?;
     let user = state.store.user_by_email(&email).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     match (passwords::verify(credentials.password, stored_hash).await?, user) {
-        (true, Some(user)) => {
-            state.login_throttle.succeeded(&state.store, attempt).await?;
-            Ok(user)
+        (true, Some(user)) => Ok(user),
+        _ => {
+            state.login_throttle.count(&state.store, &keys).await?;
+            Err(ApiError::Unauthorized("Wrong email or password".into()))
         }
-        _ => Err(ApiError::Unauthorized("Wrong email or password".into())),
     }
 }
 

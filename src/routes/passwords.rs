@@ -66,8 +66,10 @@ async fn request_reset(
     let request: ResetRequest = state.schemas.parse("password-reset", value)?;
     let email = auth::normalize_email(&request.email);
     let keys = AttemptKeys::reset(&email, anonymous.client);
-    // Every reset request counts, answered or not.
-    let _counted = state.login_throttle.begin(&state.store, &keys).await?;
+    let turn = state.login_throttle.turn(&keys).await;
+    state.login_throttle.check(&state.store, &keys).await?;
+    state.login_throttle.count(&state.store, &keys).await?;
+    drop(turn);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
         if let Err(error) = send_reset_mail(&state, &email).await {

@@ -28,24 +28,13 @@ impl Store {
     }
 
     /// Records one attempt under each key.
-    /// Returns their ids.
-    pub async fn record_attempt(&self, keys: &[&str]) -> StoreResult<Vec<String>> {
+    pub async fn record_attempt(&self, keys: &[&str]) -> StoreResult<()> {
         self.bounded(async {
             let at = now_millis();
             let expires = DateTime::from_millis(at + ATTEMPT_WINDOW_MILLIS);
             let attempts: Vec<Attempt> =
                 keys.iter().map(|key| Attempt { id: new_id(), key: (*key).to_owned(), at, expires }).collect();
-            self.attempts().insert_many(&attempts).await?;
-            Ok(attempts.into_iter().map(|attempt| attempt.id).collect())
-        })
-        .await
-    }
-
-    /// Removes attempts recorded by [`record_attempt`](Self::record_attempt): they no longer
-    /// count.
-    pub async fn forget_attempts(&self, ids: &[String]) -> StoreResult<()> {
-        self.bounded(async {
-            self.attempts().delete_many(doc! { "_id": { "$in": ids } }).await?;
+            self.attempts().insert_many(attempts).await?;
             Ok(())
         })
         .await

@@ -18,9 +18,10 @@ use crate::process::OwnDatabase;
 const TEST_BOUND: Duration = Duration::from_secs(120);
 /// How long the database stays frozen.
 const FREEZE: Duration = Duration::from_secs(10);
-/// The longest a request may wait for its answer while the database is frozen: its 1 s deadline
-/// and the scheduling around it, far under the freeze.
-const REQUEST_BOUND: Duration = Duration::from_millis(1900);
+/// The longest a request may wait for its answer while the database is frozen: two of its 1 s
+/// deadlines (a write can queue behind a reload that waits out one) and the scheduling around
+/// them, far under the freeze.
+const REQUEST_BOUND: Duration = Duration::from_millis(2900);
 
 /// An app on a database of its own, with a one-second database deadline.
 async fn app_on(database: &OwnDatabase) -> TestApp {
@@ -223,7 +224,7 @@ async fn a_frozen_database_gives_503s_and_loses_nothing() {
         database.signal("CONT");
         eprintln!("frozen database: {refused} REST writes refused with 503 while frozen, the slowest in {slowest:?}");
         // A bound, not a benchmark: no write waits out the freeze (10 s); each is answered
-        // within its request's deadline (1 s here) and the scheduling around it.
+        // within two of its deadlines (1 s here) and the scheduling around them.
         assert!(slowest < REQUEST_BOUND, "a write waited {slowest:?} for its 503");
         eprintln!("frozen database: frozen for {:?}", frozen_at.elapsed());
         eventually("writes after the thaw", async || {

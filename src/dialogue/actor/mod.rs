@@ -54,6 +54,7 @@ use crate::webhooks::watch::WatchLease;
 mod derived;
 mod handlers;
 mod handoff;
+pub use handoff::HANDOFF_TIMEOUT;
 mod recovery;
 mod write_path;
 
