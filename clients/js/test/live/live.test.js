@@ -175,15 +175,28 @@ test("a session closed as too slow (4008) resyncs and converges", { skip, timeou
     Array.from({ length: 100 }, (_, i) => ({ id: `f${i}`, type: "message", properties: { text: `${n}`.padEnd(1600, "p") } }));
   let flooded = false;
   left.then(() => (flooded = true));
-  for (let sent = 0; !flooded; sent++) {
-    assert.ok(sent < 300, "300 revisions of 160 KB did not overflow the paused session");
-    const stored = next(writer, "ack");
-    writer.submit([{ op: "replace", path: "/sequences/0/blocks", value: blocks(sent) }]);
-    await stored;
+  // This test once timed out in CI (it takes about 5 s): say where it waits, should it again.
+  let stage = "flooding", sent = 0;
+  const report = setTimeout(() => {
+    const state = `stage ${stage}, ${sent} sent, slow ${slow.status} at ${slow.revision} (statuses ${statuses.join(",")}), writer at ${writer.revision}`;
+    console.error(`a session closed as too slow: still waiting after 100 s: ${state}`);
+  }, 100_000);
+  try {
+    for (; !flooded; sent++) {
+      assert.ok(sent < 300, "300 revisions of 160 KB did not overflow the paused session");
+      const stored = next(writer, "ack");
+      stage = "waiting for the writer's ack";
+      writer.submit([{ op: "replace", path: "/sequences/0/blocks", value: blocks(sent) }]);
+      await stored;
+      stage = "flooding";
+    }
+    stage = "resumed, waiting for the slow session to resync";
+    /** @type {any} */ (slow.socket)?.resume();
+    await until([slow, writer], () => statuses.includes("resyncing") && slow.status === "live" && slow.revision === writer.revision);
+    assert.deepEqual(slow.content, contentOf(await api.dialogue(where.project, where.dialogue)));
+  } finally {
+    clearTimeout(report);
   }
-  /** @type {any} */ (slow.socket)?.resume();
-  await until([slow, writer], () => statuses.includes("resyncing") && slow.status === "live" && slow.revision === writer.revision);
-  assert.deepEqual(slow.content, contentOf(await api.dialogue(where.project, where.dialogue)));
 });
 
 test("a reloaded client still sends the changes it made offline (file storage)", { skip, timeout: 120_000 }, async () => {
