@@ -160,7 +160,10 @@ test("a session closed as too slow (4008) resyncs and converges", { skip, timeou
   const api = await admin();
   const where = await freshDialogue(api);
   const token = /** @type {string} */ (api.token);
-  const [slow, writer] = await Promise.all([openLive(where, token), openLive(where, token)]);
+  // The slow session's client does not give up on its unanswered pings (it reads nothing), and it
+  // keeps talking (presence) so the server's heartbeat does not close it first: on a busy
+  // machine the flood below can take longer than either timeout.
+  const [slow, writer] = await Promise.all([openLive(where, token, { pingEvery: 3_600_000 }), openLive(where, token)]);
   const statuses = /** @type {string[]} */ ([]);
   slow.addEventListener("status", (event) => statuses.push(/** @type {any} */ (event).detail.status));
   // Stop reading: the server's queue for this session fills, and it drops it (the writer hears
@@ -175,7 +178,8 @@ test("a session closed as too slow (4008) resyncs and converges", { skip, timeou
     Array.from({ length: 100 }, (_, i) => ({ id: `f${i}`, type: "message", properties: { text: `${n}`.padEnd(1600, "p") } }));
   let flooded = false;
   left.then(() => (flooded = true));
-  // This test once timed out in CI (it takes about 5 s): say where it waits, should it again.
+  // It takes about 5 s; it once timed out in CI, when a busy machine made the flood outlast the
+  // 30 s ping timeouts (hence the options above). Should it wait again, say where.
   let stage = "flooding", sent = 0;
   const report = setTimeout(() => {
     const state = `stage ${stage}, ${sent} sent, slow ${slow.status} at ${slow.revision} (statuses ${statuses.join(",")}), writer at ${writer.revision}`;
@@ -184,6 +188,7 @@ test("a session closed as too slow (4008) resyncs and converges", { skip, timeou
   try {
     for (; !flooded; sent++) {
       assert.ok(sent < 300, "300 revisions of 160 KB did not overflow the paused session");
+      slow.setSelection({ block_id: `f${sent}` });
       const stored = next(writer, "ack");
       stage = "waiting for the writer's ack";
       writer.submit([{ op: "replace", path: "/sequences/0/blocks", value: blocks(sent) }]);
