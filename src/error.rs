@@ -80,6 +80,12 @@ pub enum ApiError {
     /// A body, or a resource a write would make, over the configured limit.
     #[error("{}", too_large_message(*limit, *size))]
     PayloadTooLarge { limit: usize, size: Option<usize> },
+    /// A JSON Patch whose operations, up to `index`, work over more than `limit` bytes of the
+    /// document's own content (copied, replaced, removed, moved deeper).
+    #[error(
+        "Patch operation {index} takes the patch past {limit} bytes of existing content copied, replaced, removed or moved; split it"
+    )]
+    PatchTooCostly { index: usize, limit: usize },
     /// Wrong `Content-Type`.
     #[error("Unsupported content type {given:?}; expected {expected}")]
     UnsupportedMediaType { given: String, expected: &'static str },
@@ -203,6 +209,10 @@ impl ApiError {
                 path: text("path"),
                 reason: text("reason"),
             },
+            "payload_too_large" if details.get("operation").is_some() => Self::PatchTooCostly {
+                index: size("operation").unwrap_or_default(),
+                limit: size("limit").unwrap_or_default(),
+            },
             "payload_too_large" => {
                 Self::PayloadTooLarge { limit: size("limit").unwrap_or_default(), size: size("size") }
             }
@@ -236,7 +246,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::PatchConflict { .. } => "patch_conflict",
             Self::PreconditionFailed { .. } => "precondition_failed",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::PayloadTooLarge { .. } | Self::PatchTooCostly { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Validation(_) => "validation_error",
             Self::InvalidMessage(_) => "invalid_message",
@@ -260,6 +270,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge { limit, size: None } => json!({ "limit": limit }),
             Self::PayloadTooLarge { limit, size: Some(size) } => json!({ "limit": limit, "size": size }),
+            Self::PatchTooCostly { index, limit } => json!({ "limit": limit, "operation": index }),
             Self::UnsupportedMediaType { given, expected } => {
                 json!({ "content_type": given, "expected": expected })
             }
@@ -292,7 +303,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::PatchConflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::PatchTooCostly { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -369,6 +380,7 @@ mod tests {
             ApiError::PatchConflict { index: 1, op: "remove".into(), path: "/a".into(), reason: "missing".into() },
             ApiError::PayloadTooLarge { limit: 10, size: Some(20) },
             ApiError::PayloadTooLarge { limit: 10, size: None },
+            ApiError::PatchTooCostly { index: 7, limit: 4096 },
             ApiError::Validation(vec![FieldError::new("type", "/title", "not a string")]),
             ApiError::InvalidMessage("base_revision 9 is ahead".into()),
             ApiError::RateLimited { retry_after: 3 },

@@ -3,8 +3,12 @@
 //!
 //! Application is ours rather than `json_patch::patch`, for three reasons. It is bounded: the
 //! document's serialized size and nesting depth are checked before every operation, so a patch
-//! of `copy` operations that doubles the document each time is refused before memory grows. It
-//! is exactly atomic: on any failure every earlier operation is undone (`json_patch` 5 loses the
+//! of `copy` operations that doubles the document each time is refused before memory grows. Its
+//! work is bounded too: the document content a patch copies, replaces, removes or moves deeper
+//! (each measured, cloned or kept for undoing) may add up to at most [`WORK_PER_SIZE_LIMIT`]
+//! times the size limit, so a patch copying a large value over itself a thousand times, which
+//! leaves the size unchanged, is refused before it costs seconds and gigabytes. It is exactly
+//! atomic: on any failure every earlier operation is undone (`json_patch` 5 loses the
 //! source of a `move` whose target is invalid, and panics when undoing a `move` onto an ancestor
 //! of its source). And it tracks the document's size as it goes, so that the size limit costs
 //! nothing proportional to the document. Pointers are parsed and resolved exactly as
@@ -57,21 +61,42 @@ pub struct Bounds {
 impl Bounds {
     /// No limit: for replaying patches that were checked when they were first applied.
     pub const NONE: Self = Self { max_size: usize::MAX, max_depth: usize::MAX };
+
+    /// The most bytes of the document's own content one patch may work over.
+    pub fn max_work(self) -> usize {
+        self.max_size.saturating_mul(WORK_PER_SIZE_LIMIT)
+    }
 }
+
+/// How many times the size limit a patch may work over: enough to rewrite the whole document
+/// once and move every part of it again, far below what a thousand copies of a large value cost.
+const WORK_PER_SIZE_LIMIT: usize = 2;
 
 /// Applies `patch` to `document`, whose serialized size is `size`, as a whole; returns the new
 /// serialized size and how to undo it. On failure `document` is unchanged and the error names the failing
 /// operation: `409 patch_conflict` when it cannot apply, `413 payload_too_large` when the
 /// document would outgrow `bounds.max_size` (checked before each operation), `422` when a value
-/// would nest deeper than `bounds.max_depth`.
+/// would nest deeper than `bounds.max_depth`, and also `413` when the operations work over
+/// more than [`Bounds::max_work`] bytes of the document's content.
 pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds: Bounds) -> Result<Applied, ApiError> {
     let mut undo: Vec<Undo> = Vec::with_capacity(patch.len());
     let mut size = i64::try_from(size).unwrap_or(i64::MAX);
+    let mut worked = 0usize;
     for (index, operation) in patch.iter().enumerate() {
-        match apply_one(document, size, operation, bounds) {
-            Ok((delta, undone)) => {
-                size = size.saturating_add(delta);
-                undo.extend(undone);
+        let outcome = apply_one(document, size, operation, bounds).and_then(|step| {
+            worked = worked.saturating_add(step.work);
+            if worked > bounds.max_work() {
+                if let Some(undone) = step.undo {
+                    undone.revert(document);
+                }
+                return Err(Failure::TooMuchWork { limit: bounds.max_work() });
+            }
+            Ok(step)
+        });
+        match outcome {
+            Ok(step) => {
+                size = size.saturating_add(step.delta);
+                undo.extend(step.undo);
             }
             Err(failure) => {
                 for step in undo.into_iter().rev() {
@@ -127,6 +152,8 @@ enum Failure {
     TooLarge { limit: usize, size: usize },
     /// A value would nest too deep.
     TooDeep { max_depth: usize },
+    /// The patch works over more of the document than this.
+    TooMuchWork { limit: usize },
 }
 
 impl Failure {
@@ -140,6 +167,7 @@ impl Failure {
             },
             Self::TooLarge { limit, size } => too_large(limit, size),
             Self::TooDeep { max_depth } => too_deep(&format!("/{index}/value"), max_depth),
+            Self::TooMuchWork { limit } => ApiError::PatchTooCostly { index, limit },
         }
     }
 }
@@ -210,6 +238,8 @@ struct Inserted {
     path: PointerBuf,
     /// The value it replaced (an object key that existed, or the whole document).
     replaced: Option<Value>,
+    /// The serialized size of `replaced` (0 when none).
+    replaced_size: usize,
     /// Key, separator, minus what was replaced.
     overhead: i64,
 }
@@ -220,8 +250,9 @@ struct Inserted {
 fn insert(document: &mut Value, path: &Pointer, value: Value) -> Result<Inserted, (PatchErrorKind, Value)> {
     let Some((parent_path, last)) = path.split_back() else {
         let replaced = std::mem::replace(document, value);
-        let overhead = -as_i64(serialized_len(&replaced));
-        return Ok(Inserted { path: PointerBuf::new(), replaced: Some(replaced), overhead });
+        let replaced_size = serialized_len(&replaced);
+        let overhead = -as_i64(replaced_size);
+        return Ok(Inserted { path: PointerBuf::new(), replaced: Some(replaced), replaced_size, overhead });
     };
     let Some(parent) = document.pointer_mut(parent_path.as_str()) else {
         return Err((PatchErrorKind::InvalidPointer, value));
@@ -232,10 +263,11 @@ fn insert(document: &mut Value, path: &Pointer, value: Value) -> Result<Inserted
             let overhead = key_overhead(&key) + i64::from(!fields.is_empty());
             match fields.insert(key, value) {
                 Some(replaced) => {
-                    let overhead = -as_i64(serialized_len(&replaced));
-                    Ok(Inserted { path: path.to_buf(), replaced: Some(replaced), overhead })
+                    let replaced_size = serialized_len(&replaced);
+                    let overhead = -as_i64(replaced_size);
+                    Ok(Inserted { path: path.to_buf(), replaced: Some(replaced), replaced_size, overhead })
                 }
-                None => Ok(Inserted { path: path.to_buf(), replaced: None, overhead }),
+                None => Ok(Inserted { path: path.to_buf(), replaced: None, replaced_size: 0, overhead }),
             }
         }
         Value::Array(items) => {
@@ -251,7 +283,7 @@ fn insert(document: &mut Value, path: &Pointer, value: Value) -> Result<Inserted
             items.insert(index, value);
             let mut resolved = parent_path.to_buf();
             resolved.push_back(index);
-            Ok(Inserted { path: resolved, replaced: None, overhead })
+            Ok(Inserted { path: resolved, replaced: None, replaced_size: 0, overhead })
         }
         _ => Err((PatchErrorKind::InvalidPointer, value)),
     }
@@ -281,14 +313,18 @@ fn take(document: &mut Value, path: &Pointer) -> Result<(Value, PointerBuf, i64)
     }
 }
 
-/// Applies one operation; returns its size change and how to undo it. On failure the document
-/// is unchanged.
-fn apply_one(
-    document: &mut Value,
-    size: i64,
-    operation: &PatchOperation,
-    bounds: Bounds,
-) -> Result<(i64, Option<Undo>), Failure> {
+/// What one operation did.
+struct Step {
+    /// The document's size change.
+    delta: i64,
+    /// How to take it back.
+    undo: Option<Undo>,
+    /// How many bytes of the document's content it measured, cloned or kept for undoing.
+    work: usize,
+}
+
+/// Applies one operation; returns what it did. On failure the document is unchanged.
+fn apply_one(document: &mut Value, size: i64, operation: &PatchOperation, bounds: Bounds) -> Result<Step, Failure> {
     let fits = |delta: i64| {
         // Growth past the limit is refused; shrinking is always allowed (a document over a
         // lowered limit can still be made smaller).
@@ -308,8 +344,8 @@ fn apply_one(
         }
     };
     // Applies a change, then checks the size it led to; a change past the limit is undone.
-    let checked = |document: &mut Value, delta: i64, undo: Undo| match fits(delta) {
-        Ok(()) => Ok((delta, Some(undo))),
+    let checked = |document: &mut Value, delta: i64, undo: Undo, work: usize| match fits(delta) {
+        Ok(()) => Ok(Step { delta, undo: Some(undo), work }),
         Err(failure) => {
             undo.revert(document);
             Err(failure)
@@ -321,40 +357,48 @@ fn apply_one(
             let value_size = as_i64(serialized_len(&op.value));
             let inserted = insert(document, &op.path, op.value.clone()).map_err(|(kind, _)| kind)?;
             let delta = value_size + inserted.overhead;
-            checked(document, delta, undo_insert(inserted))
+            let work = inserted.replaced_size;
+            checked(document, delta, undo_insert(inserted), work)
         }
         PatchOperation::Copy(op) => {
             let source = document.pointer(op.from.as_str()).ok_or(PatchErrorKind::InvalidFromPointer)?;
             shallow_enough(&op.path, source)?;
-            let value_size = as_i64(serialized_len(source));
+            let source_size = serialized_len(source);
+            let value_size = as_i64(source_size);
             // Checked before cloning, so that a copy never allocates past the limit.
             fits(value_size - as_i64(replaced_size(document, &op.path)))?;
             let source = source.clone();
             let inserted = insert(document, &op.path, source).map_err(|(kind, _)| kind)?;
             let delta = value_size + inserted.overhead;
-            checked(document, delta, undo_insert(inserted))
+            let work = source_size.saturating_add(inserted.replaced_size);
+            checked(document, delta, undo_insert(inserted), work)
         }
         PatchOperation::Replace(op) => {
             shallow_enough(&op.path, &op.value)?;
             let target = document.pointer_mut(op.path.as_str()).ok_or(PatchErrorKind::InvalidPointer)?;
-            let delta = as_i64(serialized_len(&op.value)) - as_i64(serialized_len(target));
+            let target_size = serialized_len(target);
+            let delta = as_i64(serialized_len(&op.value)) - as_i64(target_size);
             fits(delta)?;
             let replaced = std::mem::replace(target, op.value.clone());
-            Ok((delta, Some(Undo::Restore { path: op.path.clone(), value: replaced })))
+            Ok(Step { delta, undo: Some(Undo::Restore { path: op.path.clone(), value: replaced }), work: target_size })
         }
         PatchOperation::Remove(op) => {
             let (value, from, overhead) = take(document, &op.path)?;
-            let delta = overhead - as_i64(serialized_len(&value));
-            Ok((delta, Some(Undo::Insert { path: from, value })))
+            let value_size = serialized_len(&value);
+            let delta = overhead - as_i64(value_size);
+            Ok(Step { delta, undo: Some(Undo::Insert { path: from, value }), work: value_size })
         }
         PatchOperation::Move(op) => {
             if op.path.starts_with(&op.from) && op.path.len() != op.from.len() {
                 return Err(PatchErrorKind::CannotMoveInsideItself.into());
             }
             let source = document.pointer(op.from.as_str()).ok_or(PatchErrorKind::InvalidFromPointer)?;
+            // A move costs nothing proportional to the value, unless it goes deeper than where it
+            // sits now: then the value is walked to check that it still fits, and that counts.
+            let mut work = 0;
             if op.path.count() > op.from.count() {
-                // Deeper than where it sits now: check that it still fits.
                 shallow_enough(&op.path, source)?;
+                work = serialized_len(source);
             }
             let (value, from, removed) = take(document, &op.from).map_err(|kind| match kind {
                 PatchErrorKind::InvalidPointer => PatchErrorKind::InvalidFromPointer,
@@ -370,12 +414,18 @@ fn apply_one(
             };
             // The moved value's own size cancels out: only keys and separators change.
             let delta = removed + inserted.overhead;
+            let work = work.saturating_add(inserted.replaced_size);
             let undo = Undo::MoveBack { from: inserted.path, to: from, replaced: inserted.replaced };
-            checked(document, delta, undo)
+            checked(document, delta, undo, work)
         }
         PatchOperation::Test(op) => {
+            // Comparing costs at most the size of the patch's own value.
             let target = document.pointer(op.path.as_str()).ok_or(PatchErrorKind::InvalidPointer)?;
-            if *target == op.value { Ok((0, None)) } else { Err(PatchErrorKind::TestFailed.into()) }
+            if *target == op.value {
+                Ok(Step { delta: 0, undo: None, work: 0 })
+            } else {
+                Err(PatchErrorKind::TestFailed.into())
+            }
         }
     }
 }

@@ -71,6 +71,47 @@ fn a_copy_bomb_is_refused_before_it_grows() {
     assert_eq!(document, json!({ "value": { "a": "0123456789" } }), "nothing of it stays");
 }
 
+/// Operations that measure, clone or keep the document's own content are refused once a patch of
+/// a thousand of them has worked over twice the size limit, and the document is as it was.
+#[test]
+fn a_patch_that_works_over_more_than_twice_the_size_limit_is_refused() {
+    let big = || Value::Array(vec![json!(0); 20_000]); // 40 KB serialized
+    let document = json!({ "a": big(), "b": big(), "deep": { "x": {} } });
+    let limit = 100 * 1024;
+    let size = serialized_len(&document);
+    let costly = [
+        // A copy measures and clones its source, and keeps what it replaces.
+        patch(Value::Array(vec![json!({ "op": "copy", "from": "/a", "path": "/b" }); 1000])),
+        // Deeper and back: the value is walked for its depth on the way down.
+        patch(Value::Array(
+            (0..500)
+                .flat_map(|_| {
+                    [
+                        json!({ "op": "move", "from": "/a", "path": "/deep/x/a" }),
+                        json!({ "op": "move", "from": "/deep/x/a", "path": "/a" }),
+                    ]
+                })
+                .collect(),
+        )),
+    ];
+    for operations in costly {
+        let mut patched = document.clone();
+        let error = apply(&mut patched, size, &operations, bounded(limit, 64)).unwrap_err();
+        let ApiError::PatchTooCostly { index, limit: work } = error else { panic!("expected 413: {error:?}") };
+        assert_eq!(work, 2 * limit);
+        assert!(index < 12, "refused as soon as it passed the budget, not at operation {index}");
+        assert_eq!(patched, document, "nothing of it stays");
+    }
+    // Removing and adding back comes from the patch's own values: the removals count, once.
+    let mut patched = document.clone();
+    let back_and_forth = patch(json!([
+        { "op": "remove", "path": "/a" }, { "op": "add", "path": "/a", "value": [0] },
+        { "op": "move", "from": "/b", "path": "/c" }, { "op": "move", "from": "/c", "path": "/b" },
+        { "op": "test", "path": "/a", "value": [0] }
+    ]));
+    apply(&mut patched, size, &back_and_forth, bounded(limit, 64)).expect("well within the budget");
+}
+
 #[test]
 fn values_nested_too_deep_are_refused_wherever_they_land() {
     let deep = (0..10).fold(json!(1), |inner, _| json!([inner]));

@@ -12,10 +12,16 @@ use crate::process::ServerProcess;
 /// A project with one small dialogue whose first block is a `set-field` holding an object;
 /// returns (project id, dialogue id, dialogue path).
 async fn dialogue_with_a_value(app: &Api, token: &str) -> (String, String, String) {
+    dialogue_holding(app, token, json!({ "a": "0123456789" })).await
+}
+
+/// A project with one dialogue whose first block is a `set-field` holding `value`; returns
+/// (project id, dialogue id, dialogue path).
+async fn dialogue_holding(app: &Api, token: &str, value: Value) -> (String, String, String) {
     let project = app.create_project(token, "Limits").await;
     let mut body = sample_dialogue("Limits");
     body["sequences"][0]["blocks"][0] =
-        json!({ "id": "set", "type": "set-field", "properties": { "field": "f", "value": { "a": "0123456789" } } });
+        json!({ "id": "set", "type": "set-field", "properties": { "field": "f", "value": value } });
     let created = app.create_dialogue(token, &project, &body).await;
     let id = created["id"].as_str().unwrap().to_owned();
     (project, id, created["url"].as_str().unwrap().to_owned())
@@ -97,6 +103,47 @@ async fn copy_bombs_leave_the_server_process_bounded() {
     }
     let after_live = server.resident_bytes();
     assert!(after_live <= after_ten + after_ten / 5 + 16 * 1024 * 1024, "{after_ten} then {after_live} bytes");
+}
+
+/// A thousand copies of a 600 KB value onto a key of the same size leave the dialogue's size
+/// as it was, but used to take seconds of the actor's thread and gigabytes for undoing (100
+/// of them: 2.3 GB, and a 503 after 10 s). A patch may work over twice the size limit of
+/// existing content: this one is refused at its fourth operation, over REST and live.
+#[actix_web::test]
+async fn a_patch_copying_a_large_value_over_and_over_is_refused_with_memory_bounded() {
+    let app = spawn_app().await;
+    let zeros = Value::Array(vec![json!(0); 300_000]);
+    let (project, dialogue_id, path) =
+        dialogue_holding(&app, &app.admin_token, json!({ "a": zeros, "b": zeros })).await;
+    let value = "/sequences/0/blocks/0/properties/value";
+    let copies =
+        Value::Array(vec![json!({ "op": "copy", "from": format!("{value}/a"), "path": format!("{value}/b") }); 1000]);
+    let server = ServerProcess::start(&app.database);
+    let remote = Api::connect(&server.address()).await;
+    let refused = remote.patch(&path, &remote.admin_token, &copies).await;
+    refused.assert_error(413, "payload_too_large");
+    assert_eq!(refused.body["details"], json!({ "limit": 4 * 1024 * 1024, "operation": 3 }), "{}", refused.body);
+    let after_one = server.resident_bytes();
+    for _ in 0..9 {
+        remote.patch(&path, &remote.admin_token, &copies).await.assert_error(413, "payload_too_large");
+    }
+    let (mut client, welcome) =
+        LiveClient::connect(&server.address(), &project, &dialogue_id, &remote.admin_token, None).await.unwrap();
+    for n in 0..10 {
+        client.send_patch(&format!("copies{n}"), welcome.revision.number, copies.clone()).await.unwrap();
+        let error = loop {
+            if let ServerFrame::Error { error, .. } = client.next().await.unwrap() {
+                break error;
+            }
+        };
+        assert_eq!(error.kind, "payload_too_large");
+    }
+    let after_twenty = server.resident_bytes();
+    // Each refusal holds at most four copies of the value (tens of MiB as a tree), and leaves
+    // nothing behind.
+    assert!(after_one < 512 * 1024 * 1024, "resident after one: {after_one} bytes");
+    assert!(after_twenty <= after_one + after_one / 5 + 16 * 1024 * 1024, "{after_one} then {after_twenty} bytes");
+    assert_eq!(remote.all_revisions(&remote.admin_token, &path).await.len(), 0, "nothing was stored");
 }
 
 #[actix_web::test]
