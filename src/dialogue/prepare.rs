@@ -118,14 +118,36 @@ pub fn prepare(
     Ok(revisions)
 }
 
+/// The most steps a rebase may take (an operation of the patch moved past one effect of a
+/// revision since its base): tens of milliseconds. Without a bound, a patch of 1,000 operations
+/// based 1,000 revisions back, each of 1,000 operations, would hold the dialogue's thread (and
+/// the dialogues sharing it) for seconds.
+const MAX_REBASE_STEPS: usize = 1_000_000;
+
 /// A live patch's changes moved past every revision accepted after `base`; `409 conflict`
-/// when one of those touched what the patch touches.
+/// when one of those touched what the patch touches, or when the patch is so far behind that
+/// rebasing it would take more than [`MAX_REBASE_STEPS`] (the client catches up, as it does
+/// when the revisions since its base are no longer in memory).
 fn rebase(changes: &[Change], base: i64, newest: i64, context: &Context<'_>) -> Result<Vec<Change>, ApiError> {
     let conflict = || ApiError::Conflict {
         message: "The patch collides with changes made since its base revision; catch up and retry".into(),
         details: json!({ "head_revision": newest }),
     };
     let since = (context.effects_since)(base).ok_or_else(conflict)?;
+    let operations: usize = changes
+        .iter()
+        .map(|change| match &change.kind {
+            ChangeKind::Edit { patch, .. } => patch.len(),
+            _ => 0,
+        })
+        .sum();
+    let effects: usize = since.iter().map(|effects| effects.len()).sum();
+    if operations.saturating_mul(effects) > MAX_REBASE_STEPS {
+        return Err(ApiError::Conflict {
+            message: "The patch is too far behind its base revision to rebase; catch up and retry".into(),
+            details: json!({ "head_revision": newest }),
+        });
+    }
     changes
         .iter()
         .map(|change| {
@@ -285,5 +307,28 @@ mod tests {
         let conflict = run(&mut head, &same_place, Some(vec![Effects::of(&since)])).unwrap_err();
         assert_eq!(conflict.kind(), "conflict");
         assert_eq!(head.number, 5, "nothing of the refused patch stayed");
+    }
+
+    #[test]
+    fn a_patch_too_far_behind_to_rebase_cheaply_is_a_conflict() {
+        // 1,001 revisions since the base, each of 1,000 operations elsewhere.
+        let theirs: Patch = serde_json::from_value(Value::Array(vec![
+            json!({ "op": "replace", "path": "/sequences/0/title", "value": "Theirs" });
+            1000
+        ]))
+        .unwrap();
+        let since = || Some(vec![Effects::of(&theirs); 1001]);
+        let retitle = json!({ "op": "replace", "path": "/title", "value": "Mine" });
+        // One operation over 1,001,000 effects: over the limit of 1,000,000 steps.
+        let mut head = head();
+        let one = request(vec![edit(json!([retitle]))]).based_on(3);
+        let refused = run(&mut head, &one, since()).unwrap_err();
+        assert_eq!(refused.kind(), "conflict");
+        assert!(refused.to_string().contains("too far behind"), "{refused}");
+        assert_eq!(head.number, 4);
+        // Over 1,000 of those revisions: exactly the limit, rebased.
+        let revisions = run(&mut head, &one, Some(vec![Effects::of(&theirs); 1000])).unwrap();
+        assert_eq!(revisions[0].number(), 5);
+        assert_eq!(head.content["title"], "Mine");
     }
 }

@@ -32,6 +32,16 @@ impl Effects {
     pub fn of(patch: &Patch) -> Self {
         Self(patch.iter().flat_map(effects).collect())
     }
+
+    /// How many there are: rebasing one operation over them takes a step for each.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the patch changed nothing (only `test` operations).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Rebases `patch` over `since` (the patches applied after the client's base, oldest first).
