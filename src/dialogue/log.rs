@@ -8,29 +8,49 @@ use std::sync::Arc;
 use super::rebase::Effects;
 use super::revision::Revision;
 
-/// The newest revisions, at most `capacity`, numbered without gaps.
+/// The most patch and details text the log keeps. A thousand ordinary revisions (a few hundred
+/// bytes each) fit in it; of a flood of maximal patches it keeps the newest few. Parsed, text
+/// takes up to about 35 times its size (arrays of tiny values), so this bounds a hot log near
+/// 70 MiB, where a thousand 4 MiB patches would take over 100 GiB.
+const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
+
+/// The newest revisions, at most `capacity` and [`MAX_TEXT_BYTES`] of text (the newest is always
+/// kept), numbered without gaps.
 #[derive(Debug, Default)]
 pub struct RevisionLog {
     revisions: VecDeque<Arc<Revision>>,
     capacity: usize,
+    max_bytes: usize,
+    /// The text the revisions hold.
+    bytes: usize,
 }
 
 impl RevisionLog {
     /// A log of `revisions` (oldest first), keeping at most `capacity`.
     pub fn new(revisions: impl IntoIterator<Item = Arc<Revision>>, capacity: usize) -> Self {
-        let mut log = Self { revisions: revisions.into_iter().collect(), capacity };
+        Self::within(revisions, capacity, MAX_TEXT_BYTES)
+    }
+
+    /// A log of `revisions` (oldest first), keeping at most `capacity` and `max_bytes` of text.
+    fn within(revisions: impl IntoIterator<Item = Arc<Revision>>, capacity: usize, max_bytes: usize) -> Self {
+        let revisions: VecDeque<Arc<Revision>> = revisions.into_iter().collect();
+        let bytes = revisions.iter().map(|r| r.text_bytes()).sum();
+        let mut log = Self { revisions, capacity, max_bytes, bytes };
         log.trim();
         log
     }
 
     fn trim(&mut self) {
-        while self.revisions.len() > self.capacity {
-            self.revisions.pop_front();
+        while self.revisions.len() > self.capacity || (self.bytes > self.max_bytes && self.revisions.len() > 1) {
+            if let Some(oldest) = self.revisions.pop_front() {
+                self.bytes -= oldest.text_bytes();
+            }
         }
     }
 
     /// Appends the next stored revision.
     pub fn push(&mut self, revision: Arc<Revision>) {
+        self.bytes += revision.text_bytes();
         self.revisions.push_back(revision);
         self.trim();
     }
@@ -96,6 +116,25 @@ mod tests {
         assert_eq!(numbers, [2, 3, 4]);
         assert_eq!(log.after(3).map(|r| r.number()).collect::<Vec<_>>(), [4]);
         assert!(log.find("r1").is_none() && log.find("r3").is_some());
+    }
+
+    #[test]
+    fn large_revisions_are_kept_within_the_text_budget_and_the_newest_always() {
+        let large = |number: i64| {
+            let text = "x".repeat(1000);
+            let patch = json!([{ "op": "replace", "path": "/title", "value": text }]).to_string();
+            crate::dialogue::revision::fixture(number, &patch)
+        };
+        let weight = large(1).text_bytes();
+        let mut log = RevisionLog::within((1..=10).map(large), 1000, 3 * weight);
+        assert_eq!(log.after(0).map(|r| r.number()).collect::<Vec<_>>(), [8, 9, 10]);
+        log.push(revision(11));
+        assert_eq!(log.after(0).map(|r| r.number()).collect::<Vec<_>>(), [9, 10, 11], "small ones weigh less");
+        assert!(log.catch_up(7, 11).is_none(), "8 is gone: the session gets a full welcome instead");
+        let mut tiny = RevisionLog::within([], 1000, 10);
+        tiny.push(large(1));
+        tiny.push(large(2));
+        assert_eq!(tiny.after(0).map(|r| r.number()).collect::<Vec<_>>(), [2], "the newest stays, however large");
     }
 
     #[test]

@@ -34,6 +34,12 @@ impl Revision {
         self.record.number
     }
 
+    /// What it weighs in memory, roughly: its patch and details as text (parsed, they take a
+    /// few times that).
+    pub fn text_bytes(&self) -> usize {
+        self.record.patch.len() + self.record.details.len()
+    }
+
     /// The API description: `id`, `url`, `number`, `user_id`, `created`, `type`, `details` and
     /// `properties` (`edit_type` and `patch`, or `revision_id` and `patch`).
     pub fn describe(&self) -> Value {

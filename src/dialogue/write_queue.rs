@@ -141,6 +141,11 @@ impl WriteQueue {
         self.pending.iter().map(|w| w.revisions.len().max(1)).sum()
     }
 
+    /// The text of the revisions queued (not yet in a batch), as [`Revision::text_bytes`] weighs it.
+    pub fn queued_text_bytes(&self) -> usize {
+        self.pending.iter().flat_map(|w| w.revisions.iter()).map(|r| r.text_bytes()).sum()
+    }
+
     /// Queues an accepted write.
     pub fn push(&mut self, write: PendingWrite) {
         self.pending.push(write);
@@ -297,6 +302,17 @@ mod tests {
         assert!(!next.is_atomic());
         let Some(Settled::Stored(_)) = queue.settle(Ok(())) else { panic!("stored") };
         assert!(queue.is_quiet());
+    }
+
+    #[test]
+    fn the_queue_weighs_what_waits_and_not_the_batch_in_flight() {
+        let mut queue = WriteQueue::default();
+        let weight = revision(1).text_bytes();
+        queue.push(write(&[1, 2]));
+        assert_eq!((queue.queued_revisions(), queue.queued_text_bytes()), (2, 2 * weight));
+        queue.take_batch();
+        queue.push(write(&[3]));
+        assert_eq!((queue.queued_revisions(), queue.queued_text_bytes()), (1, weight));
     }
 
     #[test]

@@ -146,6 +146,43 @@ async fn a_patch_copying_a_large_value_over_and_over_is_refused_with_memory_boun
     assert_eq!(remote.all_revisions(&remote.admin_token, &path).await.len(), 0, "nothing was stored");
 }
 
+/// A dialogue's actor keeps its newest revisions for catch-up and rebasing: at most 1,000, and
+/// at most 2 MiB of their text. Patches of 200 KB of tiny values take about 7 MiB each once
+/// parsed: eighteen more of them used to add over 120 MiB for as long as the dialogue stayed
+/// open.
+#[actix_web::test]
+async fn large_revisions_kept_in_memory_stay_within_a_budget() {
+    let app = spawn_app().await;
+    let (_, _, path) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let server = ServerProcess::start(&app.database);
+    let remote = Api::connect(&server.address()).await;
+    let value = "/sequences/0/blocks/0/properties/value";
+    let mut resident = Vec::new();
+    let started = std::time::Instant::now();
+    for n in 0..30 {
+        let mut zeros = vec![json!(0); 100_000];
+        zeros[0] = json!(n);
+        let replace = json!([{ "op": "replace", "path": value, "value": zeros }]);
+        let answer = remote.patch(&path, &remote.admin_token, &replace).await;
+        assert_eq!(answer.status, 200, "{}", answer.body["message"]);
+        if n == 11 || n == 29 {
+            resident.push(server.resident_bytes());
+        }
+    }
+    let (after_twelve, after_thirty) = (resident[0], resident[1]);
+    eprintln!(
+        "large revisions: {:?}, resident {} then {} MiB",
+        started.elapsed(),
+        after_twelve >> 20,
+        after_thirty >> 20
+    );
+    assert!(
+        after_thirty <= after_twelve + after_twelve / 5 + 32 * 1024 * 1024,
+        "{after_twelve} then {after_thirty} bytes"
+    );
+    assert_eq!(remote.all_revisions(&remote.admin_token, &path).await.len(), 30, "every one was stored");
+}
+
 #[actix_web::test]
 async fn values_nested_too_deep_are_refused_and_the_deepest_accepted_loads_again() {
     let app = spawn_app().await;

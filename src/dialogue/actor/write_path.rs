@@ -18,6 +18,11 @@ use crate::live::protocol;
 use crate::metrics::{HOT, Hot};
 use crate::store::{RevisionRecord, StoreError};
 
+/// The most patch and details text that may wait for a batch (beyond it, writes get `503`
+/// busy): a few seconds of the database's work, however large the patches. Without it, 10,000
+/// waiting live patches of 1 MiB each could hold gigabytes while a slow database drained them.
+const MAX_PENDING_TEXT_BYTES: usize = 32 * 1024 * 1024;
+
 impl DialogueActor {
     /// Applies and queues a write, or refuses it at once.
     pub(super) fn accept(&mut self, request: WriteRequest, attempts: u32, reply: Reply) {
@@ -34,7 +39,9 @@ impl DialogueActor {
             self.hand_off(request, reply, &to);
             return;
         }
-        if self.queue.queued_revisions() >= self.deps.settings.max_pending {
+        if self.queue.queued_revisions() >= self.deps.settings.max_pending
+            || self.queue.queued_text_bytes() >= MAX_PENDING_TEXT_BYTES
+        {
             self.answer_error(reply, ApiError::Busy);
             return;
         }
