@@ -142,6 +142,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         // The test's runtime ends with the test: stop the dialogue actors' threads with it.
         self.state.dialogues.shutdown();
+        // And its mail: a suite run used to leave a directory per test in the temp directory.
+        let _ = std::fs::remove_dir_all(&self.outbox);
     }
 }
 

@@ -482,10 +482,15 @@ async fn slow_reader_is_closed(batch: bool) {
     let (mut talker, _) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
 
     // The slow session never reads. The talker sends presence (4 KiB each), paced by the fast
-    // session reading each one, until the fast session hears that the slow one left.
+    // session reading each one, until the fast session hears that the slow one left. The slow
+    // one pings now and then, as a live client does: on a busy machine the flood can outlast
+    // the server's 30 s heartbeat, which closes silent sessions (1011), not slow ones.
     let big = json!({ "note": "y".repeat(4000) });
     let mut kicked = false;
-    for _ in 0..20_000 {
+    for sent in 0..20_000 {
+        if sent % 100 == 0 {
+            slow.send_ping(&format!("alive-{sent}")).await.unwrap();
+        }
         talker.send_presence(big.clone()).await.unwrap();
         let heard = until(&mut fast, |f| match f {
             ServerFrame::Presence { .. } => Some(false),
