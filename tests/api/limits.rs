@@ -34,6 +34,22 @@ fn copy_bomb(n: usize) -> Value {
     Value::Array((0..n).map(|k| json!({ "op": "copy", "from": value, "path": format!("{value}/k{k}") })).collect())
 }
 
+/// Sends `patch` ten times on one live session of `server`; each is refused with
+/// `payload_too_large`, and the socket stays open.
+async fn refused_live_ten_times(server: &ServerProcess, api: &Api, project: &str, dialogue_id: &str, patch: &Value) {
+    let (mut client, welcome) =
+        LiveClient::connect(&server.address(), project, dialogue_id, &api.admin_token, None).await.unwrap();
+    for n in 0..10 {
+        client.send_patch(&format!("refused{n}"), welcome.revision.number, patch.clone()).await.unwrap();
+        let error = loop {
+            if let ServerFrame::Error { error, .. } = client.next().await.unwrap() {
+                break error;
+            }
+        };
+        assert_eq!(error.kind, "payload_too_large");
+    }
+}
+
 /// A value nested `levels` arrays deep.
 fn nested(levels: usize) -> Value {
     (0..levels).fold(json!("leaf"), |inner, _| json!([inner]))
@@ -90,17 +106,7 @@ async fn copy_bombs_leave_the_server_process_bounded() {
     assert!(after_ten <= after_two + after_two / 5 + 16 * 1024 * 1024, "{after_two} then {after_ten} bytes");
     // The live twin, ten times on one session of the same process: refused the same way, and
     // the process grows no further.
-    let (mut client, welcome) =
-        LiveClient::connect(&server.address(), &project, &dialogue_id, &remote.admin_token, None).await.unwrap();
-    for n in 0..10 {
-        client.send_patch(&format!("bomb{n}"), welcome.revision.number, bomb.clone()).await.unwrap();
-        let error = loop {
-            if let ServerFrame::Error { error, .. } = client.next().await.unwrap() {
-                break error;
-            }
-        };
-        assert_eq!(error.kind, "payload_too_large");
-    }
+    refused_live_ten_times(&server, &remote, &project, &dialogue_id, &bomb).await;
     let after_live = server.resident_bytes();
     assert!(after_live <= after_ten + after_ten / 5 + 16 * 1024 * 1024, "{after_ten} then {after_live} bytes");
 }
@@ -128,17 +134,7 @@ async fn a_patch_copying_a_large_value_over_and_over_is_refused_with_memory_boun
     for _ in 0..8 {
         remote.patch(&path, &remote.admin_token, &copies).await.assert_error(413, "payload_too_large");
     }
-    let (mut client, welcome) =
-        LiveClient::connect(&server.address(), &project, &dialogue_id, &remote.admin_token, None).await.unwrap();
-    for n in 0..10 {
-        client.send_patch(&format!("copies{n}"), welcome.revision.number, copies.clone()).await.unwrap();
-        let error = loop {
-            if let ServerFrame::Error { error, .. } = client.next().await.unwrap() {
-                break error;
-            }
-        };
-        assert_eq!(error.kind, "payload_too_large");
-    }
+    refused_live_ten_times(&server, &remote, &project, &dialogue_id, &copies).await;
     let after_twenty = server.resident_bytes();
     // Each refusal holds at most four copies of the value (about 40 MiB as a tree in a debug
     // build; the allocator may keep some of it for the next), and leaves nothing behind.
