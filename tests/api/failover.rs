@@ -248,9 +248,17 @@ impl<'a> Editor<'a> {
                     let block = refs.get(&reference).expect("an error for a patch of this session").clone();
                     let duplicate = error.kind == "validation_error";
                     let Some(&Outcome::InFlight(attempts)) = self.outcomes.get(&block) else {
-                        // Already seen stored: this was a later attempt, refused as a duplicate.
-                        assert!(duplicate, "{reference} refused after it was stored: {error:?}");
-                        self.report.refused_as_duplicate += 1;
+                        // Already seen stored: this was a later attempt, refused as a duplicate,
+                        // or answered without being stored (a block id is unique, so it can
+                        // never be stored twice): for example handed to the killed process,
+                        // which still won the numbers, and answered `unavailable` after the
+                        // handoff timeout, while the attempt before it, stored by that process
+                        // just before the kill, arrived through the change feed.
+                        match error.kind.as_str() {
+                            _ if duplicate => self.report.refused_as_duplicate += 1,
+                            "unavailable" | "conflict" | "rate_limited" => {}
+                            _ => panic!("{reference} refused after it was stored: {error:?}"),
+                        }
                         continue;
                     };
                     let next = match error.kind.as_str() {
