@@ -83,7 +83,7 @@ pub enum ApiError {
     /// A JSON Patch whose operations, up to `index`, work over more than `limit` bytes of the
     /// document's own content (copied, replaced, removed, moved deeper).
     #[error(
-        "Patch operation {index} takes the patch past {limit} bytes of existing content copied, replaced, removed or moved; split it"
+        "Patch operation {index} takes the patch past {limit} bytes of existing content copied, replaced, removed or moved deeper; split it"
     )]
     PatchTooCostly { index: usize, limit: usize },
     /// Wrong `Content-Type`.

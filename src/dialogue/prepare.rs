@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use json_patch::Patch;
+use json_patch::{Patch, PatchOperation};
 use serde_json::{Value, json};
 
 use super::change::{Change, ChangeKind, Rules};
@@ -118,10 +118,10 @@ pub fn prepare(
     Ok(revisions)
 }
 
-/// The most steps a rebase may take (an operation of the patch moved past one effect of a
-/// revision since its base): tens of milliseconds. Without a bound, a patch of 1,000 operations
-/// based 1,000 revisions back, each of 1,000 operations, would hold the dialogue's thread (and
-/// the dialogues sharing it) for seconds.
+/// The most steps a rebase may take (a pointer of the patch, one per operation and two for a
+/// `move` or `copy`, moved past one effect of a revision since its base): tens of milliseconds.
+/// Without a bound, a patch of 1,000 operations based 1,000 revisions back, each of 1,000
+/// operations, would hold the dialogue's thread (and the dialogues sharing it) for seconds.
 const MAX_REBASE_STEPS: usize = 1_000_000;
 
 /// A live patch's changes moved past every revision accepted after `base`; `409 conflict`
@@ -134,10 +134,17 @@ fn rebase(changes: &[Change], base: i64, newest: i64, context: &Context<'_>) -> 
         details: json!({ "head_revision": newest }),
     };
     let since = (context.effects_since)(base).ok_or_else(conflict)?;
+    // A `move` or `copy` shifts two pointers (`path` and `from`): two steps per effect.
     let operations: usize = changes
         .iter()
         .map(|change| match &change.kind {
-            ChangeKind::Edit { patch, .. } => patch.len(),
+            ChangeKind::Edit { patch, .. } => patch
+                .iter()
+                .map(|operation| match operation {
+                    PatchOperation::Move(_) | PatchOperation::Copy(_) => 2,
+                    _ => 1,
+                })
+                .sum(),
             _ => 0,
         })
         .sum();
@@ -330,5 +337,18 @@ mod tests {
         let revisions = run(&mut head, &one, Some(vec![Effects::of(&theirs); 1000])).unwrap();
         assert_eq!(revisions[0].number(), 5);
         assert_eq!(head.content["title"], "Mine");
+        // A copy shifts two pointers: two steps per effect, so half as many revisions.
+        let archived: Patch = serde_json::from_value(Value::Array(vec![
+            json!({ "op": "replace", "path": "/is_archived", "value": false });
+            1000
+        ]))
+        .unwrap();
+        let copy = json!({ "op": "copy", "from": "/title", "path": "/sequences/0/title" });
+        let copy = request(vec![edit(json!([copy]))]).based_on(3);
+        let refused = run(&mut head, &copy, Some(vec![Effects::of(&archived); 501])).unwrap_err();
+        assert!(refused.to_string().contains("too far behind"), "{refused}");
+        let revisions = run(&mut head, &copy, Some(vec![Effects::of(&archived); 500])).unwrap();
+        assert_eq!(revisions[0].number(), 6);
+        assert_eq!(head.content["sequences"][0]["title"], "Mine");
     }
 }

@@ -6,8 +6,9 @@
 //! of `copy` operations that doubles the document each time is refused before memory grows. Its
 //! work is bounded too: the document content a patch copies, replaces, removes or moves deeper
 //! (each measured, cloned or kept for undoing) may add up to at most [`WORK_PER_SIZE_LIMIT`]
-//! times the size limit, so a patch copying a large value over itself a thousand times, which
-//! leaves the size unchanged, is refused before it costs seconds and gigabytes. It is exactly
+//! times the size limit (or the document's size, when a lowered limit left it larger), so a
+//! patch copying a large value over itself a thousand times, which leaves the size unchanged,
+//! is refused before it costs seconds and gigabytes. It is exactly
 //! atomic: on any failure every earlier operation is undone (`json_patch` 5 loses the
 //! source of a `move` whose target is invalid, and panics when undoing a `move` onto an ancestor
 //! of its source). And it tracks the document's size as it goes, so that the size limit costs
@@ -62,9 +63,11 @@ impl Bounds {
     /// No limit: for replaying patches that were checked when they were first applied.
     pub const NONE: Self = Self { max_size: usize::MAX, max_depth: usize::MAX };
 
-    /// The most bytes of the document's own content one patch may work over.
-    pub fn max_work(self) -> usize {
-        self.max_size.saturating_mul(WORK_PER_SIZE_LIMIT)
+    /// The most bytes of the document's own content one patch may work over, for a document
+    /// of `size` bytes: twice the size limit, or twice the document when it is larger (a
+    /// document left over a lowered limit can still be emptied by one patch).
+    pub fn max_work(self, size: usize) -> usize {
+        self.max_size.max(size).saturating_mul(WORK_PER_SIZE_LIMIT)
     }
 }
 
@@ -80,17 +83,18 @@ const WORK_PER_SIZE_LIMIT: usize = 2;
 /// more than [`Bounds::max_work`] bytes of the document's content.
 pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds: Bounds) -> Result<Applied, ApiError> {
     let mut undo: Vec<Undo> = Vec::with_capacity(patch.len());
+    let work_limit = bounds.max_work(size);
+    let mut work_left = work_limit;
     let mut size = i64::try_from(size).unwrap_or(i64::MAX);
-    let mut worked = 0usize;
     for (index, operation) in patch.iter().enumerate() {
-        let outcome = apply_one(document, size, operation, bounds).and_then(|step| {
-            worked = worked.saturating_add(step.work);
-            if worked > bounds.max_work() {
+        let outcome = apply_one(document, size, operation, bounds, work_left).and_then(|step| {
+            if step.work > work_left {
                 if let Some(undone) = step.undo {
                     undone.revert(document);
                 }
-                return Err(Failure::TooMuchWork { limit: bounds.max_work() });
+                return Err(Failure::TooMuchWork);
             }
+            work_left -= step.work;
             Ok(step)
         });
         match outcome {
@@ -102,7 +106,7 @@ pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds
                 for step in undo.into_iter().rev() {
                     step.revert(document);
                 }
-                return Err(failure.into_error(index, operation));
+                return Err(failure.into_error(index, operation, work_limit));
             }
         }
     }
@@ -152,12 +156,12 @@ enum Failure {
     TooLarge { limit: usize, size: usize },
     /// A value would nest too deep.
     TooDeep { max_depth: usize },
-    /// The patch works over more of the document than this.
-    TooMuchWork { limit: usize },
+    /// The patch works over more of the document than its budget allows.
+    TooMuchWork,
 }
 
 impl Failure {
-    fn into_error(self, index: usize, operation: &PatchOperation) -> ApiError {
+    fn into_error(self, index: usize, operation: &PatchOperation, work_limit: usize) -> ApiError {
         match self {
             Self::Conflict(kind) => ApiError::PatchConflict {
                 index,
@@ -167,7 +171,7 @@ impl Failure {
             },
             Self::TooLarge { limit, size } => too_large(limit, size),
             Self::TooDeep { max_depth } => too_deep(&format!("/{index}/value"), max_depth),
-            Self::TooMuchWork { limit } => ApiError::PatchTooCostly { index, limit },
+            Self::TooMuchWork => ApiError::PatchTooCostly { index, limit: work_limit },
         }
     }
 }
@@ -323,8 +327,15 @@ struct Step {
     work: usize,
 }
 
-/// Applies one operation; returns what it did. On failure the document is unchanged.
-fn apply_one(document: &mut Value, size: i64, operation: &PatchOperation, bounds: Bounds) -> Result<Step, Failure> {
+/// Applies one operation; returns what it did. On failure the document is unchanged. A `copy`
+/// that would work over more than `work_left` bytes is refused before it clones anything.
+fn apply_one(
+    document: &mut Value,
+    size: i64,
+    operation: &PatchOperation,
+    bounds: Bounds,
+    work_left: usize,
+) -> Result<Step, Failure> {
     let fits = |delta: i64| {
         // Growth past the limit is refused; shrinking is always allowed (a document over a
         // lowered limit can still be made smaller).
@@ -365,8 +376,12 @@ fn apply_one(document: &mut Value, size: i64, operation: &PatchOperation, bounds
             shallow_enough(&op.path, source)?;
             let source_size = serialized_len(source);
             let value_size = as_i64(source_size);
-            // Checked before cloning, so that a copy never allocates past the limit.
-            fits(value_size - as_i64(replaced_size(document, &op.path)))?;
+            // Checked before cloning, so that a copy never allocates past the limits.
+            let replaced = replaced_size(document, &op.path);
+            fits(value_size - as_i64(replaced))?;
+            if source_size.saturating_add(replaced) > work_left {
+                return Err(Failure::TooMuchWork);
+            }
             let source = source.clone();
             let inserted = insert(document, &op.path, source).map_err(|(kind, _)| kind)?;
             let delta = value_size + inserted.overhead;

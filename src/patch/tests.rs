@@ -112,6 +112,22 @@ fn a_patch_that_works_over_more_than_twice_the_size_limit_is_refused() {
     apply(&mut patched, size, &back_and_forth, bounded(limit, 64)).expect("well within the budget");
 }
 
+/// A document left larger than a lowered size limit can still be emptied by one patch: the
+/// budget is twice the document then, not twice the limit.
+#[test]
+fn a_document_over_a_lowered_limit_can_be_emptied_by_one_patch() {
+    let big = || Value::Array(vec![json!(0); 20_000]); // 40 KB serialized
+    let mut document = json!({ "a": big(), "b": big(), "c": big() });
+    let size = serialized_len(&document);
+    let limit = 10 * 1024;
+    let empty = patch(json!([
+        { "op": "remove", "path": "/a" }, { "op": "remove", "path": "/b" }, { "op": "remove", "path": "/c" }
+    ]));
+    let after =
+        apply(&mut document, size, &empty, bounded(limit, 64)).expect("removing all of it is within the budget");
+    assert_eq!((document, after.size), (json!({}), 2));
+}
+
 #[test]
 fn values_nested_too_deep_are_refused_wherever_they_land() {
     let deep = (0..10).fold(json!(1), |inner, _| json!([inner]));
