@@ -117,11 +117,38 @@ pub struct WriteQueue {
     phase: Phase,
     /// Another process stored revisions while a batch of ours was in flight: reload after it.
     behind: bool,
+    /// What `pending` weighs, kept as writes come and go rather than summed on every accept.
+    queued: Weight,
+    /// The text bytes of the batch in flight.
+    storing_text_bytes: usize,
 }
 
 impl Default for WriteQueue {
     fn default() -> Self {
-        Self { pending: Vec::new(), phase: Phase::Idle, behind: false }
+        Self {
+            pending: Vec::new(),
+            phase: Phase::Idle,
+            behind: false,
+            queued: Weight::default(),
+            storing_text_bytes: 0,
+        }
+    }
+}
+
+/// What writes weigh: their revisions (a write that changed nothing counts as one) and the text
+/// of those revisions, as [`Revision::text_bytes`] weighs it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Weight {
+    revisions: usize,
+    text_bytes: usize,
+}
+
+impl Weight {
+    fn of(write: &PendingWrite) -> Self {
+        Self {
+            revisions: write.revisions.len().max(1),
+            text_bytes: write.revisions.iter().map(|r| r.text_bytes()).sum(),
+        }
     }
 }
 
@@ -138,17 +165,27 @@ impl WriteQueue {
 
     /// Revisions queued (not yet in a batch), counting a write that changed nothing as one.
     pub fn queued_revisions(&self) -> usize {
-        self.pending.iter().map(|w| w.revisions.len().max(1)).sum()
+        self.queued.revisions
     }
 
-    /// The text of the revisions queued (not yet in a batch), as [`Revision::text_bytes`] weighs it.
-    pub fn queued_text_bytes(&self) -> usize {
-        self.pending.iter().flat_map(|w| w.revisions.iter()).map(|r| r.text_bytes()).sum()
+    /// The text of every revision accepted and not stored yet (the batch in flight and the
+    /// queue), as [`Revision::text_bytes`] weighs it.
+    pub fn unstored_text_bytes(&self) -> usize {
+        self.queued.text_bytes.saturating_add(self.storing_text_bytes)
     }
 
     /// Queues an accepted write.
     pub fn push(&mut self, write: PendingWrite) {
+        let weight = Weight::of(&write);
+        self.queued.revisions += weight.revisions;
+        self.queued.text_bytes += weight.text_bytes;
         self.pending.push(write);
+    }
+
+    /// Takes every queued write out of the queue, and its weight with it.
+    fn take_queued(&mut self) -> Vec<PendingWrite> {
+        self.queued = Weight::default();
+        std::mem::take(&mut self.pending)
     }
 
     /// Every accepted write not stored yet, oldest first: the batch in flight, then the queue.
@@ -170,7 +207,8 @@ impl WriteQueue {
         if !matches!(self.phase, Phase::Idle) || self.pending.is_empty() {
             return None;
         }
-        self.phase = Phase::Storing(Batch { writes: std::mem::take(&mut self.pending) });
+        self.storing_text_bytes = self.queued.text_bytes;
+        self.phase = Phase::Storing(Batch { writes: self.take_queued() });
         match &self.phase {
             Phase::Storing(batch) => Some(batch),
             _ => None,
@@ -181,6 +219,7 @@ impl WriteQueue {
     /// were stored anyway, and the phase is `Reloading`.
     pub fn settle(&mut self, result: Result<(), (usize, StoreError)>) -> Option<Settled> {
         let Phase::Storing(batch) = std::mem::replace(&mut self.phase, Phase::Idle) else { return None };
+        self.storing_text_bytes = 0;
         let (stored, error) = match result {
             Ok(()) => return Some(Settled::Stored(batch)),
             Err(failure) => failure,
@@ -194,7 +233,7 @@ impl WriteQueue {
             done.push(write);
         }
         let rest: Vec<PendingWrite> = writes.collect();
-        let queued = std::mem::take(&mut self.pending);
+        let queued = self.take_queued();
         let (failed, retry) = match error {
             // Another process took these numbers: apply them again after it, with the queue.
             StoreError::Duplicate { .. } => (Vec::new(), rest.into_iter().chain(queued).collect()),
@@ -212,13 +251,13 @@ impl WriteQueue {
             return None;
         }
         self.phase = Phase::Reloading;
-        Some(std::mem::take(&mut self.pending))
+        Some(self.take_queued())
     }
 
     /// Takes the writes queued behind the batch in flight (to apply them again on a state that
     /// moved under them).
     pub fn take_pending(&mut self) -> Vec<PendingWrite> {
-        std::mem::take(&mut self.pending)
+        self.take_queued()
     }
 
     /// The reload is done: back to `Idle`.
@@ -242,7 +281,8 @@ impl WriteQueue {
             Phase::Storing(batch) => batch.writes,
             _ => Vec::new(),
         };
-        writes.append(&mut self.pending);
+        self.storing_text_bytes = 0;
+        writes.append(&mut self.take_queued());
         writes
     }
 }
@@ -304,15 +344,27 @@ mod tests {
         assert!(queue.is_quiet());
     }
 
+    /// Revisions are counted while they wait for a batch; text is weighed until it is stored.
     #[test]
-    fn the_queue_weighs_what_waits_and_not_the_batch_in_flight() {
+    fn the_queue_counts_what_waits_and_weighs_everything_unstored() {
         let mut queue = WriteQueue::default();
         let weight = revision(1).text_bytes();
         queue.push(write(&[1, 2]));
-        assert_eq!((queue.queued_revisions(), queue.queued_text_bytes()), (2, 2 * weight));
+        assert_eq!((queue.queued_revisions(), queue.unstored_text_bytes()), (2, 2 * weight));
         queue.take_batch();
         queue.push(write(&[3]));
-        assert_eq!((queue.queued_revisions(), queue.queued_text_bytes()), (1, weight));
+        assert_eq!((queue.queued_revisions(), queue.unstored_text_bytes()), (1, 3 * weight));
+        queue.settle(Ok(()));
+        assert_eq!((queue.queued_revisions(), queue.unstored_text_bytes()), (1, weight));
+        queue.take_batch();
+        queue.push(write(&[4]));
+        // A failed batch: everything leaves the queue, to be answered or applied again.
+        queue.settle(Err((0, StoreError::Duplicate { what: "revision".into() })));
+        assert_eq!((queue.queued_revisions(), queue.unstored_text_bytes()), (0, 0));
+        queue.reloaded();
+        queue.push(write(&[5]));
+        assert_eq!(queue.drain().len(), 1);
+        assert_eq!((queue.queued_revisions(), queue.unstored_text_bytes()), (0, 0));
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::live::protocol;
 use crate::metrics::{HOT, Hot};
 use crate::store::{RevisionRecord, StoreError};
 
-/// The most patch and details text that may wait for a batch (beyond it, writes get `503`
-/// busy): a few seconds of the database's work, however large the patches. Without it, 10,000
-/// waiting live patches of 1 MiB each could hold gigabytes while a slow database drained them.
+/// The most patch and details text that may be accepted and not stored yet, in the batch in
+/// flight or waiting for the next (beyond it, writes get `503` busy): a few seconds of the
+/// database's work, however large the patches. Without it, 10,000 waiting live patches of 1 MiB
+/// each could hold gigabytes while a slow database drained them.
 const MAX_PENDING_TEXT_BYTES: usize = 32 * 1024 * 1024;
 
 impl DialogueActor {
@@ -39,8 +40,11 @@ impl DialogueActor {
             self.hand_off(request, reply, &to);
             return;
         }
+        // Writes that lost a race wait outside the queue for a moment: rare, so summed here.
+        let lost_race_bytes: usize =
+            self.waiting.iter().flatten().flat_map(|w| w.revisions.iter()).map(|r| r.text_bytes()).sum();
         if self.queue.queued_revisions() >= self.deps.settings.max_pending
-            || self.queue.queued_text_bytes() >= MAX_PENDING_TEXT_BYTES
+            || self.queue.unstored_text_bytes().saturating_add(lost_race_bytes) >= MAX_PENDING_TEXT_BYTES
         {
             self.answer_error(reply, ApiError::Busy);
             return;
