@@ -1,9 +1,11 @@
 //! Rebuilding a dialogue's description as of any revision: the nearest snapshot at or before
-//! it, then the revisions after the snapshot. Snapshots every N revisions bound the work.
+//! it, then the revisions after the snapshot, applied one at a time as they are read (a
+//! thousand large patches are never in memory at once). Snapshots every N revisions bound the
+//! work.
 
+use json_patch::Patch;
 use serde_json::Value;
 
-use super::revision::Revision;
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -13,20 +15,26 @@ pub async fn state_at(store: &Store, dialogue_id: &str, number: i64) -> Result<V
         ApiError::internal(anyhow::anyhow!("dialogue {dialogue_id} has no snapshot at or before {number}"))
     })?;
     let mut content: Value = serde_json::from_str(&snapshot.content).map_err(ApiError::internal)?;
-    let records = store.revisions_between(dialogue_id, snapshot.number, number).await?;
+    let mut next = snapshot.number + 1;
+    let replayed = store
+        .each_revision_between(dialogue_id, snapshot.number, number, |record| {
+            if record.number != next {
+                return Err(anyhow::anyhow!("revision {} follows {}", record.number, next - 1));
+            }
+            let patch: Patch = serde_json::from_str(&record.patch)?;
+            crate::patch::replay(&mut content, &patch)
+                .map_err(|e| anyhow::anyhow!("stored revision {} does not apply: {e}", record.number))?;
+            next += 1;
+            Ok(())
+        })
+        .await?
+        .map_err(|e| ApiError::internal(e.context(format!("dialogue {dialogue_id} cannot be rebuilt"))))?;
     let expected = number - snapshot.number;
-    if i64::try_from(records.len()).ok() != Some(expected) {
+    if i64::try_from(replayed).ok() != Some(expected) {
         return Err(ApiError::internal(anyhow::anyhow!(
-            "dialogue {dialogue_id}: expected {expected} revisions after snapshot {}, found {}",
+            "dialogue {dialogue_id}: expected {expected} revisions after snapshot {}, found {replayed}",
             snapshot.number,
-            records.len()
         )));
-    }
-    for record in records {
-        let revision = Revision::from_record(record).map_err(ApiError::internal)?;
-        crate::patch::replay(&mut content, &revision.patch).map_err(|e| {
-            ApiError::internal(anyhow::anyhow!("stored revision {} does not apply: {e}", revision.number()))
-        })?;
     }
     Ok(content)
 }

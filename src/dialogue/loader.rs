@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::head::{Identity, Version};
-use super::log::RevisionLog;
+use super::log::{MAX_TEXT_BYTES, RevisionLog};
 use super::revision::Revision;
 use crate::error::ApiError;
 use crate::store::{DialogueRecord, ReleaseMark, RevisionRecord, Snapshot, Store, StoreError};
@@ -102,8 +102,8 @@ fn assemble(
 
 /// Loads a dialogue (`None`: it does not exist): its head, newest snapshot and newest release
 /// at once, then the revisions from a little before the newer of head and snapshot (the recent
-/// log, and whatever the head lags behind), so a cold load reads a bounded tail however long
-/// the history.
+/// log, as much of it as the log keeps, and whatever the head lags behind), so a cold load
+/// reads a bounded tail however long the history and however large its patches.
 pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<Option<LoadedState>, StoreError> {
     let started = std::time::Instant::now();
     let (record, snapshot, latest_release) = futures_util::try_join!(
@@ -120,7 +120,10 @@ pub async fn load(store: &Store, dialogue_id: &str, capacity: usize) -> Result<O
     let start = starting_point(&record, snapshot).map_err(unreadable)?;
     let window = i64::try_from(capacity.clamp(1, 200)).unwrap_or(200);
     let read_head = started.elapsed();
-    let records = store.revisions_between(dialogue_id, (start.number - window).max(0), i64::MAX).await?;
+    // The log keeps at most `MAX_TEXT_BYTES` of text: of the window before the start, only that
+    // much is read and parsed (200 patches of 2 MiB would otherwise take gigabytes parsed).
+    let after = (start.number - window).max(0);
+    let records = store.revisions_for_load(dialogue_id, after, start.number, MAX_TEXT_BYTES).await?;
     let read_tail = started.elapsed();
     let tail = records.len();
     let (version, log) = assemble(start, records, capacity).map_err(unreadable)?;

@@ -12,7 +12,7 @@ use super::revision::Revision;
 /// bytes each) fit in it; of a flood of maximal patches it keeps the newest few. Parsed, text
 /// takes up to about 35 times its size (arrays of tiny values), so this bounds a hot log near
 /// 70 MiB, where a thousand 4 MiB patches would take over 100 GiB.
-const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_TEXT_BYTES: usize = 2 * 1024 * 1024;
 
 /// The newest revisions, at most `capacity` and [`MAX_TEXT_BYTES`] of text (the newest is always
 /// kept), numbered without gaps.

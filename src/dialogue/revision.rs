@@ -37,7 +37,7 @@ impl Revision {
     /// What it weighs in memory, roughly: its patch and details as text (parsed, they take a
     /// few times that).
     pub fn text_bytes(&self) -> usize {
-        self.record.patch.len() + self.record.details.len()
+        self.record.text_bytes()
     }
 
     /// The API description: `id`, `url`, `number`, `user_id`, `created`, `type`, `details` and

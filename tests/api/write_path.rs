@@ -69,6 +69,28 @@ async fn a_failure_inside_a_shared_batch_fails_only_the_writes_it_concerns() {
     assert_eq!(numbers("c").await, ["c-1"]);
 }
 
+/// A cold load reads every revision after where it starts (the content catches up with them),
+/// and of the window before it only as much text as the log keeps, newest first, the starting
+/// revision always: 200 large patches in the window once cost gigabytes parsed.
+#[actix_web::test]
+async fn a_cold_load_reads_no_more_of_the_window_than_the_log_keeps() {
+    let app = spawn_app().await;
+    let store = &app.state.store;
+    let large =
+        |number| RevisionRecord { details: format!("{{\"x\":\"{}\"}}", "a".repeat(990)), ..revision("d", number) };
+    let records: Vec<RevisionRecord> = (1..=10).map(large).collect();
+    let weight = records[0].text_bytes();
+    store.insert_revisions(&records, true).await.expect("stored");
+    let read = |after: i64, start: i64, budget: usize| async move {
+        let records = store.revisions_for_load("d", after, start, budget).await.expect("read");
+        records.into_iter().map(|r| r.number).collect::<Vec<_>>()
+    };
+    assert_eq!(read(0, 7, 2 * weight + 1).await, [5, 6, 7, 8, 9, 10], "the tail, then 7, 6 and 5 pass the budget");
+    assert_eq!(read(0, 7, 0).await, [7, 8, 9, 10], "the starting revision always");
+    assert_eq!(read(3, 7, usize::MAX).await, [4, 5, 6, 7, 8, 9, 10], "never before the window");
+    assert_eq!(read(0, 10, weight).await, [10]);
+}
+
 #[actix_web::test]
 async fn a_server_killed_during_a_many_dialogue_load_loses_no_acknowledged_revision() {
     const DIALOGUES: usize = 12;

@@ -62,6 +62,14 @@ pub struct RevisionRecord {
     pub handoff: Option<HandoffMark>,
 }
 
+impl RevisionRecord {
+    /// Its patch and details as text, in bytes: what it weighs in memory, roughly (parsed, a
+    /// few times that).
+    pub fn text_bytes(&self) -> usize {
+        self.patch.len() + self.details.len()
+    }
+}
+
 /// The handed-off write a revision came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandoffMark {
@@ -146,6 +154,74 @@ impl Store {
                 .await?
                 .try_collect()
                 .await?)
+        })
+        .await
+    }
+
+    /// Hands the revisions of a dialogue numbered in `(after, up_to]` to `each`, oldest first,
+    /// one at a time as they are read, so memory holds one cursor batch and never the whole
+    /// range. Returns how many were handed over, or the first error of `each` (then it stops).
+    /// Each wait for the database has the store's deadline; the work of `each` does not count.
+    pub async fn each_revision_between<E>(
+        &self,
+        dialogue_id: &str,
+        after: i64,
+        up_to: i64,
+        mut each: impl FnMut(RevisionRecord) -> Result<(), E>,
+    ) -> StoreResult<Result<usize, E>> {
+        let mut cursor = self
+            .bounded(async {
+                Ok(self
+                    .revisions()
+                    .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after, "$lte": up_to } })
+                    .sort(doc! { "number": 1 })
+                    .batch_size(REVISIONS_PER_BATCH)
+                    .await?)
+            })
+            .await?;
+        let mut count = 0;
+        while let Some(record) = self.bounded(async { Ok(cursor.try_next().await?) }).await? {
+            if let Err(error) = each(record) {
+                return Ok(Err(error));
+            }
+            count += 1;
+        }
+        Ok(Ok(count))
+    }
+
+    /// What a loader needs, oldest first: every revision numbered after `start` (the content
+    /// catches up with them), and of those numbered in `(after, start]` the newest, until
+    /// `max_text_bytes` of their patch and details text are read (the one numbered `start` is
+    /// always read). Read newest first in one query, so a window of large patches costs what
+    /// the loader keeps of it, not everything it holds.
+    pub async fn revisions_for_load(
+        &self,
+        dialogue_id: &str,
+        after: i64,
+        start: i64,
+        max_text_bytes: usize,
+    ) -> StoreResult<Vec<RevisionRecord>> {
+        self.bounded(async {
+            let mut cursor = self
+                .revisions()
+                .find(doc! { "dialogue_id": dialogue_id, "number": { "$gt": after } })
+                .sort(doc! { "number": -1 })
+                .batch_size(REVISIONS_PER_BATCH)
+                .await?;
+            let mut newest_first = Vec::new();
+            let mut window_bytes = 0usize;
+            while let Some(record) = cursor.try_next().await? {
+                let in_window = record.number <= start;
+                if in_window {
+                    window_bytes = window_bytes.saturating_add(record.text_bytes());
+                }
+                newest_first.push(record);
+                if in_window && window_bytes >= max_text_bytes {
+                    break;
+                }
+            }
+            newest_first.reverse();
+            Ok(newest_first)
         })
         .await
     }
