@@ -270,6 +270,11 @@ impl WriteQueue {
         self.behind = true;
     }
 
+    /// Whether the stored state moved during the last batch (without forgetting it).
+    pub fn is_behind(&self) -> bool {
+        self.behind
+    }
+
     /// Whether the stored state moved during the last batch (and forgets it).
     pub fn take_behind(&mut self) -> bool {
         std::mem::take(&mut self.behind)

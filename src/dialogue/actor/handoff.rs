@@ -121,6 +121,11 @@ impl Handoffs {
         self.sending = false;
     }
 
+    /// Whether writes handed to this process wait for revisions of another to be applied.
+    pub fn any_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     /// Whether handed-off writes wait for an answer.
     pub fn waiting(&self) -> bool {
         self.sending || !self.sent.is_empty() || !self.outbox.is_empty() || !self.deferred.is_empty()

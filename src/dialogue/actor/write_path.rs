@@ -148,7 +148,18 @@ impl DialogueActor {
         match self.queue.settle(result) {
             None => {}
             Some(Settled::Stored(batch)) => {
+                // When nothing has to happen between the two batches, the next one leaves
+                // before this one is announced: the database stores it while this process
+                // answers and fans out, instead of after.
+                if self.next_batch_may_leave_first() {
+                    self.flush(ctx);
+                }
                 self.commit(batch, ctx);
+                if !self.queue.is_idle() {
+                    // The next batch is in flight: what this one left to do (a reload marked
+                    // meanwhile, foreign revisions) happens when it is answered.
+                    return;
+                }
                 if self.queue.take_behind() {
                     let retry = self.queue.start_reload().unwrap_or_default();
                     self.reload(Vec::new(), retry, ctx);
@@ -180,6 +191,13 @@ impl DialogueActor {
                 self.reload(done, recovery::lost(retry), ctx);
             }
         }
+    }
+
+    /// Whether the writes queued behind a stored batch may go to the store before that batch
+    /// is committed: no reload is due, no revision of another process waits to be absorbed,
+    /// and no handed-off write waits for the stored batch to be applied first.
+    fn next_batch_may_leave_first(&self) -> bool {
+        !self.queue.is_behind() && self.foreign.is_empty() && !self.handoffs.any_deferred()
     }
 
     /// Makes a stored batch durable, then writes checkpoints when due.
