@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use futures_util::future::Either;
 use serde_json::Value;
 
 use super::{CLIENT_REF, DialogueActor, State, recovery};
@@ -118,12 +119,15 @@ impl DialogueActor {
         let store = self.deps.store.clone();
         let watch = self.watch_renewal(&records);
         let renewed = watch.as_ref().map(|(_, until)| *until);
-        let save = async move {
+        let save = match watch {
+            // Handed to the committer now: a spawned future runs only after this handler and
+            // the mailbox behind it.
+            None => Either::Left(store.insert_revisions_now(records, atomic)),
             // Revisions of a hooked project are stored under a watch, or not at all.
-            if let Some((project_id, until)) = &watch {
-                store.watch_dialogue(&records[0].dialogue_id, project_id, *until).await.map_err(|error| (0, error))?;
-            }
-            store.insert_revisions(&records, atomic).await
+            Some((project_id, until)) => Either::Right(async move {
+                store.watch_dialogue(&records[0].dialogue_id, &project_id, until).await.map_err(|error| (0, error))?;
+                store.insert_revisions(&records, atomic).await
+            }),
         };
         ctx.spawn(save.into_actor(self).map(move |result, actor, ctx| {
             if let (Some(until), Ok(())) = (renewed, &result) {

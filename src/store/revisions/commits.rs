@@ -80,13 +80,33 @@ impl Committer {
 
     /// Stores a batch of consecutive revisions of one dialogue, in the next shared command.
     pub async fn commit(&self, revisions: Vec<RevisionRecord>) -> Outcome {
+        self.submit(revisions).outcome().await
+    }
+
+    /// Hands a batch of consecutive revisions of one dialogue to the committer now (it joins
+    /// the next shared command whether or not the answer is awaited yet).
+    pub fn submit(&self, revisions: Vec<RevisionRecord>) -> Submitted {
         let (reply, answer) = oneshot::channel();
         let queued = revisions.len() as i64;
         self.counters.queued_revisions.fetch_add(queued, std::sync::atomic::Ordering::Relaxed);
         if self.requests.send(Request { revisions, reply }).is_err() {
             self.counters.queued_revisions.fetch_sub(queued, std::sync::atomic::Ordering::Relaxed);
-            return Outcome::Failed { stored: 0, error: StoreError::Unavailable("the committer has stopped".into()) };
+            return Submitted(None);
         }
+        Submitted(Some(answer))
+    }
+}
+
+/// A batch handed to the committer, and the way to its [`Outcome`].
+#[derive(Debug)]
+pub struct Submitted(Option<oneshot::Receiver<Outcome>>);
+
+impl Submitted {
+    /// How the batch fared.
+    pub async fn outcome(self) -> Outcome {
+        let Some(answer) = self.0 else {
+            return Outcome::Failed { stored: 0, error: StoreError::Unavailable("the committer has stopped".into()) };
+        };
         answer.await.unwrap_or(Outcome::Failed {
             stored: 0,
             error: StoreError::Unavailable("the committer dropped the batch".into()),

@@ -114,6 +114,32 @@ impl Store {
         }
     }
 
+    /// [`Self::insert_revisions`], with a batch for the shared committer handed over at once
+    /// rather than when the returned future is first polled. A dialogue actor spawns this
+    /// future, and the actor polls what it spawned only after its handler returns and its
+    /// mailbox is drained, that is after it has answered the batch before and accepted every
+    /// patch waiting: the batch would miss shared commands meanwhile.
+    pub fn insert_revisions_now(
+        &self,
+        batch: Vec<RevisionRecord>,
+        atomic: bool,
+    ) -> impl Future<Output = Result<(), (usize, StoreError)>> + 'static {
+        // An empty batch needs nothing, and a bulk write goes in a transaction of its own.
+        let bulk = atomic && batch.len() > 1;
+        let shared = !batch.is_empty() && !bulk;
+        let submitted = shared.then(|| self.committer.submit(batch.clone()));
+        let store = self.clone();
+        async move {
+            let Some(submitted) = submitted else { return store.insert_revisions(&batch, atomic).await };
+            match submitted.outcome().await {
+                Outcome::Stored => Ok(()),
+                Outcome::Failed { stored, error } => Err((stored, error)),
+                // An earlier batch's failure kept it out of the command: it goes again.
+                Outcome::NotTried => store.insert_revisions(&batch, atomic).await,
+            }
+        }
+    }
+
     /// A bulk write's revisions, whole or not at all.
     async fn insert_atomically(&self, many: &[RevisionRecord]) -> StoreResult<()> {
         StoreCounters::add(&self.counters.revision_batches, 1);
