@@ -161,7 +161,9 @@ impl DialogueActor {
                 self.commit(batch, ctx);
                 if !self.queue.is_idle() {
                     // The next batch is in flight: what this one left to do (a reload marked
-                    // meanwhile, foreign revisions) happens when it is answered.
+                    // meanwhile, foreign revisions) happens when it is answered. Answers to
+                    // handed-off writes that this batch made (one that changed nothing) go now.
+                    self.send_handoffs(ctx);
                     return;
                 }
                 if self.queue.take_behind() {
