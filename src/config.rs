@@ -160,6 +160,12 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_DATABASE_TIMEOUT", default_value_t = 5)]
     pub database_timeout_secs: u64,
 
+    /// Milliseconds between the starts of two shared revision inserts while writes are spread
+    /// over several dialogues (group commit, like PostgreSQL's `commit_delay`): fewer database
+    /// commands for a little latency. 0 sends each insert as soon as the one before is answered.
+    #[arg(long, env = "DIALOGUE_COMMIT_SPACING_MS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub commit_spacing_ms: u64,
+
     /// Directory of block type schemas (`<type>.json`); by default `schemas/blocks` when it
     /// exists, else the starter set built into the binary.
     #[arg(long, env = "DIALOGUE_BLOCK_TYPES_DIR")]
@@ -264,6 +270,11 @@ impl Settings {
     pub fn database_timeout(&self) -> Duration {
         Duration::from_secs(self.database_timeout_secs.max(1))
     }
+
+    /// The least time between the starts of two shared revision inserts under spread load.
+    pub fn commit_spacing(&self) -> Duration {
+        Duration::from_millis(self.commit_spacing_ms)
+    }
 }
 
 impl Cli {
@@ -308,5 +319,13 @@ mod tests {
         assert!(cli.settings.open_signup);
         assert_eq!(cli.settings.bind, "0.0.0.0:9");
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn the_commit_spacing_defaults_to_the_committers_and_is_bounded() {
+        assert_eq!(Settings::defaults().commit_spacing(), crate::store::DEFAULT_COMMIT_SPACING);
+        let off = Cli::try_parse_from(["dialogue-server", "--commit-spacing-ms", "0"]).unwrap();
+        assert_eq!(off.settings.commit_spacing(), Duration::ZERO);
+        assert!(Cli::try_parse_from(["dialogue-server", "--commit-spacing-ms", "101"]).is_err());
     }
 }

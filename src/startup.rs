@@ -51,7 +51,13 @@ impl Application {
             crate::metrics::install();
         }
         let limits = settings.limits()?;
-        let store = Store::connect(&settings.mongodb_uri, &settings.database, settings.database_timeout()).await?;
+        let store = Store::connect(
+            &settings.mongodb_uri,
+            &settings.database,
+            settings.database_timeout(),
+            settings.commit_spacing(),
+        )
+        .await?;
         let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
         let presence = PresenceRelay::new(store.clone());
         presence.spawn();

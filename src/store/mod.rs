@@ -49,7 +49,7 @@ pub use password_resets::PasswordReset;
 pub use presence::PresenceRecord;
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;
-pub use revisions::{HandoffMark, RevisionOrder, RevisionRecord};
+pub use revisions::{DEFAULT_SPACING as DEFAULT_COMMIT_SPACING, HandoffMark, RevisionOrder, RevisionRecord};
 pub use snapshots::Snapshot;
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};
@@ -206,8 +206,15 @@ impl StoreCounters {
 impl Store {
     /// Connects lazily: the driver dials on first use and reconnects by itself after outages.
     /// Starts the shared committer and head writer on the current runtime.
-    /// `timeout` bounds server selection, connecting, and every store call.
-    pub async fn connect(uri: &SecretString, database: &str, timeout: Duration) -> anyhow::Result<Self> {
+    /// `timeout` bounds server selection, connecting, and every store call; `commit_spacing` is
+    /// the committer's least time between two inserts under spread load (see
+    /// [`DEFAULT_COMMIT_SPACING`]).
+    pub async fn connect(
+        uri: &SecretString,
+        database: &str,
+        timeout: Duration,
+        commit_spacing: Duration,
+    ) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(uri.expose_secret()).await?;
         if options.server_selection_timeout.is_none() {
             options.server_selection_timeout = Some(timeout);
@@ -229,7 +236,7 @@ impl Store {
         }));
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        let committer = revisions::Committer::spawn(&db, timeout, counters.clone());
+        let committer = revisions::Committer::spawn(&db, timeout, commit_spacing, counters.clone());
         let heads = dialogues::HeadWriter::spawn(db.clone(), timeout, counters.clone());
         let process_id = Arc::from(new_id());
         Ok(Self { client, db, deadline: timeout, counters, committer, heads, process_id })

@@ -211,7 +211,14 @@ async fn every_command_the_store_sends_counts_as_one_round_trip() {
     // A store of its own, with nothing else running on it: the count is exact.
     let uri = secrecy::SecretString::from(crate::helpers::test_database_uri());
     let database = format!("round-trips-{}", uuid::Uuid::new_v4().simple());
-    let store = dialogue_server::store::Store::connect(&uri, &database, Duration::from_secs(10)).await.expect("store");
+    let store = dialogue_server::store::Store::connect(
+        &uri,
+        &database,
+        Duration::from_secs(10),
+        dialogue_server::store::DEFAULT_COMMIT_SPACING,
+    )
+    .await
+    .expect("store");
     let round_trips = || StoreCounters::get(&store.counters().round_trips);
 
     let before = round_trips();
@@ -251,7 +258,10 @@ async fn the_feed_brings_other_processes_revisions_and_not_this_ones() {
     use dialogue_server::store::{FeedEvent, FeedStart, Store};
     let uri = secrecy::SecretString::from(crate::helpers::test_database_uri());
     let database = format!("feed-{}", uuid::Uuid::new_v4().simple());
-    let store = Store::connect(&uri, &database, Duration::from_secs(10)).await.expect("store");
+    let store =
+        Store::connect(&uri, &database, Duration::from_secs(10), dialogue_server::store::DEFAULT_COMMIT_SPACING)
+            .await
+            .expect("store");
     let mut feed = store.watch(FeedStart::Now).await.expect("the feed opens");
 
     // This process's revision first, then another process's: only the second comes through.

@@ -1,7 +1,7 @@
 //! Shared commits: the revisions that every dialogue actor stores go to the database together.
 //! Each command is one ordered `insert_many` carrying every batch the actors submitted while
 //! the previous command was in flight (group commit across dialogues), and while the load is
-//! spread over dialogues, until [`SPACING`] after the previous one started; [`IN_FLIGHT`]
+//! spread over dialogues, until the spacing ([`DEFAULT_SPACING`]) after the previous one started; [`IN_FLIGHT`]
 //! commands run at once. An actor has at most one batch in flight, and its batch
 //! is contiguous in a command, so the ordered insert's answer maps back to each batch: stored
 //! whole; stored up to its failing revision (a duplicate number means another process wrote it
@@ -36,8 +36,9 @@ const MAX_REVISIONS: usize = 10_000;
 /// (0.13–0.15 round trips per revision against 0.24–0.28; 4 ms gave 0.12 but ack p50 rose
 /// by 3 ms, see docs/benchmarks.md).
 /// One hot dialogue never waits: its next batch cannot leave before its previous is stored.
-pub const SPACING: Duration = Duration::from_millis(3);
-/// Batches in the previous command from which the next one waits for [`SPACING`].
+/// Operators set it with `DIALOGUE_COMMIT_SPACING_MS` (0 turns it off).
+pub const DEFAULT_SPACING: Duration = Duration::from_millis(3);
+/// Batches in the previous command from which the next one waits for the spacing.
 const SIBLINGS: usize = 2;
 
 /// How one batch fared in a command.
@@ -71,10 +72,15 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer task on the current runtime.
-    pub(in crate::store) fn spawn(db: &mongodb::Database, deadline: Duration, counters: Arc<StoreCounters>) -> Self {
+    pub(in crate::store) fn spawn(
+        db: &mongodb::Database,
+        deadline: Duration,
+        spacing: Duration,
+        counters: Arc<StoreCounters>,
+    ) -> Self {
         let revisions: Collection<RevisionRecord> = db.collection(super::COLLECTION);
         let (requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(revisions, receiver, deadline, counters.clone()));
+        tokio::spawn(run(revisions, receiver, deadline, spacing, counters.clone()));
         Self { requests, counters }
     }
 
@@ -118,6 +124,7 @@ async fn run(
     revisions: Collection<RevisionRecord>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     deadline: Duration,
+    spacing: Duration,
     counters: Arc<StoreCounters>,
 ) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -129,7 +136,7 @@ async fn run(
         let mut command = vec![first];
         gather(&mut requests, &mut command, &mut count);
         if count < MAX_REVISIONS
-            && let Some(until) = spaced_until(previous, Instant::now())
+            && let Some(until) = spaced_until(previous, Instant::now(), spacing)
         {
             tokio::time::sleep_until(until.into()).await;
             gather(&mut requests, &mut command, &mut count);
@@ -153,11 +160,11 @@ fn gather(requests: &mut mpsc::UnboundedReceiver<Request>, command: &mut Vec<Req
     }
 }
 
-/// When the next command may start, if it has to wait: [`SPACING`] after the previous one
+/// When the next command may start, if it has to wait: `spacing` after the previous one
 /// started, when that one carried [`SIBLINGS`] batches or more.
-fn spaced_until(previous: Option<(Instant, usize)>, now: Instant) -> Option<Instant> {
+fn spaced_until(previous: Option<(Instant, usize)>, now: Instant, spacing: Duration) -> Option<Instant> {
     let (started, batches) = previous?;
-    let until = started + SPACING;
+    let until = started + spacing;
     (batches >= SIBLINGS && until > now).then_some(until)
 }
 
@@ -243,20 +250,28 @@ impl StoreError {
 mod tests {
     use super::*;
 
+    const SPACING: Duration = DEFAULT_SPACING;
+
     #[test]
     fn a_command_after_one_of_several_dialogues_waits_out_the_spacing() {
         let started = Instant::now();
         let now = started + Duration::from_millis(1);
-        assert_eq!(spaced_until(Some((started, SIBLINGS)), now), Some(started + SPACING));
-        assert_eq!(spaced_until(Some((started, 40)), now), Some(started + SPACING));
+        assert_eq!(spaced_until(Some((started, SIBLINGS)), now, SPACING), Some(started + SPACING));
+        assert_eq!(spaced_until(Some((started, 40)), now, SPACING), Some(started + SPACING));
     }
 
     #[test]
     fn a_command_leaves_at_once_after_a_lone_batch_or_a_long_command() {
         let started = Instant::now();
-        assert_eq!(spaced_until(None, started), None, "the first command");
-        assert_eq!(spaced_until(Some((started, 1)), started), None, "one hot dialogue never waits");
-        assert_eq!(spaced_until(Some((started, 40)), started + SPACING), None, "the spacing has passed");
-        assert_eq!(spaced_until(Some((started, 40)), started + SPACING * 3), None);
+        assert_eq!(spaced_until(None, started, SPACING), None, "the first command");
+        assert_eq!(spaced_until(Some((started, 1)), started, SPACING), None, "one hot dialogue never waits");
+        assert_eq!(spaced_until(Some((started, 40)), started + SPACING, SPACING), None, "the spacing has passed");
+        assert_eq!(spaced_until(Some((started, 40)), started + SPACING * 3, SPACING), None);
+    }
+
+    #[test]
+    fn no_spacing_never_waits() {
+        let started = Instant::now();
+        assert_eq!(spaced_until(Some((started, 40)), started, Duration::ZERO), None);
     }
 }

@@ -17,8 +17,8 @@ use super::{Store, StoreCounters, StoreError, StoreResult};
 
 mod commits;
 
-pub use commits::Committer;
 use commits::Outcome;
+pub use commits::{Committer, DEFAULT_SPACING};
 
 /// A stored revision. Client-supplied JSON (`patch`, `details`) is kept as JSON text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
