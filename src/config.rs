@@ -50,6 +50,19 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_METRICS_BIND")]
     pub metrics_bind: Option<String>,
 
+    /// When set (for example `10.0.0.5:9470`), a third listener takes messages from the other
+    /// server processes on the same database (peer links): writes handed to the process that
+    /// owns a dialogue, and that process's revisions, sent directly instead of through the
+    /// database. Needs `DIALOGUE_SECRET_KEY`, the same on every process; port 0 picks a free port.
+    /// Keep it on a private network.
+    #[arg(long, env = "DIALOGUE_PEER_BIND")]
+    pub peer_bind: Option<String>,
+
+    /// The URL other processes reach the peer listener at; defaults to `http://<peer bind>`
+    /// (then the bind must name a concrete address, not `0.0.0.0`).
+    #[arg(long, env = "DIALOGUE_PEER_URL")]
+    pub peer_url: Option<String>,
+
     /// MongoDB connection string (a replica set, or a wire-compatible server).
     #[arg(long, env = "DIALOGUE_MONGODB_URI", default_value = "mongodb://127.0.0.1:27017", hide_env_values = true)]
     pub mongodb_uri: SecretString,

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod peers;
 pub mod routes;
 pub mod schema;
 pub mod startup;

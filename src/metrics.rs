@@ -50,6 +50,12 @@ pub const FEED_LAG: &str = "dialogue_feed_lag_seconds";
 pub const FEED_LAST_EVENT_AGE: &str = "dialogue_feed_last_event_age_seconds";
 /// Times the change feed was opened again, by outcome (`resumed`, `restarted`).
 pub const FEED_REOPENS: &str = "dialogue_feed_reopens_total";
+/// Handoffs sent to other processes, by path (`link`: a peer link; `database`: the fallback).
+pub const PEER_HANDOFFS: &str = "dialogue_peer_handoffs_total";
+/// Revisions pushed to other processes over peer links.
+pub const PEER_REVISIONS_PUSHED: &str = "dialogue_peer_revisions_pushed_total";
+/// Requests to this process's peer listener, by outcome (`taken`, `refused`).
+pub const PEER_REQUESTS: &str = "dialogue_peer_requests_total";
 /// Webhook delivery attempts, by outcome (`delivered`, `retried`, `failed`).
 pub const WEBHOOK_DELIVERIES: &str = "dialogue_webhook_deliveries_total";
 /// Webhook deliveries waiting (pending), across processes.
@@ -152,6 +158,9 @@ fn describe() {
     describe_gauge!(FEED_LAG, Unit::Seconds, "Seconds between a change and its arrival through the change feed");
     describe_gauge!(FEED_LAST_EVENT_AGE, Unit::Seconds, "Seconds since the change feed last brought an event");
     describe_counter!(FEED_REOPENS, "Times the change feed was opened again, by outcome");
+    describe_counter!(PEER_HANDOFFS, "Handoffs sent to other processes, by path");
+    describe_counter!(PEER_REVISIONS_PUSHED, "Revisions pushed to other processes over peer links");
+    describe_counter!(PEER_REQUESTS, "Requests to the peer listener, by outcome");
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome");
     describe_gauge!(WEBHOOK_QUEUE, "Webhook deliveries pending, across processes");
     describe_gauge!(WEBHOOK_OLDEST, Unit::Seconds, "Age of the oldest pending webhook delivery (0: none)");

@@ -38,6 +38,7 @@ pub struct Application {
     server: Server,
     metrics: Option<Server>,
     metrics_port: Option<u16>,
+    peer_server: Option<Server>,
     port: u16,
     state: web::Data<AppState>,
     shutdown: watch::Sender<bool>,
@@ -51,6 +52,7 @@ impl Application {
             crate::metrics::install();
         }
         let limits = settings.limits()?;
+        let peer_listener = bind_peer_listener(&settings)?;
         let store = Store::connect(
             &settings.mongodb_uri,
             &settings.database,
@@ -59,7 +61,14 @@ impl Application {
         )
         .await?;
         let schemas = Arc::new(Schemas::load(settings.block_types_dir.as_deref())?);
-        let presence = PresenceRelay::new(store.clone());
+        let (peer_listener, peers) = match peer_listener {
+            Some((listener, url)) => {
+                let peers = crate::peers::Peers::new(store.process_id(), Some(url), settings.secret_key.as_ref())?;
+                (Some(listener), peers)
+            }
+            None => (None, crate::peers::Peers::off(store.process_id())),
+        };
+        let presence = PresenceRelay::new(store.clone(), peers.own_url().map(str::to_owned));
         presence.spawn();
         let actor_threads = match settings.actor_threads {
             0 => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
@@ -73,6 +82,7 @@ impl Application {
                 settings: settings.actor_settings(limits),
                 presence: presence.clone(),
                 hooks: hooks.clone(),
+                peers: peers.clone(),
             },
             actor_threads,
         );
@@ -93,6 +103,7 @@ impl Application {
             store,
             schemas,
             dialogues,
+            peers,
             access_events: crate::live::events::AccessEvents::new(1024),
             mailer,
             vault,
@@ -105,6 +116,7 @@ impl Application {
         });
         prepare_store(state.clone().into_inner()).await;
         crate::live::feed::spawn(state.clone().into_inner());
+        learn_peers(&state);
         crate::webhooks::spawn(state.clone().into_inner())?;
 
         let body_limit = state.limits.max_body_bytes;
@@ -144,7 +156,13 @@ impl Application {
             }
             None => (None, None),
         };
-        Ok(Self { server, metrics, metrics_port, port: address.port(), state, shutdown })
+        let peer_server = match peer_listener {
+            Some(listener) => {
+                Some(crate::peers::listener::serve(listener, state.peers.clone(), state.dialogues.clone())?)
+            }
+            None => None,
+        };
+        Ok(Self { server, metrics, metrics_port, peer_server, port: address.port(), state, shutdown })
     }
 
     /// The port actually bound (useful with port 0).
@@ -171,6 +189,11 @@ impl Application {
             actix_web::rt::spawn(metrics);
             handle
         });
+        let peer = self.peer_server.map(|peer| {
+            let handle = peer.handle();
+            actix_web::rt::spawn(peer);
+            handle
+        });
         let shutdown = self.shutdown;
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
@@ -179,6 +202,9 @@ impl Application {
             handle.stop(true).await;
             if let Some(metrics) = metrics {
                 metrics.stop(true).await;
+            }
+            if let Some(peer) = peer {
+                peer.stop(true).await;
             }
         });
         let served = self.server.await;
@@ -191,6 +217,50 @@ impl Application {
         self.state.dialogues.shutdown();
         served
     }
+}
+
+/// The peer listener and the URL it advertises, when `DIALOGUE_PEER_BIND` is set. A process
+/// without one has its links off, sending and receiving: links are all or nothing per process.
+fn bind_peer_listener(settings: &Settings) -> anyhow::Result<Option<(TcpListener, String)>> {
+    let Some(bind) = settings.peer_bind.as_deref().filter(|bind| !bind.trim().is_empty()) else { return Ok(None) };
+    if settings.secret_key.is_none() {
+        anyhow::bail!(
+            "DIALOGUE_PEER_BIND needs DIALOGUE_SECRET_KEY (the same on every process): peer requests are signed with it"
+        );
+    }
+    let listener = TcpListener::bind(bind)?;
+    let address = listener.local_addr()?;
+    let url = match &settings.peer_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None if address.ip().is_unspecified() => {
+            anyhow::bail!("DIALOGUE_PEER_BIND {bind} names no address others can reach: set DIALOGUE_PEER_URL")
+        }
+        None => format!("http://{address}"),
+    };
+    tracing::info!(%address, %url, "peer listening");
+    Ok(Some((listener, url)))
+}
+
+/// Teaches the links the peer URLs of the processes alive now; the change feed brings later
+/// heartbeats.
+fn learn_peers(state: &web::Data<AppState>) {
+    if state.peers.own_url().is_none() {
+        return;
+    }
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let silent = i64::try_from(crate::dialogue::presence::DEAD_AFTER.as_millis()).unwrap_or(i64::MAX);
+        match state.store.live_processes(silent).await {
+            Ok(processes) => {
+                for process in processes {
+                    state.peers.learn(&process.id, process.peer_url.as_deref());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "reading the other processes' peer URLs failed; the feed brings them")
+            }
+        }
+    });
 }
 
 async fn wait_for_signal() {

@@ -29,6 +29,8 @@ pub struct AppState {
     pub schemas: std::sync::Arc<crate::schema::Schemas>,
     /// The dialogues' actors.
     pub dialogues: crate::dialogue::Dialogues,
+    /// Links to the other server processes on the database.
+    pub peers: crate::peers::Peers,
     /// Token, user and resynchronization events for live sessions.
     pub access_events: crate::live::events::AccessEvents,
     /// Recently authenticated callers, by token hash.

@@ -160,8 +160,9 @@ pub struct SessionPatch {
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub enum External {
-    /// A revision.
-    Revision(StoredRevision),
+    /// Revisions of the dialogue, in order (one from the change feed; a stored batch pushed
+    /// over a peer link).
+    Revisions(Vec<StoredRevision>),
     /// A release.
     Release(ReleaseRecord),
     /// The feed may have missed events: reload and send sessions what they missed.

@@ -183,7 +183,7 @@ fn revision_text(patch: &Patch, details: &Value) -> Result<(String, String), Api
 }
 
 /// `invalid_message`: a live patch claims a base revision the dialogue has not reached.
-fn ahead(base: i64, newest: i64) -> ApiError {
+pub(crate) fn ahead(base: i64, newest: i64) -> ApiError {
     ApiError::InvalidMessage(format!("base_revision {base} is ahead of the newest revision {newest}"))
 }
 

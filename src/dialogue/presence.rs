@@ -28,7 +28,7 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// How often this process says it is alive, and looks for dead ones.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// A process silent this long is dead.
-const DEAD_AFTER: Duration = Duration::from_secs(15);
+pub const DEAD_AFTER: Duration = Duration::from_secs(15);
 
 /// The relay; cheap to clone.
 #[derive(Clone)]
@@ -38,6 +38,8 @@ pub struct PresenceRelay {
 
 struct Inner {
     store: Store,
+    /// This process's peer URL, which its heartbeat advertises.
+    peer_url: Option<String>,
     sessions: Mutex<Sessions>,
     wake: Notify,
 }
@@ -52,8 +54,9 @@ struct Sessions {
 
 impl PresenceRelay {
     /// A relay for this process's sessions; nothing is written until [`Self::spawn`].
-    pub fn new(store: Store) -> Self {
-        Self { inner: Arc::new(Inner { store, sessions: Mutex::default(), wake: Notify::new() }) }
+    /// Its heartbeat advertises `peer_url`, this process's peer listener.
+    pub fn new(store: Store, peer_url: Option<String>) -> Self {
+        Self { inner: Arc::new(Inner { store, peer_url, sessions: Mutex::default(), wake: Notify::new() }) }
     }
 
     /// Starts writing, and the heartbeat, on the current runtime.
@@ -177,7 +180,7 @@ async fn heartbeat_loop(inner: Arc<Inner>) {
     let mut last_beat: Option<Instant> = None;
     loop {
         ticks.tick().await;
-        match inner.store.heartbeat().await {
+        match inner.store.heartbeat(inner.peer_url.as_deref()).await {
             Ok(()) => {
                 // Others remove a process's sessions once it is silent for DEAD_AFTER: after a
                 // silence near that, ours may be gone.

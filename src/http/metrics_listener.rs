@@ -11,8 +11,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::metrics::{
     ACTOR_STARTS, ACTOR_STOPS, ACTORS, COMMIT_QUEUE, FEED_LAST_EVENT_AGE, HOT, LIVE_FRAMES_SENT, LIVE_SESSIONS,
-    REBASES, REVISIONS_COMMITTED, STORE_ROUND_TRIPS,
+    PEER_HANDOFFS, PEER_REQUESTS, PEER_REVISIONS_PUSHED, REBASES, REVISIONS_COMMITTED, STORE_ROUND_TRIPS,
 };
+use crate::peers::PeerCounters;
 use crate::state::AppState;
 use crate::store::StoreCounters;
 
@@ -39,6 +40,13 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     metrics::counter!(ACTOR_STARTS).absolute(HOT.actor_starts.load(Ordering::Relaxed));
     metrics::counter!(ACTOR_STOPS).absolute(HOT.actor_stops.load(Ordering::Relaxed));
     metrics::counter!(REBASES).absolute(HOT.rebases.load(Ordering::Relaxed));
+    let peers = state.peers.counters();
+    metrics::counter!(PEER_HANDOFFS, "path" => "link").absolute(PeerCounters::get(&peers.handoffs_sent));
+    metrics::counter!(PEER_HANDOFFS, "path" => "database")
+        .absolute(PeerCounters::get(&peers.handoffs_through_database));
+    metrics::counter!(PEER_REVISIONS_PUSHED).absolute(PeerCounters::get(&peers.revisions_pushed));
+    metrics::counter!(PEER_REQUESTS, "outcome" => "taken").absolute(PeerCounters::get(&peers.requests_received));
+    metrics::counter!(PEER_REQUESTS, "outcome" => "refused").absolute(PeerCounters::get(&peers.requests_refused));
     let last_event = HOT.feed_last_event.load(Ordering::Relaxed);
     if last_event > 0 {
         let age = (crate::store::now_millis() - last_event).max(0) as f64 / 1000.0;

@@ -68,7 +68,7 @@ async fn follow(state: Arc<AppState>) {
 fn route(state: &AppState, event: FeedEvent) {
     match event {
         FeedEvent::Revision(record) => {
-            state.dialogues.forward(Some(record.dialogue_id.clone()), External::Revision(record));
+            state.dialogues.forward(Some(record.dialogue_id.clone()), External::Revisions(vec![record]));
         }
         FeedEvent::Handoff(handoff) => {
             if handoff.to == state.store.process_id() {
@@ -94,6 +94,8 @@ fn route(state: &AppState, event: FeedEvent) {
             state.callers.forget_user(&user_id);
             state.access_events.publish(AccessEvent::UserChanged(user_id));
         }
+        FeedEvent::Process(process) => state.peers.learn(&process.id, process.peer_url.as_deref()),
+        FeedEvent::ProcessGone { process_id } => state.peers.learn(&process_id, None),
         FeedEvent::ProjectDeleted { project_id } => {
             state.dialogues.forward(None, External::ProjectDeleted(project_id));
         }

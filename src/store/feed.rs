@@ -7,7 +7,9 @@ use mongodb::bson::{self, Document, doc};
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 
-use super::{HandoffRecord, PresenceRecord, ReleaseRecord, RevisionRecord, Store, StoreError, StoreResult};
+use super::{
+    HandoffRecord, PresenceRecord, ProcessRecord, ReleaseRecord, RevisionRecord, Store, StoreError, StoreResult,
+};
 
 /// Something another process (or this one) changed.
 #[derive(Debug, Clone)]
@@ -36,6 +38,13 @@ pub enum FeedEvent {
         dialogue_id: String,
         /// The session.
         session_id: String,
+    },
+    /// A process's heartbeat (any process's, this one's too).
+    Process(ProcessRecord),
+    /// A process stopped, or was forgotten long after it died.
+    ProcessGone {
+        /// The process.
+        process_id: String,
     },
     /// A project was deleted.
     ProjectDeleted {
@@ -153,6 +162,11 @@ fn parse(event: ChangeStreamEvent<Document>) -> StoreResult<Option<FeedEvent>> {
             let (dialogue_id, session_id) = PresenceRecord::parse_key(&key)?;
             Some(FeedEvent::PresenceGone { dialogue_id: dialogue_id.to_owned(), session_id: session_id.to_owned() })
         }),
+        ("processes", OperationType::Insert | OperationType::Replace) => match whole(&event) {
+            Some(document) => Some(FeedEvent::Process(bson::from_document(document).map_err(anyhow_error)?)),
+            None => None,
+        },
+        ("processes", OperationType::Delete) => key(&event).map(|process_id| FeedEvent::ProcessGone { process_id }),
         ("tokens", OperationType::Delete) => key(&event).map(|hash| FeedEvent::TokenDeleted { hash }),
         ("users", OperationType::Update | OperationType::Replace | OperationType::Delete) => {
             key(&event).map(|user_id| FeedEvent::UserChanged { user_id })

@@ -46,7 +46,7 @@ pub use feed::{Feed, FeedEvent, FeedPosition, FeedStart};
 pub use handoffs::{HandoffKind, HandoffRecord};
 pub use invites::InviteRecord;
 pub use password_resets::PasswordReset;
-pub use presence::PresenceRecord;
+pub use presence::{PresenceRecord, ProcessRecord};
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;
 pub use revisions::{DEFAULT_SPACING as DEFAULT_COMMIT_SPACING, HandoffMark, RevisionOrder, RevisionRecord};

@@ -48,11 +48,15 @@ impl PresenceRecord {
 
 /// A process's heartbeat.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ProcessRecord {
+pub struct ProcessRecord {
+    /// The process.
     #[serde(rename = "_id")]
-    id: String,
+    pub id: String,
     /// Its last heartbeat (milliseconds).
-    seen: i64,
+    pub seen: i64,
+    /// Where its peer listener is, when it has one (`crate::peers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_url: Option<String>,
 }
 
 /// Sessions written by one command at most.
@@ -117,9 +121,13 @@ impl Store {
         .await
     }
 
-    /// This process is alive now.
-    pub async fn heartbeat(&self) -> StoreResult<()> {
-        let record = ProcessRecord { id: self.process_id().to_owned(), seen: now_millis() };
+    /// This process is alive now, and its peer listener is at `peer_url`.
+    pub async fn heartbeat(&self, peer_url: Option<&str>) -> StoreResult<()> {
+        let record = ProcessRecord {
+            id: self.process_id().to_owned(),
+            seen: now_millis(),
+            peer_url: peer_url.map(str::to_owned),
+        };
         self.bounded(async {
             self.processes().replace_one(doc! { "_id": &record.id }, &record).upsert(true).await?;
             Ok(())
@@ -144,6 +152,16 @@ impl Store {
                 .deleted_count;
             self.processes().delete_many(doc! { "seen": { "$lt": now_millis() - PROCESS_KEPT_MILLIS } }).await?;
             Ok(removed)
+        })
+        .await
+    }
+
+    /// The processes alive within `silent_millis`, with their peer URLs.
+    pub async fn live_processes(&self, silent_millis: i64) -> StoreResult<Vec<ProcessRecord>> {
+        use futures_util::TryStreamExt;
+        let threshold = now_millis() - silent_millis;
+        self.bounded(async {
+            Ok(self.processes().find(doc! { "seen": { "$gte": threshold } }).await?.try_collect().await?)
         })
         .await
     }

@@ -200,3 +200,50 @@ async fn permission_changes_on_one_process_reach_sockets_on_the_other_within_2_s
     assert_eq!(socket.closed().await, Some(4403));
     eprintln!("socket closed {:?} after read access was removed", closed.elapsed());
 }
+
+/// A request to a peer listener at `url`, signed at `time` with `key`.
+async fn peer_request(url: &str, key: &[u8], time: i64, body: Vec<u8>) -> u16 {
+    use dialogue_server::peers::{PROCESS_HEADER, SIGNATURE_HEADER, TIME_HEADER, sign};
+    let time = time.to_string();
+    let response = awc::Client::default()
+        .post(url)
+        .insert_header((PROCESS_HEADER, "a-test"))
+        .insert_header((TIME_HEADER, time.as_str()))
+        .insert_header((SIGNATURE_HEADER, sign(key, &time, &body)))
+        .send_body(body)
+        .await
+        .expect("the peer listener answers");
+    response.status().as_u16()
+}
+
+#[actix_web::test]
+async fn the_peer_listener_takes_only_requests_signed_with_the_peer_key_and_recent() {
+    use dialogue_server::peers::{MAX_CLOCK_SKEW_MILLIS, MESSAGES_PATH, PeerBatch, derive_key};
+    use dialogue_server::store::now_millis;
+    let app = spawn_app_with(crate::live::linked).await;
+    let url = format!("{}{MESSAGES_PATH}", app.state.peers.own_url().expect("a peer URL"));
+    let key = derive_key(crate::live::PEER_SECRET.as_bytes());
+    let empty = || mongodb::bson::to_vec(&PeerBatch::default()).unwrap();
+    assert_eq!(peer_request(&url, &key, now_millis(), empty()).await, 204);
+    let other_key = derive_key(b"another secret");
+    assert_eq!(peer_request(&url, &other_key, now_millis(), empty()).await, 401, "another key");
+    let stale = now_millis() - MAX_CLOCK_SKEW_MILLIS - 5_000;
+    assert_eq!(peer_request(&url, &key, stale, empty()).await, 401, "signed too long ago");
+    assert_eq!(peer_request(&url, &key, now_millis(), b"not bson".to_vec()).await, 400, "unreadable");
+    let counters = app.state.peers.counters();
+    use dialogue_server::peers::PeerCounters;
+    assert_eq!(PeerCounters::get(&counters.requests_received), 1);
+    assert_eq!(PeerCounters::get(&counters.requests_refused), 3);
+}
+
+#[actix_web::test]
+async fn a_peer_listener_needs_the_secret_key_and_an_address_others_can_reach() {
+    let mut settings = dialogue_server::config::Settings::defaults();
+    settings.peer_bind = Some("127.0.0.1:0".to_owned());
+    let error = dialogue_server::startup::Application::build(settings.clone()).await.err().expect("refused");
+    assert!(error.to_string().contains("DIALOGUE_SECRET_KEY"), "{error}");
+    settings.secret_key = Some(secrecy::SecretString::from(crate::live::PEER_SECRET));
+    settings.peer_bind = Some("0.0.0.0:0".to_owned());
+    let error = dialogue_server::startup::Application::build(settings).await.err().expect("refused");
+    assert!(error.to_string().contains("DIALOGUE_PEER_URL"), "{error}");
+}

@@ -590,17 +590,85 @@ async fn block_editor(mut client: LiveClient, mut newest: i64, block: usize, cou
     refused
 }
 
+/// How the servers of [`disjoint_edits`] are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One server.
+    One,
+    /// Two servers that talk through the database only.
+    Split,
+    /// Two servers with peer links.
+    SplitLinked,
+    /// Two servers whose peer links lead nowhere (each advertises a closed port).
+    SplitBrokenLinks,
+}
+
+/// A loopback URL nothing listens at.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// The secret key of processes with peer links.
+pub const PEER_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Settings of a process with a peer listener on a free loopback port.
+pub fn linked(settings: &mut dialogue_server::config::Settings) {
+    settings.peer_bind = Some("127.0.0.1:0".to_owned());
+    settings.secret_key = Some(secrecy::SecretString::from(PEER_SECRET));
+}
+
+/// Waits until each of two linked processes can reach the other (each learns the other's peer
+/// URL from its heartbeat: at start-up, or through the change feed).
+pub async fn until_linked(first: &TestApp, second: &TestApp) {
+    let (a, b) = (first.state.store.process_id(), second.state.store.process_id());
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !(first.state.peers.reachable(b) && second.state.peers.reachable(a)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the processes learn each other's peer URL");
+}
+
+/// What [`disjoint_edits`] saw.
+struct DisjointEdits {
+    refused: Vec<String>,
+    /// Revisions stored by the edits.
+    stored: usize,
+    /// Handoffs taken over peer links, and revisions pushed over them, by both servers.
+    handoffs_linked: u64,
+    revisions_pushed: u64,
+    /// Handoffs that went through the database because their link failed.
+    handoffs_through_database: u64,
+}
+
 /// Four live editors on their own blocks and a REST writer appending elsewhere, on one
-/// dialogue; on one server, or split over two. Returns the refusals and the revisions stored.
-async fn disjoint_edits(split: bool) -> (Vec<String>, usize) {
-    let first = spawn_app().await;
+/// dialogue; on one server, or split over two.
+async fn disjoint_edits(layout: Layout) -> DisjointEdits {
+    let adjust = |settings: &mut dialogue_server::config::Settings| match layout {
+        Layout::SplitLinked => linked(settings),
+        Layout::SplitBrokenLinks => {
+            linked(settings);
+            settings.peer_url = Some(closed_port_url());
+        }
+        Layout::One | Layout::Split => {}
+    };
+    let first = spawn_app_with(adjust).await;
     let (project, dialogue_id, path) = dialogue(&first).await;
     // Message blocks at 0, 2, 3 and 4 (1 is a choice).
     for n in 0..3 {
         assert_eq!(first.patch(&path, &first.admin_token, &append_block(&format!("extra{n}"))).await.status, 200);
     }
-    let second = spawn_app_with(|settings| settings.database = first.database.clone()).await;
-    let server = |editor: usize| if split && editor % 2 == 1 { &second } else { &first };
+    let second = spawn_app_with(|settings| {
+        adjust(settings);
+        settings.database = first.database.clone();
+    })
+    .await;
+    if matches!(layout, Layout::SplitLinked | Layout::SplitBrokenLinks) {
+        until_linked(&first, &second).await;
+    }
+    let server = |editor: usize| if layout != Layout::One && editor % 2 == 1 { &second } else { &first };
     let mut editors = Vec::new();
     for (editor, block) in [0, 2, 3, 4].into_iter().enumerate() {
         let app = server(editor);
@@ -621,16 +689,42 @@ async fn disjoint_edits(split: bool) -> (Vec<String>, usize) {
     };
     let (live, rest) = futures_util::future::join(futures_util::future::join_all(editors), rest).await;
     let refused: Vec<String> = live.into_iter().flatten().chain(rest).collect();
-    let stored = first.all_revisions(&first.admin_token, &path).await.len();
-    (refused, stored - 3)
+    let stored = first.all_revisions(&first.admin_token, &path).await.len() - 3;
+    let count = |counter: fn(&dialogue_server::peers::PeerCounters) -> &std::sync::atomic::AtomicU64| {
+        [&first, &second]
+            .iter()
+            .map(|app| dialogue_server::peers::PeerCounters::get(counter(app.state.peers.counters())))
+            .sum::<u64>()
+    };
+    DisjointEdits {
+        refused,
+        stored,
+        handoffs_linked: count(|counters| &counters.handoffs_sent),
+        revisions_pushed: count(|counters| &counters.revisions_pushed),
+        handoffs_through_database: count(|counters| &counters.handoffs_through_database),
+    }
 }
 
 #[actix_web::test]
 async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
-    for split in [false, true] {
-        let (refused, stored) = disjoint_edits(split).await;
-        assert!(refused.is_empty(), "split {split}: {} refused: {:?}", refused.len(), &refused[..refused.len().min(5)]);
-        assert_eq!(stored, 4 * 60 + 20, "split {split}: every write made one revision");
+    for layout in [Layout::One, Layout::Split, Layout::SplitLinked, Layout::SplitBrokenLinks] {
+        let edits = disjoint_edits(layout).await;
+        let refused = &edits.refused;
+        assert!(refused.is_empty(), "{layout:?}: {} refused: {:?}", refused.len(), &refused[..refused.len().min(5)]);
+        assert_eq!(edits.stored, 4 * 60 + 20, "{layout:?}: every write made one revision");
+        match layout {
+            Layout::SplitLinked => {
+                assert!(edits.handoffs_linked > 0, "writes were handed over peer links");
+                assert!(edits.revisions_pushed > 0, "the owner pushed its revisions over peer links");
+            }
+            Layout::SplitBrokenLinks => {
+                assert_eq!(edits.handoffs_linked, 0, "no link works");
+                assert!(edits.handoffs_through_database > 0, "the handoffs went through the database instead");
+            }
+            Layout::One | Layout::Split => {
+                assert_eq!((edits.handoffs_linked, edits.revisions_pushed), (0, 0), "{layout:?}: no links");
+            }
+        }
     }
 }
 

@@ -150,7 +150,7 @@ impl Handler<External> for DialogueActor {
             return;
         }
         match event {
-            External::Revision(record) => self.apply_external(record, ctx),
+            External::Revisions(records) => self.apply_external(records, ctx),
             External::Handoff(handoff) => self.on_handoff(handoff, ctx),
             External::Release(release) => {
                 let mark = ReleaseMark {

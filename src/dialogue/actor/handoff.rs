@@ -25,7 +25,7 @@ use actix::prelude::*;
 use super::{DialogueActor, RestReply};
 use crate::dialogue::messages::WriteRequest;
 use crate::dialogue::revision::Revision;
-use crate::dialogue::write_queue::Reply;
+use crate::dialogue::write_queue::{Batch, Reply};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::{HandoffKind, HandoffRecord, new_id, now_millis};
 
@@ -53,6 +53,11 @@ pub struct Handoffs {
     sent: HashMap<String, Sent>,
     /// Writes handed to this process while revisions of another were still to be applied.
     deferred: Vec<(WriteRequest, Reply, i64)>,
+    /// Processes that handed writes to this one, until when: they get its revisions pushed
+    /// over their peer link as soon as they are stored.
+    followers: HashMap<String, Instant>,
+    /// Whether a timer will answer the oldest write handed over when its time is up.
+    expiry_scheduled: bool,
 }
 
 #[derive(Debug)]
@@ -98,6 +103,19 @@ impl Handoffs {
         }
     }
 
+    /// `process` handed a write to this one: it follows this process's revisions for the next
+    /// [`HANDOFF_WINDOW`].
+    fn followed_by(&mut self, process: &str, now: Instant) {
+        self.followers.insert(process.to_owned(), now + HANDOFF_WINDOW);
+    }
+
+    /// The processes that follow this one's revisions now (those whose window ended are
+    /// forgotten).
+    pub fn followers(&mut self, now: Instant) -> impl Iterator<Item = &str> {
+        self.followers.retain(|_, until| now < *until);
+        self.followers.keys().map(String::as_str)
+    }
+
     /// `process` stored a revision: if writes go to it, they keep going.
     pub fn heard_from(&mut self, process: &str, now: Instant) {
         if self.target.as_ref().is_some_and(|(target, _)| target == process) {
@@ -134,7 +152,13 @@ impl Handoffs {
 
 impl DialogueActor {
     /// Hands `request` to process `to` with the next [`send_handoffs`](Self::send_handoffs).
+    /// A base ahead of every revision this process knows is refused here, as `prepare` would:
+    /// the process that takes the write up waits for its base to arrive.
     pub(super) fn hand_off(&mut self, request: WriteRequest, reply: Reply, to: &str) {
+        let newest = self.state.as_ref().map_or(0, |state| state.speculative.number);
+        if let Some(base) = request.base_revision.filter(|base| *base > newest) {
+            return self.answer_error(reply, crate::dialogue::prepare::ahead(base, newest));
+        }
         let id = new_id();
         let body = match serde_json::to_string(&request) {
             Ok(body) => body,
@@ -153,22 +177,31 @@ impl DialogueActor {
         // Answer the writes among them on time if their process never does (it died): the
         // periodic check alone answers them up to a check period late.
         if outbox.iter().any(|h| h.kind == HandoffKind::Write) {
-            ctx.run_later(HANDOFF_TIMEOUT, |actor, _| actor.expire_handoffs());
+            self.schedule_handoff_expiry(ctx);
         }
-        let store = self.deps.store.clone();
+        let (store, peers) = (self.deps.store.clone(), self.deps.peers.clone());
+        // Over the link to each process when it has one, else (or when the link fails) through
+        // the database; what neither took comes back.
         let send = async move {
-            let result = store.send_handoffs(&outbox).await;
-            (outbox, result)
+            let mut failed = Vec::new();
+            for (to, handoffs) in by_recipient(outbox) {
+                let Err(handoffs) = peers.send_handoffs(&to, handoffs).await else { continue };
+                if handoffs.is_empty() {
+                    continue;
+                }
+                if let Err(error) = store.send_handoffs(&handoffs).await {
+                    tracing::warn!(error = %error, "handing writes over failed");
+                    failed.extend(handoffs);
+                }
+            }
+            failed
         };
-        ctx.spawn(send.into_actor(self).map(|(outbox, result), actor, ctx| {
+        ctx.spawn(send.into_actor(self).map(|failed, actor, ctx| {
             actor.handoffs.inserted();
             actor.send_handoffs(ctx);
-            if let Err(error) = result {
-                tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "handing writes over failed");
-                for handoff in outbox.iter().filter(|h| h.kind == HandoffKind::Write) {
-                    if let Some(sent) = actor.handoffs.sent.remove(&handoff.id) {
-                        actor.answer_error(sent.reply, ApiError::Unavailable);
-                    }
+            for handoff in failed.iter().filter(|h| h.kind == HandoffKind::Write) {
+                if let Some(sent) = actor.handoffs.sent.remove(&handoff.id) {
+                    actor.answer_error(sent.reply, ApiError::Unavailable);
                 }
             }
         }));
@@ -193,6 +226,9 @@ impl DialogueActor {
                 };
                 request.handoff = Some(handoff.write_id);
                 self.handoffs.handed_from(&handoff.from, self.deps.store.process_id());
+                if self.deps.peers.reachable(&handoff.from) {
+                    self.handoffs.followed_by(&handoff.from, Instant::now());
+                }
                 self.forget_applied_foreign();
                 if self.handoffs.deferred.is_empty() && self.can_take(&request) {
                     self.accept(request, 0, reply);
@@ -223,12 +259,11 @@ impl DialogueActor {
     /// Whether a handed-off write can be taken up now. It was made against a revision its
     /// sender had stored, which may not have reached this process yet: it waits while other
     /// processes' revisions wait in `foreign`, and while its base is newer than the durable
-    /// version (numbers above that on the speculative version are this process's own, still
-    /// racing, and rebasing over them would be rebasing over the wrong revisions).
+    /// version (numbers above it are this process's own, still racing, or another's not applied
+    /// yet, and rebasing over the wrong revisions would be wrong).
     fn can_take(&self, request: &WriteRequest) -> bool {
-        let (durable, speculative) =
-            self.state.as_ref().map_or((0, 0), |state| (state.durable.number, state.speculative.number));
-        takes_up(request.base_revision, durable, speculative, !self.foreign.is_empty())
+        let durable = self.state.as_ref().map_or(0, |state| state.durable.number);
+        takes_up(request.base_revision, durable, !self.foreign.is_empty())
     }
 
     /// Accepts the handed-off writes that waited for other revisions, in order, as far as
@@ -280,6 +315,36 @@ impl DialogueActor {
         }
     }
 
+    /// Pushes revisions this process stored to the processes that follow it (their writes are
+    /// among them, or come next): over their links, ahead of the change feed.
+    pub(super) fn push_to_followers(&mut self, batch: &Batch) {
+        if self.handoffs.followers.is_empty() {
+            return;
+        }
+        let followers: Vec<String> = self.handoffs.followers(Instant::now()).map(str::to_owned).collect();
+        for follower in followers {
+            let records = batch.revisions().map(|revision| revision.record.clone()).collect();
+            self.deps.peers.push_revisions(&follower, records);
+        }
+    }
+
+    /// Makes sure a timer answers the oldest write handed over when its time is up. One timer
+    /// at a time, not one per handoff: actix polls every timer of an actor each time it wakes,
+    /// and thousands of handoffs a second would each leave one for 5 s.
+    fn schedule_handoff_expiry(&mut self, ctx: &mut Context<Self>) {
+        if self.handoffs.expiry_scheduled {
+            return;
+        }
+        let Some(oldest) = self.handoffs.sent.values().map(|sent| sent.at).min() else { return };
+        self.handoffs.expiry_scheduled = true;
+        let due = (oldest + HANDOFF_TIMEOUT).saturating_duration_since(Instant::now());
+        ctx.run_later(due, |actor, ctx| {
+            actor.handoffs.expiry_scheduled = false;
+            actor.expire_handoffs();
+            actor.schedule_handoff_expiry(ctx);
+        });
+    }
+
     /// Answers the writes handed over that got no answer in time with `503`.
     pub(super) fn expire_handoffs(&mut self) {
         let now = Instant::now();
@@ -319,14 +384,27 @@ impl DialogueActor {
     }
 }
 
+/// Handoffs grouped by the process they are for, each group in its order.
+fn by_recipient(handoffs: Vec<HandoffRecord>) -> Vec<(String, Vec<HandoffRecord>)> {
+    let mut groups: Vec<(String, Vec<HandoffRecord>)> = Vec::new();
+    for handoff in handoffs {
+        match groups.iter_mut().find(|(to, _)| *to == handoff.to) {
+            Some((_, group)) => group.push(handoff),
+            None => groups.push((handoff.to.clone(), vec![handoff])),
+        }
+    }
+    groups
+}
+
 /// Whether a handed-off write made against `base` can be taken up by a process whose durable
-/// version is `durable` and speculative one `speculative`, with or without revisions of others
-/// waiting to be applied. A base among the speculative numbers may be one of this process's own
-/// revisions, stored but not settled: the write waits for it. A base beyond every number known
-/// here is not waited for: `prepare` refuses it as ahead (a client must not hold writes back by
-/// naming a revision that does not exist).
-fn takes_up(base: Option<i64>, durable: i64, speculative: i64, others_waiting: bool) -> bool {
-    !others_waiting && base.is_none_or(|base| base <= durable || base > speculative)
+/// version is `durable`, with or without revisions of others waiting to be applied. A base
+/// beyond the durable version waits: it is a revision the sender knew (the sender refuses a base
+/// ahead of everything it knows before handing a write over), and it is either one of this
+/// process's own, stored but not settled, or one of another process that has not arrived here
+/// yet (a peer link can be faster than the change feed). A write waits at most until
+/// `TAKEN_WITHIN_MILLIS` after it was sent.
+fn takes_up(base: Option<i64>, durable: i64, others_waiting: bool) -> bool {
+    !others_waiting && base.is_none_or(|base| base <= durable)
 }
 
 #[cfg(test)]
@@ -335,14 +413,11 @@ mod tests {
 
     #[test]
     fn a_handed_off_write_waits_for_the_revision_it_was_made_against() {
-        assert!(takes_up(Some(7), 7, 9, false));
-        assert!(takes_up(None, 7, 9, false), "a write with no base needs no rebase");
-        assert!(!takes_up(Some(8), 7, 9, false), "8 may be our own, stored but not yet settled");
-        assert!(!takes_up(Some(7), 7, 9, true), "another process's revision waits to be applied");
-        assert!(
-            takes_up(Some(1_000_000_000), 7, 9, false),
-            "a base beyond every number is refused at once, not waited for"
-        );
+        assert!(takes_up(Some(7), 7, false));
+        assert!(takes_up(None, 7, false), "a write with no base needs no rebase");
+        assert!(!takes_up(Some(8), 7, false), "8 may be our own, stored but not yet settled");
+        assert!(!takes_up(Some(12), 7, false), "12 may be the sender's, still on its way here");
+        assert!(!takes_up(Some(7), 7, true), "another process's revision waits to be applied");
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub struct ActorDeps {
     pub presence: PresenceRelay,
     /// Which projects have webhooks on `dialogue.changed` (their dialogues store under a watch).
     pub hooks: Arc<crate::webhooks::directory::HookDirectory>,
+    /// Links to the other processes: handoffs and pushed revisions (`crate::peers`).
+    pub peers: crate::peers::Peers,
 }
 
 /// Whether the dialogue is loaded.

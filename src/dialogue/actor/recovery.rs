@@ -28,13 +28,22 @@ use crate::live::protocol::close;
 use crate::store::RevisionRecord;
 
 impl DialogueActor {
-    /// A revision another process stored (from the change feed).
-    pub(super) fn apply_external(&mut self, record: RevisionRecord, ctx: &mut Context<Self>) {
+    /// Revisions another process stored (from the change feed, or pushed over a peer link),
+    /// applied together.
+    pub(super) fn apply_external(&mut self, records: Vec<RevisionRecord>, ctx: &mut Context<Self>) {
         let Some(state) = self.state.as_ref() else { return };
-        if record.number <= state.durable.number || self.queue.holds(&record.id) {
-            return; // already known, or our own batch reported before its completion reached us
+        let durable = state.durable.number;
+        let mut new = false;
+        for record in records {
+            if record.number <= durable || self.queue.holds(&record.id) {
+                continue; // already known, or our own batch reported before its completion reached us
+            }
+            self.remember_foreign(record);
+            new = true;
         }
-        self.remember_foreign(record);
+        if !new {
+            return;
+        }
         if self.queue.is_quiet() {
             self.absorb_foreign(Vec::new(), ctx);
         } else if self.waiting.is_some() && self.foreign_follows() {

@@ -208,6 +208,7 @@ impl DialogueActor {
 
     /// Makes a stored batch durable, then writes checkpoints when due.
     pub(super) fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
+        self.push_to_followers(&batch);
         self.commit_writes(batch.writes);
         self.write_head(ctx, false);
     }

@@ -1,0 +1,321 @@
+//! Peer links: messages between the server processes that share a database, sent directly over
+//! HTTP instead of through the database and its change feed.
+//!
+//! Two processes writing one dialogue settle on one of them storing every write
+//! (`dialogue/actor/handoff.rs`): the other hands its writes over and waits for the revisions to
+//! come back before it answers. Through the database each way costs a durable insert or a trip
+//! through the change feed (several milliseconds each on SecantusDB). With peer links, a
+//! process that has a peer listener (`DIALOGUE_PEER_BIND`) advertises its URL in its heartbeat
+//! (`processes`); the others learn it from the feed. Handoffs to it then go over a link, and the
+//! owner pushes its stored revisions to the processes that handed it writes, in order, right
+//! after storing them. The database path stays the fallback: a handoff whose link fails is
+//! inserted as before, and a pushed revision that is lost still arrives through the feed (the
+//! actor drops whichever copy comes second, by number).
+//!
+//! One [`link`] per peer sends whatever was queued for it in one request, with one request in
+//! flight, so messages to a peer keep their order and gather under load. Every request is
+//! signed with a key derived from `DIALOGUE_SECRET_KEY` ([`listener`] checks it).
+
+pub mod link;
+pub mod listener;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{HandoffRecord, RevisionRecord, now_millis};
+
+/// The path of the peer listener's one route.
+pub const MESSAGES_PATH: &str = "/peer/messages";
+/// Header: the sending process's id.
+pub const PROCESS_HEADER: &str = "X-Peer-Process";
+/// Header: when the request was signed (milliseconds since the epoch).
+pub const TIME_HEADER: &str = "X-Peer-Time";
+/// Header: `sha256=<hex HMAC-SHA256 of "<time>." followed by the body>`, with the peer key.
+pub const SIGNATURE_HEADER: &str = "X-Peer-Signature";
+/// How far a request's time may be from the receiver's clock.
+pub const MAX_CLOCK_SKEW_MILLIS: i64 = 30_000;
+/// How long a request to a peer may take before its messages take the database path.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// Requests queued for one peer at most; beyond, messages take the database path (bounded
+/// memory when a peer is slow).
+const QUEUE: usize = 4096;
+
+/// What one request carries: revisions first (in order), then handoffs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PeerBatch {
+    /// Revisions the sender stored, for dialogues the receiver handed writes to it.
+    #[serde(default)]
+    pub revisions: Vec<RevisionRecord>,
+    /// Handoffs addressed to the receiver.
+    #[serde(default)]
+    pub handoffs: Vec<HandoffRecord>,
+}
+
+/// Messages for one peer, and who waits to know whether they arrived (and gets the handoffs
+/// back when they did not).
+pub(crate) struct Outgoing {
+    batch: PeerBatch,
+    delivered: Option<oneshot::Sender<Delivery>>,
+}
+
+/// Whether a peer took the handoffs sent to it; they come back when it did not.
+pub(crate) type Delivery = Result<(), Vec<HandoffRecord>>;
+
+/// Counts, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    /// Handoffs a peer took over a link.
+    pub handoffs_sent: AtomicU64,
+    /// Handoffs that went through the database: no link to their process (links off, no URL
+    /// known), or their link failed or was full.
+    pub handoffs_through_database: AtomicU64,
+    /// Revisions pushed to peers.
+    pub revisions_pushed: AtomicU64,
+    /// Requests this process's listener took.
+    pub requests_received: AtomicU64,
+    /// Requests this process's listener refused (bad signature, stale, unreadable).
+    pub requests_refused: AtomicU64,
+}
+
+impl PeerCounters {
+    /// A counter's value.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// This process's peer links: the key, the peers' addresses, one sender per peer.
+#[derive(Clone)]
+pub struct Peers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    me: String,
+    /// This process's own peer URL, when it has a listener.
+    url: Option<String>,
+    /// The key requests are signed with; `None` when links are off (no secret key).
+    key: Option<Vec<u8>>,
+    /// Peer URLs by process id, as their heartbeats said.
+    directory: RwLock<HashMap<String, String>>,
+    links: Mutex<HashMap<String, mpsc::Sender<Outgoing>>>,
+    client: reqwest::Client,
+    counters: PeerCounters,
+}
+
+impl Peers {
+    /// Links for process `me`, whose own listener is at `url` (if any), signed with a key derived
+    /// from `secret_key` (links are off without one).
+    pub fn new(me: &str, url: Option<String>, secret_key: Option<&SecretString>) -> anyhow::Result<Self> {
+        let key = secret_key.map(|secret| derive_key(secret.expose_secret().as_bytes()));
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                me: me.to_owned(),
+                url,
+                key,
+                directory: RwLock::default(),
+                links: Mutex::default(),
+                client,
+                counters: PeerCounters::default(),
+            }),
+        })
+    }
+
+    /// Links off: everything goes through the database (processes without a secret key, tests).
+    pub fn off(me: &str) -> Self {
+        Self::new(me, None, None).expect("a client with no TLS settings builds")
+    }
+
+    /// This process's own peer URL, which its heartbeat advertises.
+    pub fn own_url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &PeerCounters {
+        &self.inner.counters
+    }
+
+    /// Process `process` advertises `url` (or none): links to it follow.
+    pub fn learn(&self, process: &str, url: Option<&str>) {
+        if process == self.inner.me || self.inner.key.is_none() {
+            return;
+        }
+        let mut directory = self.inner.directory.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let changed = match url {
+            Some(url) => directory.insert(process.to_owned(), url.to_owned()).is_none_or(|old| old != url),
+            None => directory.remove(process).is_some(),
+        };
+        drop(directory);
+        if changed {
+            // The next message starts a link to the new address.
+            self.inner.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(process);
+        }
+    }
+
+    /// Whether `process` can be reached over a link.
+    pub fn reachable(&self, process: &str) -> bool {
+        self.inner.key.is_some()
+            && self.inner.directory.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains_key(process)
+    }
+
+    /// Sends `handoffs` (all to process `to`) over a link. When the peer did not take them
+    /// (no link, a full queue, a failed request), they come back for the database path.
+    pub async fn send_handoffs(&self, to: &str, handoffs: Vec<HandoffRecord>) -> Result<(), Vec<HandoffRecord>> {
+        let count = handoffs.len() as u64;
+        let (delivered, answer) = oneshot::channel();
+        let batch = PeerBatch { handoffs, revisions: Vec::new() };
+        let result = match self.queue(to, Outgoing { batch, delivered: Some(delivered) }) {
+            // A link that ended without answering lost them: none come back, and their
+            // writes get `503` when their time is up, like a handoff its process never saw.
+            Ok(()) => answer.await.unwrap_or(Ok(())),
+            Err(outgoing) => Err(outgoing.batch.handoffs),
+        };
+        let counter = match result {
+            Ok(()) => &self.inner.counters.handoffs_sent,
+            Err(_) => &self.inner.counters.handoffs_through_database,
+        };
+        counter.fetch_add(count, Ordering::Relaxed);
+        result
+    }
+
+    /// Pushes stored revisions to process `to`, best effort: whatever does not arrive comes
+    /// through the change feed.
+    pub fn push_revisions(&self, to: &str, revisions: Vec<RevisionRecord>) {
+        let count = revisions.len() as u64;
+        let outgoing = Outgoing { batch: PeerBatch { revisions, handoffs: Vec::new() }, delivered: None };
+        if self.queue(to, outgoing).is_ok() {
+            self.inner.counters.revisions_pushed.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues `outgoing` on the link to `to`, starting it if needed; gives it back when there is
+    /// no link (no address, links off) or its queue is full.
+    fn queue(&self, to: &str, outgoing: Outgoing) -> Result<(), Outgoing> {
+        let Some(key) = self.inner.key.clone() else { return Err(outgoing) };
+        let url = {
+            let directory = self.inner.directory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match directory.get(to) {
+                Some(url) => url.clone(),
+                None => return Err(outgoing),
+            }
+        };
+        let mut links = self.inner.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sender = links.entry(to.to_owned()).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let target = link::Target {
+                url: format!("{}{MESSAGES_PATH}", url.trim_end_matches('/')),
+                me: self.inner.me.clone(),
+                key,
+            };
+            tokio::spawn(link::run(self.inner.client.clone(), target, receiver));
+            sender
+        });
+        sender.try_send(outgoing).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing) => outgoing,
+        })
+    }
+
+    /// Checks a request's signature and age; answers whether it comes from a peer.
+    pub fn verify(&self, time: &str, body: &[u8], signature: &str) -> bool {
+        let Some(key) = &self.inner.key else { return false };
+        let Ok(millis) = time.parse::<i64>() else { return false };
+        if (now_millis() - millis).abs() > MAX_CLOCK_SKEW_MILLIS {
+            return false;
+        }
+        let Some(digest) = signature.strip_prefix("sha256=").and_then(|hex_digest| hex::decode(hex_digest).ok()) else {
+            return false;
+        };
+        signed(key, time, body).verify_slice(&digest).is_ok()
+    }
+
+    /// This process's id.
+    pub fn me(&self) -> &str {
+        &self.inner.me
+    }
+}
+
+/// The peer key: an HMAC of a fixed label under the secret key, so that the secret key itself
+/// never signs anything sent over the network.
+pub fn derive_key(secret: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(b"dialogue-server peer links v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The MAC of a request: its time, a dot, its body.
+fn signed(key: &[u8], time: &str, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(time.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// The signature header of a request signed at `time` with the peer `key`.
+pub fn sign(key: &[u8], time: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(signed(key, time, body).finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(secret: &str) -> Peers {
+        Peers::new("me", None, Some(&SecretString::from(secret.to_owned()))).unwrap()
+    }
+
+    #[test]
+    fn a_request_signed_with_the_same_secret_verifies_and_nothing_else_does() {
+        let (ours, theirs) = (peers("shared"), peers("other"));
+        let key = derive_key(b"shared");
+        let time = now_millis().to_string();
+        let signature = sign(&key, &time, b"body");
+        assert!(ours.verify(&time, b"body", &signature));
+        assert!(!theirs.verify(&time, b"body", &signature), "another secret");
+        assert!(!ours.verify(&time, b"bodx", &signature), "another body");
+        let later = (now_millis() + 1).to_string();
+        assert!(!ours.verify(&later, b"body", &signature), "another time");
+        assert!(!ours.verify(&time, b"body", "sha256=zz"), "not hex");
+        assert!(!ours.verify(&time, b"body", &signature.replace("sha256=", "")), "no prefix");
+        assert!(!Peers::off("me").verify(&time, b"body", &signature), "links off take nothing");
+    }
+
+    #[test]
+    fn a_request_signed_long_ago_or_far_ahead_is_refused() {
+        let ours = peers("shared");
+        let key = derive_key(b"shared");
+        for time in [now_millis() - MAX_CLOCK_SKEW_MILLIS - 1_000, now_millis() + MAX_CLOCK_SKEW_MILLIS + 1_000] {
+            let time = time.to_string();
+            assert!(!ours.verify(&time, b"body", &sign(&key, &time, b"body")));
+        }
+    }
+
+    #[test]
+    fn the_directory_follows_heartbeats_and_ignores_this_process() {
+        let ours = peers("shared");
+        assert!(!ours.reachable("b"));
+        ours.learn("b", Some("http://10.0.0.2:9470"));
+        assert!(ours.reachable("b"));
+        ours.learn("me", Some("http://10.0.0.1:9470"));
+        assert!(!ours.reachable("me"), "never a link to itself");
+        ours.learn("b", None);
+        assert!(!ours.reachable("b"), "a heartbeat without a URL ends the link");
+        let off = Peers::off("me");
+        off.learn("b", Some("http://10.0.0.2:9470"));
+        assert!(!off.reachable("b"), "links off: nobody is reachable");
+    }
+}
