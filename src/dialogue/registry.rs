@@ -317,6 +317,20 @@ impl Dialogues {
         self.registry.do_send(Forward { dialogue_id, event, start: false });
     }
 
+    /// Hands revisions other processes stored to their dialogues' running actors, in order:
+    /// each dialogue's consecutive ones as one message, applied and announced together.
+    pub fn forward_revisions(&self, revisions: Vec<crate::store::RevisionRecord>) {
+        let mut revisions = revisions.into_iter().peekable();
+        while let Some(first) = revisions.next() {
+            let dialogue_id = first.dialogue_id.clone();
+            let mut run = vec![first];
+            while let Some(next) = revisions.next_if(|next| next.dialogue_id == dialogue_id) {
+                run.push(next);
+            }
+            self.forward(Some(dialogue_id), External::Revisions(run));
+        }
+    }
+
     /// Hands a change-feed event to a dialogue's actor, starting it if none runs here (a write
     /// another process handed to this one). Events keep their order.
     pub fn deliver(&self, dialogue_id: String, event: External) {

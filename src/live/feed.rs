@@ -6,11 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use crate::dialogue::messages::External;
 use crate::live::events::AccessEvent;
 use crate::state::AppState;
-use crate::store::{FeedEvent, FeedStart};
+use crate::store::{FeedEvent, FeedPosition, FeedStart, StoreResult};
 
+/// Events read from the stream and not yet routed, at most (routed together).
+const GATHERED: usize = 256;
 /// Pause before reopening a failed feed.
 const REOPEN_PAUSE: Duration = Duration::from_millis(500);
 
@@ -48,28 +52,67 @@ async fn follow(state: Arc<AppState>) {
             resynchronize(&state);
         }
         first = false;
-        loop {
-            match feed.next().await {
-                Ok(Some(event)) => {
-                    route(&state, event);
-                    resume = feed.position().or(resume);
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error, "the change feed failed; resuming");
+        // One side reads the stream, the other routes what was read: the events read while the
+        // last ones were being routed go together, and a dialogue's run of revisions reaches
+        // its actor as one message, applied and announced together. (The stream's `next` is
+        // not cancel-safe: it is always awaited to the end, never raced.)
+        let (sender, mut receiver) = mpsc::channel::<(StoreResult<Option<FeedEvent>>, Option<FeedPosition>)>(GATHERED);
+        let read = async {
+            loop {
+                let next = feed.next().await;
+                let done = !matches!(next, Ok(Some(_)));
+                if sender.send((next, feed.position())).await.is_err() || done {
                     break;
                 }
             }
-        }
+        };
+        let route = async {
+            let mut read = Vec::with_capacity(GATHERED);
+            while receiver.recv_many(&mut read, GATHERED).await > 0 {
+                let mut events = Vec::with_capacity(read.len());
+                let mut done = false;
+                for (next, position) in read.drain(..) {
+                    match next {
+                        Ok(Some(event)) => {
+                            events.push(event);
+                            resume = position.or(resume.take());
+                        }
+                        Ok(None) => done = true,
+                        Err(error) => {
+                            tracing::warn!(error = %error, "the change feed failed; resuming");
+                            done = true;
+                        }
+                    }
+                }
+                route_all(&state, events);
+                if done {
+                    break;
+                }
+            }
+        };
+        tokio::join!(read, route);
         tokio::time::sleep(REOPEN_PAUSE).await;
     }
 }
 
+/// Routes events in order; consecutive revisions of one dialogue go to its actor together.
+fn route_all(state: &AppState, events: Vec<FeedEvent>) {
+    let mut revisions = Vec::new();
+    for event in events {
+        match event {
+            FeedEvent::Revision(record) => revisions.push(record),
+            other => {
+                state.dialogues.forward_revisions(std::mem::take(&mut revisions));
+                route(state, other);
+            }
+        }
+    }
+    state.dialogues.forward_revisions(revisions);
+}
+
 fn route(state: &AppState, event: FeedEvent) {
     match event {
-        FeedEvent::Revision(record) => {
-            state.dialogues.forward(Some(record.dialogue_id.clone()), External::Revisions(vec![record]));
-        }
+        FeedEvent::Revision(record) => state.dialogues.forward_revisions(vec![record]),
         FeedEvent::Handoff(handoff) => {
             if handoff.to == state.store.process_id() {
                 state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));

@@ -65,17 +65,7 @@ async fn messages(request: HttpRequest, body: web::Bytes, state: web::Data<Liste
         }
     };
     counters.requests_received.fetch_add(1, Ordering::Relaxed);
-    // Each dialogue's run of revisions goes to its actor as one message: applied together and
-    // sent to its sessions together, as a batch of the actor's own would be.
-    let mut revisions = batch.revisions.into_iter().peekable();
-    while let Some(first) = revisions.next() {
-        let dialogue_id = first.dialogue_id.clone();
-        let mut run = vec![first];
-        while let Some(next) = revisions.next_if(|next| next.dialogue_id == dialogue_id) {
-            run.push(next);
-        }
-        state.dialogues.forward(Some(dialogue_id), External::Revisions(run));
-    }
+    state.dialogues.forward_revisions(batch.revisions);
     for handoff in batch.handoffs {
         if handoff.to != state.peers.me() {
             continue;
