@@ -1,13 +1,20 @@
 //! One peer link: a task that sends everything queued for one peer, in order, one request in
-//! flight; what queued meanwhile leaves together in the next request.
+//! flight; what queued meanwhile leaves together in the next request (up to
+//! [`REQUEST_BYTES`] a request). After a failed request the peer counts as down for a moment:
+//! what is queued, and what comes meanwhile, takes the database path at once.
+
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{Delivery, Outgoing, PROCESS_HEADER, PeerBatch, SIGNATURE_HEADER, TIME_HEADER, sign};
+use super::{Delivery, LinkState, Outgoing, PROCESS_HEADER, PeerBatch, SIGNATURE_HEADER, TIME_HEADER, sign};
 use crate::store::now_millis;
 
-/// Requests gathered into one at most (each a handful of messages under load).
+/// Parts taken from the queue at once at most.
 const GATHERED: usize = 256;
+/// A request gathers parts up to about this many bytes (a larger part goes alone, up to the
+/// listener's limit).
+const REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where a link sends, and as whom.
 pub(crate) struct Target {
@@ -17,42 +24,62 @@ pub(crate) struct Target {
     pub me: String,
     /// The peer key.
     pub key: Vec<u8>,
+    /// What the link holds, and whether the peer is down.
+    pub state: Arc<LinkState>,
 }
 
 /// Sends until every sender is gone (the process ends, or the peer's address changed).
 pub(crate) async fn run(client: reqwest::Client, target: Target, mut queue: mpsc::Receiver<Outgoing>) {
     let mut gathered = Vec::with_capacity(GATHERED);
     while queue.recv_many(&mut gathered, GATHERED).await > 0 {
-        let mut batch = PeerBatch::default();
-        // Who waits for which of the handoffs: their count, in order.
-        let mut waiting = Vec::new();
-        for outgoing in gathered.drain(..) {
-            batch.revisions.extend(outgoing.batch.revisions);
-            let count = outgoing.batch.handoffs.len();
-            batch.handoffs.extend(outgoing.batch.handoffs);
-            if let Some(delivered) = outgoing.delivered {
-                waiting.push((count, delivered));
+        let mut parts = gathered.drain(..).peekable();
+        while parts.peek().is_some() {
+            let mut request = Vec::new();
+            let mut bytes = 0;
+            while let Some(outgoing) = parts.next_if(|next| request.is_empty() || bytes + next.bytes <= REQUEST_BYTES) {
+                bytes += outgoing.bytes;
+                request.push(outgoing);
             }
+            send_request(&client, &target, request).await;
+            target.state.sent(bytes);
         }
-        let delivered = send(&client, &target, &batch).await;
-        if let Err(error) = &delivered {
-            tracing::debug!(peer = %target.url, error = %error, "a peer link request failed; the database carries it");
+    }
+}
+
+/// Sends one request's parts, unless the peer is down, and tells their senders.
+async fn send_request(client: &reqwest::Client, target: &Target, request: Vec<Outgoing>) {
+    let mut batch = PeerBatch::default();
+    let mut waiting = Vec::new();
+    for outgoing in request {
+        if let Some(delivered) = outgoing.delivered {
+            waiting.push((batch.parts.len(), delivered));
         }
-        let mut handoffs = batch.handoffs.into_iter();
-        for (count, sender) in waiting {
-            let answer: Delivery = match delivered {
-                Ok(()) => Ok(()),
-                Err(_) => Err(handoffs.by_ref().take(count).collect()),
-            };
-            let _ = sender.send(answer);
-        }
+        batch.parts.push(outgoing.part);
+    }
+    let delivered = if target.state.is_down() {
+        Err(anyhow::anyhow!("the peer is down"))
+    } else {
+        send(client, target, &batch).await
+    };
+    if let Err(error) = &delivered {
+        target.state.failed();
+        tracing::debug!(peer = %target.url, error = %error, "a peer link request failed; the database carries it");
+    }
+    let mut parts: Vec<Option<super::PeerPart>> = batch.parts.into_iter().map(Some).collect();
+    for (index, sender) in waiting {
+        let answer: Delivery = match &delivered {
+            Ok(()) => Ok(()),
+            Err(_) => Err(parts[index].take().map(|part| part.handoffs).unwrap_or_default()),
+        };
+        let _ = sender.send(answer);
     }
 }
 
 /// One signed request; an error unless the peer answered 2xx.
 async fn send(client: &reqwest::Client, target: &Target, batch: &PeerBatch) -> anyhow::Result<()> {
     let body = mongodb::bson::to_vec(batch)?;
-    anyhow::ensure!(body.len() <= super::listener::MAX_REQUEST_BYTES, "a request of {} bytes is too large", body.len());
+    let limit = super::listener::MAX_REQUEST_BYTES;
+    anyhow::ensure!(body.len() <= limit, "a request of {} bytes is over the peer's {limit}", body.len());
     let time = now_millis().to_string();
     let signature = sign(&target.key, &time, &body);
     let response = client

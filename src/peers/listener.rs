@@ -9,14 +9,20 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::StreamExt;
 
 use super::{PROCESS_HEADER, PeerBatch, Peers, SIGNATURE_HEADER, TIME_HEADER};
 use crate::dialogue::Dialogues;
 use crate::dialogue::messages::External;
 use crate::store::HandoffKind;
 
-/// The largest request taken: a link gathers at most [`super::link`]'s share of it.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// The largest request taken (a link gathers a few MiB into one; a larger part goes alone).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// Connections the listener holds at once at most: with the body limit, what unsigned
+/// requests can make it hold.
+const MAX_CONNECTIONS: usize = 32;
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a handed-off write's id is remembered, to take a replayed request only once.
 const REMEMBERED: Duration = Duration::from_secs(2 * super::MAX_CLOCK_SKEW_MILLIS as u64 / 1000);
 
@@ -33,12 +39,10 @@ pub fn serve(listener: TcpListener, peers: Peers, dialogues: Dialogues) -> std::
     let taken = moka::sync::Cache::builder().max_capacity(1_000_000).time_to_live(REMEMBERED).build();
     let state = web::Data::new(Listener { peers, dialogues, taken });
     Ok(HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(MAX_REQUEST_BYTES))
-            .route(super::MESSAGES_PATH, web::post().to(messages))
+        App::new().app_data(state.clone()).route(super::MESSAGES_PATH, web::post().to(messages))
     })
     .workers(1)
+    .max_connections(MAX_CONNECTIONS)
     .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(1)
@@ -47,37 +51,61 @@ pub fn serve(listener: TcpListener, peers: Peers, dialogues: Dialogues) -> std::
 }
 
 /// `POST /peer/messages`: `204` once every message is on its way to its actor; `401` for a
-/// request not signed with the peer key (or signed too long ago), `400` for an unreadable body.
-async fn messages(request: HttpRequest, body: web::Bytes, state: web::Data<Listener>) -> HttpResponse {
+/// request not signed with the peer key (or signed too long ago: checked from the headers
+/// before any of the body is read), `413` for a body over [`MAX_REQUEST_BYTES`], `400` for an
+/// unreadable one.
+async fn messages(request: HttpRequest, mut payload: web::Payload, state: web::Data<Listener>) -> HttpResponse {
     let header = |name: &str| request.headers().get(name).and_then(|value| value.to_str().ok()).unwrap_or_default();
     let counters = state.peers.counters();
-    if !state.peers.verify(header(TIME_HEADER), &body, header(SIGNATURE_HEADER)) {
+    let refuse = |response: HttpResponse, why: &str| {
         counters.requests_refused.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(peer = header(PROCESS_HEADER), "a peer request with a bad signature; refused");
-        return HttpResponse::Unauthorized().finish();
+        tracing::warn!(peer = header(PROCESS_HEADER), why, "a peer request refused");
+        response
+    };
+    let Some(mut verifier) = state.peers.verifier(header(TIME_HEADER), header(SIGNATURE_HEADER)) else {
+        return refuse(HttpResponse::Unauthorized().finish(), "no signature, or signed too long ago");
+    };
+    let mut body = web::BytesMut::new();
+    let read = tokio::time::timeout(BODY_TIMEOUT, async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| "the body broke off")?;
+            if body.len() + chunk.len() > MAX_REQUEST_BYTES {
+                return Err("the body is too large");
+            }
+            verifier.update(&chunk);
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    })
+    .await;
+    match read {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return refuse(HttpResponse::PayloadTooLarge().finish(), why),
+        Err(_) => return refuse(HttpResponse::RequestTimeout().finish(), "the body took too long"),
+    }
+    if !verifier.verifies() {
+        return refuse(HttpResponse::Unauthorized().finish(), "a bad signature");
     }
     let batch: PeerBatch = match mongodb::bson::from_slice(&body) {
         Ok(batch) => batch,
-        Err(error) => {
-            counters.requests_refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(peer = header(PROCESS_HEADER), error = %error, "an unreadable peer request; refused");
-            return HttpResponse::BadRequest().finish();
-        }
+        Err(_) => return refuse(HttpResponse::BadRequest().finish(), "an unreadable body"),
     };
     counters.requests_received.fetch_add(1, Ordering::Relaxed);
-    state.dialogues.forward_revisions(batch.revisions);
-    for handoff in batch.handoffs {
-        if handoff.to != state.peers.me() {
-            continue;
-        }
-        if handoff.kind == HandoffKind::Write {
-            // A replayed request (the same signed bytes again) must not store a write twice.
-            if state.taken.contains_key(&handoff.id) {
+    for part in batch.parts {
+        state.dialogues.forward_revisions(part.revisions);
+        for handoff in part.handoffs {
+            if handoff.to != state.peers.me() {
                 continue;
             }
-            state.taken.insert(handoff.id.clone(), ());
+            if handoff.kind == HandoffKind::Write {
+                // A replayed request (the same signed bytes again) must not store a write twice.
+                if state.taken.contains_key(&handoff.id) {
+                    continue;
+                }
+                state.taken.insert(handoff.id.clone(), ());
+            }
+            state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));
         }
-        state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));
     }
     HttpResponse::NoContent().finish()
 }

@@ -20,7 +20,7 @@ pub mod link;
 pub mod listener;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -44,14 +44,20 @@ pub const SIGNATURE_HEADER: &str = "X-Peer-Signature";
 pub const MAX_CLOCK_SKEW_MILLIS: i64 = 30_000;
 /// How long a request to a peer may take before its messages take the database path.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
-/// Requests queued for one peer at most; beyond, messages take the database path (bounded
-/// memory when a peer is slow).
+/// How long connecting to a peer may take (a peer that does not answer at all is down).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a failed request, how long messages for that peer take the database path at once
+/// instead of waiting on the link.
+const DOWN_FOR_MILLIS: i64 = 2_000;
+/// Messages queued for one peer at most, and their bytes at most; beyond either, messages take
+/// the database path (bounded memory when a peer is slow).
 const QUEUE: usize = 4096;
+const QUEUED_BYTES: usize = 64 * 1024 * 1024;
 
-/// What one request carries: revisions first (in order), then handoffs.
+/// What one sender queued: revisions (a stored batch pushed) or handoffs.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct PeerBatch {
-    /// Revisions the sender stored, for dialogues the receiver handed writes to it.
+pub struct PeerPart {
+    /// Revisions the sender stored, of a dialogue the receiver handed writes to it, in order.
     #[serde(default)]
     pub revisions: Vec<RevisionRecord>,
     /// Handoffs addressed to the receiver.
@@ -59,15 +65,61 @@ pub struct PeerBatch {
     pub handoffs: Vec<HandoffRecord>,
 }
 
-/// Messages for one peer, and who waits to know whether they arrived (and gets the handoffs
-/// back when they did not).
+impl PeerPart {
+    /// About how many bytes it takes on the wire.
+    fn bytes(&self) -> usize {
+        const PER_RECORD: usize = 256;
+        let revisions: usize = self.revisions.iter().map(|r| r.patch.len() + r.details.len() + PER_RECORD).sum();
+        let handoffs: usize = self.handoffs.iter().map(|h| h.body.len() + PER_RECORD).sum();
+        revisions + handoffs
+    }
+}
+
+/// What one request carries: parts in the order they were queued, applied in that order (so
+/// a refusal queued before a pushed batch reaches its session before that batch's `ack`s).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PeerBatch {
+    /// The parts.
+    pub parts: Vec<PeerPart>,
+}
+
+/// A part for one peer, its size, and who waits to know whether it arrived (and gets the
+/// handoffs back when it did not).
 pub(crate) struct Outgoing {
-    batch: PeerBatch,
+    part: PeerPart,
+    bytes: usize,
     delivered: Option<oneshot::Sender<Delivery>>,
 }
 
 /// Whether a peer took the handoffs sent to it; they come back when it did not.
 pub(crate) type Delivery = Result<(), Vec<HandoffRecord>>;
+
+/// One link's shared state: what it holds, and whether it is down.
+#[derive(Default)]
+pub(crate) struct LinkState {
+    queued_bytes: AtomicUsize,
+    /// Until when (milliseconds) the peer counts as down.
+    down_until: AtomicI64,
+}
+
+impl LinkState {
+    fn is_down(&self) -> bool {
+        now_millis() < self.down_until.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self) {
+        self.down_until.store(now_millis() + DOWN_FOR_MILLIS, Ordering::Relaxed);
+    }
+
+    fn sent(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+struct Link {
+    sender: mpsc::Sender<Outgoing>,
+    state: Arc<LinkState>,
+}
 
 /// Counts, for metrics and tests.
 #[derive(Debug, Default)]
@@ -106,7 +158,7 @@ struct Inner {
     key: Option<Vec<u8>>,
     /// Peer URLs by process id, as their heartbeats said.
     directory: RwLock<HashMap<String, String>>,
-    links: Mutex<HashMap<String, mpsc::Sender<Outgoing>>>,
+    links: Mutex<HashMap<String, Link>>,
     client: reqwest::Client,
     counters: PeerCounters,
 }
@@ -118,6 +170,7 @@ impl Peers {
         let key = secret_key.map(|secret| derive_key(secret.expose_secret().as_bytes()));
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .build()?;
@@ -177,12 +230,12 @@ impl Peers {
     pub async fn send_handoffs(&self, to: &str, handoffs: Vec<HandoffRecord>) -> Result<(), Vec<HandoffRecord>> {
         let count = handoffs.len() as u64;
         let (delivered, answer) = oneshot::channel();
-        let batch = PeerBatch { handoffs, revisions: Vec::new() };
-        let result = match self.queue(to, Outgoing { batch, delivered: Some(delivered) }) {
+        let part = PeerPart { handoffs, revisions: Vec::new() };
+        let result = match self.queue(to, part, Some(delivered)) {
             // A link that ended without answering lost them: none come back, and their
             // writes get `503` when their time is up, like a handoff its process never saw.
             Ok(()) => answer.await.unwrap_or(Ok(())),
-            Err(outgoing) => Err(outgoing.batch.handoffs),
+            Err(part) => Err(part.handoffs),
         };
         let counter = match result {
             Ok(()) => &self.inner.counters.handoffs_sent,
@@ -196,55 +249,91 @@ impl Peers {
     /// through the change feed.
     pub fn push_revisions(&self, to: &str, revisions: Vec<RevisionRecord>) {
         let count = revisions.len() as u64;
-        let outgoing = Outgoing { batch: PeerBatch { revisions, handoffs: Vec::new() }, delivered: None };
-        if self.queue(to, outgoing).is_ok() {
+        if self.queue(to, PeerPart { revisions, handoffs: Vec::new() }, None).is_ok() {
             self.inner.counters.revisions_pushed.fetch_add(count, Ordering::Relaxed);
         }
     }
 
-    /// Queues `outgoing` on the link to `to`, starting it if needed; gives it back when there is
-    /// no link (no address, links off) or its queue is full.
-    fn queue(&self, to: &str, outgoing: Outgoing) -> Result<(), Outgoing> {
-        let Some(key) = self.inner.key.clone() else { return Err(outgoing) };
+    /// Queues `part` on the link to `to`, starting it if needed; gives it back when there is
+    /// no link (no address, links off), the peer is down, or the link holds too much.
+    fn queue(&self, to: &str, part: PeerPart, delivered: Option<oneshot::Sender<Delivery>>) -> Result<(), PeerPart> {
+        let Some(key) = self.inner.key.clone() else { return Err(part) };
         let url = {
             let directory = self.inner.directory.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             match directory.get(to) {
                 Some(url) => url.clone(),
-                None => return Err(outgoing),
+                None => return Err(part),
             }
         };
         let mut links = self.inner.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let sender = links.entry(to.to_owned()).or_insert_with(|| {
+        let link = links.entry(to.to_owned()).or_insert_with(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
+            let state = Arc::new(LinkState::default());
             let target = link::Target {
                 url: format!("{}{MESSAGES_PATH}", url.trim_end_matches('/')),
                 me: self.inner.me.clone(),
                 key,
+                state: state.clone(),
             };
             tokio::spawn(link::run(self.inner.client.clone(), target, receiver));
-            sender
+            Link { sender, state }
         });
-        sender.try_send(outgoing).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing) => outgoing,
+        let bytes = part.bytes();
+        if link.state.is_down() || link.state.queued_bytes.load(Ordering::Relaxed) + bytes > QUEUED_BYTES {
+            return Err(part);
+        }
+        link.state.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        link.sender.try_send(Outgoing { part, bytes, delivered }).map_err(|error| {
+            let outgoing = match error {
+                mpsc::error::TrySendError::Full(outgoing) | mpsc::error::TrySendError::Closed(outgoing) => outgoing,
+            };
+            link.state.sent(outgoing.bytes);
+            outgoing.part
         })
     }
 
-    /// Checks a request's signature and age; answers whether it comes from a peer.
-    pub fn verify(&self, time: &str, body: &[u8], signature: &str) -> bool {
-        let Some(key) = &self.inner.key else { return false };
-        let Ok(millis) = time.parse::<i64>() else { return false };
-        if (now_millis() - millis).abs() > MAX_CLOCK_SKEW_MILLIS {
-            return false;
+    /// A check of a request signed at `time` with `signature`, fed its body as it arrives;
+    /// `None` at once (before any of the body is read) when links are off, the time is too far
+    /// from this process's clock, or the signature is not one.
+    pub fn verifier(&self, time: &str, signature: &str) -> Option<Verifier> {
+        let key = self.inner.key.as_ref()?;
+        let millis = time.parse::<i64>().ok()?;
+        if now_millis().abs_diff(millis) > MAX_CLOCK_SKEW_MILLIS.unsigned_abs() {
+            return None;
         }
-        let Some(digest) = signature.strip_prefix("sha256=").and_then(|hex_digest| hex::decode(hex_digest).ok()) else {
-            return false;
-        };
-        signed(key, time, body).verify_slice(&digest).is_ok()
+        let digest = signature.strip_prefix("sha256=").and_then(|hex_digest| hex::decode(hex_digest).ok())?;
+        (digest.len() == 32).then(|| Verifier { mac: signed(key, time, b""), digest })
+    }
+
+    /// Whether `body`, signed at `time` with `signature`, comes from a peer, recently.
+    pub fn verify(&self, time: &str, body: &[u8], signature: &str) -> bool {
+        self.verifier(time, signature).is_some_and(|mut verifier| {
+            verifier.update(body);
+            verifier.verifies()
+        })
     }
 
     /// This process's id.
     pub fn me(&self) -> &str {
         &self.inner.me
+    }
+}
+
+/// The check of one request's signature, fed its body as it arrives.
+pub struct Verifier {
+    mac: Hmac<Sha256>,
+    digest: Vec<u8>,
+}
+
+impl Verifier {
+    /// More of the body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.mac.update(chunk);
+    }
+
+    /// Whether the whole body matches the signature (compared in constant time).
+    pub fn verifies(self) -> bool {
+        self.mac.verify_slice(&self.digest).is_ok()
     }
 }
 

@@ -230,10 +230,12 @@ async fn the_peer_listener_takes_only_requests_signed_with_the_peer_key_and_rece
     let stale = now_millis() - MAX_CLOCK_SKEW_MILLIS - 5_000;
     assert_eq!(peer_request(&url, &key, stale, empty()).await, 401, "signed too long ago");
     assert_eq!(peer_request(&url, &key, now_millis(), b"not bson".to_vec()).await, 400, "unreadable");
+    let unsigned = awc::Client::default().post(&url).send_body(vec![0_u8; 4096]).await.expect("an answer");
+    assert_eq!(unsigned.status().as_u16(), 401, "refused from its headers");
     let counters = app.state.peers.counters();
     use dialogue_server::peers::PeerCounters;
     assert_eq!(PeerCounters::get(&counters.requests_received), 1);
-    assert_eq!(PeerCounters::get(&counters.requests_refused), 3);
+    assert_eq!(PeerCounters::get(&counters.requests_refused), 4);
 }
 
 #[actix_web::test]

@@ -58,6 +58,37 @@ pub struct Handoffs {
     followers: HashMap<String, Instant>,
     /// Whether a timer will answer the oldest write handed over when its time is up.
     expiry_scheduled: bool,
+    /// Whether a timer will refuse deferred writes that waited too long.
+    deferral_scheduled: bool,
+    /// Handed-off writes taken up recently (their ids, and when they were sent), so that one
+    /// arriving twice (over a link whose answer timed out, then through the database) is taken
+    /// once. Kept while a copy could still be taken up: [`TAKEN_WITHIN_MILLIS`].
+    taken: TakenWrites,
+}
+
+/// Ids of recently taken handed-off writes, oldest first.
+#[derive(Debug, Default)]
+struct TakenWrites {
+    order: std::collections::VecDeque<(String, i64)>,
+    ids: std::collections::HashSet<String>,
+}
+
+impl TakenWrites {
+    /// Takes write `id` sent at `sent` (milliseconds): `false` when it was taken already.
+    fn take(&mut self, id: &str, sent: i64, now: i64) -> bool {
+        while let Some((old, at)) = self.order.front() {
+            if now - *at <= TAKEN_WITHIN_MILLIS {
+                break;
+            }
+            self.ids.remove(old);
+            self.order.pop_front();
+        }
+        if !self.ids.insert(id.to_owned()) {
+            return false;
+        }
+        self.order.push_back((id.to_owned(), sent));
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -216,6 +247,9 @@ impl DialogueActor {
                     tracing::warn!(dialogue_id = %self.dialogue_id, handoff = %handoff.write_id, "a handed-off write arrived too late; dropped");
                     return;
                 }
+                if !self.handoffs.taken.take(&handoff.write_id, sent, now_millis()) {
+                    return; // the same write again (over a link, then through the database)
+                }
                 let reply = Reply::Handoff { id: handoff.write_id.clone(), from: handoff.from.clone() };
                 let mut request: WriteRequest = match serde_json::from_str(&handoff.body) {
                     Ok(request) => request,
@@ -235,6 +269,7 @@ impl DialogueActor {
                     self.flush(ctx);
                 } else {
                     self.handoffs.deferred.push((request, reply, sent));
+                    self.schedule_deferral_check(ctx);
                 }
             }
             HandoffKind::Refusal => {
@@ -345,6 +380,23 @@ impl DialogueActor {
         });
     }
 
+    /// Makes sure deferred handed-off writes are refused once they waited too long, even when
+    /// nothing else happens: one timer at a time.
+    fn schedule_deferral_check(&mut self, ctx: &mut Context<Self>) {
+        if self.handoffs.deferral_scheduled || self.handoffs.deferred.is_empty() {
+            return;
+        }
+        self.handoffs.deferral_scheduled = true;
+        let oldest = self.handoffs.deferred.iter().map(|(_, _, sent)| *sent).min().unwrap_or_else(now_millis);
+        let due = u64::try_from(oldest + TAKEN_WITHIN_MILLIS + 1 - now_millis()).unwrap_or(0);
+        ctx.run_later(Duration::from_millis(due), |actor, ctx| {
+            actor.handoffs.deferral_scheduled = false;
+            actor.accept_deferred();
+            actor.flush(ctx);
+            actor.schedule_deferral_check(ctx);
+        });
+    }
+
     /// Answers the writes handed over that got no answer in time with `503`.
     pub(super) fn expire_handoffs(&mut self) {
         let now = Instant::now();
@@ -418,6 +470,18 @@ mod tests {
         assert!(!takes_up(Some(8), 7, false), "8 may be our own, stored but not yet settled");
         assert!(!takes_up(Some(12), 7, false), "12 may be the sender's, still on its way here");
         assert!(!takes_up(Some(7), 7, true), "another process's revision waits to be applied");
+    }
+
+    #[test]
+    fn a_handed_off_write_is_taken_once_while_a_copy_could_still_arrive() {
+        let mut taken = TakenWrites::default();
+        assert!(taken.take("w1", 1_000, 1_000));
+        assert!(!taken.take("w1", 1_000, 1_100), "the same write through the other path");
+        assert!(taken.take("w2", 1_050, 1_100));
+        let later = 1_000 + TAKEN_WITHIN_MILLIS + 1;
+        assert!(taken.take("w3", later, later), "a new write");
+        assert_eq!(taken.ids.len(), 2, "w1, too old to be taken up again, is forgotten");
+        assert!(!taken.take("w2", 1_050, later));
     }
 
     #[test]
