@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use super::{PROCESS_HEADER, PeerBatch, Peers, SIGNATURE_HEADER, TIME_HEADER};
 use crate::dialogue::Dialogues;
 use crate::dialogue::messages::External;
-use crate::store::HandoffKind;
 
 /// The largest request taken (a link gathers a few MiB into one; a larger part goes alone).
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
@@ -23,21 +22,16 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 const MAX_CONNECTIONS: usize = 32;
 /// How long a request's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a handed-off write's id is remembered, to take a replayed request only once.
-const REMEMBERED: Duration = Duration::from_secs(2 * super::MAX_CLOCK_SKEW_MILLIS as u64 / 1000);
 
 /// What the route needs.
 struct Listener {
     peers: Peers,
     dialogues: Dialogues,
-    /// Ids of handed-off writes taken recently.
-    taken: moka::sync::Cache<String, ()>,
 }
 
 /// Starts the peer listener on `listener`.
 pub fn serve(listener: TcpListener, peers: Peers, dialogues: Dialogues) -> std::io::Result<Server> {
-    let taken = moka::sync::Cache::builder().max_capacity(1_000_000).time_to_live(REMEMBERED).build();
-    let state = web::Data::new(Listener { peers, dialogues, taken });
+    let state = web::Data::new(Listener { peers, dialogues });
     Ok(HttpServer::new(move || {
         App::new().app_data(state.clone()).route(super::MESSAGES_PATH, web::post().to(messages))
     })
@@ -97,13 +91,8 @@ async fn messages(request: HttpRequest, mut payload: web::Payload, state: web::D
             if handoff.to != state.peers.me() {
                 continue;
             }
-            if handoff.kind == HandoffKind::Write {
-                // A replayed request (the same signed bytes again) must not store a write twice.
-                if state.taken.contains_key(&handoff.id) {
-                    continue;
-                }
-                state.taken.insert(handoff.id.clone(), ());
-            }
+            // A replayed write (the same signed bytes again) is dropped by the actor, which takes
+            // each handed-off write once, whichever way and however often it arrives.
             state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));
         }
     }
