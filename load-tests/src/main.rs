@@ -13,7 +13,7 @@ use dialogue_load_tests::metrics::MetricsProbe;
 use dialogue_load_tests::report;
 use dialogue_load_tests::scenarios::{self, Counters, Run, Samples};
 use dialogue_load_tests::sharedb;
-use dialogue_load_tests::stats::{ProcSample, ProcUsage, RunResult};
+use dialogue_load_tests::stats::{ProcSample, ProcUsage, Recorder, RunResult};
 
 #[derive(Parser)]
 #[command(name = "dialogue-load", about = "Load tests for dialogue-server, side by side with ShareDB")]
@@ -287,6 +287,7 @@ async fn run_one(args: &RunArgs, target: &str, scenario: &str, clients: usize) -
         dialogue_bytes: samples.dialogue_bytes,
         cold_load: scenarios::latency(&samples.cold_load),
         cold_load_round_trips: samples.cold_load_round_trips,
+        ack_by_server: samples.ack_by_server.iter().map(Recorder::latency).collect(),
         server: ProcUsage::sum(&servers),
         servers,
         client_cpu_cores: client_cpu,

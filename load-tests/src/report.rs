@@ -70,7 +70,24 @@ pub fn summary_line(r: &RunResult) -> String {
             optional(r.cold_load_round_trips, 1),
         );
     }
+    if !r.ack_by_server.is_empty() {
+        let _ = write!(
+            line,
+            ", ack p50 by server {}, p99 by server {}",
+            by_server(r, |ack| ack.p50_ms),
+            by_server(r, |ack| ack.p99_ms)
+        );
+    }
     line
+}
+
+/// One figure of each server's acks, in server order: "9.18 / 12.82 ms" ("–" without).
+fn by_server(r: &RunResult, figure: fn(&Latency) -> f64) -> String {
+    if r.ack_by_server.is_empty() {
+        return "–".to_owned();
+    }
+    let figures: Vec<String> = r.ack_by_server.iter().map(|ack| format!("{:.2}", figure(ack))).collect();
+    format!("{} ms", figures.join(" / "))
 }
 
 /// A column of the Markdown table.
@@ -120,7 +137,13 @@ const COLD_COLUMNS: &[Column] = &[
     Column { header: "round trips/load", cell: |r| optional(r.cold_load_round_trips, 1) },
 ];
 
-/// A Markdown table of runs (with the `big` and `cold` columns when some run has them).
+/// The columns of `split`, shown when a run counted acks per server.
+const BY_SERVER_COLUMNS: &[Column] = &[
+    Column { header: "ack p50 by server", cell: |r| by_server(r, |ack| ack.p50_ms) },
+    Column { header: "ack p99 by server", cell: |r| by_server(r, |ack| ack.p99_ms) },
+];
+
+/// A Markdown table of runs (with the `big`, `cold` and `split` columns when some run has them).
 pub fn markdown(runs: &[RunResult]) -> String {
     let mut columns: Vec<&Column> = COLUMNS.iter().collect();
     if runs.iter().any(|r| r.get.count > 0) {
@@ -128,6 +151,9 @@ pub fn markdown(runs: &[RunResult]) -> String {
     }
     if runs.iter().any(|r| r.cold_load.count > 0) {
         columns.extend(COLD_COLUMNS);
+    }
+    if runs.iter().any(|r| !r.ack_by_server.is_empty()) {
+        columns.extend(BY_SERVER_COLUMNS);
     }
     let row = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
     let mut out = row(columns.iter().map(|c| c.header.to_owned()).collect());
@@ -282,6 +308,18 @@ mod tests {
         assert_eq!(headline_latency(&cold).0.p99_ms, 60.0);
         let header_cells = table.lines().next().unwrap().matches('|').count();
         assert!(table.lines().all(|line| line.matches('|').count() == header_cells), "{table}");
+
+        let mut split = run("dialogue-server", 50, 4000.0, 25.0);
+        split.scenario = "split".into();
+        split.ack_by_server = vec![
+            Latency { p50_ms: 9.18, p99_ms: 21.84, ..Latency::default() },
+            Latency { p50_ms: 12.82, p99_ms: 27.45, ..Latency::default() },
+        ];
+        let table = markdown(&[split.clone(), measured.clone()]);
+        assert!(table.contains("| 9.18 / 12.82 ms | 21.84 / 27.45 ms |"), "{table}");
+        assert!(table.contains("| – | – |"), "one server, no figures: {table}");
+        assert!(summary_line(&split).contains("ack p50 by server 9.18 / 12.82 ms, p99 by server 21.84 / 27.45 ms"));
+        assert!(!summary_line(&measured).contains("by server"));
     }
 
     #[test]

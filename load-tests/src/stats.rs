@@ -19,7 +19,7 @@ const FEW_SAMPLES: usize = 512;
 /// 6 GiB and stalled the harness's runtime for seconds (page faults) just as the measured phase
 /// began. So a recorder keeps its first samples in a short list and builds the histogram only
 /// once it has more.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Recorder {
     few: Vec<u64>,
     many: Option<Histogram<u64>>,
@@ -253,6 +253,9 @@ pub struct RunResult {
     /// cold: database round trips the loading server made per cold load, on average.
     #[serde(default)]
     pub cold_load_round_trips: Option<f64>,
+    /// split: the acks of each server's editors, in server order (empty with one server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ack_by_server: Vec<Latency>,
     /// The server's CPU and memory: every server process's added up (see [`ProcUsage::sum`]).
     pub server: ProcUsage,
     /// Each server process's CPU and memory, in the order their pids were given.

@@ -94,7 +94,7 @@ pub async fn big(run: Arc<Run>, editors: usize, rate: f64, dialogue_bytes: usize
     run.start_measuring().await;
     let path = format!("{}/projects/{project}/dialogues/{dialogue}", run.api.base);
     let reader = tokio::spawn(read_in_a_loop(run.clone(), path));
-    let mut samples = run_editors(run, clients, rate).await?;
+    let mut samples = run_editors(run, clients, rate, 1).await?;
     samples.merge(reader.await?);
     samples.dialogue_bytes = Some(size as u64);
     Ok(samples)

@@ -125,6 +125,8 @@ pub struct Samples {
     pub dialogue_bytes: Option<u64>,
     /// cold: database round trips the loading server made per cold load, on average.
     pub cold_load_round_trips: Option<f64>,
+    /// split: the acks of each server's editors, in server order (empty with one server).
+    pub ack_by_server: Vec<Recorder>,
 }
 
 impl Samples {
@@ -137,6 +139,9 @@ impl Samples {
     pub fn merge(&mut self, other: Samples) {
         self.dialogue_bytes = self.dialogue_bytes.or(other.dialogue_bytes);
         self.cold_load_round_trips = self.cold_load_round_trips.or(other.cold_load_round_trips);
+        if self.ack_by_server.is_empty() {
+            self.ack_by_server = other.ack_by_server;
+        }
         let pairs = [
             (&mut self.ack, other.ack),
             (&mut self.broadcast, other.broadcast),

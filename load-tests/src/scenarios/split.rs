@@ -16,6 +16,7 @@ pub async fn split(run: Arc<Run>, editors: usize, rate: f64) -> anyhow::Result<S
     let dialogue = run.api.dialogue(&project, editors.max(1)).await?;
     let servers = [run.api.base.as_str(), second.as_str()];
     let clients = open_editors(&run, &project, &dialogue, editors, &servers).await?;
+    let servers = servers.len();
     run.start_measuring().await;
-    run_editors(run, clients, rate).await
+    run_editors(run, clients, rate, servers).await
 }
