@@ -3,7 +3,7 @@
 //! tokens, users and projects only the key matters. Handoffs between processes arrive whole.
 
 use futures_util::StreamExt;
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, RawDocumentBuf, doc};
 use mongodb::change_stream::ChangeStream;
 use mongodb::change_stream::event::{ChangeStreamEvent, OperationType, ResumeToken};
 
@@ -53,9 +53,10 @@ pub enum FeedEvent {
     },
 }
 
-/// A live change stream.
+/// A live change stream. Its documents stay raw BSON until [`parse`] deserializes each one
+/// straight into its record (no `Document` tree built and cloned per event).
 pub struct Feed {
-    stream: ChangeStream<ChangeStreamEvent<Document>>,
+    stream: ChangeStream<ChangeStreamEvent<RawDocumentBuf>>,
 }
 
 /// Where a feed stopped, to resume right after it (opaque: the driver's resume token).
@@ -119,7 +120,7 @@ impl Feed {
 
 /// How long the change took to reach this process: from the event's wall time (MongoDB 6+) or,
 /// failing that, its cluster time (whole seconds).
-fn record_lag(event: &ChangeStreamEvent<Document>) {
+fn record_lag(event: &ChangeStreamEvent<RawDocumentBuf>) {
     if !crate::metrics::enabled() {
         return;
     }
@@ -134,36 +135,36 @@ fn record_lag(event: &ChangeStreamEvent<Document>) {
     metrics::gauge!(crate::metrics::FEED_LAG).set(lag);
 }
 
-fn key(event: &ChangeStreamEvent<Document>) -> Option<String> {
+fn key(event: &ChangeStreamEvent<RawDocumentBuf>) -> Option<String> {
     event.document_key.as_ref()?.get_str("_id").ok().map(str::to_owned)
 }
 
-fn parse(event: ChangeStreamEvent<Document>) -> StoreResult<Option<FeedEvent>> {
+fn parse(mut event: ChangeStreamEvent<RawDocumentBuf>) -> StoreResult<Option<FeedEvent>> {
     let collection = event.ns.as_ref().and_then(|ns| ns.coll.clone()).unwrap_or_default();
-    let whole = |event: &ChangeStreamEvent<Document>| event.full_document.clone();
+    let whole = |event: &mut ChangeStreamEvent<RawDocumentBuf>| event.full_document.take();
     let parsed = match (collection.as_str(), &event.operation_type) {
-        ("revisions", OperationType::Insert) => match whole(&event) {
-            Some(document) => Some(FeedEvent::Revision(bson::from_document(document).map_err(anyhow_error)?)),
+        ("revisions", OperationType::Insert) => match whole(&mut event) {
+            Some(document) => Some(FeedEvent::Revision(bson::from_slice(document.as_bytes()).map_err(anyhow_error)?)),
             None => None,
         },
-        ("releases", OperationType::Insert) => match whole(&event) {
-            Some(document) => Some(FeedEvent::Release(bson::from_document(document).map_err(anyhow_error)?)),
+        ("releases", OperationType::Insert) => match whole(&mut event) {
+            Some(document) => Some(FeedEvent::Release(bson::from_slice(document.as_bytes()).map_err(anyhow_error)?)),
             None => None,
         },
-        ("handoffs", OperationType::Insert) => match whole(&event) {
-            Some(document) => Some(FeedEvent::Handoff(bson::from_document(document).map_err(anyhow_error)?)),
+        ("handoffs", OperationType::Insert) => match whole(&mut event) {
+            Some(document) => Some(FeedEvent::Handoff(bson::from_slice(document.as_bytes()).map_err(anyhow_error)?)),
             None => None,
         },
-        ("presence", OperationType::Insert | OperationType::Replace) => match whole(&event) {
-            Some(document) => Some(FeedEvent::Presence(bson::from_document(document).map_err(anyhow_error)?)),
+        ("presence", OperationType::Insert | OperationType::Replace) => match whole(&mut event) {
+            Some(document) => Some(FeedEvent::Presence(bson::from_slice(document.as_bytes()).map_err(anyhow_error)?)),
             None => None,
         },
         ("presence", OperationType::Delete) => key(&event).and_then(|key| {
             let (dialogue_id, session_id) = PresenceRecord::parse_key(&key)?;
             Some(FeedEvent::PresenceGone { dialogue_id: dialogue_id.to_owned(), session_id: session_id.to_owned() })
         }),
-        ("processes", OperationType::Insert | OperationType::Replace) => match whole(&event) {
-            Some(document) => Some(FeedEvent::Process(bson::from_document(document).map_err(anyhow_error)?)),
+        ("processes", OperationType::Insert | OperationType::Replace) => match whole(&mut event) {
+            Some(document) => Some(FeedEvent::Process(bson::from_slice(document.as_bytes()).map_err(anyhow_error)?)),
             None => None,
         },
         ("processes", OperationType::Delete) => key(&event).map(|process_id| FeedEvent::ProcessGone { process_id }),
