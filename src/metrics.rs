@@ -54,6 +54,8 @@ pub const FEED_REOPENS: &str = "dialogue_feed_reopens_total";
 pub const PEER_HANDOFFS: &str = "dialogue_peer_handoffs_total";
 /// Revisions pushed to other processes over peer links.
 pub const PEER_REVISIONS_PUSHED: &str = "dialogue_peer_revisions_pushed_total";
+/// Pushes that did not arrive, followed by a `missed` handoff through the database.
+pub const PEER_PUSHES_LOST: &str = "dialogue_peer_pushes_lost_total";
 /// Requests to this process's peer listener, by outcome (`taken`, `refused`).
 pub const PEER_REQUESTS: &str = "dialogue_peer_requests_total";
 /// Webhook delivery attempts, by outcome (`delivered`, `retried`, `failed`).
@@ -160,6 +162,10 @@ fn describe() {
     describe_counter!(FEED_REOPENS, "Times the change feed was opened again, by outcome");
     describe_counter!(PEER_HANDOFFS, "Handoffs sent to other processes, by path");
     describe_counter!(PEER_REVISIONS_PUSHED, "Revisions pushed to other processes over peer links");
+    describe_counter!(
+        PEER_PUSHES_LOST,
+        "Pushes of revisions that did not arrive; the process was told through the database"
+    );
     describe_counter!(PEER_REQUESTS, "Requests to the peer listener, by outcome");
     describe_counter!(WEBHOOK_DELIVERIES, "Webhook delivery attempts, by outcome");
     describe_gauge!(WEBHOOK_QUEUE, "Webhook deliveries pending, across processes");

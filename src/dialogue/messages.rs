@@ -175,6 +175,9 @@ pub enum External {
     PeerPresent(PresenceRecord),
     /// A session of another process left.
     PeerGone(String),
+    /// A server process stopped or died: revisions it stored and had yet to push to this one
+    /// are read from the store.
+    ProcessGone(String),
 }
 
 /// Stop now if nothing is waiting to be stored (as an idle actor would): the next request loads

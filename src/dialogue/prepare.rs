@@ -101,6 +101,7 @@ pub fn prepare(
             details: details_text,
             process: Some(context.process_id.to_owned()),
             handoff: request.handoff.as_ref().map(|id| HandoffMark { id: id.clone(), last: false }),
+            pushed_to: Vec::new(),
         };
         let effects = Effects::of(&done.patch);
         revisions.push(Revision { record, patch: done.patch.clone(), details: change.details.clone(), effects });

@@ -88,5 +88,6 @@ pub(crate) fn fixture_record(number: i64, patch: &str) -> RevisionRecord {
         details: "{}".into(),
         process: None,
         handoff: None,
+        pushed_to: Vec::new(),
     }
 }

@@ -11,7 +11,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::metrics::{
     ACTOR_STARTS, ACTOR_STOPS, ACTORS, COMMIT_QUEUE, FEED_LAST_EVENT_AGE, HOT, LIVE_FRAMES_SENT, LIVE_SESSIONS,
-    PEER_HANDOFFS, PEER_REQUESTS, PEER_REVISIONS_PUSHED, REBASES, REVISIONS_COMMITTED, STORE_ROUND_TRIPS,
+    PEER_HANDOFFS, PEER_PUSHES_LOST, PEER_REQUESTS, PEER_REVISIONS_PUSHED, REBASES, REVISIONS_COMMITTED,
+    STORE_ROUND_TRIPS,
 };
 use crate::peers::PeerCounters;
 use crate::state::AppState;
@@ -45,6 +46,7 @@ async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     metrics::counter!(PEER_HANDOFFS, "path" => "database")
         .absolute(PeerCounters::get(&peers.handoffs_through_database));
     metrics::counter!(PEER_REVISIONS_PUSHED).absolute(PeerCounters::get(&peers.revisions_pushed));
+    metrics::counter!(PEER_PUSHES_LOST).absolute(PeerCounters::get(&peers.pushes_lost));
     metrics::counter!(PEER_REQUESTS, "outcome" => "taken").absolute(PeerCounters::get(&peers.requests_received));
     metrics::counter!(PEER_REQUESTS, "outcome" => "refused").absolute(PeerCounters::get(&peers.requests_refused));
     let last_event = HOT.feed_last_event.load(Ordering::Relaxed);

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::dialogue::messages::External;
 use crate::live::events::AccessEvent;
 use crate::state::AppState;
-use crate::store::{FeedEvent, FeedPosition, FeedStart, StoreResult};
+use crate::store::{FeedEvent, FeedPosition, FeedStart, HandoffKind, StoreResult};
 
 /// Events read from the stream and not yet routed, at most (routed together).
 const GATHERED: usize = 256;
@@ -114,8 +114,15 @@ fn route(state: &AppState, event: FeedEvent) {
     match event {
         FeedEvent::Revision(record) => state.dialogues.forward_revisions(vec![record]),
         FeedEvent::Handoff(handoff) => {
-            if handoff.to == state.store.process_id() {
-                state.dialogues.deliver(handoff.dialogue_id.clone(), External::Handoff(handoff));
+            if handoff.to != state.store.process_id() {
+                return;
+            }
+            let dialogue_id = handoff.dialogue_id.clone();
+            if handoff.kind == HandoffKind::Missed {
+                // Only an actor running here can have missed anything.
+                state.dialogues.forward(Some(dialogue_id), External::Handoff(handoff));
+            } else {
+                state.dialogues.deliver(dialogue_id, External::Handoff(handoff));
             }
         }
         FeedEvent::Presence(record) => {
@@ -138,7 +145,10 @@ fn route(state: &AppState, event: FeedEvent) {
             state.access_events.publish(AccessEvent::UserChanged(user_id));
         }
         FeedEvent::Process(process) => state.peers.learn(&process.id, process.peer_url.as_deref()),
-        FeedEvent::ProcessGone { process_id } => state.peers.learn(&process_id, None),
+        FeedEvent::ProcessGone { process_id } => {
+            state.peers.learn(&process_id, None);
+            state.dialogues.forward(None, External::ProcessGone(process_id));
+        }
         FeedEvent::ProjectDeleted { project_id } => {
             state.dialogues.forward(None, External::ProjectDeleted(project_id));
         }

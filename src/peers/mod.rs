@@ -8,9 +8,12 @@
 //! process that has a peer listener (`DIALOGUE_PEER_BIND`) advertises its URL in its heartbeat
 //! (`processes`); the others learn it from the feed. Handoffs to it then go over a link, and the
 //! owner pushes its stored revisions to the processes that handed it writes, in order, right
-//! after storing them. The database path stays the fallback: a handoff whose link fails is
-//! inserted as before, and a pushed revision that is lost still arrives through the feed (the
-//! actor drops whichever copy comes second, by number).
+//! after storing them. Those revisions name the processes they are pushed to (`pushed_to`),
+//! whose change feeds leave them out. The database path stays the fallback: a handoff whose
+//! link fails is inserted as before, and a push that fails is followed by a `missed` handoff
+//! through the database, on which the follower reads the revisions from the store (as it does
+//! when revisions arrive with a gap before them, when a write it handed over gets no answer in
+//! time, and when the process it followed is gone).
 //!
 //! One [`link`] per peer sends whatever was queued for it in one request, with one request in
 //! flight, so messages to a peer keep their order and gather under load. Every request is
@@ -131,6 +134,9 @@ pub struct PeerCounters {
     pub handoffs_through_database: AtomicU64,
     /// Revisions pushed to peers.
     pub revisions_pushed: AtomicU64,
+    /// Pushes that did not arrive (or were not sent) to a process their revisions name: it
+    /// was told through the database (a `missed` handoff) and reads them from the store.
+    pub pushes_lost: AtomicU64,
     /// Requests this process's listener took.
     pub requests_received: AtomicU64,
     /// Requests this process's listener refused (bad signature, stale, unreadable).
@@ -245,13 +251,27 @@ impl Peers {
         result
     }
 
-    /// Pushes stored revisions to process `to`, best effort: whatever does not arrive comes
-    /// through the change feed.
-    pub fn push_revisions(&self, to: &str, revisions: Vec<RevisionRecord>) {
-        let count = revisions.len() as u64;
-        if self.queue(to, PeerPart { revisions, handoffs: Vec::new() }, None).is_ok() {
-            self.inner.counters.revisions_pushed.fetch_add(count, Ordering::Relaxed);
+    /// Whether messages to `process` go over a link now: its address is known and its link
+    /// is not down.
+    pub fn linked(&self, process: &str) -> bool {
+        if !self.reachable(process) {
+            return false;
         }
+        let links = self.inner.links.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        links.get(process).is_none_or(|link| !link.state.is_down())
+    }
+
+    /// Pushes stored revisions to process `to`. Answers whether they arrived (once the
+    /// request is answered), or `None` when they were not even queued (no link, the peer is
+    /// down, the link is full).
+    pub fn push_revisions(&self, to: &str, revisions: Vec<RevisionRecord>) -> Option<oneshot::Receiver<Delivery>> {
+        let count = revisions.len() as u64;
+        let (delivered, answer) = oneshot::channel();
+        let queued = self.queue(to, PeerPart { revisions, handoffs: Vec::new() }, Some(delivered)).is_ok();
+        queued.then(|| {
+            self.inner.counters.revisions_pushed.fetch_add(count, Ordering::Relaxed);
+            answer
+        })
     }
 
     /// Queues `part` on the link to `to`, starting it if needed; gives it back when there is

@@ -75,15 +75,16 @@ impl Store {
     /// Opens the feed.
     pub async fn watch(&self, start: FeedStart) -> StoreResult<Feed> {
         // This process's own revisions stay out: its actors announced them already, and under
-        // load their echo cost a `getMore` per insert and a parse per revision. Every process's
-        // heartbeat (`processes`, every few seconds, this one's too) comes through instead, so
-        // a working feed always brings events.
+        // load their echo cost a `getMore` per insert and a parse per revision. So do the
+        // revisions another process pushed to this one over a peer link (`pushed_to`), for the
+        // same reason. Every process's heartbeat (`processes`, every few seconds, this one's
+        // too) comes through instead, so a working feed always brings events.
         let pipeline = [doc! { "$match": {
             "ns.coll": { "$in": ["revisions", "releases", "tokens", "users", "projects", "handoffs", "presence", "processes"] },
             "operationType": { "$in": ["insert", "update", "replace", "delete"] },
             "$or": [
                 { "ns.coll": { "$ne": "revisions" } },
-                { "fullDocument.process": { "$ne": self.process_id() } },
+                { "fullDocument.process": { "$ne": self.process_id() }, "fullDocument.pushed_to": { "$ne": self.process_id() } },
             ],
         } }];
         let watch = self.db.watch().pipeline(pipeline);

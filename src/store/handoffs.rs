@@ -2,7 +2,8 @@
 //! the change feed. A process that keeps losing the race for a dialogue's next numbers hands its
 //! writes to the process that is winning (a `write`), and that process answers the ones it
 //! refuses (a `refusal`); the writes it stores come back as ordinary revisions that name the
-//! handoff. Each message is addressed to one process; a TTL index removes them after an hour.
+//! handoff. A process whose push of stored revisions to another failed tells it so (`missed`).
+//! Each message is addressed to one process; a TTL index removes them after an hour.
 
 use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ pub enum HandoffKind {
     Refusal,
     /// A handed-off write changed nothing (no revision will come back).
     Unchanged,
+    /// Revisions stored for the receiver's dialogue were to be pushed to it over its peer link,
+    /// and the push failed (the body is the last one's number): the receiver reads them from
+    /// the store, since its change feed leaves them out.
+    Missed,
 }
 
 /// One message from one process to another.
@@ -56,7 +61,7 @@ impl HandoffRecord {
     /// A message of `kind` about write `write_id` of `dialogue_id`, from `from` to `to`.
     pub fn new(kind: HandoffKind, write_id: &str, dialogue_id: &str, from: &str, to: &str, body: String) -> Self {
         let id = match kind {
-            HandoffKind::Write => write_id.to_owned(),
+            HandoffKind::Write | HandoffKind::Missed => write_id.to_owned(),
             HandoffKind::Refusal | HandoffKind::Unchanged => format!("{write_id}:answer"),
         };
         Self {

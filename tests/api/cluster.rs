@@ -249,3 +249,102 @@ async fn a_peer_listener_needs_the_secret_key_and_an_address_others_can_reach() 
     let error = dialogue_server::startup::Application::build(settings).await.err().expect("refused");
     assert!(error.to_string().contains("DIALOGUE_PEER_URL"), "{error}");
 }
+
+/// A revision stored by another process for `dialogue_id` at `number`, appending block `id`;
+/// `pushed_to` names the processes it was pushed to over their peer links.
+fn stored_elsewhere(
+    dialogue_id: &str,
+    project_id: &str,
+    number: i64,
+    id: &str,
+    pushed_to: &[&str],
+) -> dialogue_server::store::RevisionRecord {
+    dialogue_server::store::RevisionRecord {
+        id: format!("elsewhere-{id}"),
+        dialogue_id: dialogue_id.into(),
+        project_id: project_id.into(),
+        number,
+        user_id: "someone".into(),
+        created: 1,
+        accepted: None,
+        kind: "edit".into(),
+        edit_type: None,
+        reverted_to: None,
+        patch: append_block(id).to_string(),
+        details: "{}".into(),
+        process: Some("another-process".into()),
+        handoff: None,
+        pushed_to: pushed_to.iter().map(|process| (*process).to_owned()).collect(),
+    }
+}
+
+/// Waits for the `revision` frame of revision `number` and returns its number.
+async fn revision_numbered(client: &mut LiveClient, number: i64) -> i64 {
+    until(client, |frame| match frame {
+        ServerFrame::Revision { revision } if revision["number"] == number => Some(number),
+        _ => None,
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn revisions_pushed_to_a_process_stay_out_of_its_feed_and_what_a_lost_push_carried_is_read_from_the_store() {
+    use dialogue_server::store::{HandoffKind, HandoffRecord};
+    let app = spawn_app().await;
+    let me = app.state.store.process_id().to_owned();
+    let store = &app.state.store;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let head = welcome.revision.number;
+    // A second dialogue, whose revisions come through the feed: once one has reached its
+    // session, every feed event before it has reached its actor's mailbox.
+    let (probe_project, probe_id, _) = dialogue(&app).await;
+    let (mut probe, probe_welcome) = connect(&app, &app.admin_token, &probe_project, &probe_id, None).await;
+
+    // Pushed to this process (and the push lost): its feed leaves it out.
+    store
+        .insert_revisions(
+            &[stored_elsewhere(&dialogue_id, &project, head + 1, "pushed-1", &["a-third-process", &me])],
+            false,
+        )
+        .await
+        .unwrap();
+    let probe_number = probe_welcome.revision.number + 1;
+    store
+        .insert_revisions(&[stored_elsewhere(&probe_id, &probe_project, probe_number, "probe", &[])], false)
+        .await
+        .unwrap();
+    revision_numbered(&mut probe, probe_number).await;
+    let read = app.get(&path, &app.admin_token).await;
+    assert_eq!(read.status, 200);
+    assert!(!read.body.to_string().contains("pushed-1"), "the pushed revision did not come through the feed");
+
+    // The next revision comes through the feed: the gap before it is read from the store, and
+    // the session gets both, in order.
+    store
+        .insert_revisions(&[stored_elsewhere(&dialogue_id, &project, head + 2, "through-feed", &[])], false)
+        .await
+        .unwrap();
+    assert_eq!(revision_numbered(&mut client, head + 1).await, head + 1);
+    assert_eq!(revision_numbered(&mut client, head + 2).await, head + 2);
+
+    // Pushed and lost again, and the pushing process says so: read from the store.
+    store
+        .insert_revisions(&[stored_elsewhere(&dialogue_id, &project, head + 3, "pushed-2", &[&me])], false)
+        .await
+        .unwrap();
+    let missed = HandoffRecord::new(
+        HandoffKind::Missed,
+        "missed-1",
+        &dialogue_id,
+        "another-process",
+        &me,
+        (head + 3).to_string(),
+    );
+    store.send_handoffs(&[missed]).await.unwrap();
+    assert_eq!(revision_numbered(&mut client, head + 3).await, head + 3);
+    let read = app.get(&path, &app.admin_token).await;
+    for block in ["pushed-1", "through-feed", "pushed-2"] {
+        assert!(read.body.to_string().contains(block), "{block} is in the dialogue");
+    }
+}

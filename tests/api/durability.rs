@@ -179,6 +179,7 @@ async fn a_head_behind_its_revisions_is_repaired_on_load() {
         details: "{}".into(),
         process: None,
         handoff: None,
+        pushed_to: Vec::new(),
     };
     app.state.store.insert_revisions(&[orphan], false).await.expect("stored");
 

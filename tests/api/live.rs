@@ -601,6 +601,9 @@ enum Layout {
     SplitLinked,
     /// Two servers whose peer links lead nowhere (each advertises a closed port).
     SplitBrokenLinks,
+    /// Two servers with peer links, the second advertising a closed port: the first's pushes
+    /// to it fail (and are read from the store), its links to the first work.
+    SplitOneWayLinks,
 }
 
 /// A loopback URL nothing listens at.
@@ -641,13 +644,15 @@ struct DisjointEdits {
     revisions_pushed: u64,
     /// Handoffs that went through the database because their link failed.
     handoffs_through_database: u64,
+    /// Pushes that failed, made up for through the database.
+    pushes_lost: u64,
 }
 
 /// Four live editors on their own blocks and a REST writer appending elsewhere, on one
 /// dialogue; on one server, or split over two.
 async fn disjoint_edits(layout: Layout) -> DisjointEdits {
     let adjust = |settings: &mut dialogue_server::config::Settings| match layout {
-        Layout::SplitLinked => linked(settings),
+        Layout::SplitLinked | Layout::SplitOneWayLinks => linked(settings),
         Layout::SplitBrokenLinks => {
             linked(settings);
             settings.peer_url = Some(closed_port_url());
@@ -662,10 +667,13 @@ async fn disjoint_edits(layout: Layout) -> DisjointEdits {
     }
     let second = spawn_app_with(|settings| {
         adjust(settings);
+        if layout == Layout::SplitOneWayLinks {
+            settings.peer_url = Some(closed_port_url());
+        }
         settings.database = first.database.clone();
     })
     .await;
-    if matches!(layout, Layout::SplitLinked | Layout::SplitBrokenLinks) {
+    if matches!(layout, Layout::SplitLinked | Layout::SplitBrokenLinks | Layout::SplitOneWayLinks) {
         until_linked(&first, &second).await;
     }
     let server = |editor: usize| if layout != Layout::One && editor % 2 == 1 { &second } else { &first };
@@ -702,12 +710,14 @@ async fn disjoint_edits(layout: Layout) -> DisjointEdits {
         handoffs_linked: count(|counters| &counters.handoffs_sent),
         revisions_pushed: count(|counters| &counters.revisions_pushed),
         handoffs_through_database: count(|counters| &counters.handoffs_through_database),
+        pushes_lost: count(|counters| &counters.pushes_lost),
     }
 }
 
 #[actix_web::test]
 async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
-    for layout in [Layout::One, Layout::Split, Layout::SplitLinked, Layout::SplitBrokenLinks] {
+    for layout in [Layout::One, Layout::Split, Layout::SplitLinked, Layout::SplitBrokenLinks, Layout::SplitOneWayLinks]
+    {
         let edits = disjoint_edits(layout).await;
         let refused = &edits.refused;
         assert!(refused.is_empty(), "{layout:?}: {} refused: {:?}", refused.len(), &refused[..refused.len().min(5)]);
@@ -720,6 +730,11 @@ async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
             Layout::SplitBrokenLinks => {
                 assert_eq!(edits.handoffs_linked, 0, "no link works");
                 assert!(edits.handoffs_through_database > 0, "the handoffs went through the database instead");
+            }
+            // Whichever process won, something took the fallback: the first's pushes to the
+            // second, or the first's handoffs to the second.
+            Layout::SplitOneWayLinks => {
+                assert!(edits.pushes_lost + edits.handoffs_through_database > 0, "a link failed and was made up for");
             }
             Layout::One | Layout::Split => {
                 assert_eq!((edits.handoffs_linked, edits.revisions_pushed), (0, 0), "{layout:?}: no links");

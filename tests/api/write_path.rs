@@ -31,6 +31,7 @@ fn revision(dialogue_id: &str, number: i64) -> RevisionRecord {
         details: "{}".into(),
         process: None,
         handoff: None,
+        pushed_to: Vec::new(),
     }
 }
 

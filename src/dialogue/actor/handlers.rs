@@ -173,6 +173,11 @@ impl Handler<External> for DialogueActor {
                 }
             }
             External::PeerGone(session_id) => self.subscribers.remote_gone(&session_id),
+            External::ProcessGone(process_id) => {
+                if self.handoffs.follows(&process_id) {
+                    self.read_missing(ctx);
+                }
+            }
             External::ProjectDeleted(project_id) => {
                 if self.state.as_ref().is_some_and(|state| state.identity.project_id == project_id) {
                     self.loaded = Loaded::Missing;

@@ -25,9 +25,9 @@ use actix::prelude::*;
 use super::{DialogueActor, RestReply};
 use crate::dialogue::messages::WriteRequest;
 use crate::dialogue::revision::Revision;
-use crate::dialogue::write_queue::{Batch, Reply};
+use crate::dialogue::write_queue::Reply;
 use crate::error::{ApiError, ErrorBody};
-use crate::store::{HandoffKind, HandoffRecord, new_id, now_millis};
+use crate::store::{HandoffKind, HandoffRecord, RevisionRecord, new_id, now_millis};
 
 /// How long after the winner's latest revision writes are still handed to it.
 pub const HANDOFF_WINDOW: Duration = Duration::from_secs(1);
@@ -58,6 +58,8 @@ pub struct Handoffs {
     followers: HashMap<String, Instant>,
     /// Whether a timer will answer the oldest write handed over when its time is up.
     expiry_scheduled: bool,
+    /// Whether the store is being read before writes whose time is up are answered.
+    expiring: bool,
     /// Whether a timer will refuse deferred writes that waited too long.
     deferral_scheduled: bool,
     /// Handed-off writes taken up recently (their ids, and when they were sent), so that one
@@ -117,6 +119,18 @@ impl Handoffs {
     /// The process writes go to now, if any.
     pub fn target(&self, now: Instant) -> Option<&str> {
         self.target.as_ref().filter(|(_, until)| now < *until).map(|(process, _)| process.as_str())
+    }
+
+    /// Whether writes went to another process (so it may push revisions to this one) until
+    /// less than `grace` ago.
+    pub fn followed_within(&self, now: Instant, grace: Duration) -> bool {
+        self.target.as_ref().is_some_and(|(_, until)| now < *until + grace)
+    }
+
+    /// Whether `process` is the one this process handed its writes to last (and so may have
+    /// pushed revisions to it).
+    pub fn follows(&self, process: &str) -> bool {
+        self.target.as_ref().is_some_and(|(target, _)| target == process)
     }
 
     /// `process` won a race for the dialogue's numbers, or stored another revision: writes go
@@ -280,6 +294,8 @@ impl DialogueActor {
                 );
                 self.answer_error(sent.reply, error);
             }
+            // Revisions pushed to this process did not arrive; its feed left them out.
+            HandoffKind::Missed => self.read_missing(ctx),
             HandoffKind::Unchanged => {
                 let Some(sent) = self.handoffs.sent.remove(&handoff.write_id) else { return };
                 if let Reply::Rest(sender) = sent.reply
@@ -350,16 +366,56 @@ impl DialogueActor {
         }
     }
 
-    /// Pushes revisions this process stored to the processes that follow it (their writes are
-    /// among them, or come next): over their links, ahead of the change feed.
-    pub(super) fn push_to_followers(&mut self, batch: &Batch) {
+    /// The processes the next stored batch is pushed to: the followers whose links are up.
+    /// They are named in its records, so that their change feeds leave them out.
+    pub(super) fn push_targets(&mut self) -> Vec<String> {
         if self.handoffs.followers.is_empty() {
+            return Vec::new();
+        }
+        let peers = &self.deps.peers;
+        self.handoffs.followers(Instant::now()).filter(|follower| peers.linked(follower)).map(str::to_owned).collect()
+    }
+
+    /// Pushes revisions this process stored to the processes that follow it (their writes are
+    /// among them, or come next), over their links: to `marked`, which the stored records name
+    /// (their feeds leave them out, so a push that fails is followed by a `missed` handoff
+    /// through the database), and to any process that started following since (best effort:
+    /// its feed brings them too).
+    pub(super) fn push_stored<'a>(&mut self, marked: &[String], revisions: impl Iterator<Item = &'a Arc<Revision>>) {
+        if marked.is_empty() && self.handoffs.followers.is_empty() {
             return;
         }
-        let followers: Vec<String> = self.handoffs.followers(Instant::now()).map(str::to_owned).collect();
+        let records: Vec<RevisionRecord> = revisions.map(|revision| revision.record.clone()).collect();
+        let Some(last) = records.last().map(|record| record.number) else { return };
+        let mut followers: Vec<String> = marked.to_vec();
+        for follower in self.handoffs.followers(Instant::now()) {
+            if !followers.iter().any(|known| known == follower) {
+                followers.push(follower.to_owned());
+            }
+        }
         for follower in followers {
-            let records = batch.revisions().map(|revision| revision.record.clone()).collect();
-            self.deps.peers.push_revisions(&follower, records);
+            let answer = self.deps.peers.push_revisions(&follower, records.clone());
+            if !marked.contains(&follower) {
+                continue;
+            }
+            let (store, peers, dialogue_id) =
+                (self.deps.store.clone(), self.deps.peers.clone(), self.dialogue_id.clone());
+            actix::spawn(async move {
+                let arrived = match answer {
+                    Some(answer) => matches!(answer.await, Ok(Ok(()))),
+                    None => false,
+                };
+                if arrived {
+                    return;
+                }
+                peers.counters().pushes_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let me = store.process_id().to_owned();
+                let notice =
+                    HandoffRecord::new(HandoffKind::Missed, &new_id(), &dialogue_id, &me, &follower, last.to_string());
+                if let Err(error) = store.send_handoffs(&[notice]).await {
+                    tracing::warn!(%dialogue_id, follower, error = %error, "telling a follower of a failed push failed; it catches up at its next gap");
+                }
+            });
         }
     }
 
@@ -367,7 +423,7 @@ impl DialogueActor {
     /// at a time, not one per handoff: actix polls every timer of an actor each time it wakes,
     /// and thousands of handoffs a second would each leave one for 5 s.
     fn schedule_handoff_expiry(&mut self, ctx: &mut Context<Self>) {
-        if self.handoffs.expiry_scheduled {
+        if self.handoffs.expiry_scheduled || self.handoffs.expiring {
             return;
         }
         let Some(oldest) = self.handoffs.sent.values().map(|sent| sent.at).min() else { return };
@@ -375,7 +431,7 @@ impl DialogueActor {
         let due = (oldest + HANDOFF_TIMEOUT).saturating_duration_since(Instant::now());
         ctx.run_later(due, |actor, ctx| {
             actor.handoffs.expiry_scheduled = false;
-            actor.expire_handoffs();
+            actor.expire_handoffs(ctx);
             actor.schedule_handoff_expiry(ctx);
         });
     }
@@ -397,8 +453,30 @@ impl DialogueActor {
         });
     }
 
-    /// Answers the writes handed over that got no answer in time with `503`.
-    pub(super) fn expire_handoffs(&mut self) {
+    /// Answers the writes handed over that got no answer in time with `503`, after one read
+    /// of the store: their revisions may be stored and yet not have come (pushed to this
+    /// process, which its feed leaves out, by a process that died before the push), and those
+    /// writes are acked instead.
+    pub(super) fn expire_handoffs(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        let due = self.handoffs.sent.values().any(|sent| now.duration_since(sent.at) >= HANDOFF_TIMEOUT);
+        if !due || self.handoffs.expiring {
+            return;
+        }
+        let Some(read) = self.read_after_durable() else { return self.answer_expired() };
+        self.handoffs.expiring = true;
+        ctx.spawn(read.into_actor(self).map(|result, actor, ctx| {
+            actor.handoffs.expiring = false;
+            if let Ok(records) = result {
+                actor.absorb_records(records, ctx);
+            }
+            actor.answer_expired();
+            actor.schedule_handoff_expiry(ctx);
+        }));
+    }
+
+    /// Answers the writes handed over whose time is up with `503`.
+    fn answer_expired(&mut self) {
         let now = Instant::now();
         let expired: Vec<String> = self
             .handoffs
@@ -496,6 +574,22 @@ mod tests {
         handoffs.heard_from("b", start + HANDOFF_WINDOW / 2);
         assert_eq!(handoffs.target(start + HANDOFF_WINDOW), Some("b"), "the winner's revisions keep it");
         assert_eq!(handoffs.target(start + HANDOFF_WINDOW * 2), None, "a quiet winner gets nothing more");
+    }
+
+    #[test]
+    fn a_follower_keeps_checking_for_lost_pushes_a_while_after_it_stops_following() {
+        let mut handoffs = Handoffs::default();
+        let start = Instant::now();
+        let grace = Duration::from_secs(10);
+        assert!(!handoffs.followed_within(start, grace), "a process that never followed reads nothing");
+        handoffs.winning("b", start);
+        assert!(handoffs.follows("b") && !handoffs.follows("c"));
+        assert!(
+            handoffs.followed_within(start + HANDOFF_WINDOW + grace / 2, grace),
+            "within the grace after the window"
+        );
+        assert!(!handoffs.followed_within(start + HANDOFF_WINDOW + grace, grace), "and not after it");
+        assert!(handoffs.follows("b"), "the process followed last is remembered, for when it is gone");
     }
 
     #[test]

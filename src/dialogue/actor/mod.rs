@@ -179,6 +179,8 @@ pub struct DialogueActor {
     foreign: BTreeMap<i64, Arc<Revision>>,
     /// Writes that lost a race, waiting for the winner's revisions from the feed.
     waiting: Option<Vec<PendingWrite>>,
+    /// Whether revisions this process misses (a push that did not arrive) are being read.
+    reading_missing: bool,
     /// Answers to REST writes that changed what listings show, until the head is stored.
     held: HeldAnswers<(RestReply, WriteOutcome)>,
     /// Writes handed to the process winning this dialogue's numbers, and handed from others.
@@ -210,6 +212,7 @@ impl DialogueActor {
             last_activity: Instant::now(),
             foreign: BTreeMap::new(),
             waiting: None,
+            reading_missing: false,
             held: HeldAnswers::default(),
             handoffs: handoff::Handoffs::default(),
             watch: WatchLease::default(),
@@ -385,7 +388,13 @@ impl Actor for DialogueActor {
         self.load(ctx);
         let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
         ctx.run_interval(period, |actor, ctx| {
-            actor.expire_handoffs();
+            actor.expire_handoffs(ctx);
+            // While this process follows another (and for two checks after), it reads the
+            // store once a check: a push lost with a process that died, with no revision after
+            // it to show the gap, would otherwise wait for the next write.
+            if actor.handoffs.followed_within(Instant::now(), 2 * CHECK_PERIOD) {
+                actor.read_missing(ctx);
+            }
             // Handed-off writes that waited too long are refused even when nothing else moves.
             actor.accept_deferred();
             actor.flush(ctx);

@@ -1,8 +1,11 @@
 //! Recovery, and revisions other processes stored.
 //!
-//! Revisions from other processes arrive through the change feed and wait in `foreign` until
-//! they are the next numbers; they are then applied to the durable version and sent to the
-//! sessions. When a batch of ours lost its numbers to another process (a duplicate), its writes
+//! Revisions from other processes arrive through the change feed (or pushed over a peer link)
+//! and wait in `foreign` until they are the next numbers; they are then applied to the durable
+//! version and sent to the sessions. Revisions pushed to this process are left out of its feed,
+//! so what a lost push carried is read from the store: when later revisions arrive after a gap,
+//! when the pushing process says a push failed (a `missed` handoff) or is gone, and before a
+//! write handed over is given up. When a batch of ours lost its numbers to another process (a duplicate), its writes
 //! are applied again on top of that process's revisions, rebased like any stale live patch:
 //! taken from `foreign` when the feed already brought them (no database round trip), read from
 //! the store otherwise (one round trip, sooner than the feed), and from a reload as the last
@@ -29,8 +32,56 @@ use crate::store::RevisionRecord;
 
 impl DialogueActor {
     /// Revisions another process stored (from the change feed, or pushed over a peer link),
-    /// applied together.
+    /// applied together; a gap before them is read from the store.
     pub(super) fn apply_external(&mut self, records: Vec<RevisionRecord>, ctx: &mut Context<Self>) {
+        self.absorb_records(records, ctx);
+        if self.gap_before_foreign() {
+            self.read_missing(ctx);
+        }
+    }
+
+    /// Whether revisions of others wait behind a gap that nothing under way will fill: no
+    /// batch of ours is being stored (its numbers would be the gap), no lost race is being
+    /// read, and no read of missing revisions is in flight.
+    pub(super) fn gap_before_foreign(&self) -> bool {
+        !self.foreign.is_empty()
+            && !self.foreign_follows()
+            && self.queue.is_idle()
+            && self.waiting.is_none()
+            && !self.reading_missing
+    }
+
+    /// Reads the revisions after the durable version from the store, and applies those of
+    /// others (one read at a time): revisions pushed to this process that did not arrive,
+    /// which its feed leaves out.
+    pub(super) fn read_missing(&mut self, ctx: &mut Context<Self>) {
+        if self.reading_missing || !matches!(self.loaded, Loaded::Ready) {
+            return;
+        }
+        let Some(read) = self.read_after_durable() else { return };
+        self.reading_missing = true;
+        ctx.spawn(read.into_actor(self).map(|result, actor, ctx| {
+            actor.reading_missing = false;
+            match result {
+                Ok(records) => actor.absorb_records(records, ctx),
+                Err(error) => {
+                    tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reading missing revisions failed");
+                }
+            }
+        }));
+    }
+
+    /// A read of every revision after the durable version (`None` before the dialogue loaded).
+    pub(super) fn read_after_durable(
+        &self,
+    ) -> Option<impl std::future::Future<Output = crate::store::StoreResult<Vec<RevisionRecord>>> + use<>> {
+        let after = self.state.as_ref()?.durable.number;
+        let (store, dialogue_id) = (self.deps.store.clone(), self.dialogue_id.clone());
+        Some(async move { store.revisions_between(&dialogue_id, after, i64::MAX).await })
+    }
+
+    /// Applies revisions another process stored, or keeps them until they are the next ones.
+    pub(super) fn absorb_records(&mut self, records: Vec<RevisionRecord>, ctx: &mut Context<Self>) {
         let Some(state) = self.state.as_ref() else { return };
         let durable = state.durable.number;
         let mut new = false;

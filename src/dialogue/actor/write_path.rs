@@ -113,8 +113,14 @@ impl DialogueActor {
     /// Sends everything queued to the store as one batch, unless a batch is in flight.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         self.send_handoffs(ctx);
+        // The followers the batch will be pushed to are named in its stored records: their
+        // feeds leave these out.
+        let marked = self.push_targets();
         let Some(batch) = self.queue.take_batch() else { return };
-        let records: Vec<RevisionRecord> = batch.revisions().map(|r| r.record.clone()).collect();
+        let records: Vec<RevisionRecord> = batch
+            .revisions()
+            .map(|revision| RevisionRecord { pushed_to: marked.clone(), ..revision.record.clone() })
+            .collect();
         let atomic = batch.is_atomic();
         let store = self.deps.store.clone();
         let watch = self.watch_renewal(&records);
@@ -133,7 +139,7 @@ impl DialogueActor {
             if let (Some(until), Ok(())) = (renewed, &result) {
                 actor.watch.renewed(until);
             }
-            actor.stored(result, ctx)
+            actor.stored(result, &marked, ctx)
         }));
     }
 
@@ -147,8 +153,14 @@ impl DialogueActor {
         Some((project_id.clone(), self.watch.renewal(crate::store::now_millis())?))
     }
 
-    /// The store answered the batch in flight.
-    pub(super) fn stored(&mut self, result: Result<(), (usize, StoreError)>, ctx: &mut Context<Self>) {
+    /// The store answered the batch in flight, whose records name `marked` as the followers
+    /// they are pushed to.
+    pub(super) fn stored(
+        &mut self,
+        result: Result<(), (usize, StoreError)>,
+        marked: &[String],
+        ctx: &mut Context<Self>,
+    ) {
         match self.queue.settle(result) {
             None => {}
             Some(Settled::Stored(batch)) => {
@@ -158,7 +170,7 @@ impl DialogueActor {
                 if self.next_batch_may_leave_first() {
                     self.flush(ctx);
                 }
-                self.commit(batch, ctx);
+                self.commit(batch, marked, ctx);
                 if !self.queue.is_idle() {
                     // The next batch is in flight: what this one left to do (a reload marked
                     // meanwhile, foreign revisions) happens when it is answered. Answers to
@@ -176,9 +188,14 @@ impl DialogueActor {
                     // overtook go now.
                     self.accept_deferred();
                     self.flush(ctx);
+                    if self.gap_before_foreign() {
+                        self.read_missing(ctx);
+                    }
                 }
             }
             Some(Settled::Failed { done, failed, retry, error }) => {
+                // What was stored before the failure is stored: its followers get it as usual.
+                self.push_stored(marked, done.iter().flat_map(|write| write.revisions.iter()));
                 if let StoreError::Duplicate { .. } = error {
                     tracing::debug!(dialogue_id = %self.dialogue_id, "another process stored first");
                     self.lost_race(done, retry, ctx);
@@ -207,8 +224,8 @@ impl DialogueActor {
     }
 
     /// Makes a stored batch durable, then writes checkpoints when due.
-    pub(super) fn commit(&mut self, batch: Batch, ctx: &mut Context<Self>) {
-        self.push_to_followers(&batch);
+    pub(super) fn commit(&mut self, batch: Batch, marked: &[String], ctx: &mut Context<Self>) {
+        self.push_stored(marked, batch.revisions());
         self.commit_writes(batch.writes);
         self.write_head(ctx, false);
     }

@@ -60,6 +60,12 @@ pub struct RevisionRecord {
     /// For a write another process handed off: which, and whether this is its last revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handoff: Option<HandoffMark>,
+    /// The processes the storing process pushes this revision to over their peer links as
+    /// soon as it is stored (`peers/`): their change feeds leave it out. A push that fails
+    /// reaches them as a `missed` handoff through the database instead, which makes them read
+    /// it from the store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed_to: Vec<String>,
 }
 
 impl RevisionRecord {
