@@ -646,6 +646,8 @@ struct DisjointEdits {
     handoffs_through_database: u64,
     /// Pushes that failed, made up for through the database.
     pushes_lost: u64,
+    /// Stored revisions that name a process they were pushed to (whose feed left them out).
+    named_pushed: u64,
 }
 
 /// Four live editors on their own blocks and a REST writer appending elsewhere, on one
@@ -711,7 +713,15 @@ async fn disjoint_edits(layout: Layout) -> DisjointEdits {
         revisions_pushed: count(|counters| &counters.revisions_pushed),
         handoffs_through_database: count(|counters| &counters.handoffs_through_database),
         pushes_lost: count(|counters| &counters.pushes_lost),
+        named_pushed: named_pushed(&first.database).await,
     }
+}
+
+/// How many stored revisions name a process they were pushed to.
+async fn named_pushed(database: &str) -> u64 {
+    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
+    let revisions = client.database(database).collection::<mongodb::bson::Document>("revisions");
+    revisions.count_documents(mongodb::bson::doc! { "pushed_to.0": { "$exists": true } }).await.unwrap()
 }
 
 #[actix_web::test]
@@ -726,6 +736,7 @@ async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
             Layout::SplitLinked => {
                 assert!(edits.handoffs_linked > 0, "writes were handed over peer links");
                 assert!(edits.revisions_pushed > 0, "the owner pushed its revisions over peer links");
+                assert!(edits.named_pushed > 0, "the stored revisions name the follower, whose feed leaves them out");
             }
             Layout::SplitBrokenLinks => {
                 assert_eq!(edits.handoffs_linked, 0, "no link works");
@@ -738,6 +749,7 @@ async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
             }
             Layout::One | Layout::Split => {
                 assert_eq!((edits.handoffs_linked, edits.revisions_pushed), (0, 0), "{layout:?}: no links");
+                assert_eq!(edits.named_pushed, 0, "{layout:?}: nothing pushed, nothing named");
             }
         }
     }

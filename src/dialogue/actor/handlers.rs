@@ -174,7 +174,7 @@ impl Handler<External> for DialogueActor {
             }
             External::PeerGone(session_id) => self.subscribers.remote_gone(&session_id),
             External::ProcessGone(process_id) => {
-                if self.handoffs.follows(&process_id) {
+                if self.handoffs.follows(&process_id, std::time::Instant::now(), self.push_settle()) {
                     self.read_missing(ctx);
                 }
             }

@@ -60,6 +60,8 @@ pub struct Handoffs {
     expiry_scheduled: bool,
     /// Whether the store is being read before writes whose time is up are answered.
     expiring: bool,
+    /// Whether the store is to be read once this process stops following the target.
+    closing_read_due: bool,
     /// Whether a timer will refuse deferred writes that waited too long.
     deferral_scheduled: bool,
     /// Handed-off writes taken up recently (their ids, and when they were sent), so that one
@@ -121,22 +123,27 @@ impl Handoffs {
         self.target.as_ref().filter(|(_, until)| now < *until).map(|(process, _)| process.as_str())
     }
 
-    /// Whether writes went to another process (so it may push revisions to this one) until
-    /// less than `grace` ago.
-    pub fn followed_within(&self, now: Instant, grace: Duration) -> bool {
-        self.target.as_ref().is_some_and(|(_, until)| now < *until + grace)
+    /// Whether `process` is the one this process hands its writes to, or did until less than
+    /// `settle` ago (so it may have stored revisions pushed to this one).
+    pub fn follows(&self, process: &str, now: Instant, settle: Duration) -> bool {
+        self.target.as_ref().is_some_and(|(target, until)| target == process && now < *until + settle)
     }
 
-    /// Whether `process` is the one this process handed its writes to last (and so may have
-    /// pushed revisions to it).
-    pub fn follows(&self, process: &str) -> bool {
-        self.target.as_ref().is_some_and(|(target, _)| target == process)
+    /// Whether this process stopped following another at least `settle` ago and has not read
+    /// the store since: answers `true` once per time it followed.
+    pub fn stopped_following(&mut self, now: Instant, settle: Duration) -> bool {
+        let done = self.closing_read_due && self.target.as_ref().is_some_and(|(_, until)| now >= *until + settle);
+        if done {
+            self.closing_read_due = false;
+        }
+        done
     }
 
     /// `process` won a race for the dialogue's numbers, or stored another revision: writes go
     /// to it for the next [`HANDOFF_WINDOW`].
     pub fn winning(&mut self, process: &str, now: Instant) {
         self.target = Some((process.to_owned(), now + HANDOFF_WINDOW));
+        self.closing_read_due = true;
     }
 
     /// A write handed over by `from`, to this process `me`. Two processes that lost to each
@@ -254,6 +261,10 @@ impl DialogueActor {
 
     /// A handoff addressed to this process.
     pub(super) fn on_handoff(&mut self, handoff: HandoffRecord, ctx: &mut Context<Self>) {
+        if self.missing.reading && matches!(handoff.kind, HandoffKind::Refusal | HandoffKind::Unchanged) {
+            self.missing.held_answers.push(handoff);
+            return;
+        }
         match handoff.kind {
             HandoffKind::Write => {
                 let sent = handoff.sent_millis();
@@ -366,6 +377,14 @@ impl DialogueActor {
         }
     }
 
+    /// How long after it stops following another process a batch that names this one can
+    /// still land there: the winner takes a handed-off write up to [`TAKEN_WITHIN_MILLIS`]
+    /// after it was sent, pushes to its followers for [`HANDOFF_WINDOW`] after their last
+    /// handoff, and its insert may take the store's deadline.
+    pub(super) fn push_settle(&self) -> Duration {
+        HANDOFF_WINDOW + Duration::from_millis(TAKEN_WITHIN_MILLIS as u64) + self.deps.store.deadline()
+    }
+
     /// The processes the next stored batch is pushed to: the followers whose links are up.
     /// They are named in its records, so that their change feeds leave them out.
     pub(super) fn push_targets(&mut self) -> Vec<String> {
@@ -405,16 +424,24 @@ impl DialogueActor {
                     Some(answer) => matches!(answer.await, Ok(Ok(()))),
                     None => false,
                 };
-                if arrived {
-                    return;
+                if !arrived {
+                    peers.counters().pushes_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tell_missed(&store, &dialogue_id, &follower, last).await;
                 }
-                peers.counters().pushes_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let me = store.process_id().to_owned();
-                let notice =
-                    HandoffRecord::new(HandoffKind::Missed, &new_id(), &dialogue_id, &me, &follower, last.to_string());
-                if let Err(error) = store.send_handoffs(&[notice]).await {
-                    tracing::warn!(%dialogue_id, follower, error = %error, "telling a follower of a failed push failed; it catches up at its next gap");
-                }
+            });
+        }
+    }
+
+    /// A batch whose records name `marked` failed without knowing whether it was stored (a
+    /// timeout can come after the commit): if it was, nothing will push it, so the followers
+    /// are told to read, now and once more when the insert can no longer land.
+    pub(super) fn tell_followers_of_unknown_batch(&self, marked: &[String], last: i64) {
+        for follower in marked {
+            let (store, dialogue_id, follower) = (self.deps.store.clone(), self.dialogue_id.clone(), follower.clone());
+            actix::spawn(async move {
+                tell_missed(&store, &dialogue_id, &follower, last).await;
+                tokio::time::sleep(store.deadline()).await;
+                tell_missed(&store, &dialogue_id, &follower, last).await;
             });
         }
     }
@@ -526,6 +553,16 @@ fn by_recipient(handoffs: Vec<HandoffRecord>) -> Vec<(String, Vec<HandoffRecord>
     groups
 }
 
+/// Tells `follower`, through the database, that revisions of `dialogue_id` up to `last` that
+/// name it may not have reached it (a `missed` handoff: it reads them from the store).
+async fn tell_missed(store: &crate::store::Store, dialogue_id: &str, follower: &str, last: i64) {
+    let notice =
+        HandoffRecord::new(HandoffKind::Missed, &new_id(), dialogue_id, store.process_id(), follower, last.to_string());
+    if let Err(error) = store.send_handoffs(&[notice]).await {
+        tracing::warn!(%dialogue_id, follower, error = %error, "telling a follower of a missed push failed; it reads the store when it stops following");
+    }
+}
+
 /// Whether a handed-off write made against `base` can be taken up by a process whose durable
 /// version is `durable`, with or without revisions of others waiting to be applied. A base
 /// beyond the durable version waits: it is a revision the sender knew (the sender refuses a base
@@ -577,19 +614,20 @@ mod tests {
     }
 
     #[test]
-    fn a_follower_keeps_checking_for_lost_pushes_a_while_after_it_stops_following() {
+    fn a_follower_reads_once_after_it_stops_following_when_every_push_has_landed() {
         let mut handoffs = Handoffs::default();
         let start = Instant::now();
-        let grace = Duration::from_secs(10);
-        assert!(!handoffs.followed_within(start, grace), "a process that never followed reads nothing");
+        let settle = Duration::from_secs(10);
+        assert!(!handoffs.stopped_following(start + settle * 2, settle), "a process that never followed reads nothing");
         handoffs.winning("b", start);
-        assert!(handoffs.follows("b") && !handoffs.follows("c"));
-        assert!(
-            handoffs.followed_within(start + HANDOFF_WINDOW + grace / 2, grace),
-            "within the grace after the window"
-        );
-        assert!(!handoffs.followed_within(start + HANDOFF_WINDOW + grace, grace), "and not after it");
-        assert!(handoffs.follows("b"), "the process followed last is remembered, for when it is gone");
+        let end = start + HANDOFF_WINDOW;
+        assert!(handoffs.follows("b", end + settle / 2, settle) && !handoffs.follows("c", start, settle));
+        assert!(!handoffs.follows("b", end + settle, settle), "a process followed long ago is not followed");
+        assert!(!handoffs.stopped_following(end + settle / 2, settle), "not while a push could still land");
+        assert!(handoffs.stopped_following(end + settle, settle), "once every push has landed");
+        assert!(!handoffs.stopped_following(end + settle * 2, settle), "and only once");
+        handoffs.winning("b", end + settle * 2);
+        assert!(handoffs.stopped_following(end + settle * 3 + HANDOFF_WINDOW, settle), "again after following again");
     }
 
     #[test]

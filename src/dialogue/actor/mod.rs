@@ -179,14 +179,26 @@ pub struct DialogueActor {
     foreign: BTreeMap<i64, Arc<Revision>>,
     /// Writes that lost a race, waiting for the winner's revisions from the feed.
     waiting: Option<Vec<PendingWrite>>,
-    /// Whether revisions this process misses (a push that did not arrive) are being read.
-    reading_missing: bool,
+    /// Reading revisions this process missed (a push that did not arrive).
+    missing: MissingRead,
     /// Answers to REST writes that changed what listings show, until the head is stored.
     held: HeldAnswers<(RestReply, WriteOutcome)>,
     /// Writes handed to the process winning this dialogue's numbers, and handed from others.
     handoffs: handoff::Handoffs,
     /// Until when the dialogue is watched for webhooks (when its project has hooks).
     watch: WatchLease,
+}
+
+/// A read of revisions this process missed (`recovery.rs`, `read_missing`).
+#[derive(Debug, Default)]
+struct MissingRead {
+    /// Whether one is in flight.
+    reading: bool,
+    /// Whether it was asked for again meanwhile (read once more after it).
+    again: bool,
+    /// Refusals and `unchanged` answers to handed-over writes that came during it: they are
+    /// handled after what it finds, which the refusing process stored before them.
+    held_answers: Vec<crate::store::HandoffRecord>,
 }
 
 /// Where a REST write's answer goes.
@@ -212,7 +224,7 @@ impl DialogueActor {
             last_activity: Instant::now(),
             foreign: BTreeMap::new(),
             waiting: None,
-            reading_missing: false,
+            missing: MissingRead::default(),
             held: HeldAnswers::default(),
             handoffs: handoff::Handoffs::default(),
             watch: WatchLease::default(),
@@ -389,10 +401,10 @@ impl Actor for DialogueActor {
         let period = CHECK_PERIOD.min(self.deps.settings.idle_timeout).min(self.deps.settings.checkpoints.head_max_age);
         ctx.run_interval(period, |actor, ctx| {
             actor.expire_handoffs(ctx);
-            // While this process follows another (and for two checks after), it reads the
-            // store once a check: a push lost with a process that died, with no revision after
-            // it to show the gap, would otherwise wait for the next write.
-            if actor.handoffs.followed_within(Instant::now(), 2 * CHECK_PERIOD) {
+            // Once this process stopped following another, and every batch that could name it
+            // has landed, it reads the store once: a push lost with a process that died, with
+            // no revision after it to show the gap, would otherwise wait for the next write.
+            if actor.handoffs.stopped_following(Instant::now(), actor.push_settle()) {
                 actor.read_missing(ctx);
             }
             // Handed-off writes that waited too long are refused even when nothing else moves.

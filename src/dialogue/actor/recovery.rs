@@ -35,38 +35,52 @@ impl DialogueActor {
     /// applied together; a gap before them is read from the store.
     pub(super) fn apply_external(&mut self, records: Vec<RevisionRecord>, ctx: &mut Context<Self>) {
         self.absorb_records(records, ctx);
-        if self.gap_before_foreign() {
+        if self.has_gap() {
+            // During a read, these may have been stored after it began: read again after it.
             self.read_missing(ctx);
         }
     }
 
-    /// Whether revisions of others wait behind a gap that nothing under way will fill: no
-    /// batch of ours is being stored (its numbers would be the gap), no lost race is being
-    /// read, and no read of missing revisions is in flight.
+    /// Whether revisions of others wait behind a gap that nothing of this process's will
+    /// fill: no batch of ours is being stored (its numbers would be the gap), and no lost race
+    /// is being read.
+    fn has_gap(&self) -> bool {
+        !self.foreign.is_empty() && !self.foreign_follows() && self.queue.is_idle() && self.waiting.is_none()
+    }
+
+    /// A gap (see [`has_gap`](Self::has_gap)) that no read under way will fill.
     pub(super) fn gap_before_foreign(&self) -> bool {
-        !self.foreign.is_empty()
-            && !self.foreign_follows()
-            && self.queue.is_idle()
-            && self.waiting.is_none()
-            && !self.reading_missing
+        self.has_gap() && !self.missing.reading
     }
 
     /// Reads the revisions after the durable version from the store, and applies those of
-    /// others (one read at a time): revisions pushed to this process that did not arrive,
-    /// which its feed leaves out.
+    /// others: revisions pushed to this process that did not arrive, which its feed leaves
+    /// out. One read at a time; asked again meanwhile, it reads once more after it.
     pub(super) fn read_missing(&mut self, ctx: &mut Context<Self>) {
-        if self.reading_missing || !matches!(self.loaded, Loaded::Ready) {
+        if !matches!(self.loaded, Loaded::Ready) {
+            return;
+        }
+        if self.missing.reading {
+            self.missing.again = true;
             return;
         }
         let Some(read) = self.read_after_durable() else { return };
-        self.reading_missing = true;
+        self.missing.reading = true;
         ctx.spawn(read.into_actor(self).map(|result, actor, ctx| {
-            actor.reading_missing = false;
             match result {
                 Ok(records) => actor.absorb_records(records, ctx),
                 Err(error) => {
                     tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reading missing revisions failed");
                 }
+            }
+            actor.missing.reading = false;
+            // Answers to handed-over writes held back by the read come after the revisions it
+            // found, in the order the process that refused them would have had them seen.
+            for answer in std::mem::take(&mut actor.missing.held_answers) {
+                actor.on_handoff(answer, ctx);
+            }
+            if std::mem::take(&mut actor.missing.again) {
+                actor.read_missing(ctx);
             }
         }));
     }
@@ -182,6 +196,9 @@ impl DialogueActor {
         self.retry(retry);
         self.accept_deferred();
         self.flush(ctx);
+        if self.gap_before_foreign() {
+            self.read_missing(ctx);
+        }
     }
 
     /// Sends revisions another process stored to the sessions, in order: as the `ack` of a

@@ -202,6 +202,11 @@ impl DialogueActor {
                     return;
                 }
                 tracing::warn!(dialogue_id = %self.dialogue_id, error = %error, "storing revisions failed");
+                let last =
+                    failed.iter().chain(&retry).flat_map(|write| write.revisions.iter()).map(|r| r.number()).max();
+                if let Some(last) = last.filter(|_| !marked.is_empty()) {
+                    self.tell_followers_of_unknown_batch(marked, last);
+                }
                 let unavailable = matches!(error, StoreError::Unavailable(_));
                 for write in failed {
                     let answer = if unavailable {
