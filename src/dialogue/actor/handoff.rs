@@ -143,7 +143,6 @@ impl Handoffs {
     /// to it for the next [`HANDOFF_WINDOW`].
     pub fn winning(&mut self, process: &str, now: Instant) {
         self.target = Some((process.to_owned(), now + HANDOFF_WINDOW));
-        self.closing_read_due = true;
     }
 
     /// A write handed over by `from`, to this process `me`. Two processes that lost to each
@@ -218,6 +217,8 @@ impl DialogueActor {
         };
         let from = self.deps.store.process_id();
         self.handoffs.outbox.push(HandoffRecord::new(HandoffKind::Write, &id, &self.dialogue_id, from, to, body));
+        // Only a process that handed writes over has revisions pushed to it.
+        self.handoffs.closing_read_due = true;
         self.handoffs.sent.insert(id, Sent { reply, at: Instant::now(), revisions: Vec::new() });
     }
 
@@ -377,12 +378,14 @@ impl DialogueActor {
         }
     }
 
-    /// How long after it stops following another process a batch that names this one can
-    /// still land there: the winner takes a handed-off write up to [`TAKEN_WITHIN_MILLIS`]
-    /// after it was sent, pushes to its followers for [`HANDOFF_WINDOW`] after their last
-    /// handoff, and its insert may take the store's deadline.
+    /// How long after it stops following another process (the end of its handoff window) a
+    /// batch that names this one can still land, in practice: the winner takes a handed-off
+    /// write up to [`TAKEN_WITHIN_MILLIS`] after it was sent, names its followers for
+    /// [`HANDOFF_WINDOW`] after their last handoff, and a batch may wait one store deadline
+    /// behind the command in flight, then take one. (An insert that timed out on this side can
+    /// still land later on the database's; nothing short of a read at every check covers that.)
     pub(super) fn push_settle(&self) -> Duration {
-        HANDOFF_WINDOW + Duration::from_millis(TAKEN_WITHIN_MILLIS as u64) + self.deps.store.deadline()
+        HANDOFF_WINDOW + Duration::from_millis(TAKEN_WITHIN_MILLIS as u64) + self.deps.store.deadline() * 2
     }
 
     /// The processes the next stored batch is pushed to: the followers whose links are up.
@@ -434,7 +437,8 @@ impl DialogueActor {
 
     /// A batch whose records name `marked` failed without knowing whether it was stored (a
     /// timeout can come after the commit): if it was, nothing will push it, so the followers
-    /// are told to read, now and once more when the insert can no longer land.
+    /// are told to read, now and once more after the store's deadline (best effort: the
+    /// database may still commit later; their closing read comes later still).
     pub(super) fn tell_followers_of_unknown_batch(&self, marked: &[String], last: i64) {
         for follower in marked {
             let (store, dialogue_id, follower) = (self.deps.store.clone(), self.dialogue_id.clone(), follower.clone());
@@ -620,6 +624,8 @@ mod tests {
         let settle = Duration::from_secs(10);
         assert!(!handoffs.stopped_following(start + settle * 2, settle), "a process that never followed reads nothing");
         handoffs.winning("b", start);
+        assert!(!handoffs.stopped_following(start + settle * 2, settle), "nor one that handed nothing over");
+        handoffs.closing_read_due = true; // as `hand_off` sets it
         let end = start + HANDOFF_WINDOW;
         assert!(handoffs.follows("b", end + settle / 2, settle) && !handoffs.follows("c", start, settle));
         assert!(!handoffs.follows("b", end + settle, settle), "a process followed long ago is not followed");
@@ -627,6 +633,7 @@ mod tests {
         assert!(handoffs.stopped_following(end + settle, settle), "once every push has landed");
         assert!(!handoffs.stopped_following(end + settle * 2, settle), "and only once");
         handoffs.winning("b", end + settle * 2);
+        handoffs.closing_read_due = true;
         assert!(handoffs.stopped_following(end + settle * 3 + HANDOFF_WINDOW, settle), "again after following again");
     }
 

@@ -35,8 +35,9 @@ impl DialogueActor {
     /// applied together; a gap before them is read from the store.
     pub(super) fn apply_external(&mut self, records: Vec<RevisionRecord>, ctx: &mut Context<Self>) {
         self.absorb_records(records, ctx);
+        // A gap seen with no read in flight starts one (`absorb_foreign` may have already);
+        // seen during a read, these may have been stored after it began: read again after it.
         if self.has_gap() {
-            // During a read, these may have been stored after it began: read again after it.
             self.read_missing(ctx);
         }
     }
@@ -44,13 +45,8 @@ impl DialogueActor {
     /// Whether revisions of others wait behind a gap that nothing of this process's will
     /// fill: no batch of ours is being stored (its numbers would be the gap), and no lost race
     /// is being read.
-    fn has_gap(&self) -> bool {
+    pub(super) fn has_gap(&self) -> bool {
         !self.foreign.is_empty() && !self.foreign_follows() && self.queue.is_idle() && self.waiting.is_none()
-    }
-
-    /// A gap (see [`has_gap`](Self::has_gap)) that no read under way will fill.
-    pub(super) fn gap_before_foreign(&self) -> bool {
-        self.has_gap() && !self.missing.reading
     }
 
     /// Reads the revisions after the durable version from the store, and applies those of
@@ -61,25 +57,30 @@ impl DialogueActor {
             return;
         }
         if self.missing.reading {
+            // Unless this comes from the read's own result (see below).
             self.missing.again = true;
             return;
         }
         let Some(read) = self.read_after_durable() else { return };
         self.missing.reading = true;
         ctx.spawn(read.into_actor(self).map(|result, actor, ctx| {
+            // Asked again by something that happened during the read; what the read itself
+            // finds (a gap it could not fill) asks nothing more.
+            let again = std::mem::take(&mut actor.missing.again);
             match result {
                 Ok(records) => actor.absorb_records(records, ctx),
                 Err(error) => {
                     tracing::warn!(dialogue_id = %actor.dialogue_id, error = %error, "reading missing revisions failed");
                 }
             }
+            actor.missing.again = false;
             actor.missing.reading = false;
             // Answers to handed-over writes held back by the read come after the revisions it
             // found, in the order the process that refused them would have had them seen.
             for answer in std::mem::take(&mut actor.missing.held_answers) {
                 actor.on_handoff(answer, ctx);
             }
-            if std::mem::take(&mut actor.missing.again) {
+            if again {
                 actor.read_missing(ctx);
             }
         }));
@@ -196,7 +197,7 @@ impl DialogueActor {
         self.retry(retry);
         self.accept_deferred();
         self.flush(ctx);
-        if self.gap_before_foreign() {
+        if self.has_gap() {
             self.read_missing(ctx);
         }
     }

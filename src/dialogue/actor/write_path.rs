@@ -188,7 +188,7 @@ impl DialogueActor {
                     // overtook go now.
                     self.accept_deferred();
                     self.flush(ctx);
-                    if self.gap_before_foreign() {
+                    if self.has_gap() {
                         self.read_missing(ctx);
                     }
                 }
