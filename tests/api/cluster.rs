@@ -261,20 +261,11 @@ fn stored_elsewhere(
 ) -> dialogue_server::store::RevisionRecord {
     dialogue_server::store::RevisionRecord {
         id: format!("elsewhere-{id}"),
-        dialogue_id: dialogue_id.into(),
         project_id: project_id.into(),
-        number,
-        user_id: "someone".into(),
-        created: 1,
-        accepted: None,
-        kind: "edit".into(),
-        edit_type: None,
-        reverted_to: None,
         patch: append_block(id).to_string(),
-        details: "{}".into(),
         process: Some("another-process".into()),
-        handoff: None,
         pushed_to: pushed_to.iter().map(|process| (*process).to_owned()).collect(),
+        ..crate::write_path::revision(dialogue_id, number)
     }
 }
 

@@ -166,20 +166,9 @@ async fn a_head_behind_its_revisions_is_repaired_on_load() {
     // Simulate a process that died after storing revision 2 but before moving the head.
     let orphan = dialogue_server::store::RevisionRecord {
         id: "orphan-revision".into(),
-        dialogue_id: dialogue_id.into(),
         project_id: project_id.into(),
-        number: 2,
-        user_id: "someone".into(),
-        created: 1,
-        accepted: None,
-        kind: "edit".into(),
-        edit_type: None,
-        reverted_to: None,
         patch: append_block("orphan").to_string(),
-        details: "{}".into(),
-        process: None,
-        handoff: None,
-        pushed_to: Vec::new(),
+        ..crate::write_path::revision(dialogue_id, 2)
     };
     app.state.store.insert_revisions(&[orphan], false).await.expect("stored");
 

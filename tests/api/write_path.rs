@@ -15,7 +15,9 @@ use crate::process::ServerProcess;
 /// How long a background write may take before a test gives up on it.
 const TEST_BOUND: Duration = Duration::from_secs(20);
 
-fn revision(dialogue_id: &str, number: i64) -> RevisionRecord {
+/// A stored revision of `dialogue_id` numbered `number`, by nobody in particular (an empty
+/// patch); tests override what they need.
+pub(crate) fn revision(dialogue_id: &str, number: i64) -> RevisionRecord {
     RevisionRecord {
         id: format!("{dialogue_id}-{number}"),
         dialogue_id: dialogue_id.into(),
