@@ -746,6 +746,12 @@ async fn disjoint_edits_split_over_two_servers_are_all_accepted_as_on_one() {
             // second, or the first's handoffs to the second.
             Layout::SplitOneWayLinks => {
                 assert!(edits.pushes_lost + edits.handoffs_through_database > 0, "a link failed and was made up for");
+                // Writes handed over the working link went to the first process, whose first
+                // push to the second names it and fails.
+                assert!(
+                    edits.handoffs_linked == 0 || edits.pushes_lost > 0,
+                    "the owner's pushes to a process it cannot reach were lost and made up for"
+                );
             }
             Layout::One | Layout::Split => {
                 assert_eq!((edits.handoffs_linked, edits.revisions_pushed), (0, 0), "{layout:?}: no links");
