@@ -114,8 +114,8 @@ impl DialogueActor {
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         self.send_handoffs(ctx);
         // The followers the batch will be pushed to are named in its stored records: their
-        // feeds leave these out.
-        let marked = self.push_targets();
+        // feeds leave these out. (With a batch in flight none leaves: no need to look.)
+        let marked = if self.queue.is_idle() { self.push_targets() } else { Vec::new() };
         let Some(batch) = self.queue.take_batch() else { return };
         let records: Vec<RevisionRecord> = batch
             .revisions()
