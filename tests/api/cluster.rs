@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use dialogue_client::{LiveClient, ServerFrame};
 use serde_json::json;
 
-use crate::helpers::{TestApp, append_block, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, append_block, eventually, spawn_app, spawn_app_with};
 use crate::live::{connect, dialogue, until};
 use crate::process::ServerProcess;
 
@@ -338,4 +338,63 @@ async fn revisions_pushed_to_a_process_stay_out_of_its_feed_and_what_a_lost_push
     for block in ["pushed-1", "through-feed", "pushed-2"] {
         assert!(read.body.to_string().contains(block), "{block} is in the dialogue");
     }
+}
+
+/// The write handoffs this process sent for `dialogue_id`, read straight from the database
+/// (the process they are addressed to does not exist).
+async fn write_handoffs(database: &str, dialogue_id: &str) -> Vec<String> {
+    use futures_util::TryStreamExt;
+    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
+    let handoffs = client.database(database).collection::<mongodb::bson::Document>("handoffs");
+    let found: Vec<mongodb::bson::Document> = handoffs
+        .find(mongodb::bson::doc! { "dialogue_id": dialogue_id, "kind": "write" })
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    found.iter().map(|handoff| handoff.get_str("_id").unwrap().to_owned()).collect()
+}
+
+#[actix_web::test]
+async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_acked_not_refused() {
+    let app = spawn_app().await;
+    let me = app.state.store.process_id().to_owned();
+    let store = &app.state.store;
+    let (project, dialogue_id, path) = dialogue(&app).await;
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let head = welcome.revision.number;
+
+    // Another process stored the next number and pushed it here (so the feed leaves it out):
+    // this process's write loses the race, and is handed to the winner.
+    store
+        .insert_revisions(&[stored_elsewhere(&dialogue_id, &project, head + 1, "winner", &[&me])], false)
+        .await
+        .unwrap();
+    client.send_patch("handed-over", head, append_block("mine")).await.unwrap();
+    assert_eq!(revision_numbered(&mut client, head + 1).await, head + 1);
+    let mut handed = Vec::new();
+    eventually("the write is handed over through the database", async || {
+        handed = write_handoffs(&app.database, &dialogue_id).await;
+        !handed.is_empty()
+    })
+    .await;
+    assert_eq!(handed.len(), 1, "one write handed over: {handed:?}");
+
+    // The winner stores it and dies before its push: nothing brings the revision, and no
+    // answer comes. When the write's time is up, the store is read before it is refused.
+    let mut stored = stored_elsewhere(&dialogue_id, &project, head + 2, "mine", &[&me]);
+    stored.handoff = Some(dialogue_server::store::HandoffMark { id: handed[0].clone(), last: true });
+    store.insert_revisions(&[stored], false).await.unwrap();
+    let answer = until(&mut client, |frame| match frame {
+        ServerFrame::Ack { reference, revision } if reference == "handed-over" => Some(Ok(revision["number"].clone())),
+        ServerFrame::Error { reference: Some(reference), error } if reference == "handed-over" => {
+            Some(Err(error.clone()))
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(answer.unwrap(), json!(head + 2), "acked with the revision the winner stored");
+    let read = app.get(&path, &app.admin_token).await;
+    assert!(read.body.to_string().contains("\"mine\""), "the handed-over write is in the dialogue");
 }
