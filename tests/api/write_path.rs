@@ -3,13 +3,13 @@
 //! bounded staleness.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dialogue_server::store::{RevisionRecord, StoreCounters, StoreError};
 use serde_json::Value;
 
 use crate::durability::{Remote, assert_history, dialogue_in};
-use crate::helpers::{TestApp, append_block, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, append_block, eventually, spawn_app, spawn_app_with};
 use crate::process::ServerProcess;
 
 /// How long a background write may take before a test gives up on it.
@@ -139,16 +139,6 @@ async fn a_server_killed_during_a_many_dialogue_load_loses_no_acknowledged_revis
     let acknowledged = acknowledged.lock().unwrap().clone();
     for ((path, initial), acknowledged) in dialogues.iter().zip(&acknowledged) {
         assert_history(&app.database, path, initial, acknowledged).await;
-    }
-}
-
-/// Waits (bounded) until `ready` holds, polling: a background head write is not an event the
-/// API exposes.
-async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + TEST_BOUND;
-    while !ready().await {
-        assert!(Instant::now() < deadline, "{what} did not happen");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
