@@ -278,15 +278,31 @@ async fn revision_numbered(client: &mut LiveClient, number: i64) -> i64 {
     .await
 }
 
+/// A dialogue open in a session on `app`, with what the tests of pushed revisions need.
+struct Watched {
+    /// `app`'s process id.
+    me: String,
+    project: String,
+    dialogue_id: String,
+    path: String,
+    client: LiveClient,
+    /// The revision number the session was welcomed at.
+    head: i64,
+}
+
+async fn watched(app: &TestApp) -> Watched {
+    let me = app.state.store.process_id().to_owned();
+    let (project, dialogue_id, path) = dialogue(app).await;
+    let (client, welcome) = connect(app, &app.admin_token, &project, &dialogue_id, None).await;
+    Watched { me, project, dialogue_id, path, client, head: welcome.revision.number }
+}
+
 #[actix_web::test]
 async fn revisions_pushed_to_a_process_stay_out_of_its_feed_and_what_a_lost_push_carried_is_read_from_the_store() {
     use dialogue_server::store::{HandoffKind, HandoffRecord};
     let app = spawn_app().await;
-    let me = app.state.store.process_id().to_owned();
     let store = &app.state.store;
-    let (project, dialogue_id, path) = dialogue(&app).await;
-    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
-    let head = welcome.revision.number;
+    let Watched { me, project, dialogue_id, path, mut client, head } = watched(&app).await;
     // A second dialogue, whose revisions come through the feed: once one has reached its
     // session, every feed event before it has reached its actor's mailbox.
     let (probe_project, probe_id, _) = dialogue(&app).await;
@@ -359,11 +375,8 @@ async fn write_handoffs(database: &str, dialogue_id: &str) -> Vec<String> {
 #[actix_web::test]
 async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_acked_not_refused() {
     let app = spawn_app().await;
-    let me = app.state.store.process_id().to_owned();
     let store = &app.state.store;
-    let (project, dialogue_id, path) = dialogue(&app).await;
-    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
-    let head = welcome.revision.number;
+    let Watched { me, project, dialogue_id, path, mut client, head } = watched(&app).await;
 
     // Another process stored the next number and pushed it here (so the feed leaves it out):
     // this process's write loses the race, and is handed to the winner.
