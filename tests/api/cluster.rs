@@ -1,6 +1,8 @@
 //! Several processes on one database behave as one: presence reaches every process (and leaves
-//! when a process dies), and revocations made on one process take effect on the others within
-//! 2 seconds, for REST and for open sockets.
+//! when a process dies), revocations made on one process take effect on the others within
+//! 2 seconds, for REST and for open sockets, and what another process stored and pushed to this
+//! one without it arriving is read from the store (after a gap, a `missed` handoff, a handed-over
+//! write's expiry, or that process's stop).
 
 use std::time::{Duration, Instant};
 
@@ -372,32 +374,49 @@ async fn write_handoffs(database: &str, dialogue_id: &str) -> Vec<String> {
     found.iter().map(|handoff| handoff.get_str("_id").unwrap().to_owned()).collect()
 }
 
-#[actix_web::test]
-async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_acked_not_refused() {
-    let app = spawn_app().await;
-    let store = &app.state.store;
-    let Watched { me, project, dialogue_id, path, mut client, head } = watched(&app).await;
-
-    // Another process stored the next number and pushed it here (so the feed leaves it out):
-    // this process's write loses the race, and is handed to the winner.
-    store
-        .insert_revisions(&[stored_elsewhere(&dialogue_id, &project, head + 1, "winner", &[&me])], false)
-        .await
-        .unwrap();
-    client.send_patch("handed-over", head, append_block("mine")).await.unwrap();
-    assert_eq!(revision_numbered(&mut client, head + 1).await, head + 1);
+/// Makes `watched`'s process lose a race for the next number to "another-process" (stored and
+/// pushed to it, so its feed leaves it out) with a write `handed-over`, which it then hands to
+/// the winner through the database; returns that handoff's id.
+async fn lose_a_race_and_hand_over(app: &TestApp, watched: &mut Watched) -> String {
+    let Watched { me, project, dialogue_id, client, head, .. } = watched;
+    let winner = stored_elsewhere(dialogue_id, project, *head + 1, "winner", &[me.as_str()]);
+    app.state.store.insert_revisions(&[winner], false).await.unwrap();
+    client.send_patch("handed-over", *head, append_block("mine")).await.unwrap();
+    assert_eq!(revision_numbered(client, *head + 1).await, *head + 1);
     let mut handed = Vec::new();
     eventually("the write is handed over through the database", async || {
-        handed = write_handoffs(&app.database, &dialogue_id).await;
+        handed = write_handoffs(&app.database, dialogue_id).await;
         !handed.is_empty()
     })
     .await;
     assert_eq!(handed.len(), 1, "one write handed over: {handed:?}");
+    handed.remove(0)
+}
+
+/// The revision the winner stores for the write handed to it as `handoff` (its only one).
+fn handed_write_stored(
+    dialogue_id: &str,
+    project_id: &str,
+    number: i64,
+    handoff: String,
+    pushed_to: &[&str],
+) -> dialogue_server::store::RevisionRecord {
+    let mut stored = stored_elsewhere(dialogue_id, project_id, number, "mine", pushed_to);
+    stored.handoff = Some(dialogue_server::store::HandoffMark { id: handoff, last: true });
+    stored
+}
+
+#[actix_web::test]
+async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_acked_not_refused() {
+    let app = spawn_app().await;
+    let store = &app.state.store;
+    let mut watched = watched(&app).await;
+    let handed = lose_a_race_and_hand_over(&app, &mut watched).await;
+    let Watched { me, project, dialogue_id, path, mut client, head } = watched;
 
     // The winner stores it and dies before its push: nothing brings the revision, and no
     // answer comes. When the write's time is up, the store is read before it is refused.
-    let mut stored = stored_elsewhere(&dialogue_id, &project, head + 2, "mine", &[&me]);
-    stored.handoff = Some(dialogue_server::store::HandoffMark { id: handed[0].clone(), last: true });
+    let stored = handed_write_stored(&dialogue_id, &project, head + 2, handed, &[&me]);
     store.insert_revisions(&[stored], false).await.unwrap();
     let answer = until(&mut client, |frame| match frame {
         ServerFrame::Ack { reference, revision } if reference == "handed-over" => Some(Ok(revision["number"].clone())),
@@ -410,4 +429,47 @@ async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_
     assert_eq!(answer.unwrap(), json!(head + 2), "acked with the revision the winner stored");
     let read = app.get(&path, &app.admin_token).await;
     assert!(read.body.to_string().contains("\"mine\""), "the handed-over write is in the dialogue");
+}
+
+/// The heartbeat record of a process that is not running, so that removing it is heard as that
+/// process stopping.
+async fn process_record(database: &str, process: &str) -> mongodb::Collection<mongodb::bson::Document> {
+    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
+    let processes = client.database(database).collection::<mongodb::bson::Document>("processes");
+    let seen = dialogue_server::store::now_millis();
+    processes.insert_one(mongodb::bson::doc! { "_id": process, "seen": seen }).await.unwrap();
+    processes
+}
+
+#[actix_web::test]
+async fn a_process_that_stops_makes_those_that_followed_it_read_what_it_pushed_to_them() {
+    // With a long database deadline, the read after following ends comes minutes later: within
+    // the bound below, only the read on the process's stop brings the revision.
+    let app = spawn_app_with(|settings| settings.database_timeout_secs = 60).await;
+    let store = &app.state.store;
+    let mut watched = watched(&app).await;
+    let processes = process_record(&app.database, "another-process").await;
+
+    // This process loses a race to the other one and hands its write over; the other stores
+    // it (through the feed here), so that write is answered.
+    let handed = lose_a_race_and_hand_over(&app, &mut watched).await;
+    let Watched { me, project, dialogue_id, mut client, head, .. } = watched;
+    let stored = handed_write_stored(&dialogue_id, &project, head + 2, handed, &[]);
+    store.insert_revisions(&[stored], false).await.unwrap();
+    let acked = until(&mut client, |frame| match frame {
+        ServerFrame::Ack { reference, revision } if reference == "handed-over" => Some(revision["number"].clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(acked, json!(head + 2));
+
+    // It stores one more, pushed here and lost, and stops: nothing comes after it to show a
+    // gap, and no write of this process waits. Its stop makes this process read.
+    store
+        .insert_revisions(&[stored_elsewhere(&dialogue_id, &project, head + 3, "last-words", &[&me])], false)
+        .await
+        .unwrap();
+    processes.delete_one(mongodb::bson::doc! { "_id": "another-process" }).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(30), revision_numbered(&mut client, head + 3)).await;
+    assert_eq!(read.expect("the revision pushed and lost arrives once its process stops"), head + 3);
 }
