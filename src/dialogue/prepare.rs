@@ -65,10 +65,18 @@ pub fn prepare(
     let mut applied = Vec::new();
     let mut revisions = Vec::new();
     for (index, change) in changes.iter().enumerate() {
-        let outcome = change.apply(content, size, rules).and_then(|done| match done {
-            Some(done) => revision_text(&done.patch, &change.details).map(|text| Some((done, text))),
-            None => Ok(None),
-        });
+        let outcome = match change.apply(content, size, rules) {
+            Ok(Some(done)) => match revision_text(&done.patch, &change.details) {
+                Ok(text) => Ok(Some((done, text))),
+                // Applied, but its revision cannot be stored: taken back with the others.
+                Err(error) => {
+                    applied.push(done);
+                    Err(error)
+                }
+            },
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
         let (done, (patch_text, details_text)) = match outcome {
             Ok(Some(done)) => done,
             Ok(None) => continue,
@@ -284,6 +292,18 @@ mod tests {
         assert_eq!(error.kind(), "patch_conflict");
         assert_eq!(head.content, before);
         assert_eq!(head.number, 4);
+    }
+
+    #[test]
+    fn a_change_whose_revision_is_too_large_to_store_is_taken_back() {
+        let mut head = head();
+        let before = head.content.clone();
+        let mut change = edit(add_block("/sequences/0/blocks/-", "a"));
+        change.details = json!({ "note": "x".repeat(MAX_RECORD_BYTES) });
+        let error = run(&mut head, &request(vec![change]), None).unwrap_err();
+        assert_eq!(error.kind(), "payload_too_large");
+        assert_eq!(head.content, before, "nothing of it stayed");
+        assert_eq!((head.number, head.size), (4, serialized_len(&before)));
     }
 
     #[test]
