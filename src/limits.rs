@@ -103,9 +103,9 @@ pub fn exceeds_depth(value: &Value, max: usize) -> bool {
 }
 
 /// The length of `value` serialized compactly, as stored, without allocating it.
-pub fn serialized_len(value: &Value) -> usize {
+pub fn serialized_len(value: &(impl serde::Serialize + ?Sized)) -> usize {
     let mut counter = Counter(0);
-    // Writing to a counter cannot fail, and a `Value` always serializes.
+    // Writing to a counter cannot fail, and a `Value` (or a patch) always serializes.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }

@@ -107,7 +107,7 @@ impl Change {
                 Applied { patch: patch.clone(), size: applied.size, undo: Undo::Patch(applied) }
             }
             ChangeKind::Replace { content: replacement } | ChangeKind::Revert { target: replacement, .. } => {
-                let patch = json_patch::diff(content, replacement);
+                let patch = difference(content, replacement, rules.limits.max_patch_ops);
                 if patch.is_empty() && matches!(self.kind, ChangeKind::Replace { .. }) {
                     return Ok(None);
                 }
@@ -134,6 +134,39 @@ impl Change {
             _ => "edit",
         }
     }
+}
+
+/// The patch a replacement (a PUT, a revert) is stored as: the difference operation by
+/// operation, unless that takes more operations than a client's patch may have or more text
+/// than the new description itself. Then each top-level member that changed is replaced
+/// whole: otherwise a PUT of a few hundred kilobytes that flips every element of a long array
+/// stores a revision of many megabytes, which every revision list then carries.
+fn difference(before: &Value, after: &Value, max_ops: usize) -> Patch {
+    let fine = json_patch::diff(before, after);
+    if fine.len() <= max_ops && serialized_len(&fine) <= serialized_len(after) {
+        return fine;
+    }
+    // A description is an object; anything else keeps the fine difference.
+    let (Some(old), Some(new)) = (before.as_object(), after.as_object()) else { return fine };
+    let at = |key: &str| json_patch::jsonptr::PointerBuf::from_tokens([key]);
+    let mut operations = Vec::new();
+    for key in old.keys().filter(|key| !new.contains_key(*key)) {
+        operations.push(json_patch::PatchOperation::Remove(json_patch::RemoveOperation { path: at(key) }));
+    }
+    for (key, value) in new {
+        match old.get(key) {
+            Some(was) if was == value => {}
+            Some(_) => operations.push(json_patch::PatchOperation::Replace(json_patch::ReplaceOperation {
+                path: at(key),
+                value: value.clone(),
+            })),
+            None => operations.push(json_patch::PatchOperation::Add(json_patch::AddOperation {
+                path: at(key),
+                value: value.clone(),
+            })),
+        }
+    }
+    Patch(operations)
 }
 
 #[cfg(test)]
@@ -215,6 +248,37 @@ mod tests {
         big["title"] = json!("y".repeat(300));
         let replace = Change { kind: ChangeKind::Replace { content: big }, details: json!({}), created: None };
         assert_eq!(applied(&replace, rules).unwrap_err().kind(), "payload_too_large");
+    }
+
+    #[test]
+    fn a_replacement_is_stored_operation_by_operation_unless_that_is_larger_than_replacing_members() {
+        let values = |flip: u64| Value::Array((0..3000u64).map(|i| json!((i + flip) % 2)).collect());
+        let description =
+            |flip| json!({ "title": "T", "sequences": [{ "id": "s", "values": values(flip) }], "is_archived": false });
+        let (before, flipped) = (description(0), description(1));
+        let coarse = difference(&before, &flipped, Limits::DEFAULT.max_patch_ops);
+        assert_eq!(
+            serde_json::to_value(&coarse).unwrap(),
+            json!([{ "op": "replace", "path": "/sequences", "value": flipped["sequences"] }])
+        );
+        let mut replayed = before.clone();
+        json_patch::patch(&mut replayed, &coarse).unwrap();
+        assert_eq!(replayed, flipped);
+
+        let mut retitled = flipped.clone();
+        retitled["title"] = json!("U");
+        retitled["extra"] = json!(1);
+        let fine = difference(&flipped, &retitled, Limits::DEFAULT.max_patch_ops);
+        assert_eq!(
+            serde_json::to_value(&fine).unwrap(),
+            json!([{ "op": "replace", "path": "/title", "value": "U" }, { "op": "add", "path": "/extra", "value": 1 }])
+        );
+        let mut removed = before.clone();
+        removed.as_object_mut().unwrap().remove("is_archived");
+        removed["sequences"] = flipped["sequences"].clone();
+        let patch = serde_json::to_value(difference(&before, &removed, Limits::DEFAULT.max_patch_ops)).unwrap();
+        assert_eq!(patch[0], json!({ "op": "remove", "path": "/is_archived" }), "{patch}");
+        assert_eq!(patch.as_array().unwrap().len(), 2);
     }
 
     #[test]
