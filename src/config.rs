@@ -134,6 +134,11 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_MAX_PATCH_OPS", default_value_t = 1000)]
     pub max_patch_ops: usize,
 
+    /// Longest a request body may take to arrive once the request's headers have, in seconds
+    /// (at least 1); a body still incomplete then is answered `408` and its connection closed.
+    #[arg(long, env = "DIALOGUE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
     /// Deepest nesting of arrays and objects accepted in any JSON body, live frame or
     /// dialogue (at most 100).
     #[arg(long, env = "DIALOGUE_MAX_JSON_DEPTH", default_value_t = 64)]
@@ -259,6 +264,7 @@ impl Settings {
             max_dialogue_bytes: self.max_dialogue_bytes,
             max_patch_ops: self.max_patch_ops,
             max_depth: self.max_json_depth,
+            body_timeout_secs: self.body_timeout_secs.max(1),
         }
         .checked()
     }

@@ -86,6 +86,10 @@ pub enum ApiError {
         "Patch operation {index} takes the patch past {limit} bytes of existing content copied, replaced, removed or moved deeper; split it"
     )]
     PatchTooCostly { index: usize, limit: usize },
+    /// The request's body did not arrive in time (`DIALOGUE_BODY_TIMEOUT_SECS`): a client that
+    /// stalls mid-body would otherwise hold its connection for good.
+    #[error("The request body did not arrive within {seconds} seconds")]
+    RequestTimeout { seconds: u64 },
     /// Wrong `Content-Type`.
     #[error("Unsupported content type {given:?}; expected {expected}")]
     UnsupportedMediaType { given: String, expected: &'static str },
@@ -247,6 +251,7 @@ impl ApiError {
             Self::PatchConflict { .. } => "patch_conflict",
             Self::PreconditionFailed { .. } => "precondition_failed",
             Self::PayloadTooLarge { .. } | Self::PatchTooCostly { .. } => "payload_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::Validation(_) => "validation_error",
             Self::InvalidMessage(_) => "invalid_message",
@@ -271,6 +276,7 @@ impl ApiError {
             Self::PayloadTooLarge { limit, size: None } => json!({ "limit": limit }),
             Self::PayloadTooLarge { limit, size: Some(size) } => json!({ "limit": limit, "size": size }),
             Self::PatchTooCostly { index, limit } => json!({ "limit": limit, "operation": index }),
+            Self::RequestTimeout { seconds } => json!({ "timeout_secs": seconds }),
             Self::UnsupportedMediaType { given, expected } => {
                 json!({ "content_type": given, "expected": expected })
             }
@@ -304,6 +310,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } | Self::PatchConflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } | Self::PatchTooCostly { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -328,6 +335,10 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            // The rest of the body may still come: the connection is not reused.
+            Self::RequestTimeout { .. } => {
+                response.force_close();
             }
             _ => {}
         }

@@ -33,6 +33,8 @@ pub struct Limits {
     pub max_patch_ops: usize,
     /// Deepest nesting of arrays and objects.
     pub max_depth: usize,
+    /// Longest a request body may take to arrive, in seconds.
+    pub body_timeout_secs: u64,
 }
 
 impl Limits {
@@ -43,6 +45,7 @@ impl Limits {
         max_dialogue_bytes: 2 * 1024 * 1024,
         max_patch_ops: 1000,
         max_depth: 64,
+        body_timeout_secs: 30,
     };
 
     /// Checks the configured limits against what the database can store; a limit that would let

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -79,7 +80,10 @@ fn read_json(
     let request = req.clone();
     async move {
         checked?;
-        let bytes = read_limited(payload, declared, limit).await?;
+        let seconds = limits.body_timeout_secs;
+        let bytes = tokio::time::timeout(Duration::from_secs(seconds), read_limited(payload, declared, limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout { seconds })??;
         if bytes.len() > UNBUDGETED_BYTES
             && let Some(state) = request.app_data::<web::Data<AppState>>()
         {

@@ -331,7 +331,7 @@ pub fn errors(operation: &Operation) -> Vec<u16> {
         errors.push(404);
     }
     if operation.body.is_some() {
-        errors.extend([400, 413, 415, 422]);
+        errors.extend([400, 408, 413, 415, 422]);
     }
     if operation.query.iter().any(|query| *query != Query::AccessToken) {
         errors.push(422);
@@ -348,6 +348,7 @@ fn error_response(status: u16) -> utoipa::openapi::Response {
         403 => "Not allowed (`forbidden`)",
         404 => "No such resource, or none the caller may see (`not_found`)",
         409 => "A conflict (`conflict`, or `patch_conflict` for a patch that does not apply)",
+        408 => "The body did not arrive in time (`request_timeout`)",
         412 => "`If-Match` names an older revision (`precondition_failed`)",
         413 => "Too large (`payload_too_large`)",
         415 => "Not a JSON (or JSON Patch) body (`unsupported_media_type`)",

@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn errors_of_a_kind_are_derived_from_the_route() {
         let patch = operations().into_iter().find(|operation| operation.id == "patchDialogue").expect("described");
-        assert_eq!(errors(&patch), [400, 401, 403, 404, 409, 412, 413, 415, 422, 500, 503]);
+        assert_eq!(errors(&patch), [400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 500, 503]);
         let health = operations().into_iter().find(|operation| operation.id == "health").expect("described");
         assert_eq!(errors(&health), [500]);
     }

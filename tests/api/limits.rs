@@ -2,6 +2,8 @@
 //! nor make a response or the server's memory grow with it. Each test here is a finding of the
 //! hardening review, reproduced and refused.
 
+use std::time::Duration;
+
 use actix_web::http::Method;
 use dialogue_client::{LiveClient, ServerFrame};
 use serde_json::{Value, json};
@@ -509,4 +511,27 @@ async fn any_sequence_of_accepted_writes_survives_eviction_and_reload() {
         total_accepted += accepted;
     }
     assert!(total_accepted >= 60, "only {total_accepted} of 180 random writes were accepted");
+}
+
+#[actix_web::test]
+async fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|settings| settings.body_timeout_secs = 1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Anyone may call sign-in: the headers, then a tenth of the body, then nothing.
+    let request = format!(
+        "POST /auth/tokens HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":\""
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The server answers and closes; reading to the end proves both.
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut answer))
+        .await
+        .expect("the server answers a stalled body and closes the connection")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["type"], "request_timeout", "{body}");
+    assert_eq!(body["details"]["timeout_secs"], 1);
 }
