@@ -97,7 +97,7 @@ struct NewRevision {
     properties: Value,
     #[serde(default = "empty_object")]
     details: Value,
-    created: Option<f64>,
+    created: Option<serde_json::Number>,
 }
 
 fn empty_object() -> Value {
@@ -114,12 +114,31 @@ fn prefixed(error: ApiError, prefix: &str) -> ApiError {
     }
 }
 
+/// The latest `created` a revision may give: past 2^53 a number no longer keeps every
+/// millisecond, and past 2^63 it no longer fits.
+const LATEST_CREATED: u64 = 1 << 53;
+
+/// A client's `created` (a number of at least 0, the schema has checked) as milliseconds;
+/// `None` past [`LATEST_CREATED`], which is refused rather than rounded or clamped.
+fn created_millis(ms: &serde_json::Number) -> Option<i64> {
+    match ms.as_u64() {
+        Some(whole) => (whole <= LATEST_CREATED).then_some(whole as i64),
+        None => ms.as_f64().filter(|ms| *ms <= LATEST_CREATED as f64).map(|ms| ms as i64),
+    }
+}
+
 /// Turns one revision body into a change. A revert looks up the revision it names and rebuilds
 /// the state right after it.
 async fn to_change(state: &AppState, dialogue_id: &str, value: Value, prefix: &str) -> Result<Change, ApiError> {
     state.schemas.validate_new("revision", &value).map_err(|e| prefixed(e, prefix))?;
     let new: NewRevision = serde_json::from_value(value).map_err(ApiError::internal)?;
-    let created = new.created.map(|ms| ms as i64);
+    let created = match &new.created {
+        None => None,
+        Some(ms) => Some(created_millis(ms).ok_or_else(|| {
+            let message = format!("must be at most {LATEST_CREATED} (milliseconds since the Unix epoch)");
+            prefixed(ApiError::invalid("maximum", "/created", message), prefix)
+        })?),
+    };
     let kind = match new.kind.as_str() {
         "revert" => {
             let revision_id = new.properties.get("revision_id").and_then(Value::as_str).unwrap_or_default().to_owned();

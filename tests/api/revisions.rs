@@ -121,6 +121,15 @@ async fn single_revisions_take_client_timestamps_and_refuse_read_only_fields() {
     let url = created.body["url"].as_str().unwrap();
     assert_eq!(app.get(url, &app.admin_token).await.body, created.body);
 
+    // A time a millisecond count cannot hold exactly is refused, not clamped or rounded.
+    for beyond in [json!(1e30), json!(9007199254740993_i64)] {
+        let mut late = body.clone();
+        late["created"] = beyond;
+        let refused = app.post(&format!("{path}/revisions/"), &app.admin_token, &late).await;
+        refused.assert_error(422, "validation_error");
+        assert_eq!(refused.body["details"]["errors"][0]["path"], "/created", "{}", refused.body);
+    }
+
     let mut with_number = body.clone();
     with_number["number"] = json!(7);
     let refused = app.post(&format!("{path}/revisions/"), &app.admin_token, &with_number).await;
