@@ -160,7 +160,9 @@ impl FromRequest for InDialogue {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let ctx = Ctx::from_request(req, payload);
         let ids = path_param(req, "project_id").and_then(|p| Ok((p, path_param(req, "dialogue_id")?)));
-        let if_match = req.headers().get(IF_MATCH).and_then(|value| value.to_str().ok()).map(str::to_owned);
+        // Several `If-Match` lines are one list (RFC 9110 §5.3).
+        let lines: Vec<&str> = req.headers().get_all(IF_MATCH).filter_map(|value| value.to_str().ok()).collect();
+        let if_match = (!lines.is_empty()).then(|| lines.join(", "));
         Box::pin(async move {
             let ctx = ctx.await?;
             let (project_id, dialogue_id) = ids?;

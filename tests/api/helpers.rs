@@ -172,7 +172,7 @@ impl Api {
     ) -> TestResponse {
         let mut request = self.client.request(method, format!("{}{}", self.address, path));
         for (name, value) in headers {
-            request = request.insert_header((*name, *value));
+            request = request.append_header((*name, *value));
         }
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
