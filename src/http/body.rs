@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use json_patch::Patch;
@@ -41,6 +41,16 @@ enum Accepts {
 
 impl Accepts {
     fn check(self, req: &HttpRequest) -> Result<(), ApiError> {
+        // A compressed body is not decoded: refused as such, not parsed as garbage.
+        if let Some(encoding) = req.headers().get(CONTENT_ENCODING) {
+            let encoding = encoding.to_str().unwrap_or_default().trim().to_ascii_lowercase();
+            if encoding != "identity" {
+                return Err(ApiError::UnsupportedMediaType {
+                    given: format!("Content-Encoding {encoding}"),
+                    expected: "a body without Content-Encoding",
+                });
+            }
+        }
         let media = media_type(req);
         let accepted = match self {
             Self::Json => {
@@ -210,6 +220,20 @@ mod tests {
         assert_eq!(kind_of(None, Accepts::Json), Some("unsupported_media_type"));
         assert_eq!(kind_of(Some("application/json-patch+json"), Accepts::JsonPatch), None);
         assert_eq!(kind_of(Some("application/merge-patch+json"), Accepts::JsonPatch), Some("unsupported_media_type"));
+    }
+
+    #[test]
+    fn encoded_bodies_are_refused_as_such() {
+        let encoded = |encoding: &str| {
+            let req = TestRequest::default()
+                .insert_header((CONTENT_TYPE, "application/json"))
+                .insert_header((CONTENT_ENCODING, encoding))
+                .to_http_request();
+            Accepts::Json.check(&req).err().map(|error| error.kind())
+        };
+        assert_eq!(encoded("gzip"), Some("unsupported_media_type"));
+        assert_eq!(encoded("bogus"), Some("unsupported_media_type"));
+        assert_eq!(encoded("Identity"), None);
     }
 
     #[actix_web::test]
