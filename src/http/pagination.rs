@@ -70,8 +70,16 @@ impl PageRequest {
 }
 
 fn positive(value: &str, name: &str) -> Result<u64, ApiError> {
+    // Digits only: `parse` would also take a leading `+`.
+    let digits = !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit());
     match value.parse::<u64>() {
-        Ok(number) if number >= 1 => Ok(number),
+        Ok(number) if digits && number >= 1 => Ok(number),
+        // A whole number too large for any page is past the last one, like any page too far.
+        Err(error) if digits && *error.kind() == std::num::IntErrorKind::PosOverflow => Err(ApiError::invalid(
+            "maximum",
+            &format!("/{name}"),
+            format!("{name} must be at most {}, not {value:?}", i64::MAX),
+        )),
         _ => Err(ApiError::invalid(
             "minimum",
             &format!("/{name}"),
@@ -175,9 +183,20 @@ mod tests {
             "page=1.5",
             "page=307445734561825862",
             "page=18446744073709551615",
+            "page=%2B2",
+            "page=+2",
+            "page=99999999999999999999",
         ] {
             let error = PageRequest::from_query(query).unwrap_err();
             assert_eq!(error.kind(), "validation_error", "{query}");
+        }
+    }
+
+    #[test]
+    fn a_page_too_large_for_any_list_is_past_the_maximum() {
+        for query in ["page=99999999999999999999", "page=9223372036854775807"] {
+            let error = PageRequest::from_query(query).unwrap_err();
+            assert_eq!(error.body().details["errors"][0]["type"], "maximum", "{query}");
         }
     }
 
