@@ -59,8 +59,14 @@ struct NewUserBody {
 async fn create_user(
     caller: MaybeCaller,
     state: web::Data<AppState>,
-    AnonymousJsonBody(value): AnonymousJsonBody,
+    AnonymousJsonBody(mut value): AnonymousJsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    // Spaces around the address are trimmed before its format is checked, as at sign-in.
+    if let Some(email) = value.get_mut("email")
+        && let Some(text) = email.as_str()
+    {
+        *email = Value::from(text.trim());
+    }
     if !state.settings.open_signup {
         let caller = caller.0.ok_or_else(|| ApiError::Unauthorized("Authentication required".into()))?;
         caller.require(Action::AdministerUsers)?;

@@ -36,6 +36,17 @@ async fn admins_create_users_and_emails_are_unique() {
         .post("/users/", &app.admin_token, &json!({ "email": email.to_uppercase(), "password": USER_PASSWORD }))
         .await;
     duplicate.assert_error(409, "conflict");
+    // Spaces around an address are trimmed before its format is checked, as at sign-in.
+    let spaced = app
+        .post("/users/", &app.admin_token, &json!({ "email": format!(" {email}\t"), "password": USER_PASSWORD }))
+        .await;
+    spaced.assert_error(409, "conflict");
+    let other = unique_email("spaced");
+    let spaced = app
+        .post("/users/", &app.admin_token, &json!({ "email": format!(" {other} "), "password": USER_PASSWORD }))
+        .await;
+    assert_eq!(spaced.status, 201, "{}", spaced.body);
+    assert_eq!(spaced.body["email"], other);
 }
 
 #[actix_web::test]
