@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod feed;
+pub mod inbound;
 pub mod outbox;
 pub mod protocol;
 pub mod session;

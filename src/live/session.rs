@@ -18,6 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{broadcast, watch};
 
 use super::events::AccessEvent;
+use super::inbound::Unread;
 use super::outbox::{OutboxReader, outbox};
 use super::protocol::{self, Incoming, MAX_FRAME_BYTES, ServerFrame, close};
 use crate::auth::{Caller, Principal};
@@ -100,12 +101,13 @@ impl Joined {
 }
 
 /// Runs a session until it closes.
-pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, joined: Joined) {
+pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream, unread: Unread, joined: Joined) {
     let Joined { mut params, session_id, mut frames, mut close_signal } = joined;
     let open = crate::metrics::OpenSession::count();
     let mut by_client = false;
     let code =
-        serve(&mut session, stream, &mut params, &session_id, &mut frames, &mut close_signal, &mut by_client).await;
+        serve(&mut session, (stream, unread), &mut params, &session_id, &mut frames, &mut close_signal, &mut by_client)
+            .await;
     drop(open);
     crate::metrics::session_closed(if by_client { None } else { Some(code) });
     params.actor.do_send(Leave { session_id });
@@ -117,7 +119,7 @@ pub async fn run(mut session: actix_ws::Session, stream: actix_ws::MessageStream
 /// The loop; returns the close code to send (`None`: the client closed, or the socket broke).
 async fn serve(
     session: &mut actix_ws::Session,
-    stream: actix_ws::MessageStream,
+    (stream, unread): (actix_ws::MessageStream, Unread),
     params: &mut SessionParams,
     session_id: &str,
     frames: &mut OutboxReader,
@@ -173,6 +175,9 @@ async fn serve(
             }
             message = stream.recv() => {
                 last_heard = Instant::now();
+                if matches!(message, Some(Ok(_))) {
+                    unread.message_arrived();
+                }
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
                         if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await {
@@ -196,6 +201,7 @@ async fn serve(
                     }
                     None => return None,
                     Some(Err(ProtocolError::Overflow)) => return Some(close::TOO_BIG),
+                    Some(Err(_)) if unread.went_over() => return Some(close::TOO_BIG),
                     Some(Err(ProtocolError::Io(error))) if error.to_string().contains("continuation size") => {
                         return Some(close::TOO_BIG);
                     }

@@ -2,7 +2,7 @@
 //! upgrade, so a refusal is an ordinary JSON error response.
 
 use super::table::RouteTable;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 
 use super::context::InDialogue;
 use crate::error::ApiError;
@@ -74,9 +74,14 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
         join_ms = (started.elapsed() - found).as_secs_f64() * 1e3,
         "live session joined (the join waits for a cold dialogue's load)"
     );
+    // The codec sees the client's bytes counted (`live/inbound.rs`).
+    let (mut counted, unread) = crate::live::inbound::counted(payload.into_inner());
+    let payload = web::Payload::from_request(&req, &mut counted)
+        .into_inner()
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("the request's payload: {error}")))?;
     match actix_ws::handle(&req, payload) {
         Ok((response, socket, stream)) => {
-            actix_web::rt::spawn(session::run(socket, stream, joined));
+            actix_web::rt::spawn(session::run(socket, stream, unread, joined));
             Ok(response)
         }
         Err(error) => {

@@ -535,3 +535,37 @@ async fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
     assert_eq!(body["type"], "request_timeout", "{body}");
     assert_eq!(body["details"]["timeout_secs"], 1);
 }
+
+#[actix_web::test]
+async fn a_frame_declaring_more_than_the_limit_is_closed_with_1009_before_it_is_buffered() {
+    use dialogue_client::tungstenite::Message;
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let (project, dialogue_id, _) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let (client, _) = crate::live::connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let mut socket = client.into_inner();
+    let dialogue_client::MaybeTlsStream::Plain(tcp) = socket.get_mut() else { panic!("a plain socket") };
+    // A masked text frame declaring 2^62 bytes, then more bytes than a message may take.
+    let mut header = vec![0x81, 0xFF];
+    header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    tcp.write_all(&header).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..(dialogue_server::live::inbound::MAX_UNREAD_BYTES / chunk.len() + 4) {
+        if tcp.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let close = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|frame| u16::from(frame.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes the socket");
+    assert_eq!(close, Some(1009));
+}

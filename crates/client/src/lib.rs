@@ -35,10 +35,11 @@ pub use dialogue_protocol::{ClientFrame, ErrorBody, Peer, RevisionRef, ServerFra
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+pub use tokio_tungstenite::MaybeTlsStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The WebSocket library underneath, for requests with custom headers and for matching errors.
 pub use tokio_tungstenite::tungstenite;
