@@ -104,7 +104,8 @@ impl Change {
                     applied.revert(content);
                     return Err(error);
                 }
-                Applied { patch: patch.clone(), size: applied.size, undo: Undo::Patch(applied) }
+                let stored = patch::with_appends_placed(patch, &applied.appended);
+                Applied { patch: stored, size: applied.size, undo: Undo::Patch(applied) }
             }
             ChangeKind::Replace { content: replacement } | ChangeKind::Revert { target: replacement, .. } => {
                 let patch = difference(content, replacement, rules.limits.max_patch_ops);

@@ -338,6 +338,32 @@ mod tests {
     }
 
     #[test]
+    fn an_append_is_stored_where_it_landed_so_that_a_rebase_shifts_past_it() {
+        let mut head = head();
+        let theirs = run(&mut head, &request(vec![edit(add_block("/sequences/0/blocks/-", "theirs"))]), None).unwrap();
+        assert_eq!(theirs[0].patch[0].path().as_str(), "/sequences/0/blocks/0", "stored where it landed");
+        assert!(theirs[0].record.patch.contains("/sequences/0/blocks/0"));
+        // Made against the state before theirs: an append, then a change to what it appended
+        // (index 0 then). Theirs now sits there: the change goes to ours, not to theirs.
+        let mut mine = add_block("/sequences/0/blocks/-", "mine");
+        mine.as_array_mut()
+            .unwrap()
+            .push(json!({ "op": "replace", "path": "/sequences/0/blocks/0/properties/text", "value": "renamed" }));
+        let since = Some(vec![theirs[0].effects.clone()]);
+        let revisions = run(&mut head, &request(vec![edit(mine)]).based_on(4), since).unwrap();
+        let blocks = &head.content["sequences"][0]["blocks"];
+        assert_eq!(
+            (blocks[0]["id"].as_str(), blocks[0]["properties"]["text"].as_str()),
+            (Some("theirs"), Some("theirs"))
+        );
+        assert_eq!(
+            (blocks[1]["id"].as_str(), blocks[1]["properties"]["text"].as_str()),
+            (Some("mine"), Some("renamed"))
+        );
+        assert_eq!(revisions[0].patch[1].path().as_str(), "/sequences/0/blocks/1/properties/text");
+    }
+
+    #[test]
     fn a_patch_too_far_behind_to_rebase_cheaply_is_a_conflict() {
         // 1,001 revisions since the base, each of 1,000 operations elsewhere.
         let theirs: Patch = serde_json::from_value(Value::Array(vec![

@@ -114,7 +114,8 @@ fn effects(theirs: &PatchOperation) -> Vec<Effect> {
     let at = |path: &str, inserted: bool| {
         let mut t = tokens(path);
         match t.last().map(String::as_str) {
-            // An append shifts nothing; it touches only the new element (kept as `…/-`).
+            // An append stored as `…/-` (before appends were stored where they landed)
+            // shifts nothing; it touches only the new element.
             Some("-") if inserted => Effect::Touched(t),
             Some(last) if index_of(last).is_some() => {
                 let index = index_of(last).unwrap_or_default();

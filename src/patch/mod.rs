@@ -86,6 +86,7 @@ pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds
     let work_limit = bounds.max_work(size);
     let mut work_left = work_limit;
     let mut size = i64::try_from(size).unwrap_or(i64::MAX);
+    let mut appended = Vec::new();
     for (index, operation) in patch.iter().enumerate() {
         let outcome = apply_one(document, size, operation, bounds, work_left).and_then(|step| {
             if step.work > work_left {
@@ -100,6 +101,11 @@ pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds
         match outcome {
             Ok(step) => {
                 size = size.saturating_add(step.delta);
+                if appends(operation)
+                    && let Some(at) = step.undo.as_ref().and_then(Undo::placed)
+                {
+                    appended.push((index, at.clone()));
+                }
                 undo.extend(step.undo);
             }
             Err(failure) => {
@@ -110,7 +116,30 @@ pub fn apply(document: &mut Value, size: usize, patch: &[PatchOperation], bounds
             }
         }
     }
-    Ok(Applied { size: usize::try_from(size.max(0)).unwrap_or(usize::MAX), undo })
+    Ok(Applied { size: usize::try_from(size.max(0)).unwrap_or(usize::MAX), undo, appended })
+}
+
+/// Whether `operation` puts a value at the end of an array (its path ends in `-`).
+fn appends(operation: &PatchOperation) -> bool {
+    matches!(operation, PatchOperation::Add(_) | PatchOperation::Copy(_) | PatchOperation::Move(_))
+        && operation.path().as_str().ends_with("/-")
+}
+
+/// `patch` with the path of each operation that appended (`…/-`) replaced by where its value
+/// landed, as [`Applied::appended`] says: the patch to store. An append shifts later indices
+/// of its array like any insert, and a rebase over the stored patch can then tell; `…/-`
+/// does not say where it landed.
+pub fn with_appends_placed(patch: &Patch, appended: &[(usize, PointerBuf)]) -> Patch {
+    let mut placed = patch.clone();
+    for (index, at) in appended {
+        match placed.0.get_mut(*index) {
+            Some(PatchOperation::Add(op)) => op.path = at.clone(),
+            Some(PatchOperation::Copy(op)) => op.path = at.clone(),
+            Some(PatchOperation::Move(op)) => op.path = at.clone(),
+            _ => {}
+        }
+    }
+    placed
 }
 
 /// A patch that applied: the document's new serialized size, and how to take the patch back
@@ -120,6 +149,9 @@ pub struct Applied {
     /// The document's serialized size after the patch.
     pub size: usize,
     undo: Vec<Undo>,
+    /// For each operation that appended to an array (`…/-`), its position in the patch and
+    /// where its value landed.
+    pub appended: Vec<(usize, PointerBuf)>,
 }
 
 impl Applied {
@@ -197,6 +229,15 @@ enum Undo {
 }
 
 impl Undo {
+    /// Where the operation it undoes put its value (for an insertion or a move).
+    fn placed(&self) -> Option<&PointerBuf> {
+        match self {
+            Self::Remove { path } | Self::Restore { path, .. } => Some(path),
+            Self::MoveBack { from, .. } => Some(from),
+            Self::Insert { .. } => None,
+        }
+    }
+
     fn revert(self, document: &mut Value) {
         // Steps reverse changes just made, in reverse order, so each of them applies.
         let outcome = match self {
