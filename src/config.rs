@@ -152,6 +152,11 @@ pub struct Settings {
     #[arg(long, env = "DIALOGUE_LIVE_PATCH_BURST", default_value_t = 200)]
     pub live_patch_burst: u32,
 
+    /// Selections one live session's `presence` frames tell the others per second, at most;
+    /// past it the latest waits and replaces the one waiting (nothing is refused).
+    #[arg(long, env = "DIALOGUE_LIVE_PRESENCE_PER_SECOND", default_value_t = 20)]
+    pub live_presence_per_second: u32,
+
     /// Live sessions one dialogue may have on one server process; more upgrades get `429`.
     #[arg(long, env = "DIALOGUE_MAX_SESSIONS_PER_DIALOGUE", default_value_t = 1000)]
     pub max_sessions_per_dialogue: usize,

@@ -5,5 +5,6 @@ pub mod events;
 pub mod feed;
 pub mod inbound;
 pub mod outbox;
+pub mod presence_rate;
 pub mod protocol;
 pub mod session;

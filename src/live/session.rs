@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, watch};
 use super::events::AccessEvent;
 use super::inbound::Unread;
 use super::outbox::{OutboxReader, outbox};
+use super::presence_rate::PresenceRate;
 use super::protocol::{self, Incoming, MAX_FRAME_BYTES, ServerFrame, close};
 use crate::auth::{Caller, Principal};
 use crate::config::Settings;
@@ -133,6 +134,9 @@ async fn serve(
     let mut last_heard = Instant::now();
     let mut access = params.state.access_events.subscribe();
     let patches = PatchRate::new(&params.state.settings);
+    let mut presence = PresenceRate::new(params.state.settings.live_presence_per_second);
+    // What a disabled timer branch waits for (it is never polled).
+    let far_future = Instant::now() + Duration::from_secs(3600);
     let mut shutdown = params.state.shutdown.clone();
     let remaining = params.caller.token_expires_at.saturating_sub(now_millis()).max(0);
     let expiry = tokio::time::sleep(Duration::from_millis(u64::try_from(remaining).unwrap_or(u64::MAX)));
@@ -180,7 +184,7 @@ async fn serve(
                 }
                 match message {
                     Some(Ok(AggregatedMessage::Text(text))) => {
-                        if let Some(reply) = on_client_frame(params, session_id, &text, &patches).await {
+                        if let Some(reply) = on_client_frame(params, session_id, &text, &patches, &mut presence).await {
                             if session.text(reply).await.is_err() {
                                 return None;
                             }
@@ -208,6 +212,12 @@ async fn serve(
                     Some(Err(_)) => return None,
                 }
             }
+            // A selection held back by the presence budget, told once it allows.
+            _ = tokio::time::sleep_until(presence.due().unwrap_or(far_future).into()), if presence.due().is_some() => {
+                if let Some(selection) = presence.take_due() {
+                    tell_presence(params, session_id, selection);
+                }
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {
                     return Some(close::UNRESPONSIVE);
@@ -227,6 +237,7 @@ async fn on_client_frame(
     session_id: &str,
     text: &str,
     patches: &PatchRate,
+    presence: &mut PresenceRate,
 ) -> Option<protocol::Frame> {
     let frame = match protocol::parse(text, &params.state.limits) {
         Ok(frame) => frame,
@@ -235,9 +246,9 @@ async fn on_client_frame(
     match frame {
         Incoming::Ping { reference } => Some(protocol::frame(&ServerFrame::Pong { reference })),
         Incoming::Presence { selection } => {
-            // Best effort: when the actor's mailbox is full (it is loading, or flooded), the
-            // selection is dropped rather than queued without bound; the next one replaces it.
-            let _ = params.actor.try_send(SetPresence { session_id: session_id.to_owned(), selection });
+            if let Some(selection) = presence.offer(selection) {
+                tell_presence(params, session_id, selection);
+            }
             None
         }
         Incoming::Patch { reference, base_revision, patch, edit_type, details } => {
@@ -261,6 +272,13 @@ async fn on_client_frame(
             }
         }
     }
+}
+
+/// Tells the actor this session's selection. Best effort: when the actor's mailbox is full (it
+/// is loading, or flooded), the selection is dropped rather than queued without bound; the
+/// next one replaces it.
+fn tell_presence(params: &SessionParams, session_id: &str, selection: serde_json::Value) {
+    let _ = params.actor.try_send(SetPresence { session_id: session_id.to_owned(), selection });
 }
 
 /// The session's patch budget: `DIALOGUE_LIVE_PATCHES_PER_SECOND` on average, in bursts of up

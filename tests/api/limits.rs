@@ -569,3 +569,25 @@ async fn a_frame_declaring_more_than_the_limit_is_closed_with_1009_before_it_is_
     .expect("the server closes the socket");
     assert_eq!(close, Some(1009));
 }
+
+#[actix_web::test]
+async fn a_presence_flood_neither_fills_the_others_queues_nor_loses_the_last_selection() {
+    // Small queues: sixty-four frames waiting close a session.
+    let app = spawn_app_with(|settings| settings.live_queue = 64).await;
+    let (project, dialogue_id, _) = dialogue_with_a_value(&app, &app.admin_token).await;
+    let (mut editor, _) = crate::live::connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (mut flooder, welcome) = crate::live::connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let flooder_id = welcome.session_id.clone();
+    for n in 0..20_000 {
+        flooder.send_presence(json!(format!("s{n}"))).await.unwrap();
+    }
+    // The editor, which read nothing meanwhile, is still open and hears the last selection.
+    let last = crate::live::until(&mut editor, |frame| match frame {
+        ServerFrame::Presence { session_id, selection } if *session_id == flooder_id && selection == "s19999" => {
+            Some(selection.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(last, json!("s19999"));
+}
