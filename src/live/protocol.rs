@@ -185,6 +185,12 @@ mod tests {
     }
 
     #[test]
+    fn a_presence_frame_without_a_selection_selects_nothing() {
+        let frame = parse(r#"{"type":"presence"}"#, &Limits::DEFAULT);
+        assert!(matches!(frame, Ok(Incoming::Presence { selection: Value::Null })));
+    }
+
+    #[test]
     fn a_patch_frame_parses() {
         let frame = parse(
             r#"{"type":"patch","ref":"a","base_revision":3,"patch":[{"op":"remove","path":"/x"}],"edit_type":"t"}"#,

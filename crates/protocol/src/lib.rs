@@ -184,7 +184,8 @@ pub enum ClientFrame {
     },
     /// What this editor is looking at (any JSON, at most 4 KiB).
     Presence {
-        /// The selection.
+        /// The selection (absent: `null`).
+        #[serde(default)]
         selection: Value,
     },
     /// Application-level liveness check.
