@@ -209,7 +209,12 @@ async fn serve(
                     Some(Err(ProtocolError::Io(error))) if error.to_string().contains("continuation size") => {
                         return Some(close::TOO_BIG);
                     }
-                    Some(Err(_)) => return None,
+                    Some(Err(ProtocolError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
+                        return Some(close::INVALID_DATA);
+                    }
+                    // The connection broke: nobody to tell.
+                    Some(Err(ProtocolError::Io(_))) => return None,
+                    Some(Err(_)) => return Some(close::PROTOCOL_ERROR),
                 }
             }
             // A selection held back by the presence budget, told once it allows.

@@ -8,7 +8,7 @@ use actix_web::http::Method;
 use dialogue_client::{LiveClient, ServerFrame};
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, content_of, sample_dialogue, spawn_app, spawn_app_with};
+use crate::helpers::{Api, TestApp, content_of, sample_dialogue, spawn_app, spawn_app_with};
 use crate::process::ServerProcess;
 
 /// A project with one small dialogue whose first block is a `set-field` holding an object;
@@ -536,28 +536,22 @@ async fn a_body_that_stalls_is_answered_408_and_its_connection_closed() {
     assert_eq!(body["details"]["timeout_secs"], 1);
 }
 
-#[actix_web::test]
-async fn a_frame_declaring_more_than_the_limit_is_closed_with_1009_before_it_is_buffered() {
+/// Opens a session, writes `bytes` straight to its socket (frames a WebSocket library would
+/// not send), and returns the code the server closes it with.
+async fn closed_after_raw(app: &TestApp, bytes: &[&[u8]]) -> Option<u16> {
     use dialogue_client::tungstenite::Message;
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let app = spawn_app().await;
-    let (project, dialogue_id, _) = dialogue_with_a_value(&app, &app.admin_token).await;
-    let (client, _) = crate::live::connect(&app, &app.admin_token, &project, &dialogue_id, None).await;
+    let (project, dialogue_id, _) = dialogue_with_a_value(app, &app.admin_token).await;
+    let (client, _) = crate::live::connect(app, &app.admin_token, &project, &dialogue_id, None).await;
     let mut socket = client.into_inner();
     let dialogue_client::MaybeTlsStream::Plain(tcp) = socket.get_mut() else { panic!("a plain socket") };
-    // A masked text frame declaring 2^62 bytes, then more bytes than a message may take.
-    let mut header = vec![0x81, 0xFF];
-    header.extend_from_slice(&(1u64 << 62).to_be_bytes());
-    header.extend_from_slice(&[1, 2, 3, 4]);
-    tcp.write_all(&header).await.unwrap();
-    let chunk = vec![b'x'; 64 * 1024];
-    for _ in 0..(dialogue_server::live::inbound::MAX_UNREAD_BYTES / chunk.len() + 4) {
-        if tcp.write_all(&chunk).await.is_err() {
+    for chunk in bytes {
+        if tcp.write_all(chunk).await.is_err() {
             break;
         }
     }
-    let close = tokio::time::timeout(Duration::from_secs(30), async {
+    tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(Ok(message)) = socket.next().await {
             if let Message::Close(frame) = message {
                 return frame.map(|frame| u16::from(frame.code));
@@ -566,8 +560,43 @@ async fn a_frame_declaring_more_than_the_limit_is_closed_with_1009_before_it_is_
         None
     })
     .await
-    .expect("the server closes the socket");
-    assert_eq!(close, Some(1009));
+    .expect("the server closes the socket")
+}
+
+/// A masked client frame header: `first` (FIN and opcode), `length` (a 7-bit length or 126/127),
+/// the extended length, and a mask.
+fn frame_header(first: u8, length: u8, extended: &[u8]) -> Vec<u8> {
+    let mut header = vec![first, 0x80 | length];
+    header.extend_from_slice(extended);
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    header
+}
+
+#[actix_web::test]
+async fn a_frame_declaring_more_than_the_limit_is_closed_with_1009_before_it_is_buffered() {
+    let app = spawn_app().await;
+    // A text frame declaring 2^62 bytes, then more bytes than a message may take.
+    let header = frame_header(0x81, 127, &(1u64 << 62).to_be_bytes());
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut bytes: Vec<&[u8]> = vec![&header];
+    bytes.extend(std::iter::repeat_n(
+        chunk.as_slice(),
+        dialogue_server::live::inbound::MAX_UNREAD_BYTES / chunk.len() + 4,
+    ));
+    assert_eq!(closed_after_raw(&app, &bytes).await, Some(1009));
+}
+
+#[actix_web::test]
+async fn frames_that_break_the_websocket_protocol_close_with_its_codes() {
+    let app = spawn_app().await;
+    // Unmasked (clients must mask): 1002.
+    assert_eq!(closed_after_raw(&app, &[&[0x81, 0x02, b'h', b'i']]).await, Some(1002));
+    // A reserved opcode: 1002.
+    assert_eq!(closed_after_raw(&app, &[&frame_header(0x83, 0, &[])]).await, Some(1002));
+    // A text frame that is not UTF-8 (0xFF masked with the first mask byte): 1007.
+    let mut invalid = frame_header(0x81, 1, &[]);
+    invalid.push(0xFF ^ 1);
+    assert_eq!(closed_after_raw(&app, &[&invalid]).await, Some(1007));
 }
 
 #[actix_web::test]

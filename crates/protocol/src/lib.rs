@@ -16,8 +16,13 @@ pub const MAX_SELECTION_BYTES: usize = 4 * 1024;
 pub mod close {
     /// The server is shutting down, or the dialogue's actor stopped: reconnect with `since`.
     pub const GOING_AWAY: u16 = 1001;
+    /// The client broke the WebSocket protocol (an unmasked frame, a reserved opcode or bit, a
+    /// continuation with nothing to continue, an oversized control frame).
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// The client sent a binary frame.
     pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// The client sent a text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// The client sent a frame over [`super::MAX_FRAME_BYTES`].
     pub const TOO_BIG: u16 = 1009;
     /// The client stopped answering pings.
