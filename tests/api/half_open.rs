@@ -157,7 +157,8 @@ impl Reader {
 #[actix_web::test]
 async fn half_open_sockets_are_dropped_with_4008_while_the_others_keep_receiving() {
     tokio::time::timeout(TEST_BOUND, async {
-        let mut served = Served::start(&[QUIET_LOG]).await;
+        // Presence frames are the flood here: every one of them must reach the readers.
+        let mut served = Served::start(&[QUIET_LOG, ("DIALOGUE_LIVE_PRESENCE_PER_SECOND", "1000000")]).await;
         let (address, token) = (served.server.address(), served.api.admin_token.clone());
         let connect = async || {
             LiveClient::connect(&address, &served.project, &served.dialogue_id, &token, None).await.expect("a session")
