@@ -76,9 +76,13 @@ async fn live(req: HttpRequest, payload: web::Payload, dialogue: InDialogue) -> 
     );
     // The codec sees the client's bytes counted (`live/inbound.rs`).
     let (mut counted, unread) = crate::live::inbound::counted(payload.into_inner());
-    let payload = web::Payload::from_request(&req, &mut counted)
-        .into_inner()
-        .map_err(|error| ApiError::internal(anyhow::anyhow!("the request's payload: {error}")))?;
+    let payload = match web::Payload::from_request(&req, &mut counted).into_inner() {
+        Ok(payload) => payload,
+        Err(error) => {
+            joined.abandon();
+            return Err(ApiError::internal(anyhow::anyhow!("the request's payload: {error}")));
+        }
+    };
     match actix_ws::handle(&req, payload) {
         Ok((response, socket, stream)) => {
             actix_web::rt::spawn(session::run(socket, stream, unread, joined));
