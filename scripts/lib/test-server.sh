@@ -9,6 +9,9 @@
 # started in WORK_DIR/db. Extra DIALOGUE_* settings in the environment reach the server.
 
 test_server_pid="" test_server_own_db=""
+# The repository, so that stopping works from wherever the caller went meanwhile (scripts/test-web
+# runs in web/).
+test_server_root=$(pwd)
 
 start_test_server() {
   local work="$1" uri="${DIALOGUE_TEST_MONGODB_URI:-}" port=""
@@ -41,6 +44,6 @@ start_test_server() {
 stop_test_server() {
   local work="$1"
   [ -n "$test_server_pid" ] && kill -TERM "$test_server_pid" 2>/dev/null && wait "$test_server_pid" 2>/dev/null
-  [ -n "$test_server_own_db" ] && scripts/local-db stop "$work/db"
+  [ -n "$test_server_own_db" ] && "$test_server_root/scripts/local-db" stop "$work/db"
   return 0
 }
