@@ -27,10 +27,8 @@ async fn channel(app: &TestApp, provider_id: &str, address: &str, extra: Value) 
 
 /// The raw stored channel document, straight from the database.
 async fn raw_channel(app: &TestApp, id: &str) -> Document {
-    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
-    client
-        .database(&app.database)
-        .collection::<Document>("channels")
+    crate::helpers::raw_collection(&app.database, "channels")
+        .await
         .find_one(mongodb::bson::doc! { "_id": id })
         .await
         .unwrap()

@@ -362,8 +362,7 @@ async fn revisions_pushed_to_a_process_stay_out_of_its_feed_and_what_a_lost_push
 /// (the process they are addressed to does not exist).
 async fn write_handoffs(database: &str, dialogue_id: &str) -> Vec<String> {
     use futures_util::TryStreamExt;
-    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
-    let handoffs = client.database(database).collection::<mongodb::bson::Document>("handoffs");
+    let handoffs = crate::helpers::raw_collection(database, "handoffs").await;
     let found: Vec<mongodb::bson::Document> = handoffs
         .find(mongodb::bson::doc! { "dialogue_id": dialogue_id, "kind": "write" })
         .await
@@ -434,8 +433,7 @@ async fn a_write_handed_to_a_process_that_stored_it_and_died_before_the_push_is_
 /// The heartbeat record of a process that is not running, so that removing it is heard as that
 /// process stopping.
 async fn process_record(database: &str, process: &str) -> mongodb::Collection<mongodb::bson::Document> {
-    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
-    let processes = client.database(database).collection::<mongodb::bson::Document>("processes");
+    let processes = crate::helpers::raw_collection(database, "processes").await;
     let seen = dialogue_server::store::now_millis();
     processes.insert_one(mongodb::bson::doc! { "_id": process, "seen": seen }).await.unwrap();
     processes

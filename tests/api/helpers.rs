@@ -386,6 +386,13 @@ pub fn append_block(id: &str) -> Value {
     json!([{ "op": "add", "path": "/sequences/0/blocks/-", "value": { "id": id, "type": "message", "properties": { "text": id } } }])
 }
 
+/// A collection of the test's database `database`, straight from the driver: for what a test
+/// must see or change below the API.
+pub async fn raw_collection(database: &str, name: &str) -> mongodb::Collection<mongodb::bson::Document> {
+    let client = mongodb::Client::with_uri_str(test_database_uri()).await.unwrap();
+    client.database(database).collection(name)
+}
+
 /// Waits (bounded, a minute) until `ready` holds, polling every 50 ms: for states the test can
 /// only observe by asking (a database record, a log entry), not subscribe to.
 pub async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {

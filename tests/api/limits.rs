@@ -255,8 +255,7 @@ async fn a_dialogue_whose_stored_state_does_not_read_back_is_a_500_not_a_503() {
     }
     assert!(app.state.dialogues.evict(&dialogue_id).await, "the actor was idle");
     // Damage the newest revision by hand, as only a bug or an operator could.
-    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
-    let revisions = client.database(&app.database).collection::<mongodb::bson::Document>("revisions");
+    let revisions = crate::helpers::raw_collection(&app.database, "revisions").await;
     let damaged = revisions
         .update_one(
             mongodb::bson::doc! { "dialogue_id": &dialogue_id, "number": 2 },

@@ -719,8 +719,7 @@ async fn disjoint_edits(layout: Layout) -> DisjointEdits {
 
 /// How many stored revisions name a process they were pushed to.
 async fn named_pushed(database: &str) -> u64 {
-    let client = mongodb::Client::with_uri_str(crate::helpers::test_database_uri()).await.unwrap();
-    let revisions = client.database(database).collection::<mongodb::bson::Document>("revisions");
+    let revisions = crate::helpers::raw_collection(database, "revisions").await;
     revisions.count_documents(mongodb::bson::doc! { "pushed_to.0": { "$exists": true } }).await.unwrap()
 }
 
