@@ -70,6 +70,11 @@ impl RevisionLog {
         complete.then_some(missing)
     }
 
+    /// The id of revision `number`, while the log holds it.
+    pub fn id_of(&self, number: i64) -> Option<&str> {
+        self.after(number - 1).next().filter(|r| r.number() == number).map(|r| r.record.id.as_str())
+    }
+
     /// A revision by id.
     pub fn find(&self, id: &str) -> Option<Arc<Revision>> {
         self.revisions.iter().rev().find(|r| r.record.id == id).cloned()
@@ -144,6 +149,8 @@ mod tests {
         assert_eq!(log.catch_up(9, 9).unwrap().len(), 0);
         assert!(log.catch_up(2, 9).is_none(), "3 and 4 are gone");
         assert!(log.catch_up(6, 8).unwrap().iter().all(|r| r.number() <= 8), "never past the head");
+        assert_eq!(log.id_of(6), log.find("r6").map(|r| r.record.id.clone()).as_deref());
+        assert!(log.id_of(4).is_none() && log.id_of(10).is_none(), "only what the log holds");
     }
 
     #[test]

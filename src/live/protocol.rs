@@ -156,6 +156,7 @@ mod tests {
             user: dialogue_protocol::User { id: "u".into(), first_name: "F".into(), last_name: "L".into() },
             can_edit: true,
             revision: dialogue_protocol::RevisionRef { number: 3, id: Some("r3".into()) },
+            head_revision: 3,
             dialogue: None,
             peers: Vec::new(),
         };

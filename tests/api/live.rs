@@ -112,9 +112,35 @@ async fn catching_up_with_since_after_a_disconnect() {
     }
     let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(replica.number)).await;
     assert!(welcome.dialogue.is_none(), "with since, the welcome leaves the dialogue out");
-    assert_eq!(welcome.revision.number, 3);
+    // Guarantee 1: the welcome names the revision the session holds, and the numbers rise by
+    // one from there; the newest comes as its own field.
+    assert_eq!((welcome.revision.number, welcome.revision.id.as_deref()), (0, None));
+    assert_eq!(welcome.head_revision, 3);
     catch_up(&mut client, &mut replica, 3).await;
     assert_eq!(replica.content, content_of(&app.get(&path, &app.admin_token).await.body));
+    client.close().await;
+
+    // From a revision in the middle: the welcome names it, with its id.
+    let listed = app.all_revisions(&app.admin_token, &path).await;
+    let second = listed.iter().find(|r| r["number"] == 2).expect("revision 2");
+    assert_eq!(app.patch(&path, &app.admin_token, &append_block("offline-3")).await.status, 200);
+    let (mut client, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(2)).await;
+    assert!(welcome.dialogue.is_none());
+    assert_eq!((welcome.revision.number, welcome.revision.id.as_deref()), (2, second["id"].as_str()));
+    assert_eq!(welcome.head_revision, 4);
+    let mut numbers = Vec::new();
+    for _ in 0..2 {
+        if let ServerFrame::Revision { revision } = client.next().await.unwrap() {
+            numbers.push(revision["number"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(numbers, [3, 4], "then every revision after it, once each, in order");
+    client.close().await;
+
+    // Already at the newest: the welcome names it and nothing follows.
+    let (_, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(4)).await;
+    assert!(welcome.dialogue.is_none());
+    assert_eq!((welcome.revision.number, welcome.head_revision), (4, 4));
 
     // A `since` the server cannot serve from memory (here: ahead of it) gets the full state.
     let (_, welcome) = connect(&app, &app.admin_token, &project, &dialogue_id, Some(99)).await;
@@ -139,7 +165,7 @@ async fn a_batching_session_gets_what_was_queued_together_in_one_batch_frame() {
         LiveClient::open(live_request(&app.address, &project, &dialogue_id, &app.admin_token, Some(0), true).unwrap())
             .await
             .unwrap();
-    assert_eq!(welcome.revision.number, 5);
+    assert_eq!((welcome.revision.number, welcome.head_revision), (0, 5));
     let mut replica = at_zero.clone();
     catch_up(&mut batching, &mut replica, 5).await;
     assert_eq!(replica.content, head);

@@ -436,7 +436,9 @@ export class LiveDialogue extends EventTarget {
       else this.replica = new Replica(content, welcome.revision.number);
       this.changed("remote");
     } else {
-      this.ready().resume(welcome.revision.number);
+      // `since` served: the welcome names the revision held, and the frames after it lead to
+      // the newest (`head_revision`; a server without it named the newest itself).
+      this.ready().resume(welcome.head_revision ?? welcome.revision.number);
     }
     this.live();
   }

@@ -49,13 +49,18 @@ class FakeSocket extends EventTarget {
 }
 
 const dialogue = { title: "T", is_archived: false, sequences: [{ id: "s", title: "S", blocks: [] }] };
-/** @param {number} number */
-const welcome = (number, full = true) => ({
+/**
+ * A `welcome` at revision `number`; without the dialogue (a `since` served), `head` is the newest
+ * revision, which the catch-up frames after it lead to.
+ * @param {number} number
+ */
+const welcome = (number, full = true, head = number) => ({
   type: "welcome",
   session_id: "me",
   user: { id: "u" },
   can_edit: true,
   revision: { number, id: null },
+  head_revision: head,
   peers: [],
   ...(full ? { dialogue } : {}),
 });
@@ -133,7 +138,7 @@ test("a change made offline goes out after the catch-up, with its reference in d
   sockets[0].serverCloses(1006);
   const ref = live.submit([{ op: "replace", path: "/title", value: "offline" }]);
   await next(live, "status", (d) => d.status === "connecting");
-  sockets[1].deliver(welcome(4, false));
+  sockets[1].deliver(welcome(3, false, 4));
   assert.equal(sockets[1].sent.filter((f) => f.type === "patch").length, 0, "not before revision 4 is in");
   sockets[1].deliver({ type: "revision", revision: { number: 4, details: {}, properties: { patch: [{ op: "replace", path: "/sequences/0/title", value: "X" }] } } });
   const [patch] = sockets[1].sent.filter((f) => f.type === "patch");

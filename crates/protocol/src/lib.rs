@@ -80,8 +80,13 @@ pub struct Welcome {
     pub user: User,
     /// Whether this session may submit patches.
     pub can_edit: bool,
-    /// The newest revision.
+    /// The revision the session starts from: the newest stored one, or, when the client asked
+    /// with `since` and the revisions after it follow as `revision` frames, revision `since`.
     pub revision: RevisionRef,
+    /// The number of the newest stored revision (an extension of the contract): where the
+    /// catch-up after a `since` welcome ends, and `revision.number` otherwise.
+    #[serde(default)]
+    pub head_revision: i64,
     /// The whole dialogue, as REST describes it; absent when the client asked with `since` and
     /// the revisions after it follow as `revision` frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,7 +32,7 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
                     let started = Instant::now();
                     match LiveClient::connect(&run.api.base, &project, &dialogue, &run.api.token, since).await {
                         Ok((client, welcome)) => {
-                            since = Some(welcome.revision.number);
+                            since = Some(welcome.head_revision);
                             run.counters.requests.fetch_add(1, Ordering::Relaxed);
                             if let Some(h) = samples.ack.as_mut() {
                                 h.record(micros(started.elapsed()));

@@ -365,27 +365,38 @@ impl DialogueActor {
         self.subscribers.broadcast(&frame, None);
     }
 
-    /// The `welcome` frame (and catch-up frames) for a joining session.
+    /// The `welcome` frame (and catch-up frames) for a joining session. With `since` served,
+    /// the welcome names revision `since` (whose id the log must still hold) and the revisions
+    /// after it follow, so that the numbers a session sees rise by one from its first frame.
     fn welcome(&mut self, join: &Join) -> Vec<Frame> {
         let Some(head) = self.head() else { return Vec::new() };
-        let number = head.revision_number();
-        let catch_up = join.since.filter(|since| *since <= number).and_then(|since| {
-            let missing = self.log.catch_up(since, number)?;
-            (missing.len() + 2 < join.link.frames.capacity()).then_some(missing)
+        let newest = RevisionRef { number: head.revision_number(), id: head.revision_id().map(str::to_owned) };
+        let catch_up = join.since.filter(|since| *since <= newest.number).and_then(|since| {
+            let start = match since {
+                0 => None,
+                _ if since == newest.number => newest.id.clone(),
+                _ => Some(self.log.id_of(since)?.to_owned()),
+            };
+            let missing = self.log.catch_up(since, newest.number)?;
+            (missing.len() + 2 < join.link.frames.capacity())
+                .then_some((RevisionRef { number: since, id: start }, missing))
         });
         let dialogue = catch_up
             .is_none()
             .then(|| description::describe_json(&head, Access { can_view: true, can_edit: join.can_edit }));
+        let head_revision = newest.number;
+        let (revision, missing) = catch_up.unwrap_or((newest, Vec::new()));
         let welcome = Welcome {
             session_id: join.link.session_id.clone(),
             user: join.link.user.clone(),
             can_edit: join.can_edit,
-            revision: RevisionRef { number, id: head.revision_id().map(str::to_owned) },
+            revision,
+            head_revision,
             dialogue: None,
             peers: self.subscribers.peers(),
         };
         let mut frames = vec![protocol::welcome(&welcome, dialogue.as_deref())];
-        frames.extend(catch_up.unwrap_or_default().iter().map(|revision| protocol::revision(revision.describe())));
+        frames.extend(missing.iter().map(|revision| protocol::revision(revision.describe())));
         frames
     }
 }
