@@ -274,9 +274,9 @@ impl Subscribers {
         }
         self.announced = number;
         let description = revision.describe();
-        self.queue_all(&protocol::revision(description.clone()), origin.map(|(session_id, _)| session_id));
+        self.queue_all(&protocol::revision(&description), origin.map(|(session_id, _)| session_id));
         if let Some((session_id, reference)) = origin {
-            self.queue_to(session_id, protocol::ack(reference, description));
+            self.queue_to(session_id, protocol::ack(reference, &description));
         }
         Announced::Sent
     }

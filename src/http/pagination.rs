@@ -3,8 +3,12 @@
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::{Stream, StreamExt, stream};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 
@@ -128,12 +132,41 @@ impl Page {
 
     /// A `200` with the page as a plain JSON array, plus `X-Total-Count` and `Link`.
     pub fn respond<T: Serialize>(&self, total: u64, items: &[T]) -> HttpResponse {
+        self.headed(total).json(items)
+    }
+
+    /// A `200` with the page as a JSON array written as its items arrive (each one serialized
+    /// already), plus `X-Total-Count` and `Link`: for pages too large to hold whole. An item
+    /// that fails ends the body there, and the connection with it, so a client gets a body
+    /// that does not parse, never a shorter list that looks complete.
+    pub fn stream<S, E>(&self, total: u64, items: S) -> HttpResponse
+    where
+        S: Stream<Item = Result<Box<RawValue>, E>> + 'static,
+        E: Into<Box<dyn std::error::Error>> + 'static,
+    {
+        let opening = stream::once(ready(Ok::<_, E>(Bytes::from_static(b"["))));
+        let items = items.enumerate().map(|(index, item)| {
+            item.map(|item| {
+                let mut text = String::with_capacity(item.get().len() + 1);
+                if index > 0 {
+                    text.push(',');
+                }
+                text.push_str(item.get());
+                Bytes::from(text)
+            })
+        });
+        let closing = stream::once(ready(Ok(Bytes::from_static(b"]"))));
+        self.headed(total).content_type(ContentType::json()).streaming(opening.chain(items).chain(closing))
+    }
+
+    /// A `200` with `X-Total-Count`, and `Link` where there is more than one page.
+    fn headed(&self, total: u64) -> HttpResponseBuilder {
         let mut response = HttpResponse::Ok();
         response.insert_header(("X-Total-Count", total.to_string()));
         if let Some(link) = link_header(&self.path, &self.query, self.request, total) {
             response.insert_header(("Link", link));
         }
-        response.json(items)
+        response
     }
 }
 

@@ -5,6 +5,7 @@
 use bytestring::ByteString;
 pub use dialogue_protocol::{ClientFrame, MAX_FRAME_BYTES, MAX_SELECTION_BYTES, ServerFrame, Welcome, close};
 use json_patch::Patch;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -55,13 +56,14 @@ pub fn batch(frames: &[Frame]) -> Frame {
 }
 
 /// `revision`: a revision made by someone else.
-pub fn revision(description: Value) -> Frame {
-    frame(&ServerFrame::Revision { revision: description })
+pub fn revision(description: &RawValue) -> Frame {
+    ByteString::from(format!("{{\"type\":\"revision\",\"revision\":{}}}", description.get()))
 }
 
 /// `ack`: the sender's own patch is stored.
-pub fn ack(reference: &str, description: Value) -> Frame {
-    frame(&ServerFrame::Ack { reference: reference.to_owned(), revision: description })
+pub fn ack(reference: &str, description: &RawValue) -> Frame {
+    let reference = serde_json::to_string(reference).unwrap_or_else(|_| "null".into());
+    ByteString::from(format!("{{\"type\":\"ack\",\"ref\":{reference},\"revision\":{}}}", description.get()))
 }
 
 /// `error`: a client frame was refused; the connection stays open.
@@ -147,6 +149,19 @@ mod tests {
 
     fn refused(text: &str) -> Value {
         serde_json::from_str(&parse(text, &Limits::DEFAULT).unwrap_err()).unwrap()
+    }
+
+    #[test]
+    fn revision_and_ack_frames_spliced_from_a_description_parse_as_the_frames() {
+        let description =
+            json!({ "number": 4, "details": { "note": "a \"quoted\" line\n" }, "properties": { "patch": [] } });
+        let raw = serde_json::value::to_raw_value(&description).unwrap();
+        let parsed: ServerFrame = serde_json::from_str(&revision(&raw)).unwrap();
+        assert_eq!(parsed, ServerFrame::Revision { revision: description.clone() });
+        let reference = "r\"1\u{2028}";
+        let parsed: ServerFrame = serde_json::from_str(&ack(reference, &raw)).unwrap();
+        assert_eq!(parsed, ServerFrame::Ack { reference: reference.into(), revision: description });
+        assert!(!ack(reference, &raw).contains('\n'), "a frame holds no raw newline (batches split on lines)");
     }
 
     #[test]

@@ -355,7 +355,7 @@ mod tests {
     fn a_batch_holds_the_burst_frames_unchanged_and_in_order() {
         let frames = [
             protocol::frame(&ServerFrame::Left { session_id: "a".into() }),
-            protocol::ack("r", serde_json::json!({ "number": 3 })),
+            protocol::ack("r", &serde_json::value::to_raw_value(&serde_json::json!({ "number": 3 })).unwrap()),
         ];
         let ServerFrame::Batch { frames: parsed } = serde_json::from_str(&protocol::batch(&frames)).unwrap() else {
             panic!("not a batch")

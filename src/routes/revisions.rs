@@ -2,15 +2,17 @@
 //! bulk, edits and reverts), which go through the dialogue's actor like every other write.
 
 use super::table::RouteTable;
-use actix_web::http::header::ETAG;
+use actix_web::http::header::{ETAG, LOCATION};
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::context::{EditableDialogue, InDialogue, created, etag};
+use super::context::{EditableDialogue, InDialogue, etag};
 use crate::dialogue::change::{Change, ChangeKind};
 use crate::dialogue::history;
-use crate::dialogue::revision::Revision;
+use crate::dialogue::revision::{describe_record, url as revision_url};
 use crate::error::{ApiError, FieldError};
 use crate::http::body::JsonBody;
 use crate::http::ordering::Ordering;
@@ -73,21 +75,19 @@ async fn dialogue_as_of(
     described_as_of(&dialogue, &id, number).await
 }
 
+/// `GET …/revisions/`: streamed from the cursor, each revision described from its stored text,
+/// so that a page of large revisions costs about one revision's size in memory at a time.
 async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Result<HttpResponse, ApiError> {
     dialogue.exists().await?;
     let store = &dialogue.state.store;
-    let (records, total) = store.list_revisions(&dialogue.dialogue_id, &order, page.skip(), page.limit()).await?;
-    let descriptions = records
-        .into_iter()
-        .map(|record| Revision::from_record(record).map(|r| r.describe()))
-        .collect::<anyhow::Result<Vec<Value>>>()
-        .map_err(ApiError::internal)?;
-    Ok(page.respond(total, &descriptions))
+    let (total, records) = store.list_revisions(&dialogue.dialogue_id, &order, page.skip(), page.limit()).await?;
+    let descriptions = records.map(|record| -> anyhow::Result<Box<RawValue>> { Ok(describe_record(&record?)?) });
+    Ok(page.stream(total, descriptions))
 }
 
 async fn get(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {
     let record = find(&dialogue, &path.into_inner().2).await?;
-    Ok(HttpResponse::Ok().json(Revision::from_record(record).map_err(ApiError::internal)?.describe()))
+    Ok(HttpResponse::Ok().json(describe_record(&record).map_err(ApiError::internal)?))
 }
 
 #[derive(Deserialize)]
@@ -184,12 +184,15 @@ async fn create(dialogue: EditableDialogue, JsonBody(value): JsonBody) -> Result
         changes.push(to_change(&dialogue.state, &dialogue.dialogue_id, item, &prefix).await?);
     }
     let outcome = dialogue.state.dialogues.write(&dialogue.dialogue_id, dialogue.write(changes)).await?;
-    let mut descriptions: Vec<Value> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
+    let mut descriptions: Vec<Box<RawValue>> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
     let tag = etag(outcome.head.revision_id());
-    let mut response = match (bulk, descriptions.pop()) {
-        (false, Some(single)) => created(single),
-        (false, None) => return Err(ApiError::internal(anyhow::anyhow!("no revision made"))),
-        (true, last) => {
+    let mut response = match (bulk, descriptions.pop(), outcome.revisions.last()) {
+        (false, Some(single), Some(revision)) => {
+            let url = revision_url(&revision.record);
+            HttpResponse::Created().insert_header((LOCATION, url)).json(single)
+        }
+        (false, _, _) => return Err(ApiError::internal(anyhow::anyhow!("no revision made"))),
+        (true, last, _) => {
             descriptions.extend(last);
             HttpResponse::Created().json(descriptions)
         }

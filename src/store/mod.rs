@@ -49,7 +49,9 @@ pub use password_resets::PasswordReset;
 pub use presence::{PresenceRecord, ProcessRecord};
 pub use projects::{ProjectRecord, ProjectScope};
 pub use releases::ReleaseRecord;
-pub use revisions::{DEFAULT_SPACING as DEFAULT_COMMIT_SPACING, HandoffMark, RevisionOrder, RevisionRecord};
+pub use revisions::{
+    DEFAULT_SPACING as DEFAULT_COMMIT_SPACING, HandoffMark, RevisionOrder, RevisionRecord, RevisionStream,
+};
 pub use snapshots::Snapshot;
 pub use tokens::{TokenKind, TokenRecord};
 pub use users::{NewUser, UserRecord};

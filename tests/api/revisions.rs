@@ -165,6 +165,28 @@ async fn revisions_are_ordered_and_paged() {
 }
 
 #[actix_web::test]
+async fn a_page_of_large_revisions_is_listed_whole_and_as_each_is_read() {
+    let app = spawn_app().await;
+    let (path, _) = dialogue(&app).await;
+    // Six revisions of 3.5 MiB each: more than one batch of the database's cursor (16 MiB).
+    for n in 0..6 {
+        let note = format!("{n}").repeat(3_500_000);
+        let body = json!({ "type": "edit", "details": { "note": note }, "properties": { "patch": append_block(&format!("big{n}")) } });
+        assert_eq!(app.post(&format!("{path}/revisions/"), &app.admin_token, &body).await.status, 201);
+    }
+    let listed = app.get(&format!("{path}/revisions/?ordering=number&per_page=100"), &app.admin_token).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.header("x-total-count"), Some("6"));
+    let items = listed.body.as_array().expect("the page parses as one array");
+    assert_eq!(items.iter().map(|r| r["number"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    for item in items {
+        let single = app.get(&format!("{path}/revisions/{}", item["id"].as_str().unwrap()), &app.admin_token).await;
+        assert_eq!(&single.body, item, "the list describes a revision as its own GET does");
+        assert_eq!(item["details"]["note"].as_str().unwrap().len(), 3_500_000);
+    }
+}
+
+#[actix_web::test]
 async fn a_revert_brings_back_the_state_right_after_its_revision() {
     let app = spawn_app_with(|settings| settings.snapshot_interval = 2).await;
     let (path, initial) = dialogue(&app).await;

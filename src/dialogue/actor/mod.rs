@@ -396,7 +396,7 @@ impl DialogueActor {
             peers: self.subscribers.peers(),
         };
         let mut frames = vec![protocol::welcome(&welcome, dialogue.as_deref())];
-        frames.extend(missing.iter().map(|revision| protocol::revision(revision.describe())));
+        frames.extend(missing.iter().map(|revision| protocol::revision(&revision.describe())));
         frames
     }
 }

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreCounters, StoreError, StoreResult};
 
+/// Revisions read one by one from a cursor (see [`Store::list_revisions`]); it ends after the
+/// first error.
+pub type RevisionStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = StoreResult<RevisionRecord>> + Send>>;
+
 mod commits;
 
 use commits::Outcome;
@@ -281,19 +285,42 @@ impl Store {
             .await
     }
 
-    /// One page of a dialogue's revisions in the given order, and their total.
+    /// One page of a dialogue's revisions in the given order, and their total. The page is a
+    /// stream read from the cursor as the caller consumes it: a page of large revisions (up to
+    /// [`MAX_PER_PAGE`](crate::http::pagination::MAX_PER_PAGE) of up to 15 MiB each) is never
+    /// held whole, only the driver's current batch. Each read has the store's deadline.
     pub async fn list_revisions(
         &self,
         dialogue_id: &str,
         order: &RevisionOrder,
         skip: u64,
         limit: i64,
-    ) -> StoreResult<(Vec<RevisionRecord>, u64)> {
-        self.bounded(async {
-            let filter = doc! { "dialogue_id": dialogue_id };
-            super::page(&self.revisions(), filter, sort_document(order), skip, limit).await
-        })
-        .await
+    ) -> StoreResult<(u64, RevisionStream)> {
+        let (total, cursor) = self
+            .bounded(async {
+                let filter = doc! { "dialogue_id": dialogue_id };
+                let total = self.revisions().count_documents(filter.clone()).await?;
+                let cursor = self.revisions().find(filter).sort(sort_document(order)).skip(skip).limit(limit).await?;
+                Ok((total, cursor))
+            })
+            .await?;
+        let deadline = self.deadline;
+        let records = futures_util::stream::unfold(Some(cursor), move |cursor| async move {
+            let mut cursor = cursor?;
+            let read = match tokio::time::timeout(deadline, cursor.try_next()).await {
+                Ok(read) => read.map_err(StoreError::from),
+                Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis()))),
+            };
+            match read {
+                Ok(Some(record)) => Some((Ok(record), Some(cursor))),
+                Ok(None) => None,
+                Err(error) => {
+                    crate::metrics::store_error(error.kind());
+                    Some((Err(error), None))
+                }
+            }
+        });
+        Ok((total, Box::pin(records)))
     }
 
     /// Removes what belongs to a deleted project (part of the project cascade).
