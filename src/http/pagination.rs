@@ -16,6 +16,9 @@ use crate::error::ApiError;
 pub const DEFAULT_PER_PAGE: u64 = 30;
 /// Larger `per_page` values are treated as this.
 pub const MAX_PER_PAGE: u64 = 100;
+/// How much of a streamed page ([`Page::stream`]) is gathered before it is sent: most pages
+/// fit, and go out whole with their length.
+pub const BUFFERED_BYTES: usize = 1024 * 1024;
 
 /// Which slice of a list the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,28 +138,33 @@ impl Page {
         self.headed(total).json(items)
     }
 
-    /// A `200` with the page as a JSON array written as its items arrive (each one serialized
-    /// already), plus `X-Total-Count` and `Link`: for pages too large to hold whole. An item
-    /// that fails ends the body there, and the connection with it, so a client gets a body
-    /// that does not parse, never a shorter list that looks complete.
-    pub fn stream<S, E>(&self, total: u64, items: S) -> HttpResponse
+    /// A `200` with the page as a JSON array of items serialized already, plus `X-Total-Count`
+    /// and `Link`, for pages too large to hold whole. Up to [`BUFFERED_BYTES`] the page is
+    /// gathered first, so an ordinary page has a `Content-Length` and an item that fails is an
+    /// error status. Past it, the rest is written as it arrives (chunked): an item that fails
+    /// then ends the body there, and the connection with it, so a client gets a body that does
+    /// not parse, never a shorter list that looks complete.
+    pub async fn stream<S>(&self, total: u64, mut items: S) -> Result<HttpResponse, ApiError>
     where
-        S: Stream<Item = Result<Box<RawValue>, E>> + 'static,
-        E: Into<Box<dyn std::error::Error>> + 'static,
+        S: Stream<Item = Result<Box<RawValue>, ApiError>> + Unpin + 'static,
     {
-        let opening = stream::once(ready(Ok::<_, E>(Bytes::from_static(b"["))));
-        let items = items.enumerate().map(|(index, item)| {
-            item.map(|item| {
-                let mut text = String::with_capacity(item.get().len() + 1);
-                if index > 0 {
-                    text.push(',');
-                }
-                text.push_str(item.get());
-                Bytes::from(text)
-            })
-        });
-        let closing = stream::once(ready(Ok(Bytes::from_static(b"]"))));
-        self.headed(total).content_type(ContentType::json()).streaming(opening.chain(items).chain(closing))
+        let mut gathered = String::from("[");
+        while gathered.len() < BUFFERED_BYTES {
+            let Some(item) = items.next().await else {
+                gathered.push(']');
+                return Ok(self.headed(total).content_type(ContentType::json()).body(gathered));
+            };
+            if gathered.len() > 1 {
+                gathered.push(',');
+            }
+            gathered.push_str(item?.get());
+        }
+        // At least one item is in: every later one follows a comma.
+        let rest = items.map(|item| item.map(|item| Bytes::from(format!(",{}", item.get()))));
+        let body = stream::once(ready(Ok(Bytes::from(gathered))))
+            .chain(rest)
+            .chain(stream::once(ready(Ok(Bytes::from_static(b"]")))));
+        Ok(self.headed(total).content_type(ContentType::json()).streaming(body))
     }
 
     /// A `200` with `X-Total-Count`, and `Link` where there is more than one page.

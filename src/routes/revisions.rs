@@ -81,8 +81,8 @@ async fn list(dialogue: InDialogue, page: Page, Ordering(order): Ordering) -> Re
     dialogue.exists().await?;
     let store = &dialogue.state.store;
     let (total, records) = store.list_revisions(&dialogue.dialogue_id, &order, page.skip(), page.limit()).await?;
-    let descriptions = records.map(|record| -> anyhow::Result<Box<RawValue>> { Ok(describe_record(&record?)?) });
-    Ok(page.stream(total, descriptions))
+    let descriptions = records.map(|record| describe_record(&record?).map_err(ApiError::internal));
+    page.stream(total, descriptions).await
 }
 
 async fn get(dialogue: InDialogue, path: web::Path<(String, String, String)>) -> Result<HttpResponse, ApiError> {

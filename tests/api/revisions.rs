@@ -177,6 +177,8 @@ async fn a_page_of_large_revisions_is_listed_whole_and_as_each_is_read() {
     let listed = app.get(&format!("{path}/revisions/?ordering=number&per_page=100"), &app.admin_token).await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.header("x-total-count"), Some("6"));
+    assert_eq!(listed.header("content-length"), None, "a page past 1 MiB is streamed as it is read");
+    // (A page under 1 MiB is sent whole, with its length: `limits::head_answers_wherever_get_does`.)
     let items = listed.body.as_array().expect("the page parses as one array");
     assert_eq!(items.iter().map(|r| r["number"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
     for item in items {
