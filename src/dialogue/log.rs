@@ -23,6 +23,9 @@ pub struct RevisionLog {
     max_bytes: usize,
     /// The text the revisions hold.
     bytes: usize,
+    /// The number and id of the newest revision trimmed off: a session that holds it can still
+    /// be caught up (`since`), from the revisions after it.
+    trimmed: Option<(i64, String)>,
 }
 
 impl RevisionLog {
@@ -35,7 +38,7 @@ impl RevisionLog {
     fn within(revisions: impl IntoIterator<Item = Arc<Revision>>, capacity: usize, max_bytes: usize) -> Self {
         let revisions: VecDeque<Arc<Revision>> = revisions.into_iter().collect();
         let bytes = revisions.iter().map(|r| r.text_bytes()).sum();
-        let mut log = Self { revisions, capacity, max_bytes, bytes };
+        let mut log = Self { revisions, capacity, max_bytes, bytes, trimmed: None };
         log.trim();
         log
     }
@@ -44,6 +47,7 @@ impl RevisionLog {
         while self.revisions.len() > self.capacity || (self.bytes > self.max_bytes && self.revisions.len() > 1) {
             if let Some(oldest) = self.revisions.pop_front() {
                 self.bytes -= oldest.text_bytes();
+                self.trimmed = Some((oldest.number(), oldest.record.id.clone()));
             }
         }
     }
@@ -70,9 +74,10 @@ impl RevisionLog {
         complete.then_some(missing)
     }
 
-    /// The id of revision `number`, while the log holds it.
+    /// The id of revision `number`, while the log holds it or it is the one trimmed last.
     pub fn id_of(&self, number: i64) -> Option<&str> {
-        self.after(number - 1).next().filter(|r| r.number() == number).map(|r| r.record.id.as_str())
+        let held = self.after(number - 1).next().filter(|r| r.number() == number).map(|r| r.record.id.as_str());
+        held.or(self.trimmed.as_ref().filter(|(trimmed, _)| *trimmed == number).map(|(_, id)| id.as_str()))
     }
 
     /// A revision by id.
@@ -151,6 +156,11 @@ mod tests {
         assert!(log.catch_up(6, 8).unwrap().iter().all(|r| r.number() <= 8), "never past the head");
         assert_eq!(log.id_of(6), log.find("r6").map(|r| r.record.id.clone()).as_deref());
         assert!(log.id_of(4).is_none() && log.id_of(10).is_none(), "only what the log holds");
+        let mut full = RevisionLog::new((1..=3).map(revision), 3);
+        full.push(revision(4));
+        assert_eq!(full.id_of(1), Some("r1"), "the revision trimmed last is still named");
+        full.push(revision(5));
+        assert_eq!((full.id_of(1), full.id_of(2)), (None, Some("r2")));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! A committed revision as the server holds it in memory: the stored record plus its parsed
 //! patch, and its API description.
 
+use std::borrow::Cow;
+
 use json_patch::Patch;
 use serde::Serialize;
 use serde_json::Value;
@@ -78,6 +80,7 @@ pub fn describe_record(r: &RevisionRecord) -> serde_json::Result<Box<RawValue>> 
         details: &'a RawValue,
         properties: Properties<'a>,
     }
+    let (details, patch) = (one_line(&r.details), one_line(&r.patch));
     serde_json::value::to_raw_value(&Description {
         id: &r.id,
         url: url(r),
@@ -85,13 +88,21 @@ pub fn describe_record(r: &RevisionRecord) -> serde_json::Result<Box<RawValue>> 
         user_id: &r.user_id,
         created: r.created,
         kind: &r.kind,
-        details: serde_json::from_str(&r.details)?,
+        details: serde_json::from_str(&details)?,
         properties: Properties {
             edit_type: r.edit_type.as_deref(),
             revision_id: r.reverted_to.as_deref(),
-            patch: serde_json::from_str(&r.patch)?,
+            patch: serde_json::from_str(&patch)?,
         },
     })
+}
+
+/// JSON text on one line. The server stores its own text compact, but text written by anything
+/// else (a restore, a migration) may hold line breaks, and a live frame must not (a `batch` is
+/// split on them). In JSON text a raw line break can only be whitespace between tokens, so
+/// turning it into a space changes nothing else.
+fn one_line(text: &str) -> Cow<'_, str> {
+    if text.contains(['\n', '\r']) { Cow::Owned(text.replace(['\n', '\r'], " ")) } else { Cow::Borrowed(text) }
 }
 
 /// A revision's `url`.
@@ -153,6 +164,12 @@ mod tests {
         let described: Value = serde_json::from_str(describe_record(&revert).unwrap().get()).unwrap();
         assert_eq!(described["properties"], json!({ "revision_id": "r1", "patch": [] }));
         assert_eq!(described["type"], "revert");
+        revert.patch = "[\r\n  {\"op\": \"remove\", \"path\": \"/title\"}\n]".into();
+        revert.details = " {\n} ".into();
+        let text = describe_record(&revert).unwrap();
+        assert!(!text.get().contains(['\n', '\r']), "stored line breaks never reach a frame: {}", text.get());
+        let described: Value = serde_json::from_str(text.get()).unwrap();
+        assert_eq!(described["properties"]["patch"], json!([{ "op": "remove", "path": "/title" }]));
         revert.patch = "[{".into();
         assert!(describe_record(&revert).is_err(), "stored text that is not JSON is an error, not a broken body");
     }

@@ -146,7 +146,7 @@ impl<'a> Editor<'a> {
             // Catch up to the head the welcome announced, then settle what the last connection
             // left unknown: stored if its block is there, else sent again.
             let mut broke = None;
-            while local.number < welcome.head_revision {
+            while local.number < welcome.newest() {
                 match client.next().await {
                     Ok(ServerFrame::Revision { revision }) => {
                         local.apply(&revision).expect("catch-up in order, once each")

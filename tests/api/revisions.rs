@@ -189,6 +189,30 @@ async fn a_page_of_large_revisions_is_listed_whole_and_as_each_is_read() {
 }
 
 #[actix_web::test]
+async fn a_stored_revision_that_does_not_describe_fails_its_page_with_a_status_and_lines_are_joined() {
+    use mongodb::bson::doc;
+    let app = spawn_app().await;
+    let (path, _) = dialogue(&app).await;
+    for n in 0..3 {
+        assert_eq!(app.patch(&path, &app.admin_token, &append_block(&format!("b{n}"))).await.status, 200);
+    }
+    let revisions = crate::helpers::raw_collection(&app.database, "revisions").await;
+    // Written by something else than the server (a restore, a migration): line breaks between
+    // the tokens of revision 1, which must not reach a frame or a list as they are.
+    let spread = "[\n  {\"op\": \"replace\", \"path\": \"/title\", \"value\": \"T\"}\r\n]";
+    revisions.update_one(doc! { "number": 1 }, doc! { "$set": { "patch": spread, "details": "{\n}" } }).await.unwrap();
+    let listed = app.get(&format!("{path}/revisions/?ordering=number"), &app.admin_token).await;
+    assert_eq!(listed.status, 200);
+    assert!(!listed.raw.contains(&b'\n'), "the stored line breaks are spaces in the list");
+    assert_eq!(listed.body[0]["properties"]["patch"][0]["value"], "T");
+    // Text that is not JSON: the page fails as a whole, with a status, not a cut body.
+    revisions.update_one(doc! { "number": 2 }, doc! { "$set": { "patch": "[{" } }).await.unwrap();
+    app.get(&format!("{path}/revisions/"), &app.admin_token).await.assert_error(500, "internal_error");
+    let fine = app.get(&format!("{path}/revisions/?ordering=number&per_page=1"), &app.admin_token).await;
+    assert_eq!(fine.status, 200, "pages without it are served");
+}
+
+#[actix_web::test]
 async fn a_revert_brings_back_the_state_right_after_its_revision() {
     let app = spawn_app_with(|settings| settings.snapshot_interval = 2).await;
     let (path, initial) = dialogue(&app).await;

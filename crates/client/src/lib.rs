@@ -68,11 +68,18 @@ pub enum ClientError {
 pub trait WelcomeExt {
     /// A replica of the dialogue as of this welcome (when it carries the dialogue).
     fn replica(&self) -> Option<Replica>;
+    /// The newest stored revision: where the catch-up after a `since` welcome ends. A server
+    /// that sends no `head_revision` named the newest in `revision` itself.
+    fn newest(&self) -> i64;
 }
 
 impl WelcomeExt for Welcome {
     fn replica(&self) -> Option<Replica> {
         self.dialogue.as_ref().map(|dialogue| Replica { content: content_of(dialogue), number: self.revision.number })
+    }
+
+    fn newest(&self) -> i64 {
+        self.head_revision.max(self.revision.number)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::session::{editor, open};
 use super::{Run, Samples};
-use crate::client::LiveClient;
+use crate::client::{LiveClient, WelcomeExt};
 use crate::stats::{Recorder, micros};
 
 /// reconnect: `clients` sessions that disconnect and reconnect with `since` in a loop while a
@@ -32,7 +32,7 @@ pub async fn reconnect(run: Arc<Run>, clients: usize) -> anyhow::Result<Samples>
                     let started = Instant::now();
                     match LiveClient::connect(&run.api.base, &project, &dialogue, &run.api.token, since).await {
                         Ok((client, welcome)) => {
-                            since = Some(welcome.head_revision);
+                            since = Some(welcome.newest());
                             run.counters.requests.fetch_add(1, Ordering::Relaxed);
                             if let Some(h) = samples.ack.as_mut() {
                                 h.record(micros(started.elapsed()));

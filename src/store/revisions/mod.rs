@@ -304,19 +304,25 @@ impl Store {
                 Ok((total, cursor))
             })
             .await?;
-        let deadline = self.deadline;
-        let records = futures_util::stream::unfold(Some(cursor), move |cursor| async move {
-            let mut cursor = cursor?;
-            let read = match tokio::time::timeout(deadline, cursor.try_next()).await {
-                Ok(read) => read.map_err(StoreError::from),
-                Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis()))),
-            };
-            match read {
-                Ok(Some(record)) => Some((Ok(record), Some(cursor))),
-                Ok(None) => None,
-                Err(error) => {
-                    crate::metrics::store_error(error.kind());
-                    Some((Err(error), None))
+        let (deadline, counters) = (self.deadline, self.counters.clone());
+        let records = futures_util::stream::unfold(Some(cursor), move |cursor| {
+            let counters = counters.clone();
+            async move {
+                let mut cursor = cursor?;
+                let read = match tokio::time::timeout(deadline, cursor.try_next()).await {
+                    Ok(read) => read.map_err(StoreError::from),
+                    Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", deadline.as_millis()))),
+                };
+                match read {
+                    Ok(Some(record)) => Some((Ok(record), Some(cursor))),
+                    Ok(None) => None,
+                    Err(error) => {
+                        crate::metrics::store_error(error.kind());
+                        if let StoreError::Unavailable(_) = error {
+                            StoreCounters::add(&counters.unavailable, 1);
+                        }
+                        Some((Err(error), None))
+                    }
                 }
             }
         });
