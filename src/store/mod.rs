@@ -203,6 +203,15 @@ impl StoreCounters {
     fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// Counts a failed store call: in the metrics by kind, and here when the database did not
+    /// answer.
+    fn failed(&self, error: &StoreError) {
+        crate::metrics::store_error(error.kind());
+        if let StoreError::Unavailable(_) = error {
+            Self::add(&self.unavailable, 1);
+        }
+    }
 }
 
 impl Store {
@@ -267,10 +276,7 @@ impl Store {
             Err(_) => Err(StoreError::Unavailable(format!("no answer within {} ms", self.deadline.as_millis()))),
         };
         if let Err(error) = &result {
-            crate::metrics::store_error(error.kind());
-            if let StoreError::Unavailable(_) = error {
-                StoreCounters::add(&self.counters.unavailable, 1);
-            }
+            self.counters.failed(error);
         }
         result
     }

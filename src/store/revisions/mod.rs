@@ -317,10 +317,7 @@ impl Store {
                     Ok(Some(record)) => Some((Ok(record), Some(cursor))),
                     Ok(None) => None,
                     Err(error) => {
-                        crate::metrics::store_error(error.kind());
-                        if let StoreError::Unavailable(_) = error {
-                            StoreCounters::add(&counters.unavailable, 1);
-                        }
+                        counters.failed(&error);
                         Some((Err(error), None))
                     }
                 }
