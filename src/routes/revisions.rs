@@ -184,18 +184,15 @@ async fn create(dialogue: EditableDialogue, JsonBody(value): JsonBody) -> Result
         changes.push(to_change(&dialogue.state, &dialogue.dialogue_id, item, &prefix).await?);
     }
     let outcome = dialogue.state.dialogues.write(&dialogue.dialogue_id, dialogue.write(changes)).await?;
-    let mut descriptions: Vec<Box<RawValue>> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
+    let descriptions: Vec<Box<RawValue>> = outcome.revisions.iter().map(|revision| revision.describe()).collect();
     let tag = etag(outcome.head.revision_id());
-    let mut response = match (bulk, descriptions.pop(), outcome.revisions.last()) {
-        (false, Some(single), Some(revision)) => {
-            let url = revision_url(&revision.record);
-            HttpResponse::Created().insert_header((LOCATION, url)).json(single)
-        }
-        (false, _, _) => return Err(ApiError::internal(anyhow::anyhow!("no revision made"))),
-        (true, last, _) => {
-            descriptions.extend(last);
-            HttpResponse::Created().json(descriptions)
-        }
+    let mut response = if bulk {
+        HttpResponse::Created().json(&descriptions)
+    } else {
+        let (Some(revision), Some(single)) = (outcome.revisions.last(), descriptions.last()) else {
+            return Err(ApiError::internal(anyhow::anyhow!("no revision made")));
+        };
+        HttpResponse::Created().insert_header((LOCATION, revision_url(&revision.record))).json(single)
     };
     response.headers_mut().insert(ETAG, tag.parse().map_err(ApiError::internal)?);
     Ok(response)
