@@ -6,6 +6,7 @@ pub mod api;
 pub mod metrics;
 pub use dialogue_client as client;
 pub mod report;
+pub mod scan;
 pub mod scenarios;
 pub mod sharedb;
 pub mod stats;

@@ -87,19 +87,23 @@ struct Scan {
     error: bool,
 }
 
-fn number_after(text: &str, key: &str) -> Option<u64> {
-    let at = text.find(key)? + key.len();
-    text[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+crate::keys! {
+    IS_OP = "\"a\":\"op\"";
+    HAS_OP = "\"op\":[";
+    VERSION = "\"v\":";
+    SEQ = "\"seq\":";
+    STAMP = "\"oi\":\"@";
+    ERROR = "\"error\":";
 }
 
 fn scan(text: &str) -> Scan {
     Scan {
-        is_op: text.contains("\"a\":\"op\""),
-        has_op: text.contains("\"op\":["),
-        version: number_after(text, "\"v\":").and_then(|v| i64::try_from(v).ok()),
-        seq: number_after(text, "\"seq\":"),
-        stamp: number_after(text, "\"oi\":\"@"),
-        error: text.contains("\"error\":"),
+        is_op: IS_OP.is_in(text),
+        has_op: HAS_OP.is_in(text),
+        version: VERSION.number_after(text).and_then(|v| i64::try_from(v).ok()),
+        seq: SEQ.number_after(text),
+        stamp: STAMP.number_after(text),
+        error: ERROR.is_in(text),
     }
 }
 
@@ -228,4 +232,22 @@ pub async fn fanout(run: Arc<Run>, watchers: usize, window: usize) -> anyhow::Re
         samples.merge(task.await??);
     }
     Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanning_reads_an_op_its_ack_and_an_error() {
+        let op = r#"{"a":"op","c":"dialogues","d":"d0","v":12,"seq":4,"op":[{"p":["x"],"od":"t","oi":"@987@3-4"}]}"#;
+        let frame = scan(op);
+        assert!(frame.is_op && frame.has_op && !frame.error);
+        assert_eq!((frame.version, frame.seq, frame.stamp), (Some(12), Some(4), Some(987)));
+        let ack = r#"{"a":"op","c":"dialogues","d":"d0","v":13,"seq":5}"#;
+        let frame = scan(ack);
+        assert!(frame.is_op && !frame.has_op);
+        assert_eq!((frame.version, frame.seq, frame.stamp), (Some(13), Some(5), None));
+        assert!(scan(r#"{"a":"op","seq":6,"error":{"code":4001}}"#).error);
+    }
 }

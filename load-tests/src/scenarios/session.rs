@@ -30,31 +30,40 @@ pub(super) struct Scan<'a> {
     pub stamp: Option<u64>,
 }
 
-fn after<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    text.find(key).map(|at| &text[at + key.len()..])
+crate::keys! {
+    NUMBER = "\"number\":";
+    REFERENCE = "\"ref\":\"";
+    STAMP = "\"value\":\"@";
+    ACK = "\"type\":\"ack\"";
+    ERROR = "\"type\":\"error\"";
+    REVISION = "\"type\":\"revision\"";
 }
 
-/// Reads a frame's type, number, `ref` and stamp without parsing it.
+/// Reads a frame's type, revision number, `ref` and stamp without parsing it: for a `revision`
+/// its number and stamp, for an `ack` its number and `ref`, for an `error` its `ref`.
 pub(super) fn scan(text: &str) -> Scan<'_> {
-    // The server writes `type` first; anything else falls back to a full parse below.
-    let kind = text.strip_prefix("{\"type\":\"").and_then(|rest| rest.split('"').next()).unwrap_or_else(|| {
-        if text.contains("\"type\":\"ack\"") {
+    let reference = || REFERENCE.after(text).and_then(|rest| rest.split('"').next());
+    let stamp = || STAMP.number_after(text);
+    let number = || NUMBER.number_after(text).and_then(|n| i64::try_from(n).ok());
+    // The server writes `type` first; anything else is read in full.
+    let Some(kind) = text.strip_prefix("{\"type\":\"").and_then(|rest| rest.split('"').next()) else {
+        let kind = if ACK.is_in(text) {
             "ack"
-        } else if text.contains("\"type\":\"error\"") {
+        } else if ERROR.is_in(text) {
             "error"
-        } else if text.contains("\"type\":\"revision\"") {
+        } else if REVISION.is_in(text) {
             "revision"
         } else {
             "other"
-        }
-    });
-    let number = after(text, "\"number\":")
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
-        .and_then(|digits| digits.parse().ok());
-    let reference = after(text, "\"ref\":\"").and_then(|rest| rest.split('"').next());
-    let stamp =
-        after(text, "\"value\":\"@").and_then(|rest| rest.split('@').next()).and_then(|digits| digits.parse().ok());
-    Scan { kind, number, reference, stamp }
+        };
+        return Scan { kind, number: number(), reference: reference(), stamp: stamp() };
+    };
+    match kind {
+        "revision" => Scan { kind, number: number(), reference: None, stamp: stamp() },
+        "ack" => Scan { kind, number: number(), reference: reference(), stamp: None },
+        "error" => Scan { kind, number: None, reference: reference(), stamp: None },
+        _ => Scan { kind, number: None, reference: None, stamp: None },
+    }
 }
 
 /// The frames of one WebSocket message: a `batch`'s frames in order, or the message itself.
@@ -212,6 +221,8 @@ pub async fn editor(
                         break;
                     }
                 };
+                // The frames of one message arrived together: one clock reading for all.
+                let arrived = micros_since(run.epoch);
                 for text in frames_of(text.as_str()) {
                 let frame = scan(text);
                 match frame.kind {
@@ -219,7 +230,7 @@ pub async fn editor(
                         newest = newest.max(frame.number.unwrap_or(newest));
                         run.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
-                            h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                            h.record(arrived.saturating_sub(stamp).max(1));
                         }
                     }
                     "ack" => {
@@ -266,12 +277,13 @@ pub async fn watcher(run: Arc<Run>, client: LiveClient) -> Samples {
                     }
                     break;
                 };
+                let arrived = micros_since(run.epoch);
                 for text in frames_of(text.as_str()) {
                     let frame = scan(text);
                     if frame.kind == "revision" {
                         run.counters.delivered.fetch_add(1, Ordering::Relaxed);
                         if let (Some(stamp), Some(h)) = (frame.stamp, samples.broadcast.as_mut()) {
-                            h.record(micros_since(run.epoch).saturating_sub(stamp).max(1));
+                            h.record(arrived.saturating_sub(stamp).max(1));
                         }
                     }
                 }
