@@ -88,12 +88,19 @@ pub fn describe_json(head: &Head, access: Access) -> String {
     // The content carries these itself.
     fields.remove("title");
     fields.remove("is_archived");
-    let front = Value::Object(fields).to_string();
-    let inner = head.content_json.trim().strip_prefix('{').unwrap_or("}").trim_start();
-    if inner.starts_with('}') {
-        return front;
+    let mut out = Value::Object(fields).to_string();
+    // The content's own fields follow the server's: its `{` becomes their `,`.
+    let front = out.len();
+    out.pop();
+    head.content_json.write_to(&mut out);
+    let content = &out[front - 1..];
+    if !content.starts_with('{') || content[1..].trim_start().starts_with('}') {
+        out.truncate(front - 1);
+        out.push('}');
+        return out;
     }
-    format!("{},{inner}", &front[..front.len() - 1])
+    out.replace_range(front - 1..front, ",");
+    out
 }
 
 /// The summary: no sequences.

@@ -7,11 +7,10 @@
 //! - [`Head`]: the durable state for readers (`GET`, a `welcome`, a REST write's answer), cheap
 //!   to clone: its content is serialized once per revision, when first asked for, and shared.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::revision::Revision;
+use super::serialized::ContentJson;
 use crate::error::ApiError;
 use crate::limits::serialized_len;
 use crate::patch::{self, Bounds};
@@ -111,8 +110,8 @@ impl Identity {
 pub struct Head {
     /// The head record, without its content.
     pub record: DialogueRecord,
-    /// The content, serialized (a JSON object).
-    pub content_json: Arc<str>,
+    /// The content, serialized (a JSON object), in shared pieces.
+    pub content_json: ContentJson,
 }
 
 impl Head {
@@ -133,7 +132,7 @@ impl Head {
 
     /// The content, parsed (for the few readers that need it as a value).
     pub fn content(&self) -> Value {
-        serde_json::from_str(&self.content_json).unwrap_or(Value::Null)
+        serde_json::from_str(&self.content_json.to_string()).unwrap_or(Value::Null)
     }
 }
 

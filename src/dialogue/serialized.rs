@@ -4,6 +4,11 @@
 //! does not grow with the dialogue: a patch on one block of a 1 MiB dialogue re-serializes that
 //! block, not the megabyte. The output is byte for byte what `serde_json` writes for the whole
 //! content (compact, keys in map order); a property test holds it to that.
+//!
+//! A render is a [`ContentJson`]: the cached pieces themselves, shared, not copied into one
+//! string. The actor renders (cheap: only changed blocks are serialized) and the request's own
+//! thread joins the pieces into its answer, so a `GET` of a megabyte costs the dialogue's actor
+//! no megabyte of copying.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -13,6 +18,107 @@ use serde_json::Value;
 
 /// The pieces of one sequence: its blocks' JSON, by index (`None`: to serialize again).
 type Blocks = Vec<Option<Arc<str>>>;
+
+/// A dialogue's content as JSON text, in shared pieces: cloning it copies no text, and the
+/// text is joined where it is written out.
+#[derive(Debug, Clone)]
+pub struct ContentJson {
+    pieces: Arc<[Piece]>,
+    len: usize,
+}
+
+/// A piece of rendered content.
+#[derive(Debug)]
+enum Piece {
+    /// Text of its own (keys, fields other than blocks, brackets).
+    Text(Box<str>),
+    /// A blocks array's blocks, to be written separated by commas.
+    Blocks(Box<[Arc<str>]>),
+}
+
+impl ContentJson {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never, for a rendered content).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends the text to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        out.reserve(self.len);
+        for piece in self.pieces.iter() {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Blocks(blocks) => {
+                    for (i, block) in blocks.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(block);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ContentJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = String::new();
+        self.write_to(&mut text);
+        f.write_str(&text)
+    }
+}
+
+impl From<String> for ContentJson {
+    fn from(text: String) -> Self {
+        let len = text.len();
+        Self { pieces: Arc::from([Piece::Text(text.into_boxed_str())]), len }
+    }
+}
+
+/// Builds a [`ContentJson`]: text goes into the current piece, a blocks array into one of its own.
+#[derive(Default)]
+struct Builder {
+    pieces: Vec<Piece>,
+    text: String,
+    len: usize,
+}
+
+impl Builder {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+
+    fn push_blocks(&mut self, blocks: Box<[Arc<str>]>) {
+        self.flush();
+        self.len += blocks.iter().map(|block| block.len()).sum::<usize>() + blocks.len().saturating_sub(1);
+        self.pieces.push(Piece::Blocks(blocks));
+    }
+
+    fn flush(&mut self) {
+        if !self.text.is_empty() {
+            self.len += self.text.len();
+            self.pieces.push(Piece::Text(std::mem::take(&mut self.text).into_boxed_str()));
+        }
+    }
+
+    fn finish(mut self) -> ContentJson {
+        self.flush();
+        ContentJson { pieces: self.pieces.into(), len: self.len }
+    }
+}
+
+impl std::fmt::Write for Builder {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.push(text);
+        Ok(())
+    }
+}
 
 /// The cached pieces of a dialogue's content.
 #[derive(Debug, Default, Clone)]
@@ -78,19 +184,19 @@ impl SerializedContent {
 
     /// The JSON of `content` (the value this cache has followed), serializing only the pieces
     /// it lacks.
-    pub fn render(&mut self, content: &Value) -> String {
+    pub fn render(&mut self, content: &Value) -> ContentJson {
         let sequences = content.get("sequences").and_then(Value::as_array);
         let cached = self.sequences.get_or_insert_with(Vec::new);
         let count = sequences.map_or(0, Vec::len);
         if cached.len() != count {
             *cached = vec![None; count];
         }
-        let Value::Object(fields) = content else { return content.to_string() };
-        let mut out = String::with_capacity(4096);
-        out.push('{');
+        let Value::Object(fields) = content else { return ContentJson::from(content.to_string()) };
+        let mut out = Builder::default();
+        out.push("{");
         for (n, (key, value)) in fields.iter().enumerate() {
             if n > 0 {
-                out.push(',');
+                out.push(",");
             }
             push_key(&mut out, key);
             match (key.as_str(), sequences) {
@@ -98,16 +204,16 @@ impl SerializedContent {
                 _ => push_value(&mut out, value),
             }
         }
-        out.push('}');
-        out
+        out.push("}");
+        out.finish()
     }
 }
 
-fn render_sequences(out: &mut String, sequences: &[Value], cached: &mut [Option<Blocks>]) {
-    out.push('[');
+fn render_sequences(out: &mut Builder, sequences: &[Value], cached: &mut [Option<Blocks>]) {
+    out.push("[");
     for (i, sequence) in sequences.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(",");
         }
         let (Value::Object(fields), Some(blocks)) = (sequence, sequence.get("blocks").and_then(Value::as_array)) else {
             cached[i] = None;
@@ -118,36 +224,35 @@ fn render_sequences(out: &mut String, sequences: &[Value], cached: &mut [Option<
         if pieces.len() != blocks.len() {
             *pieces = vec![None; blocks.len()];
         }
-        out.push('{');
+        out.push("{");
         for (n, (key, value)) in fields.iter().enumerate() {
             if n > 0 {
-                out.push(',');
+                out.push(",");
             }
             push_key(out, key);
             if key != "blocks" {
                 push_value(out, value);
                 continue;
             }
-            out.push('[');
-            for (j, block) in blocks.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                let piece = pieces[j].get_or_insert_with(|| Arc::from(block.to_string()));
-                out.push_str(piece);
-            }
-            out.push(']');
+            out.push("[");
+            let shared = blocks
+                .iter()
+                .zip(pieces.iter_mut())
+                .map(|(block, piece)| piece.get_or_insert_with(|| Arc::from(block.to_string())).clone())
+                .collect();
+            out.push_blocks(shared);
+            out.push("]");
         }
-        out.push('}');
+        out.push("}");
     }
-    out.push(']');
+    out.push("]");
 }
 
-fn push_key(out: &mut String, key: &str) {
+fn push_key(out: &mut Builder, key: &str) {
     let _ = write!(out, "{}:", Value::String(key.to_owned()));
 }
 
-fn push_value(out: &mut String, value: &Value) {
+fn push_value(out: &mut Builder, value: &Value) {
     let _ = write!(out, "{value}");
 }
 
@@ -217,7 +322,16 @@ mod tests {
     #[test]
     fn a_render_is_what_serde_json_writes() {
         let content = sample(2, 3);
-        assert_eq!(SerializedContent::default().render(&content), content.to_string());
+        let rendered = SerializedContent::default().render(&content);
+        assert_eq!(rendered.to_string(), content.to_string());
+        assert_eq!(rendered.len(), content.to_string().len());
+        let mut out = String::from("before:");
+        rendered.write_to(&mut out);
+        assert_eq!(out, format!("before:{content}"));
+        // Blocks arrays of one block and of none are written without stray commas.
+        for content in [sample(1, 1), sample(2, 0), json!({ "title": "T" }), json!({})] {
+            assert_eq!(SerializedContent::default().render(&content).to_string(), content.to_string());
+        }
     }
 
     proptest! {
@@ -225,13 +339,15 @@ mod tests {
         fn after_any_patches_a_render_is_what_serde_json_writes(operations in proptest::collection::vec(operation(), 1..25)) {
             let mut value = sample(3, 4);
             let mut cache = SerializedContent::default();
-            prop_assert_eq!(cache.render(&value), value.to_string());
+            prop_assert_eq!(cache.render(&value).to_string(), value.to_string());
             for operation in operations {
                 let Some(patch) = to_patch(&value, operation) else { continue };
                 let patch: Patch = serde_json::from_value(patch).unwrap();
                 json_patch::patch(&mut value, &patch).unwrap();
                 cache.forget(&patch);
-                prop_assert_eq!(cache.render(&value), value.to_string());
+                let rendered = cache.render(&value);
+                prop_assert_eq!(rendered.to_string(), value.to_string());
+                prop_assert_eq!(rendered.len(), value.to_string().len());
             }
         }
     }

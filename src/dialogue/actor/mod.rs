@@ -40,7 +40,7 @@ use super::log::RevisionLog;
 use super::messages::{ActorStopped, Join, WriteOutcome};
 use super::presence::{self, PresenceRelay};
 use super::revision::Revision;
-use super::serialized::SerializedContent;
+use super::serialized::{ContentJson, SerializedContent};
 use super::subscribers::Subscribers;
 use super::write_queue::{PendingWrite, WriteQueue};
 use crate::error::ApiError;
@@ -135,10 +135,10 @@ struct State {
 impl State {
     /// The durable content's JSON: the readers' copy when there is one, else rendered from the
     /// cached pieces (never a full serialization unless everything changed).
-    fn content_json(&mut self) -> Arc<str> {
+    fn content_json(&mut self) -> ContentJson {
         match &self.head {
             Some(head) => head.content_json.clone(),
-            None => Arc::from(self.serialized.render(&self.durable.content)),
+            None => self.serialized.render(&self.durable.content),
         }
     }
 
