@@ -154,7 +154,9 @@ mod tests {
         assert!(current.matches("W/\"r1\""));
         assert!(current.matches("\"r0\", \"r1\""));
         assert!(current.matches("*"));
+        assert!(current.matches("r1"), "an unquoted tag is read as the same tag");
         assert!(!current.matches("\"r0\""));
+        assert!(!current.matches("r0"));
         assert!(version(None).matches("\"\""), "before the first revision the tag is empty");
     }
 
