@@ -132,7 +132,7 @@ impl Head {
 
     /// The content, parsed (for the few readers that need it as a value).
     pub fn content(&self) -> Value {
-        serde_json::from_str(&self.content_json.to_string()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.content_json.text()).unwrap_or(Value::Null)
     }
 }
 

@@ -50,7 +50,7 @@ impl DialogueActor {
     pub(super) fn store_snapshot(&mut self) {
         let Some(state) = self.state.as_mut() else { return };
         let record = state.identity.record(&state.durable, None, false);
-        let snapshot = Snapshot::new(&record, state.durable.number, state.content_json().to_string());
+        let snapshot = Snapshot::new(&record, state.durable.number, state.content_json().text());
         let store = self.deps.store.clone();
         actix::spawn(async move {
             if let Err(error) = store.insert_snapshot(&snapshot).await {

@@ -145,7 +145,7 @@ impl State {
     /// The head record with its content, for writing.
     fn record_with_content(&mut self) -> crate::store::DialogueRecord {
         let mut record = self.identity.record(&self.durable, self.release.as_ref(), false);
-        record.content = self.content_json().to_string();
+        record.content = self.content_json().text();
         record
     }
 
