@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mongodb::bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::event::EventHandler;
-use mongodb::event::command::CommandEvent;
+use mongodb::event::cmap::CmapEvent;
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Database};
 use secrecy::{ExposeSecret, SecretString};
@@ -178,8 +178,9 @@ pub struct Store {
 /// What the store did, counted since start-up: the server's own measure of its database work.
 #[derive(Debug, Default)]
 pub struct StoreCounters {
-    /// Commands sent to the database, each one round trip, counted by the driver's command
-    /// monitoring: every read and write, transaction commits, and the change feed's `getMore`s.
+    /// Commands sent to the database, each one round trip, counted as the connections the
+    /// driver checks out for them: every read and write, transaction commits, and the change
+    /// feed's `getMore`s.
     pub round_trips: AtomicU64,
     /// Commands that inserted revisions (each one round trip, or a transaction for a bulk
     /// write), for however many dialogues.
@@ -240,8 +241,13 @@ impl Store {
         }
         let counters: Arc<StoreCounters> = Arc::default();
         let counted = counters.clone();
-        options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
-            if let CommandEvent::Started(_) = event {
+        // A command is sent on a connection checked out for it alone (every batch of an insert,
+        // every `getMore`, every retry), so checkouts count round trips. Command monitoring would
+        // count them too, but for its events the driver copies every command and every reply and
+        // parses each into a `Document` tree: the inserted revisions, the feed's batches, whole
+        // snapshots. That was 6% of the server's CPU in `hot` (docs/benchmarks.md).
+        options.cmap_event_handler = Some(EventHandler::callback(move |event: CmapEvent| {
+            if let CmapEvent::ConnectionCheckedOut(_) = event {
                 StoreCounters::add(&counted.round_trips, 1);
             }
         }));
