@@ -14,23 +14,26 @@ use crate::helpers::{Api, content_of, sample_dialogue, spawn_app_with, test_data
 /// Reads a child's output lines until one satisfies `find`, returning what `find` extracted; the
 /// rest of the output is drained in the background so the child never writes to a closed pipe.
 fn wait_for_line<R: std::io::Read + Send + 'static>(reader: R, find: impl Fn(&str) -> Option<String>) -> String {
-    wait_for_line_keeping(reader, find, Arc::default())
+    wait_for_line_keeping(reader, find, Arc::default()).0
 }
 
-/// [`wait_for_line`], keeping every line (before and after) in `kept`.
+/// [`wait_for_line`], keeping every line (before and after) in `kept`; also returns the thread
+/// that keeps the rest, which ends when the output does.
 fn wait_for_line_keeping<R: std::io::Read + Send + 'static>(
     reader: R,
     find: impl Fn(&str) -> Option<String>,
     kept: Arc<Mutex<Vec<String>>>,
-) -> String {
+) -> (String, std::thread::JoinHandle<()>) {
     let mut lines = BufReader::new(reader).lines();
     while let Some(line) = lines.next() {
         let line = line.expect("readable output");
         let found = find(&line);
         kept.lock().unwrap().push(line);
         if let Some(found) = found {
-            std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line)));
-            return found;
+            let rest = std::thread::spawn(move || {
+                lines.map_while(Result::ok).for_each(|line| kept.lock().unwrap().push(line))
+            });
+            return (found, rest);
         }
     }
     panic!("the process ended before printing the expected line");
@@ -48,6 +51,8 @@ pub struct ServerProcess {
     pub port: u16,
     /// Every line it printed so far.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads its output into `log`; it ends when the output does.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServerProcess {
@@ -74,19 +79,16 @@ impl ServerProcess {
             .expect("the server binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let log = Arc::default();
-        let port = wait_for_line_keeping(
+        let (address, reader) = wait_for_line_keeping(
             stdout,
             |line| {
                 let event: serde_json::Value = serde_json::from_str(line).ok()?;
                 (event["message"] == "listening").then(|| event["address"].as_str().map(str::to_owned)).flatten()
             },
             Arc::clone(&log),
-        )
-        .rsplit(':')
-        .next()
-        .and_then(|port| port.parse().ok())
-        .expect("a port in the listening line");
-        Self { child, port, log }
+        );
+        let port = address.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port in the listening line");
+        Self { child, port, log, reader: Some(reader) }
     }
 
     /// The server's base URL.
@@ -109,6 +111,17 @@ impl ServerProcess {
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill").args([format!("-{name}"), self.child.id().to_string()]).status();
         assert!(status.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Kills the process (`SIGKILL`) and returns every line it printed: its output is read to
+    /// the end first, so a line printed just before the kill is not missed.
+    pub fn kill_and_read_log(&mut self) -> String {
+        self.signal("KILL");
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the output reader ends with the output");
+        }
+        self.log.lock().unwrap().join("\n")
     }
 }
 
